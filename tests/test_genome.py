@@ -1,0 +1,221 @@
+"""Reference FASTA access: fetch with N padding, contig aliases, bgzip, index creation."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import stat
+from pathlib import Path
+
+import pysam
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import varxpress.genome as genome_mod
+from varxpress.errors import FastaIndexError, GenomeError, UnknownContigError
+from varxpress.genome import Genome, contig_aliases, read_contig_map
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def read_plain_fasta(path: Path) -> dict[str, str]:
+    seqs: dict[str, list[str]] = {}
+    name = ""
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            seqs[name] = []
+        else:
+            seqs[name].append(line.strip())
+    return {k: "".join(v) for k, v in seqs.items()}
+
+
+def write_fasta(path: Path, contigs: dict[str, str]) -> Path:
+    path.write_text("".join(f">{name}\n{seq}\n" for name, seq in contigs.items()))
+    return path
+
+
+def test_contigs_and_fetch(tiny_genome):
+    seqs = read_plain_fasta(tiny_genome)
+    with Genome(tiny_genome) as g:
+        assert g.contigs == {"chr1": 200, "chr2": 60}
+        assert g.length("chr2") == 60
+        assert g.fetch("chr1", 0, 200) == seqs["chr1"]
+        assert g.fetch("chr1", 55, 65) == seqs["chr1"][55:65]  # across a line break
+        assert g.fetch("chr1", 10, 10) == ""
+    assert Path(f"{tiny_genome}.fai").exists()  # index made beside the FASTA
+
+
+def test_fetch_pads_with_n(tiny_genome):
+    s = read_plain_fasta(tiny_genome)["chr2"]
+    with Genome(tiny_genome) as g:
+        assert g.fetch("chr2", -3, 2) == "NNN" + s[:2]
+        assert g.fetch("chr2", 58, 63) == s[58:] + "NNN"
+        assert g.fetch("chr2", -2, 62) == "NN" + s + "NN"
+        assert g.fetch("chr2", 70, 73) == "NNN"
+        assert g.fetch("chr2", -9, -4) == "NNNNN"
+        with pytest.raises(GenomeError, match="end is before start"):
+            g.fetch("chr2", 5, 4)
+
+
+@given(start=st.integers(-30, 230), length=st.integers(0, 60))
+def test_fetch_property(start, length, tmp_path_factory):
+    path = tmp_path_factory.getbasetemp() / "prop_genome.fa"
+    if not path.exists():
+        write_fasta(path, {"chr1": "ACGTTGCAAC" * 20})
+    seq = "ACGTTGCAAC" * 20
+    with Genome(path) as g:
+        got = g.fetch("chr1", start, start + length)
+    expected = "".join(seq[i] if 0 <= i < len(seq) else "N" for i in range(start, start + length))
+    assert got == expected
+
+
+def test_lowercase_is_uppercased(tmp_path):
+    path = write_fasta(tmp_path / "soft.fa", {"1": "acgtNNacgt"})
+    with Genome(path) as g:
+        assert g.fetch("1", 0, 10) == "ACGTNNACGT"
+
+
+def test_aliases(tmp_path):
+    path = write_fasta(tmp_path / "ens.fa", {"1": "ACGT", "MT": "GGGG", "X": "TTTT"})
+    with Genome(path) as g:
+        assert g.resolve("chr1") == "1"
+        assert g.resolve("1") == "1"
+        assert g.resolve("chrM") == "MT"
+        assert g.resolve("chrX") == "X"
+        assert g.resolve("chr2") is None
+        assert g.fetch("chr1", 0, 4) == "ACGT"
+        assert "chrM" in g and "chr9" not in g
+    path2 = write_fasta(tmp_path / "ucsc.fa", {"chr1": "ACGT", "chrM": "GGGG"})
+    with Genome(path2) as g:
+        assert g.resolve("1") == "chr1"
+        assert g.resolve("MT") == "chrM"
+        assert g.fetch("MT", 1, 3) == "GG"
+
+
+def test_contig_aliases_function():
+    assert contig_aliases("chr1") == ["1"]
+    assert contig_aliases("1") == ["chr1"]
+    assert "chrM" in contig_aliases("MT") and "MT" in contig_aliases("chrM")
+
+
+def test_unknown_contig(tiny_genome):
+    with Genome(tiny_genome) as g:
+        with pytest.raises(UnknownContigError, match="'chr7' is not in") as info:
+            g.fetch("chr7", 0, 5)
+        assert isinstance(info.value, KeyError)
+        with pytest.raises(UnknownContigError):
+            g.length("chrZ")
+
+
+def test_contig_map(tmp_path):
+    path = write_fasta(tmp_path / "odd.fa", {"NC_000001.11": "ACGTACGT", "chr2": "TTTT"})
+    map_path = tmp_path / "map.tsv"
+    map_path.write_text("# vcf name -> fasta name\nchr1\tNC_000001.11\n\n1 NC_000001.11\n")
+    mapping = read_contig_map(map_path)
+    assert mapping == {"chr1": "NC_000001.11", "1": "NC_000001.11"}
+    with Genome(path, contig_map=mapping) as g:
+        assert g.resolve("chr1") == "NC_000001.11"
+        assert g.resolve("1") == "NC_000001.11"
+        assert g.resolve("2") == "chr2"  # aliases still work
+        assert g.fetch("chr1", 2, 5) == "GTA"
+    with Genome(path) as g:
+        assert g.resolve("chr1") is None
+
+
+def test_contig_map_errors(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("chr1\tA\tB\n")
+    with pytest.raises(GenomeError, match=r"bad.tsv:1: .*2 columns"):
+        read_contig_map(bad)
+    bad.write_text("chr1\tA\nchr1\tB\n")
+    with pytest.raises(GenomeError, match=r"bad.tsv:2: contig 'chr1' is mapped to both"):
+        read_contig_map(bad)
+
+
+def test_bgzip_fasta_index_creation(tiny_genome, tmp_path):
+    gz = Path(f"{tiny_genome}.gz")
+    pysam.tabix_compress(str(tiny_genome), str(gz))
+    assert not Path(f"{gz}.fai").exists() and not Path(f"{gz}.gzi").exists()
+    seqs = read_plain_fasta(tiny_genome)
+    with Genome(gz) as g:
+        assert g.compression == "bgzip"
+        assert g.fetch("chr1", 100, 150) == seqs["chr1"][100:150]
+        assert g.fetch("chr2", 55, 65) == seqs["chr2"][55:] + "NNNNN"
+        fp = g.fingerprint()
+    assert Path(f"{gz}.fai").exists() and Path(f"{gz}.gzi").exists()
+    with Genome(tiny_genome) as plain:
+        assert plain.fingerprint() == fp  # same contigs and layout: same .fai
+    # a .gzi lost on its own is remade too
+    Path(f"{gz}.gzi").unlink()
+    with Genome(gz) as g:
+        assert g.fetch("chr1", 0, 5) == seqs["chr1"][:5]
+    assert Path(f"{gz}.gzi").exists()
+
+
+def test_plain_gzip_rejected(tiny_genome):
+    import gzip
+
+    gz = Path(f"{tiny_genome}.gz")
+    gz.write_bytes(gzip.compress(tiny_genome.read_bytes()))
+    with pytest.raises(GenomeError, match="not bgzip-compressed.*bgzip"):
+        Genome(gz)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(GenomeError, match="does not exist"):
+        Genome(tmp_path / "nope.fa")
+
+
+def test_create_index_off(tiny_genome):
+    with pytest.raises(FastaIndexError, match=f"samtools faidx {tiny_genome}"):
+        Genome(tiny_genome, create_index=False)
+    assert not Path(f"{tiny_genome}.fai").exists()
+
+
+def test_unwritable_folder_message(tiny_genome, monkeypatch):
+    # Runs everywhere (root ignores chmod): the folder is reported unwritable.
+    monkeypatch.setattr(genome_mod, "_writable", lambda folder: False)
+    with pytest.raises(FastaIndexError, match=rf"not writable; make it with `samtools faidx {tiny_genome}`"):
+        Genome(tiny_genome)
+    assert not Path(f"{tiny_genome}.fai").exists()
+
+
+def test_read_only_folder_real(tiny_genome, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    fasta = ro / "g.fa"
+    shutil.copy(tiny_genome, fasta)
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root (or similar): chmod does not make the folder read-only here; "
+                        "test_unwritable_folder_message covers the message")
+        with pytest.raises(FastaIndexError, match="samtools faidx"):
+            Genome(fasta)
+    finally:
+        ro.chmod(stat.S_IRWXU)
+
+
+def test_pickle_reopens(tiny_genome):
+    with Genome(tiny_genome) as g:
+        g2 = pickle.loads(pickle.dumps(g))
+        assert g2.fetch("chr1", 0, 20) == g.fetch("chr1", 0, 20)
+        g2.close()
+        g2.close()  # idempotent
+
+
+@pytest.mark.realdata
+def test_real_hg38_chr1(tmp_path):
+    src = SHARED / "hg38" / "hg38_chr1_0-1000000.fa.gz"
+    if not src.exists():
+        pytest.skip(f"../shared/data/hg38/{src.name} absent: no real hg38 sequence to read")
+    fasta = tmp_path / src.name
+    shutil.copy(src, fasta)
+    with Genome(fasta) as g:
+        assert g.contigs == {"chr1": 1_000_000}
+        seq = g.fetch("1", 900_000, 900_100)
+        assert len(seq) == 100 and set(seq) <= set("ACGTN")
+        assert g.fetch("chr1", 999_990, 1_000_010).endswith("N" * 10)

@@ -1,0 +1,6 @@
+"""``python -m varxpress``."""
+import sys
+
+from varxpress.cli import main
+
+sys.exit(main())

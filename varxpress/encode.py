@@ -1,0 +1,93 @@
+"""One-hot encoding and reverse complement of DNA sequences.
+
+The one-hot alphabet is ``ACGT`` (column order of the model input, as in Xpresso). ``N`` and every other
+IUPAC ambiguity code encode as an all-zero row; lowercase (soft-masked) bases encode like uppercase ones.
+Both functions work through lookup tables on bytes, never Python loops over bases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["ALPHABET", "one_hot", "decode", "reverse_complement"]
+
+ALPHABET = "ACGT"
+
+# byte value -> row of _ROWS: 0..3 for A,C,G,T (either case), 4 (the zero row) for anything else.
+_INDEX = np.full(256, 4, dtype=np.intp)
+for _i, _base in enumerate(ALPHABET):
+    _INDEX[ord(_base)] = _i
+    _INDEX[ord(_base.lower())] = _i
+_ROWS = np.eye(5, 4, dtype=np.float32)  # rows 0..3: identity; row 4: zeros
+
+_COMPLEMENT = str.maketrans(
+    "ACGTUNRYSWKMBDHVacgtunryswkmbdhv",
+    "TGCAANYRSWMKVHDBtgcaanyrswmkvhdb",
+)
+
+
+def _to_bytes(seq: str) -> np.ndarray:
+    try:
+        raw = seq.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"sequence holds a non-ASCII character at index {exc.start}: {seq[exc.start]!r}") from exc
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def one_hot(seqs: str | Sequence[str]) -> np.ndarray:
+    """One-hot encode one sequence or a batch of equal-length sequences.
+
+    Args:
+        seqs: a DNA string, or a sequence of DNA strings all of the same length.
+
+    Returns:
+        ``numpy.ndarray`` of float32: shape ``(length, 4)`` for a single string, ``(n, length, 4)`` for a
+        batch; columns in :data:`ALPHABET` order (A, C, G, T). Rows of ``N``/IUPAC codes are all zero.
+
+    Raises:
+        ValueError: the sequences of a batch differ in length, or a character is not ASCII.
+    """
+    if isinstance(seqs, str):
+        return _ROWS[_INDEX[_to_bytes(seqs)]]
+    seqs = list(seqs)
+    if not seqs:
+        return np.zeros((0, 0, 4), dtype=np.float32)
+    length = len(seqs[0])
+    for i, seq in enumerate(seqs):
+        if not isinstance(seq, str):
+            raise ValueError(f"sequence {i} is a {type(seq).__name__}, not a str")
+        if len(seq) != length:
+            raise ValueError(f"sequence {i} has length {len(seq)}, sequence 0 has {length}: batches need equal lengths")
+    codes = _to_bytes("".join(seqs)).reshape(len(seqs), length)
+    return _ROWS[_INDEX[codes]]
+
+
+def decode(X: np.ndarray) -> str | list[str]:
+    """Turn a one-hot array back into sequence(s); all-zero rows become ``N``.
+
+    Args:
+        X: shape ``(length, 4)`` or ``(n, length, 4)``, columns A, C, G, T.
+
+    Returns:
+        A string for a 2-d input, a list of strings for a 3-d input.
+    """
+    X = np.asarray(X)
+    if X.ndim not in (2, 3) or X.shape[-1] != 4:
+        raise ValueError(f"expected shape (length, 4) or (n, length, 4), got {X.shape}")
+    letters = np.frombuffer(b"ACGTN", dtype=np.uint8)
+    codes = np.where(X.max(axis=-1) > 0, X.argmax(axis=-1), 4)
+    chars = letters[codes]
+    if X.ndim == 2:
+        return chars.tobytes().decode("ascii")
+    return [row.tobytes().decode("ascii") for row in chars]
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement of a DNA string, IUPAC-aware and case-preserving.
+
+    ``A<->T``, ``C<->G``, ``R<->Y``, ``K<->M``, ``B<->V``, ``D<->H``; ``N``, ``S``, ``W`` are their own
+    complements and ``U`` complements to ``A``. Characters outside the IUPAC nucleotide codes are kept as they are.
+    """
+    return seq.translate(_COMPLEMENT)[::-1]
