@@ -1,0 +1,717 @@
+"""Build, load, save and run the expression network together with its metadata.
+
+The network (:func:`build_network`) is the Xpresso architecture (Agarwal & Shendure, Cell Reports 31:107663, 2020):
+
+    promoter (n, L, 4) -> [Conv1D(same, relu) -> MaxPooling1D(pool, strides=pool)] x 1-4 -> Flatten
+      -> Concatenate(halflife (n, F)) -> [Dense -> relu -> Dropout] x 1-2 -> Dense(1, linear)
+
+``L = upstream + downstream`` is the window around the TSS in the direction of transcription (one-hot A, C, G, T;
+N = all zeros). Layers are named predictably (``conv_1``, ``pool_1``, ..., ``flatten``, ``concat``, ``dense_1``,
+``relu_1``, ``dropout_1``, ..., ``output``) so other engines (``fastpath.py``) can read the weights; see
+``docs/model-format.md``.
+
+A model file (``.vxm.h5``) is one HDF5 file: attributes ``varxpress_format``, ``metadata`` (JSON), ``hparams``
+(JSON); weights under ``/weights/<layer name>/<kernel|bias>`` written with h5py, so the format does not depend on
+Keras' own serialisation.
+
+TensorFlow/Keras are imported only when a network is built or loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import ModelError, OutputError
+from .windows import WindowSpec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "DEFAULT_HPARAMS",
+    "DEFAULT_MODEL_PATH",
+    "LayerInfo",
+    "ModelMetadata",
+    "ExpressionModel",
+    "build_network",
+    "validate_hparams",
+    "flattened_length",
+    "load_hparams",
+    "iter_layers",
+    "layer_names",
+]
+
+#: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
+FORMAT_VERSION = 1
+
+#: The bundled default model (the published Xpresso human model, converted; see ``varxpress/data/NOTICE``).
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "data" / "xpresso_human_hg38.vxm.h5"
+
+#: The Xpresso human architecture (published model ``human_trainepoch.11-0.426.h5``) with training defaults.
+DEFAULT_HPARAMS: dict[str, Any] = {
+    "upstream": 7000,
+    "downstream": 3500,
+    "conv": [
+        {"filters": 128, "kernel": 6, "dilation": 1, "pool": 30},
+        {"filters": 32, "kernel": 9, "dilation": 1, "pool": 10},
+    ],
+    "dense": [
+        {"units": 64, "dropout": 0.000992864149624538},
+        {"units": 2, "dropout": 0.015461061523035332},
+    ],
+    "n_features": 6,
+    "learning_rate": 0.0005,
+    "batch_size": 128,
+    "optimizer": "adam",
+    "momentum": 0.9,
+    "epochs": 10,
+    "patience": 3,
+    "seed": 0,
+}
+
+_MAX_CONV, _MAX_DENSE = 4, 2
+_OPTIMIZERS = ("adam", "sgd")
+_OUTPUT_SCALES = ("standardized_log10", "log10")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# hyperparameters
+
+
+def _as_int(value: Any, what: str, minimum: int) -> int:
+    """``value`` as an int >= minimum; integral floats (hyperopt's quniform gives 6.0) are accepted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelError(f"hyperparameter {what}={value!r} must be an integer >= {minimum}")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or value != int(value):
+            raise ModelError(f"hyperparameter {what}={value!r} must be an integer >= {minimum}")
+    ivalue = int(value)
+    if ivalue < minimum:
+        raise ModelError(f"hyperparameter {what}={ivalue} must be >= {minimum}")
+    return ivalue
+
+
+def _as_float(value: Any, what: str, low: float, high: float, high_open: bool = True, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ModelError(f"hyperparameter {what}={value!r} must be a number")
+    fvalue = float(value)
+    bad = (
+        not math.isfinite(fvalue)
+        or (fvalue <= low if low_open else fvalue < low)
+        or (fvalue >= high if high_open else fvalue > high)
+    )
+    if bad:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ModelError(f"hyperparameter {what}={value!r} must lie in {interval}")
+    return fvalue
+
+
+def flattened_length(hparams: Mapping[str, Any]) -> int:
+    """Number of values the Flatten layer yields (before the half-life features are appended).
+
+    'same' convolutions keep the length; each pooling of size ``p`` maps length ``l`` to ``l // p``.
+    Returns 0 when the window does not survive the pooling. ``hparams`` need not be validated.
+    """
+    length = int(hparams["upstream"]) + int(hparams["downstream"])
+    for layer in hparams["conv"]:
+        length //= int(layer.get("pool", 1))
+    return length * int(hparams["conv"][-1]["filters"])
+
+
+def validate_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a hyperparameter dict and return a normalised copy (ints as int, missing keys from DEFAULT_HPARAMS).
+
+    Raises:
+        ModelError: naming the bad value: 1-4 conv layers, 1-2 dense layers, positive sizes, dropout in [0, 1),
+            a window that survives the pooling (flattened length >= 1), a known optimizer.
+    """
+    if not isinstance(hparams, Mapping):
+        raise ModelError(f"hyperparameters must be a mapping (dict), not {type(hparams).__name__}")
+    unknown = sorted(set(hparams) - set(DEFAULT_HPARAMS))
+    if unknown:
+        log.debug("hyperparameters carry keys the network does not use: %s", ", ".join(unknown))
+    hp = copy.deepcopy(dict(DEFAULT_HPARAMS))
+    hp.update(copy.deepcopy(dict(hparams)))
+
+    hp["upstream"] = _as_int(hp["upstream"], "upstream", 0)
+    hp["downstream"] = _as_int(hp["downstream"], "downstream", 0)
+    if hp["upstream"] + hp["downstream"] < 1:
+        raise ModelError("hyperparameters upstream + downstream must be >= 1 (the window length)")
+
+    conv = hp["conv"]
+    if not isinstance(conv, Sequence) or isinstance(conv, (str, bytes)) or not 1 <= len(conv) <= _MAX_CONV:
+        raise ModelError(f"hyperparameter conv must be a list of 1 to {_MAX_CONV} layers, got {conv!r}")
+    norm_conv = []
+    for i, layer in enumerate(conv, 1):
+        if not isinstance(layer, Mapping):
+            raise ModelError(f"hyperparameter conv[{i - 1}] must be a mapping with filters/kernel/dilation/pool")
+        extra = sorted(set(layer) - {"filters", "kernel", "dilation", "pool"})
+        if extra:
+            raise ModelError(f"hyperparameter conv[{i - 1}] has unknown keys {extra}; allowed: filters, kernel, dilation, pool")
+        if "filters" not in layer or "kernel" not in layer:
+            raise ModelError(f"hyperparameter conv[{i - 1}] needs 'filters' and 'kernel'")
+        norm_conv.append({
+            "filters": _as_int(layer["filters"], f"conv[{i - 1}].filters", 1),
+            "kernel": _as_int(layer["kernel"], f"conv[{i - 1}].kernel", 1),
+            "dilation": _as_int(layer.get("dilation", 1), f"conv[{i - 1}].dilation", 1),
+            "pool": _as_int(layer.get("pool", 1), f"conv[{i - 1}].pool", 1),
+        })
+    hp["conv"] = norm_conv
+
+    dense = hp["dense"]
+    if not isinstance(dense, Sequence) or isinstance(dense, (str, bytes)) or not 1 <= len(dense) <= _MAX_DENSE:
+        raise ModelError(f"hyperparameter dense must be a list of 1 to {_MAX_DENSE} layers, got {dense!r}")
+    norm_dense = []
+    for i, layer in enumerate(dense, 1):
+        if not isinstance(layer, Mapping) or "units" not in layer:
+            raise ModelError(f"hyperparameter dense[{i - 1}] must be a mapping with 'units' (and 'dropout')")
+        extra = sorted(set(layer) - {"units", "dropout"})
+        if extra:
+            raise ModelError(f"hyperparameter dense[{i - 1}] has unknown keys {extra}; allowed: units, dropout")
+        norm_dense.append({
+            "units": _as_int(layer["units"], f"dense[{i - 1}].units", 1),
+            "dropout": _as_float(layer.get("dropout", 0.0), f"dense[{i - 1}].dropout", 0.0, 1.0),
+        })
+    hp["dense"] = norm_dense
+
+    hp["n_features"] = _as_int(hp["n_features"], "n_features", 0)
+    hp["learning_rate"] = _as_float(hp["learning_rate"], "learning_rate", 0.0, math.inf, low_open=True)
+    hp["batch_size"] = _as_int(hp["batch_size"], "batch_size", 1)
+    if hp["optimizer"] not in _OPTIMIZERS:
+        raise ModelError(f"hyperparameter optimizer={hp['optimizer']!r} must be one of {', '.join(_OPTIMIZERS)}")
+    hp["momentum"] = _as_float(hp["momentum"], "momentum", 0.0, 1.0)
+    hp["epochs"] = _as_int(hp["epochs"], "epochs", 1)
+    hp["patience"] = _as_int(hp["patience"], "patience", 0)
+    hp["seed"] = _as_int(hp["seed"], "seed", 0)
+
+    length = hp["upstream"] + hp["downstream"]
+    remaining = length
+    for i, layer in enumerate(norm_conv, 1):
+        remaining //= layer["pool"]
+        if remaining < 1:
+            pools = "x".join(str(c["pool"]) for c in norm_conv[:i])
+            raise ModelError(
+                f"window length {length} does not survive the pooling (pool sizes {pools} leave 0 positions after "
+                f"conv layer {i}); use a longer window or smaller 'pool' values"
+            )
+    return hp
+
+
+def load_hparams(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate hyperparameters from a JSON (``.json``) or YAML (``.yaml``/``.yml``) file.
+
+    Raises:
+        ModelError: missing/unparseable file or invalid values (the file is named in the message).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot read hyperparameter file {path}: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+        raise ModelError(f"hyperparameter file {path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {exc}") from exc
+    try:
+        return validate_hparams(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
+
+
+def layer_names(hparams: Mapping[str, Any]) -> list[str]:
+    """Names of the layers :func:`build_network` makes for ``hparams``, in forward order (inputs excluded).
+
+    ``pool_i`` is present only when conv layer i has ``pool > 1``; ``concat`` only when ``n_features > 0``.
+    """
+    hp = validate_hparams(hparams)
+    names: list[str] = []
+    for i, layer in enumerate(hp["conv"], 1):
+        names.append(f"conv_{i}")
+        if layer["pool"] > 1:
+            names.append(f"pool_{i}")
+    names.append("flatten")
+    if hp["n_features"] > 0:
+        names.append("concat")
+    for j in range(1, len(hp["dense"]) + 1):
+        names += [f"dense_{j}", f"relu_{j}", f"dropout_{j}"]
+    names.append("output")
+    return names
+
+
+def build_network(hparams: Mapping[str, Any]) -> Any:
+    """Build the (untrained) Keras 3 network for ``hparams``.
+
+    Inputs: ``promoter`` shape (None, L, 4) with ``L = upstream + downstream``, and ``halflife`` shape
+    (None, n_features) (omitted when ``n_features == 0``). Output: shape (None, 1), linear.
+    Weights are initialised deterministically from ``hparams["seed"]`` (Glorot normal for conv, Glorot uniform
+    for dense, zero biases, as in Xpresso).
+
+    Raises:
+        ModelError: invalid hyperparameters.
+    """
+    hp = validate_hparams(hparams)
+    import keras
+    from keras import layers
+
+    seed = hp["seed"]
+    length = hp["upstream"] + hp["downstream"]
+    promoter = keras.Input(shape=(length, 4), name="promoter")
+    x = promoter
+    for i, c in enumerate(hp["conv"], 1):
+        x = layers.Conv1D(
+            c["filters"], c["kernel"], padding="same", dilation_rate=c["dilation"], activation="relu",
+            kernel_initializer=keras.initializers.GlorotNormal(seed=seed + i), name=f"conv_{i}",
+        )(x)
+        if c["pool"] > 1:
+            x = layers.MaxPooling1D(pool_size=c["pool"], strides=c["pool"], padding="valid", name=f"pool_{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    inputs = [promoter]
+    if hp["n_features"] > 0:
+        halflife = keras.Input(shape=(hp["n_features"],), name="halflife")
+        inputs.append(halflife)
+        x = layers.Concatenate(axis=-1, name="concat")([x, halflife])
+    for j, d in enumerate(hp["dense"], 1):
+        x = layers.Dense(d["units"], kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + j),
+                         name=f"dense_{j}")(x)
+        x = layers.Activation("relu", name=f"relu_{j}")(x)
+        x = layers.Dropout(d["dropout"], seed=seed + 200 + j, name=f"dropout_{j}")(x)
+    out = layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 300), name="output")(x)
+    return keras.Model(inputs=inputs if len(inputs) > 1 else promoter, outputs=out, name="varxpress")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# layer descriptors for other engines
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of the network in forward order, as plain numpy.
+
+    ``kind`` is one of ``conv`` (config: filters, kernel, dilation, padding='same', activation='relu';
+    weights: kernel (k, c_in, filters), bias (filters,)), ``pool`` (config: pool, strides=pool, padding='valid'),
+    ``flatten``, ``concat`` (appends the half-life features), ``dense`` (config: units; weights: kernel (in, units),
+    bias (units,); linear), ``relu``, ``dropout`` (config: rate; identity at prediction), ``output`` (Dense with 1
+    unit, linear).
+    """
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    weights: dict[str, np.ndarray]
+
+
+def iter_layers(model: "ExpressionModel | Any") -> list[LayerInfo]:
+    """Descriptors of the layers of an :class:`ExpressionModel` (or a ``keras.Model`` from :func:`build_network`).
+
+    Weights are float32 numpy copies. Raises ModelError for a Keras model that is not of this architecture.
+    """
+    keras_model = getattr(model, "keras_model", model)
+    out: list[LayerInfo] = []
+    for layer in keras_model.layers:
+        name = layer.name
+        cls = type(layer).__name__
+        w = [np.asarray(v, dtype=np.float32) for v in layer.get_weights()]
+        if cls == "InputLayer":
+            continue
+        if cls == "Conv1D":
+            cfg = {"filters": layer.filters, "kernel": layer.kernel_size[0], "dilation": layer.dilation_rate[0],
+                   "padding": layer.padding, "activation": "relu"}
+            out.append(LayerInfo(name, "conv", cfg, {"kernel": w[0], "bias": w[1]}))
+        elif cls == "MaxPooling1D":
+            out.append(LayerInfo(name, "pool", {"pool": layer.pool_size[0], "strides": layer.strides[0],
+                                                "padding": layer.padding}, {}))
+        elif cls == "Flatten":
+            out.append(LayerInfo(name, "flatten", {}, {}))
+        elif cls == "Concatenate":
+            out.append(LayerInfo(name, "concat", {}, {}))
+        elif cls == "Dense":
+            kind = "output" if name == "output" else "dense"
+            out.append(LayerInfo(name, kind, {"units": layer.units}, {"kernel": w[0], "bias": w[1]}))
+        elif cls == "Activation":
+            out.append(LayerInfo(name, "relu", {}, {}))
+        elif cls == "Dropout":
+            out.append(LayerInfo(name, "dropout", {"rate": float(layer.rate)}, {}))
+        else:
+            raise ModelError(f"layer {name!r} of type {cls} is not part of the varxpress architecture")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# metadata
+
+
+@dataclass
+class ModelMetadata:
+    """What a model predicts and where it came from; stored as JSON in the model file.
+
+    Attributes:
+        name: short model name.
+        upstream, downstream: window around the TSS (bases before it; bases from it, TSS included), in the
+            direction of transcription.
+        genome_build: the assembly the windows were cut from (e.g. ``hg38``).
+        alphabet: one-hot channel order (``ACGT``; N and other codes = all-zero rows).
+        output: what the output means, in words.
+        output_scale: ``standardized_log10`` (z-scored log10 expression) or ``log10``.
+        label_mean, label_sd: map the output to log10 units, ``log10 = out * label_sd + label_mean``
+            (None where unknown; for ``log10`` scale 0 and 1).
+        feature_names: names of the ``halflife`` input columns (length n_features).
+        default_features: values used when no features are given (length n_features).
+        hparams: the (validated) hyperparameters.
+        metrics: evaluation numbers (e.g. ``val_mse``, ``test_r2``).
+        training_data: fingerprint of the data it was trained on.
+        source: provenance (file, sha256, citation, notes).
+        varxpress_version: version that wrote the file.
+        created: ISO 8601 UTC time of creation.
+        extra: keys read from a file that this version does not know (kept on re-save).
+    """
+
+    name: str
+    upstream: int
+    downstream: int
+    genome_build: str = "unknown"
+    alphabet: str = "ACGT"
+    output: str = "predicted mRNA expression level"
+    output_scale: str = "standardized_log10"
+    label_mean: float | None = None
+    label_sd: float | None = None
+    feature_names: list[str] = field(default_factory=list)
+    default_features: list[float] = field(default_factory=list)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training_data: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    varxpress_version: str = ""
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.varxpress_version:
+            from . import __version__
+
+            self.varxpress_version = __version__
+        if not self.created:
+            self.created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+    @property
+    def window_spec(self) -> WindowSpec:
+        """The window as a :class:`~varxpress.windows.WindowSpec`."""
+        return WindowSpec(self.upstream, self.downstream)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict; unknown keys from ``extra`` are written back at top level."""
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**extra, **d}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMetadata":
+        """Inverse of :meth:`to_dict`; unknown keys go to ``extra``. Raises ModelError on missing keys/bad types."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        missing = [k for k in ("name", "upstream", "downstream") if k not in data]
+        if missing:
+            raise ModelError(f"model metadata lacks {', '.join(missing)}")
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["extra"] = {k: v for k, v in data.items() if k not in known}
+        try:
+            meta = cls(**kwargs)
+            meta.upstream = int(meta.upstream)
+            meta.downstream = int(meta.downstream)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"model metadata is malformed: {exc}") from exc
+        return meta
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the model
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_consistency(meta: ModelMetadata, hp: dict[str, Any], where: str) -> None:
+    """Metadata vs hyperparameters: window, features, output scale."""
+    if (meta.upstream, meta.downstream) != (hp["upstream"], hp["downstream"]):
+        raise ModelError(
+            f"{where}: the metadata window (upstream {meta.upstream}, downstream {meta.downstream}) does not match the "
+            f"network input (upstream {hp['upstream']}, downstream {hp['downstream']}, length "
+            f"{hp['upstream'] + hp['downstream']}); fix the metadata or rebuild the model"
+        )
+    n = hp["n_features"]
+    if len(meta.feature_names) != n or len(meta.default_features) != n:
+        raise ModelError(
+            f"{where}: the network takes {n} half-life features but the metadata lists {len(meta.feature_names)} "
+            f"feature_names and {len(meta.default_features)} default_features; give exactly {n} of each"
+        )
+    if meta.output_scale not in _OUTPUT_SCALES:
+        raise ModelError(f"{where}: output_scale {meta.output_scale!r} must be one of {', '.join(_OUTPUT_SCALES)}")
+    if meta.alphabet != "ACGT":
+        raise ModelError(f"{where}: alphabet {meta.alphabet!r} is not supported (only ACGT)")
+
+
+class ExpressionModel:
+    """A network with its metadata.
+
+    Build one with :meth:`from_hparams` (untrained), :meth:`load` (a ``.vxm.h5`` file) or the constructor
+    (a ``keras.Model`` made by :func:`build_network`).
+    """
+
+    def __init__(self, keras_model: Any, metadata: ModelMetadata, path: str | os.PathLike[str] | None = None,
+                 sha256: str | None = None) -> None:
+        hp = validate_hparams(metadata.hparams)
+        metadata.hparams = hp
+        _check_consistency(metadata, hp, f"model {metadata.name!r}")
+        length = keras_model.inputs[0].shape[1]
+        if length != hp["upstream"] + hp["downstream"]:
+            raise ModelError(
+                f"model {metadata.name!r}: the Keras input length {length} does not match the window "
+                f"{hp['upstream']}+{hp['downstream']}"
+            )
+        self.keras_model = keras_model
+        self.metadata = metadata
+        self.path: Path | None = Path(path) if path is not None else None
+        self._sha256 = sha256
+        self._default = np.asarray(metadata.default_features, dtype=np.float32).reshape(1, -1)
+
+    # ---- construction -----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], name: str = "model", **metadata: Any) -> "ExpressionModel":
+        """Untrained model for ``hparams``; ``metadata`` fills :class:`ModelMetadata` fields.
+
+        Feature names default to ``feature_1..F`` and default features to zeros (the mean of z-scored features).
+        """
+        hp = validate_hparams(hparams)
+        n = hp["n_features"]
+        metadata.setdefault("feature_names", [f"feature_{i}" for i in range(1, n + 1)])
+        metadata.setdefault("default_features", [0.0] * n)
+        meta = ModelMetadata(name=name, upstream=hp["upstream"], downstream=hp["downstream"], hparams=hp, **metadata)
+        return cls(build_network(hp), meta)
+
+    # ---- properties --------------------------------------------------------------------------------------------------
+    @property
+    def window_spec(self) -> WindowSpec:
+        """The input window."""
+        return self.metadata.window_spec
+
+    @property
+    def n_features(self) -> int:
+        """Number of half-life features the network takes (0: no ``halflife`` input)."""
+        return int(self.metadata.hparams["n_features"])
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The validated hyperparameters."""
+        return self.metadata.hparams
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 (hex) of the file this model was loaded from or last saved to; None for an unsaved model."""
+        return self._sha256
+
+    def __repr__(self) -> str:
+        return (f"ExpressionModel(name={self.metadata.name!r}, window={self.metadata.upstream}+"
+                f"{self.metadata.downstream}, n_features={self.n_features}, path={str(self.path) if self.path else None!r})")
+
+    # ---- prediction -------------------------------------------------------------------------------------------------
+    def predict(self, X: np.ndarray, features: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
+        """Predict expression for one-hot windows.
+
+        Args:
+            X: shape (n, L, 4), one-hot ACGT (N = zero row), L = ``window_spec.length``, in transcription direction.
+            features: shape (n, F) or (F,) half-life features; None -> ``metadata.default_features`` for every row.
+            batch_size: rows per forward pass.
+
+        Returns:
+            shape (n,), float64, on the model's output scale (``metadata.output_scale``). Deterministic: the same
+            inputs and batch size give the same numbers.
+        """
+        X = np.asarray(X)
+        length = self.window_spec.length
+        if X.ndim != 3 or X.shape[1] != length or X.shape[2] != 4:
+            raise ModelError(f"X has shape {X.shape}; model {self.metadata.name!r} needs (n, {length}, 4)")
+        if batch_size < 1:
+            raise ModelError(f"batch_size={batch_size} must be >= 1")
+        n = X.shape[0]
+        F = self.n_features
+        if features is None:
+            feats = np.broadcast_to(self._default, (n, F))
+        else:
+            feats = np.asarray(features, dtype=np.float32)
+            if feats.ndim == 1:
+                feats = np.broadcast_to(feats.reshape(1, -1), (n, feats.shape[0]))
+            if feats.shape != (n, F):
+                raise ModelError(f"features have shape {feats.shape}; model {self.metadata.name!r} needs ({n}, {F})")
+        out = np.empty(n, dtype=np.float64)
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            xb = np.ascontiguousarray(X[lo:hi], dtype=np.float32)
+            inputs = [xb, np.ascontiguousarray(feats[lo:hi], dtype=np.float32)] if F > 0 else xb
+            pred = self.keras_model.predict_on_batch(inputs)
+            out[lo:hi] = np.asarray(pred, dtype=np.float64).reshape(-1)
+        return out
+
+    def to_log10(self, y: np.ndarray | float) -> np.ndarray:
+        """Map outputs to log10 expression units (``y * label_sd + label_mean``); ModelError when unknown."""
+        m = self.metadata
+        if m.output_scale == "log10":
+            return np.asarray(y, dtype=np.float64)
+        if m.label_mean is None or m.label_sd is None:
+            raise ModelError(f"model {m.name!r} does not record label_mean/label_sd; its output cannot be put in log10 units")
+        return np.asarray(y, dtype=np.float64) * m.label_sd + m.label_mean
+
+    # ---- file I/O -----------------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to ``path`` (``.vxm.h5`` recommended) atomically (temp file + ``os.replace``).
+
+        Returns the path. Raises OutputError when the folder cannot be written.
+        """
+        import h5py
+
+        path = Path(path)
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise OutputError(f"cannot write model file {path}: {exc.strerror or exc}; choose a writable folder") from exc
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            with h5py.File(tmp, "w") as h5:
+                h5.attrs["varxpress_format"] = FORMAT_VERSION
+                h5.attrs["metadata"] = json.dumps(self.metadata.to_dict(), sort_keys=True)
+                h5.attrs["hparams"] = json.dumps(self.metadata.hparams, sort_keys=True)
+                h5.attrs["layer_names"] = json.dumps([layer.name for layer in self.keras_model.layers])
+                wgroup = h5.create_group("weights")
+                for layer in self.keras_model.layers:
+                    values = layer.get_weights()
+                    if not values:
+                        continue
+                    names = [v.name.split("/")[-1].split(":")[0] for v in layer.weights]
+                    g = wgroup.create_group(layer.name)
+                    g.attrs["weight_names"] = json.dumps(names)
+                    for wname, value in zip(names, values):
+                        g.create_dataset(wname, data=np.asarray(value, dtype=np.float32))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write model file {path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.path = path
+        self._sha256 = _sha256(path)
+        log.info("saved model %r to %s (sha256 %s)", self.metadata.name, path, self._sha256[:12])
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> "ExpressionModel":
+        """Read a ``.vxm.h5`` file (None: the bundled default model, :data:`DEFAULT_MODEL_PATH`).
+
+        Raises:
+            ModelError: the file is missing, not HDF5, has no varxpress metadata, was written by a newer
+                format, or its weights/window do not match the architecture. The message names the file and the fix.
+        """
+        import h5py
+
+        path = Path(path) if path is not None else DEFAULT_MODEL_PATH
+        if not path.exists():
+            raise ModelError(f"model file {path} does not exist; give the path of a .vxm.h5 model (convert a published "
+                             f"Xpresso model with `varxpress import-xpresso MODEL.h5 --out {path}`)")
+        if path.is_dir():
+            raise ModelError(f"model file {path} is a folder; give the path of a .vxm.h5 file")
+        if not h5py.is_hdf5(path):
+            raise ModelError(f"model file {path} is not an HDF5 file; give a .vxm.h5 file written by varxpress")
+        try:
+            with h5py.File(path, "r") as h5:
+                if "varxpress_format" not in h5.attrs:
+                    if "model_config" in h5.attrs or "keras_version" in h5.attrs:
+                        raise ModelError(f"{path} is a Keras model file, not a varxpress model; convert it with "
+                                         f"`varxpress import-xpresso {path} --out MODEL.vxm.h5`")
+                    raise ModelError(f"{path} has no varxpress metadata (attribute 'varxpress_format'); it was not "
+                                     f"written by varxpress - give a .vxm.h5 file made by `varxpress train` or "
+                                     f"`varxpress import-xpresso`")
+                version = int(h5.attrs["varxpress_format"])
+                if version > FORMAT_VERSION:
+                    raise ModelError(f"{path} uses model format {version}, newer than this varxpress reads "
+                                     f"({FORMAT_VERSION}); upgrade varxpress")
+                try:
+                    meta_d = json.loads(h5.attrs["metadata"])
+                    hp_raw = json.loads(h5.attrs["hparams"])
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise ModelError(f"{path}: metadata/hparams attributes are missing or not JSON ({exc}); the file "
+                                     f"is damaged - re-create it") from exc
+                weights: dict[str, dict[str, np.ndarray]] = {}
+                if "weights" not in h5:
+                    raise ModelError(f"{path} has no 'weights' group; the file is damaged - re-create it")
+                for lname, g in h5["weights"].items():
+                    names = json.loads(g.attrs.get("weight_names", "[]")) or list(g.keys())
+                    weights[lname] = {n: np.asarray(g[n][()]) for n in names if n in g}
+        except ModelError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"cannot read model file {path}: {exc}; the file is damaged - re-create it") from exc
+
+        try:
+            meta = ModelMetadata.from_dict(meta_d)
+            hp = validate_hparams(hp_raw)
+            meta.hparams = hp
+            _check_consistency(meta, hp, str(path))
+        except ModelError as exc:
+            msg = str(exc)
+            raise ModelError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc
+
+        net = build_network(hp)
+        length = net.inputs[0].shape[1]
+        if length != meta.window_spec.length:  # cannot happen after _check_consistency; kept as a guard
+            raise ModelError(f"{path}: network input length {length} != metadata window {meta.window_spec.length}")
+        expected = {layer.name for layer in net.layers if layer.weights}
+        missing = sorted(expected - set(weights))
+        extra = sorted(set(weights) - expected)
+        if missing or extra:
+            raise ModelError(f"{path}: stored weights do not match the architecture in its hparams (missing layers: "
+                             f"{missing or 'none'}; unexpected layers: {extra or 'none'}); the file is damaged or was "
+                             f"edited - re-create it")
+        for layer in net.layers:
+            if not layer.weights:
+                continue
+            names = [v.name.split("/")[-1].split(":")[0] for v in layer.weights]
+            stored = weights[layer.name]
+            values = []
+            for wname, var in zip(names, layer.weights):
+                if wname not in stored:
+                    raise ModelError(f"{path}: layer {layer.name!r} lacks weight {wname!r}; re-create the file")
+                if tuple(stored[wname].shape) != tuple(var.shape):
+                    raise ModelError(f"{path}: weight {layer.name}/{wname} has shape {tuple(stored[wname].shape)} but "
+                                     f"the architecture in its hparams needs {tuple(var.shape)}; the weights do not "
+                                     f"belong to this architecture - re-create the file")
+                values.append(stored[wname].astype(np.float32))
+            layer.set_weights(values)
+        model = cls(net, meta, path=path, sha256=_sha256(path))
+        log.info("loaded model %r from %s", meta.name, path)
+        return model
