@@ -20,7 +20,7 @@ base (an unknown base is not evidence of a mismatch); a REF running past the con
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,8 @@ __all__ = [
     "iter_alleles",
     "trim_allele",
     "check_ref",
+    "VcfScan",
+    "scan_vcf_text",
 ]
 
 
@@ -195,3 +197,169 @@ def check_ref(genome: Genome, chrom: str, pos: int, ref: str) -> bool:
     if seq == ref:
         return True
     return all(g == r or g == "N" or r == "N" for g, r in zip(seq, ref))
+
+
+# -- text VCF pre-scan ---------------------------------------------------------------------------------------------
+
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+_INT = re.compile(rb"[+-]?[0-9]+")
+_FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
+_DECLARED = re.compile(rb"##(contig|INFO|FORMAT|FILTER)=<ID=([^,>]+)[,>]")
+_INFO_TYPE = re.compile(rb"##INFO=<ID=([^,>]+),.*?Type=(Integer|Float)[,>]")
+
+
+@dataclass(frozen=True)
+class VcfScan:
+    """What :func:`scan_vcf_text` learnt about a text VCF.
+
+    Attributes:
+        header_lines: number of header lines, the ``#CHROM`` line included (record ``k``, 0-based, is on file
+            line ``header_lines + k + 1``).
+        records: number of data lines (each is exactly one record).
+        columns: number of tab-separated columns of every line (8, or 9 + number of samples).
+        undeclared: ``{"contig"|"INFO"|"FORMAT"|"FILTER"|"FLAG": names}`` used by records but not declared in the header
+            (``FLAG``: INFO keys only ever written without a value). htslib parses them but refuses to write the
+            record back, so the caller declares them.
+    """
+
+    header_lines: int
+    records: int
+    columns: int
+    undeclared: dict[str, list[str]] = field(default_factory=dict)
+
+
+def scan_vcf_text(path: str) -> VcfScan | None:
+    """Check the structure of a plain, gzip or bgzip text VCF line by line, before htslib parses it.
+
+    htslib reads some malformed lines wrongly instead of refusing them: a blank line or a ``#`` line inside the
+    body becomes a phantom record (and can crash the process), extra columns are dropped, a non-numeric QUAL
+    becomes 0 and a non-numeric value of an Integer/Float INFO field becomes missing. This scan refuses those
+    files up front, naming the file, the line and the fix, so that no record is silently lost or changed.
+
+    Checked: the first line is ``##fileformat=VCF...``; a ``#CHROM`` line with >= 8 tab-separated columns ends the
+    header; every data line has exactly as many tab-separated columns, none empty; POS is an integer >= 0; QUAL
+    is ``.`` or a number; values of INFO fields declared ``Type=Integer``/``Float`` are numbers or ``.``; a
+    compressed file is complete (gzip stream intact, BGZF end-of-file marker present). ``\\r\\n`` line endings
+    are accepted (htslib strips the ``\\r``). FORMAT/sample values are left to htslib, which refuses bad ones.
+
+    Returns:
+        A :class:`VcfScan`, or ``None`` for a BCF file (binary: htslib checks it).
+
+    Raises:
+        VcfError: ``"PATH:LINE: cause; fix"`` for the first problem found.
+    """
+    import gzip
+    import zlib
+
+    from .errors import VcfError
+
+    with open(path, "rb") as fh:
+        magic = fh.read(18)
+        compressed = magic[:2] == b"\x1f\x8b"
+        if compressed and len(magic) >= 14 and magic[3] & 4 and magic[12:14] == b"BC":  # BGZF
+            fh.seek(0, 2)
+            if fh.tell() >= 28:
+                fh.seek(-28, 2)
+            if fh.read(28) != _BGZF_EOF:
+                raise VcfError(f"{path}: the BGZF end-of-file marker is missing: the file is truncated (an "
+                               f"interrupted copy or download?); re-create or re-download it")
+    opener = gzip.open if compressed else open
+    done = [0]  # lines read so far, for the message of a decompression error
+    try:
+        with opener(path, "rb") as fh:
+            if fh.read(3) == b"BCF":
+                return None
+            fh.seek(0)
+            return _scan_lines(path, fh, done)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise VcfError(f"{path}:{done[0] + 1}: the compressed file is truncated or corrupt after line {done[0]} "
+                       f"({exc}); re-create or re-download it") from exc
+
+
+def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
+    from .errors import VcfError
+
+    numeric: dict[bytes, re.Pattern] = {}
+    declared: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FILTER": {b"PASS"}}
+    used: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FLAG": set(),
+                                     b"FILTER": set()}
+    columns = 0
+    header = 0
+    records = 0
+    lineno = 0
+    for lineno, raw in enumerate(fh, 1):
+        done[0] = lineno - 1
+        line = raw.rstrip(b"\n").rstrip(b"\r")
+        where = f"{path}:{lineno}"
+        if not columns:  # still in the header
+            if lineno == 1 and not line.startswith(b"##fileformat=VCF"):
+                raise VcfError(f"{where}: not a VCF: the first line must be ##fileformat=VCFv4.x (found "
+                               f"{line[:40].decode('latin-1')!r})")
+            if line.startswith(b"##"):
+                m = _INFO_TYPE.match(line)
+                if m:
+                    numeric[m.group(1)] = _INT if m.group(2) == b"Integer" else _FLOAT
+                m = _DECLARED.match(line)
+                if m:
+                    declared[m.group(1)].add(m.group(2))
+                continue
+            fields = line.split(b"\t")
+            if not line.startswith(b"#CHROM") or len(fields) < 8:
+                raise VcfError(f"{where}: expected the tab-separated header line #CHROM POS ID REF ALT QUAL FILTER "
+                               f"INFO [FORMAT samples...] here, found {line[:40].decode('latin-1')!r}")
+            columns, header = len(fields), lineno
+            continue
+        if not line.strip():
+            raise VcfError(f"{where}: blank line inside the records; remove it (e.g. `grep -v '^$'`)")
+        if line.startswith(b"#"):
+            raise VcfError(f"{where}: a '#' line after the #CHROM header line; header lines must come first")
+        fields = line.split(b"\t")
+        if len(fields) != columns:
+            hint = " (columns separated by spaces, not tabs?)" if len(fields) < 8 and b" " in line else ""
+            raise VcfError(f"{where}: {len(fields)} tab-separated columns, the #CHROM header line has "
+                           f"{columns}{hint}")
+        if b"" in fields:
+            col = fields.index(b"")
+            raise VcfError(f"{where}: column {col + 1} is empty (write '.' for a missing value)")
+        if not fields[1].isdigit():
+            raise VcfError(f"{where}: POS {fields[1][:20].decode('latin-1')!r} is not a non-negative integer")
+        if fields[5] != b"." and not _FLOAT.fullmatch(fields[5]):
+            raise VcfError(f"{where}: QUAL {fields[5][:20].decode('latin-1')!r} is not a number or '.'")
+        if numeric and fields[7] != b".":
+            _check_info(where, fields[7], numeric)
+        if fields[0] not in declared[b"contig"]:
+            used[b"contig"].add(fields[0])
+        if fields[6] != b"." and fields[6] not in declared[b"FILTER"]:
+            used[b"FILTER"].update(set(fields[6].split(b";")) - declared[b"FILTER"])
+        if fields[7] != b".":
+            for item in fields[7].split(b";"):
+                key, eq, _ = item.partition(b"=")
+                if key not in declared[b"INFO"]:
+                    used[b"INFO" if eq else b"FLAG"].add(key)
+        if columns > 8 and fields[8] != b".":
+            used[b"FORMAT"].update(set(fields[8].split(b":")) - declared[b"FORMAT"])
+        records += 1
+    if not columns:
+        if lineno == 0:
+            raise VcfError(f"{path}: the file is empty: a VCF needs at least the ##fileformat and #CHROM header "
+                           f"lines")
+        raise VcfError(f"{path}: no #CHROM header line (the file ends after {lineno} header lines)")
+    used[b"FLAG"] -= used[b"INFO"]
+    undeclared = {kind.decode(): sorted(name.decode("latin-1") for name in names) for kind, names in used.items()
+                  if names}
+    return VcfScan(header, records, columns, undeclared)
+
+
+def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> None:
+    from .errors import VcfError
+
+    for item in info.split(b";"):
+        key, eq, value = item.partition(b"=")
+        pattern = numeric.get(key)
+        if pattern is None or not eq:
+            continue
+        for v in value.split(b","):
+            if v != b"." and not pattern.fullmatch(v):
+                kind = "an integer" if pattern is _INT else "a number"
+                raise VcfError(f"{where}: INFO/{key.decode('latin-1')} value {v[:20].decode('latin-1')!r} is not "
+                               f"{kind} as its header declares (htslib would silently drop it)")

@@ -1,0 +1,41 @@
+# `make demo`: install and score the bundled example.  `make test`: install and run the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo_out
+
+.PHONY: demo test install system-deps clean bench
+
+demo: install
+	$(BIN)/varxpress score example_data/demo.vcf \
+	    --fasta example_data/hg38_promoters.fa.gz \
+	    --tss example_data/tss.bed --tss-offset 10000 \
+	    --out $(DEMO_OUT)/demo.scored.vcf.gz --tsv $(DEMO_OUT)/demo.scores.tsv --stats $(DEMO_OUT)/demo.stats.json
+	@echo "== $(DEMO_OUT)/demo.scores.tsv (one row per scored variant, allele and gene; all columns: docs/output.md)"
+	@awk -F'\t' '!/^##/ {printf "%-6s %-10s %-23s %-5s %-6s %-16s %-6s %-8s %-11s %-11s\n", $$1, $$2, $$3, $$4, $$5, $$8, $$9, $$11, $$14, $$15}' $(DEMO_OUT)/demo.scores.tsv
+	@echo "== every input record is in $(DEMO_OUT)/demo.scored.vcf.gz; unscored ones say why in VXP_SKIP"
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+install: $(VENV)/.installed system-deps
+
+$(DEMO_OUT):
+	mkdir -p $(DEMO_OUT)
+
+demo: | $(DEMO_OUT)
+
+system-deps:
+	@scripts/install-system-deps
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,spark,workflow]'
+	touch $@
+
+bench: install
+	$(BIN)/python benchmarks/bench_scoring.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

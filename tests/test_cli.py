@@ -1,0 +1,81 @@
+"""The command line itself: entry points, --help of every subcommand, argument checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from varxpress import __version__
+from varxpress.cli import SUBCOMMANDS, main, parse_region, read_regions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"varxpress {__version__}"
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: varxpress {command}")
+    assert "--quiet" in out
+
+
+def test_top_level_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in SUBCOMMANDS:
+        assert command in out
+
+
+def test_missing_input_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["score", str(tmp_path / "nope.vcf"), "--fasta", str(tmp_path / "nope.fa")])
+    assert exc.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_output_folder_must_exist(tmp_path, capsys):
+    vcf = tmp_path / "a.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["score", str(vcf), "--fasta", str(vcf), "--out", str(tmp_path / "no" / "x.vcf")])
+    assert exc.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,expected", [("chr1:1-100", ("chr1", 0, 100)), ("1:1,000-2,000", ("1", 999, 2000)),
+                                           ("chrX", ("chrX", 0, 2**31 - 1)), ("HLA-A*01:01:5-6", ("HLA-A*01:01", 4, 6))])
+def test_parse_region(text, expected):
+    assert parse_region(text) == expected
+
+
+@pytest.mark.parametrize("text", ["chr1:5-1", "chr1:0-10", "chr1:a-b"])
+def test_parse_region_rejects(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_region(text)
+
+
+def test_read_regions_bed_and_text(tmp_path):
+    f = tmp_path / "r.txt"
+    f.write_text("# shards\nchr1\t0\t100\nchr2:11-20\n\n")
+    assert read_regions(str(f)) == [("chr1", 0, 100), ("chr2", 10, 20)]
+
+
+@pytest.mark.parametrize("launcher", [[sys.executable, "-m", "varxpress"], [sys.executable, str(ROOT / "bin" / "varxpress")]])
+def test_entry_points(launcher):
+    res = subprocess.run(launcher + ["--version"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and res.stdout.strip() == f"varxpress {__version__}"

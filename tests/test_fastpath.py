@@ -1,0 +1,238 @@
+"""Tests of varxpress.fastpath: local recomputation must equal a full forward pass of the Keras network."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from varxpress.errors import ModelError
+from varxpress.fastpath import (
+    GeneJob,
+    LocalScorer,
+    ScoringPool,
+    score_gene_substitutions,
+    score_genes,
+    supports,
+)
+from varxpress.model import DEFAULT_HPARAMS, ExpressionModel
+
+TOL = 1e-4  # on the network's output scale
+
+
+def _model(hp: dict, bias_sd: float = 0.0, seed: int = 0) -> ExpressionModel:
+    """An untrained model from the builder; optionally random biases so ReLUs are cut at varied thresholds."""
+    model = ExpressionModel.from_hparams(hp, name="test")
+    if bias_sd:
+        rng = np.random.default_rng(seed)
+        for layer in model.keras_model.layers:
+            ws = layer.get_weights()
+            if ws:
+                layer.set_weights([w if w.ndim > 1 else rng.normal(0, bias_sd, w.shape).astype(np.float32) for w in ws])
+    return model
+
+
+def _onehot(codes: np.ndarray) -> np.ndarray:
+    """codes 0-3 (ACGT) or -1 (N), shape (L,) -> (L, 4) float32."""
+    x = np.zeros((codes.size, 4), dtype=np.float32)
+    ok = codes >= 0
+    x[np.flatnonzero(ok), codes[ok]] = 1.0
+    return x
+
+
+def _apply(ref: np.ndarray, edit_set) -> np.ndarray:
+    alt = ref.copy()
+    for pos, base in edit_set:
+        alt[pos] = 0.0
+        if base >= 0:
+            alt[pos, base] = 1.0
+    return alt
+
+
+def _keras(model: ExpressionModel, windows: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+    return model.predict(windows, features)
+
+
+@st.composite
+def configurations(draw):
+    length = draw(st.integers(40, 300))
+    up = draw(st.integers(0, length - 1))
+    conv = []
+    for _ in range(draw(st.integers(1, 4))):
+        conv.append({
+            "filters": draw(st.integers(1, 8)),
+            "kernel": draw(st.integers(1, 11)),
+            "dilation": draw(st.integers(1, 4)),
+            "pool": draw(st.sampled_from([1, 1, 2, 3, 4, 7])),
+        })
+    while np.prod([c["pool"] for c in conv]) > length:  # keep at least one position after the pooling
+        max(conv, key=lambda c: c["pool"])["pool"] -= 1
+    dense = [{"units": draw(st.integers(1, 8)), "dropout": 0.1} for _ in range(draw(st.integers(1, 2)))]
+    hp = {"upstream": up, "downstream": length - up, "conv": conv, "dense": dense,
+          "n_features": draw(st.integers(0, 3)), "seed": draw(st.integers(0, 1000))}
+    return hp, draw(st.sampled_from([0.0, 0.3])), draw(st.integers(0, 2**32 - 1))
+
+
+def _edit_sets(rng: np.random.Generator, length: int) -> list[list[tuple[int, int]]]:
+    """SNVs (window edges included), N bases, adjacent and spaced MNVs, an empty set."""
+    sets: list[list[tuple[int, int]]] = [[(0, int(rng.integers(4)))], [(length - 1, int(rng.integers(4)))], []]
+    for pos in rng.integers(0, length, 8):
+        sets.append([(int(pos), int(rng.integers(-1, 4)))])
+    sets.append([(1 % length, -1)])
+    for _ in range(3):
+        span = int(rng.integers(2, 6))
+        start = int(rng.integers(0, max(1, length - span)))
+        sets.append([(p, int(rng.integers(-1, 4))) for p in range(start, min(length, start + span))])
+    spaced = sorted(set(int(p) for p in rng.integers(0, length, 3)))
+    sets.append([(p, int(rng.integers(0, 4))) for p in spaced])
+    sets.append([(length - 2 if length > 2 else 0, 0), (length - 1, 3)])
+    return sets
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configurations())
+def test_local_equals_full_keras_for_random_configurations(case):
+    hp, bias_sd, seed = case
+    model = _model(hp, bias_sd, seed)
+    assert supports(model)
+    scorer = LocalScorer(model)
+    rng = np.random.default_rng(seed)
+    length = hp["upstream"] + hp["downstream"]
+    codes = rng.integers(0, 4, length)
+    codes[rng.random(length) < 0.03] = -1  # some N in the reference too
+    ref = _onehot(codes)
+    features = rng.normal(size=hp["n_features"]) if hp["n_features"] else None
+
+    cache = scorer.prepare(ref, features)
+    ref_keras = _keras(model, ref[None], None if features is None else features[None])[0]
+    assert abs(cache.pred - ref_keras) < TOL
+
+    sets = _edit_sets(rng, length)
+    local = scorer.predict_substitutions(cache, sets)
+    windows = np.stack([_apply(ref, s) for s in sets])
+    full = _keras(model, windows, None if features is None else np.repeat(features[None], len(sets), 0))
+    assert np.abs(local - full).max() < TOL
+    assert np.abs(scorer.predict_full(windows, features) - full).max() < TOL
+
+    one_by_one = np.array([scorer.predict_substitutions(cache, [s])[0] for s in sets])
+    np.testing.assert_allclose(local, one_by_one, rtol=0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def xpresso() -> ExpressionModel:
+    """The Xpresso architecture (10.5 kb window), random weights and biases."""
+    return _model(DEFAULT_HPARAMS, bias_sd=0.05, seed=7)
+
+
+def test_xpresso_shaped_network_matches_keras(xpresso):
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(1)
+    length = xpresso.window_spec.length
+    ref = _onehot(rng.integers(0, 4, length))
+    features = rng.normal(size=xpresso.n_features)
+    sets = _edit_sets(rng, length)
+    ref_pred, alt = score_gene_substitutions(scorer, ref, features, sets)
+    windows = np.stack([_apply(ref, s) for s in sets])
+    full = xpresso.predict(windows, np.repeat(features[None], len(sets), 0))
+    assert abs(ref_pred - xpresso.predict(ref[None], features[None])[0]) < TOL
+    assert np.abs(alt - full).max() < TOL
+    assert np.ptp(full) > 0  # the edits do move the prediction: the comparison is not vacuous
+
+
+def test_many_snvs_in_one_gene_are_batched_like_single_ones(xpresso):
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(2)
+    length = xpresso.window_spec.length
+    ref = _onehot(rng.integers(0, 4, length))
+    cache = scorer.prepare(ref, None)  # None -> the model's default features
+    sets = [[(int(p), int(b))] for p, b in zip(rng.integers(0, length, 400), rng.integers(-1, 4, 400))]
+    batch = scorer.predict_substitutions(cache, sets)
+    picks = rng.choice(len(sets), 12, replace=False)
+    singles = np.array([scorer.predict_substitutions(cache, [sets[i]])[0] for i in picks])
+    np.testing.assert_allclose(batch[picks], singles, rtol=0, atol=1e-6)
+    full = xpresso.predict(np.stack([_apply(ref, sets[i]) for i in picks]))
+    assert np.abs(batch[picks] - full).max() < TOL
+
+
+def test_reference_base_and_empty_set_give_reference_prediction(xpresso):
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 4, xpresso.window_spec.length)
+    cache = scorer.prepare(_onehot(codes), None)
+    out = scorer.predict_substitutions(cache, [[], [(100, int(codes[100]))], [(5, 0), (5, int(codes[5]))]])
+    assert out[0] == cache.pred == scorer.ref_prediction(cache)
+    assert np.abs(out - cache.pred).max() < 1e-6  # same base, and a later edit overriding an earlier one
+
+
+def test_bad_edits_are_refused(xpresso):
+    scorer = LocalScorer(xpresso)
+    cache = scorer.prepare(np.zeros((xpresso.window_spec.length, 4), np.float32), None)
+    with pytest.raises(ValueError, match="out of the window"):
+        scorer.predict_substitutions(cache, [[(xpresso.window_spec.length, 0)]])
+    with pytest.raises(ValueError, match="base index"):
+        scorer.predict_substitutions(cache, [[(3, 4)]])
+    with pytest.raises(ModelError, match="shape"):
+        scorer.prepare(np.zeros((10, 4), np.float32), None)
+
+
+def _tiny_keras(layer):
+    import keras
+
+    inp = keras.Input((30, 4), name="promoter")
+    x = keras.layers.Flatten()(layer(inp))
+    return keras.Model(inp, keras.layers.Dense(1)(x))
+
+
+@pytest.mark.parametrize("make", [
+    lambda kl: kl.Conv1D(4, 3, padding="valid"),
+    lambda kl: kl.Conv1D(4, 3, padding="same", strides=2),
+    lambda kl: kl.AveragePooling1D(2),
+    lambda kl: kl.Conv1D(4, 3, padding="same", activation="softmax"),
+])
+def test_unsupported_layers_are_reported(make):
+    from keras import layers as kl
+
+    net = _tiny_keras(make(kl))
+    assert not supports(net)
+    with pytest.raises(ModelError, match="full recomputation"):
+        LocalScorer(net)
+
+
+def test_raw_keras_model_needs_features():
+    hp = {"upstream": 30, "downstream": 20, "conv": [{"filters": 3, "kernel": 5, "dilation": 1, "pool": 4}],
+          "dense": [{"units": 3, "dropout": 0.0}], "n_features": 2}
+    model = _model(hp, 0.2, 5)
+    raw = LocalScorer(model.keras_model)  # a raw keras.Model has no default features
+    with pytest.raises(ModelError, match="features"):
+        raw.prepare(np.zeros((50, 4), np.float32), None)
+    f = np.array([0.5, -1.0])
+    ref = _onehot(np.random.default_rng(0).integers(0, 4, 50))
+    assert abs(raw.prepare(ref, f).pred - model.predict(ref[None], f[None])[0]) < TOL
+
+
+def test_score_genes_in_worker_processes_equals_in_process(xpresso):
+    scorer = LocalScorer(xpresso)
+    assert pickle.loads(pickle.dumps(scorer)).length == scorer.length
+    rng = np.random.default_rng(4)
+    length = xpresso.window_spec.length
+    jobs = [
+        GeneJob(g, _onehot(rng.integers(0, 4, length)), rng.normal(size=xpresso.n_features),
+                [[(int(p), int(rng.integers(4)))] for p in rng.integers(0, length, 20)])
+        for g in range(5)
+    ]
+    serial = list(score_genes(scorer, jobs, threads=1))
+    parallel = list(score_genes(LocalScorer(xpresso, threads=2), iter(jobs), max_pending=2))
+    assert [r.key for r in parallel] == list(range(5))
+    for a, b in zip(serial, parallel):
+        assert a.ref_pred == pytest.approx(b.ref_pred, abs=1e-9)
+        np.testing.assert_allclose(a.alt_preds, b.alt_preds, rtol=0, atol=1e-6)
+    with ScoringPool(scorer, threads=2) as pool:  # one pool, several calls
+        again = [list(pool.map(jobs[:2])), list(pool.map(jobs[2:]))]
+    assert [r.key for part in again for r in part] == list(range(5))
+    np.testing.assert_allclose(again[1][0].alt_preds, serial[2].alt_preds, rtol=0, atol=1e-6)

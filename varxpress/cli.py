@@ -1,0 +1,231 @@
+"""Command line: parse arguments, set up logging, call the library. No science here.
+
+``varxpress SUBCOMMAND --help`` documents each subcommand; ``main(argv)`` is what tests call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from varxpress import __version__
+from varxpress.errors import VarxpressError
+
+log = logging.getLogger("varxpress")
+
+# subcommand -> (module, add-arguments function, run function, one-line help)
+SUBCOMMANDS = {
+    "score": ("varxpress.cli", "add_score_arguments", "run_score",
+              "score the variants of a VCF/BCF: annotated VCF and TSV of predicted expression changes"),
+    "import-xpresso": ("varxpress.xpresso", "add_arguments", "run",
+                       "convert a published Xpresso Keras HDF5 model into a varxpress model file"),
+    "prepare": ("varxpress.dataset", "add_arguments", "run",
+                "build a training set (HDF5) from a genome, a TSS file and a label table"),
+    "train": ("varxpress.training", "add_arguments", "run", "train a model from a prepared set and hyperparameters"),
+    "hyperopt": ("varxpress.tuning", "add_arguments", "run", "search hyperparameters (TPE/anneal/random, resumable)"),
+    "evaluate": ("varxpress.evaluation", "add_evaluate_arguments", "run_evaluate",
+                 "metrics of a model on a prepared set, beside the mean and k-mer ridge baselines"),
+    "predict": ("varxpress.evaluation", "add_predict_arguments", "run_predict",
+                "predicted expression of the sequences of a FASTA or the genes of a prepared set"),
+    "workflow": ("varxpress.workflow", "add_arguments", "run",
+                 "score a cohort VCF in shards with Snakemake (local or cluster), gathered into one indexed VCF"),
+    "background": ("varxpress.background", "add_arguments", "run",
+                   "background distribution of |delta| of random promoter SNVs, for percentiles of scores"),
+    "mutagenesis": ("varxpress.mutagenesis", "add_arguments", "run",
+                    "score every substitution near a gene's TSS: TSV, heat map and sequence logo"),
+    "explain": ("varxpress.report", "add_arguments", "run",
+                "self-contained HTML report of one variant: predictions, percentile, uncertainty, local map"),
+}
+
+
+def existing_file(text: str) -> str:
+    """argparse type: a path that exists (``-`` allowed for standard input)."""
+    if text != "-" and not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def output_path(text: str) -> str:
+    """argparse type: ``-`` or a path whose folder exists."""
+    if text != "-":
+        folder = Path(text).parent
+        if str(folder) and not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"folder {folder} of output {text} does not exist")
+    return text
+
+
+def parse_region(text: str) -> tuple[str, int, int]:
+    """``chr:start-end`` (1-based, inclusive, commas allowed) or ``chr`` -> (chrom, start0, end)."""
+    chrom, sep, rng = text.replace(",", "").rpartition(":")
+    if not sep:
+        return text, 0, 2**31 - 1
+    try:
+        start, end = (int(x) for x in rng.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"region {text!r}: expected CHROM:START-END (1-based, inclusive)") from None
+    if start < 1 or end < start:
+        raise argparse.ArgumentTypeError(f"region {text!r}: need 1 <= START <= END")
+    return chrom, start - 1, end
+
+
+def read_regions(path: str) -> list[tuple[str, int, int]]:
+    """Regions from a BED file (0-based, tab-separated) or one ``chr:start-end`` per line."""
+    regions = []
+    with open(path) as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.split("\t")
+            try:
+                regions.append((fields[0], int(fields[1]), int(fields[2])) if len(fields) >= 3
+                               else parse_region(line))
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                raise argparse.ArgumentTypeError(f"{path}:{n}: not a BED line or CHROM:START-END: {line!r}") from exc
+    return regions
+
+
+def add_score_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vcf", type=existing_file, help="input VCF, VCF.gz or BCF (- for standard input)")
+    p.add_argument("--fasta", "-f", required=True, type=existing_file,
+                   help="reference genome FASTA, plain or bgzip (.fai/.gzi made if missing and the folder is writable)")
+    p.add_argument("--out", "-o", default="-", type=output_path,
+                   help="annotated output: .vcf, .vcf.gz (bgzip + tabix index) or .bcf; - for stdout (default)")
+    p.add_argument("--tsv", type=output_path, help="also write one row per variant, allele and gene (.tsv or .tsv.gz)")
+    p.add_argument("--tss", type=existing_file,
+                   help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
+    p.add_argument("--tss-offset", type=int,
+                   help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
+                        "default: BED convention, start on + and end-1 on -")
+    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", "-m", type=existing_file,
+                       help="model file (.vxm.h5; default: bundled Xpresso human)")
+    which.add_argument("--ensemble", type=existing_file,
+                       help="an ensemble (folder of .vxm.h5 or its ensemble.json): mean delta, its SD across "
+                            "members and their sign agreement")
+    p.add_argument("--background", type=existing_file,
+                   help="background of |delta| for percentiles (default: <model>.background.h5 beside the model, "
+                        "if present; percentiles are left out (.) without one)")
+    p.add_argument("--contig-map", type=existing_file,
+                   help="two-column TSV mapping VCF/annotation contig names to FASTA names")
+    p.add_argument("--features", type=existing_file,
+                   help="per-gene half-life features (TSV with header: gene id, then one column per model feature); "
+                        "standardised with the training statistics when the model records them (models made by "
+                        "`train`), else taken as on the model's input scale; genes absent use the model's defaults")
+    p.add_argument("--region", "-r", action="append", type=parse_region, default=[],
+                   help="score only records whose POS lies in CHROM:START-END (1-based; repeatable; needs an index)")
+    p.add_argument("--regions", type=existing_file, help="file of regions (BED, or CHROM:START-END per line)")
+    p.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"], default="warn",
+                   help="REF disagrees with the genome: stop (error), leave unscored with a warning (warn, "
+                        "default) or leave unscored silently (skip); counted either way")
+    p.add_argument("--max-allele-len", type=int, default=1000, help="longer REF/ALT alleles are not scored")
+    p.add_argument("--threads", "-t", type=int, default=1, help="CPU threads for prediction (default 1)")
+    p.add_argument("--batch-size", type=int, default=128, help="windows per model call")
+    p.add_argument("--chunk-size", type=int, default=2000, help="records held in memory at once")
+    p.add_argument("--no-fast-path", dest="fast", action="store_false",
+                   help="recompute the whole network for every allele (slow; for checking the fast path)")
+    p.add_argument("--stats", type=output_path, help="write the run's counts as JSON")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from varxpress.pipeline import ScoreConfig, score_vcf
+
+    regions = list(args.region)
+    if args.regions:
+        regions += read_regions(args.regions)
+    cfg = ScoreConfig(
+        vcf=args.vcf, fasta=args.fasta, out=args.out, tsv=args.tsv, model=args.model, ensemble=args.ensemble,
+        background=args.background, tss=args.tss,
+        tss_offset=args.tss_offset, tss_format=args.tss_format, contig_map=args.contig_map, features=args.features,
+        regions=regions or None, on_ref_mismatch=args.on_ref_mismatch, max_allele_len=args.max_allele_len,
+        threads=args.threads, batch_size=args.batch_size, chunk_size=args.chunk_size, fast=args.fast,
+        quiet=args.quiet, command_line=args.command_line,
+    )
+    configure_threads(args.threads)
+    stats = score_vcf(cfg)
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
+    log.info("records in: %d, out: %d; alleles: %d, scored: %d; scores: %d (%d by the fast path); "
+             "not scored: %s", stats.records_in, stats.records_out, stats.alleles, stats.alleles_scored,
+             stats.scores, stats.scores_fast, skipped)
+    if args.stats:
+        from varxpress.writers import atomic_path
+
+        with atomic_path(args.stats) as tmp, open(tmp, "w") as fh:
+            json.dump(stats.as_dict(), fh, indent=2, sort_keys=True)
+    return 0
+
+
+def configure_threads(n: int) -> None:
+    """Limit BLAS and TensorFlow thread pools to ``n`` (must run before TensorFlow starts)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(min(n, 2))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that subcommand's module is imported (fast start, lazy extras)."""
+    parser = argparse.ArgumentParser(
+        prog="varxpress",
+        description="Predict how genetic variants change a gene's mRNA level (Xpresso-style CNN on promoter windows).",
+        epilog="Documentation: docs/ in the source tree. Each subcommand has its own --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"varxpress {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors; no progress bar")
+    common.add_argument("--verbose", "-v", action="store_true", help="debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    for name, (module, add_fn, _run_fn, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        if only is None or only == name:
+            getattr(importlib.import_module(module), add_fn)(p)
+    return parser
+
+
+def setup_logging(quiet: bool, verbose: bool) -> None:
+    """Log varxpress's messages (and its warnings) to stderr; the library itself never configures logging."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("varxpress %(levelname)s: %(message)s"))
+    handler.set_name("varxpress-cli")
+    logger = logging.getLogger("varxpress")
+    logger.handlers[:] = [h for h in logger.handlers if h.get_name() != "varxpress-cli"] + [handler]
+    logger.setLevel(level)
+    warnings.simplefilter("always", category=UserWarning)
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as one log line naming its class (e.g. ``RefMismatchWarning: file: line 12: ...``)."""
+    logging.getLogger("varxpress").warning("%s: %s", category.__name__, message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``varxpress``; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    from varxpress.pipeline import command_line
+
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), "")
+    parser = build_parser(only=command)
+    args = parser.parse_args(argv)
+    args.command_line = command_line(argv)
+    setup_logging(args.quiet, args.verbose)
+    module, _add, run_fn, _help = SUBCOMMANDS[args.command]
+    try:
+        return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+    except VarxpressError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted: no output was left half-written")
+        return 130
+    except BrokenPipeError:
+        return 0

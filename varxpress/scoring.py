@@ -1,0 +1,67 @@
+"""Scores from predictions: pure functions of ``(ref_pred, alt_pred)`` and the model's output scale.
+
+``delta = alt - ref`` on the model's output scale. Where the model's metadata says how the output maps to log10
+expression (``output_scale`` ``"log10"``, or ``"standardized_log10"`` with ``label_sd``), the fold change follows:
+``log2fc = delta_log10 * log2(10)``. Otherwise the fold change is undefined and reported as missing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+LOG2_10 = math.log2(10.0)
+
+
+class GeneScore(NamedTuple):
+    """The score of one ALT allele of one record on one gene."""
+
+    record: int  #: 0-based ordinal of the record in the input
+    alt_index: int  #: 0-based index of the allele among the record's ALTs
+    alt: str
+    gene_id: str
+    gene_name: str
+    strand: str
+    tss_pos: int  #: 1-based TSS position on the contig as named in the FASTA
+    distance: int  #: signed distance of the variant to the TSS, positive = downstream (transcription direction)
+    ref_pred: float
+    alt_pred: float
+    delta: float
+    log2fc: float | None
+    flags: tuple[str, ...]
+    percentile: float | None = None  #: percentile of |delta| in the model's background; None without one
+    delta_sd: float | None = None  #: standard deviation of delta across ensemble members; None for one model
+    sign_agreement: float | None = None  #: fraction of ensemble members agreeing with the sign of the mean delta
+
+
+def delta(ref_pred: np.ndarray | float, alt_pred: np.ndarray | float) -> np.ndarray | float:
+    """``alt - ref`` on the model's output scale (same shape as the inputs)."""
+    return np.subtract(alt_pred, ref_pred)
+
+
+def log10_scale(output_scale: str, label_sd: float | None) -> float | None:
+    """Factor that turns a difference of model outputs into a difference of log10 expression, or None if unknown."""
+    if output_scale == "log10":
+        return 1.0
+    if output_scale == "standardized_log10" and label_sd:
+        return float(label_sd)
+    return None
+
+
+def log2_fold_change(delta_out: np.ndarray | float, output_scale: str, label_sd: float | None):
+    """log2 fold change of expression implied by ``delta_out``; None where the output scale does not allow it."""
+    factor = log10_scale(output_scale, label_sd)
+    if factor is None:
+        return None
+    return np.multiply(delta_out, factor * LOG2_10)
+
+
+def strongest(scores: list[GeneScore]) -> GeneScore | None:
+    """The score with the largest ``|delta|`` (ties: first in input order), or None for an empty list."""
+    best = None
+    for score in scores:
+        if best is None or abs(score.delta) > abs(best.delta):
+            best = score
+    return best

@@ -1,0 +1,252 @@
+"""Writers: the annotated VCF (every input record, in input order) and the per-(variant, allele, gene) TSV.
+
+Both are written atomically: into a temporary file beside the destination, renamed over it only when complete, so an
+error, a crash or Ctrl-C never leaves a half-written output behind. ``-`` writes to standard output (not atomic).
+
+INFO fields added to the VCF (declared in its header; see docs/output.md):
+
+* ``VXP`` (Number=., String): one entry per scored (ALT allele, gene), pipe-delimited in the order of
+  :data:`VXP_FIELDS` (the Description says "Format: ..." so ``bcftools +split-vep -a VXP`` can split it).
+* ``VXP_MAX_DELTA`` (Number=A, Float), ``VXP_MAX_GENE`` (Number=A, String) and ``VXP_MAX_PCT`` (Number=A,
+  Float): the largest-effect gene per allele, its delta and the percentile of its |delta| in the background.
+* ``VXP_SKIP`` (Number=., String): why each ALT allele was not scored, ``.`` where it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from varxpress.errors import OutputError
+from varxpress.scoring import GeneScore, strongest
+
+log = logging.getLogger(__name__)
+
+VXP_FIELDS = ("Allele", "Gene", "Symbol", "Strand", "TSS", "Distance", "RefPred", "AltPred", "Delta", "Log2FC",
+              "Percentile", "DeltaSD", "SignAgreement", "Flags")
+TSV_COLUMNS = (
+    "chrom", "pos", "id", "ref", "alt", "record", "gene_id", "gene_name", "strand", "tss_pos", "distance",
+    "ref_pred", "alt_pred", "delta", "log2fc", "percentile", "delta_sd", "sign_agreement", "flags",
+)
+INFO_IDS = ("VXP", "VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_MAX_PCT", "VXP_SKIP")
+
+
+def _fmt(x: float | None) -> str:
+    return "." if x is None else f"{x:.6g}"
+
+
+def _vcf_safe(text: str) -> str:
+    """INFO values may not hold ``;``, ``=``, ``,``, ``|`` or whitespace."""
+    for ch in ";=,| \t":
+        text = text.replace(ch, "_")
+    return text or "."
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = ()) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it (and ``tmp + suffix`` for each extra suffix) on success.
+
+    On any exception, KeyboardInterrupt included, the temporary files are removed and the destination is untouched.
+    Raises :class:`OutputError` when the folder is missing or not writable.
+    """
+    dest = Path(path)
+    folder = dest.parent if str(dest.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {dest}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial" + "".join(dest.suffixes[-2:]),
+                                   dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {dest}: {exc.strerror} (is {folder} writable?)") from exc
+    os.close(fd)
+    extras = list(extra_suffixes)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+        for suffix in extras:
+            if os.path.exists(tmp + suffix):
+                os.replace(tmp + suffix, str(dest) + suffix)
+        os.replace(tmp, dest)
+    except BaseException:
+        for p in [tmp] + [tmp + s for s in extras]:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class TsvWriter:
+    """Streams GeneScore rows to a TSV (gzip if the name ends in .gz); atomic unless ``path`` is ``-``."""
+
+    def __init__(self, path: str, header_lines: Iterable[str] = ()):
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        if path == "-":
+            import sys
+
+            self._fh: IO[str] = sys.stdout
+        else:
+            tmp = self._stack.enter_context(atomic_path(path))
+            opener = gzip.open if path.endswith(".gz") else open
+            self._fh = self._stack.enter_context(opener(tmp, "wt"))
+        for line in header_lines:
+            self._fh.write(f"## {line}\n")
+        self._fh.write("\t".join(TSV_COLUMNS) + "\n")
+
+    def write(self, chrom: str, pos: int, vid: str, ref: str, score: GeneScore) -> None:
+        row = (
+            chrom, str(pos), vid, ref, score.alt, str(score.record + 1), score.gene_id, score.gene_name,
+            score.strand, str(score.tss_pos), str(score.distance), _fmt(score.ref_pred), _fmt(score.alt_pred),
+            _fmt(score.delta), _fmt(score.log2fc), _fmt(score.percentile), _fmt(score.delta_sd),
+            _fmt(score.sign_agreement), ",".join(score.flags) or ".",
+        )
+        try:
+            self._fh.write("\t".join(row) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+
+    def close(self, ok: bool = True) -> None:
+        if ok:
+            try:
+                self._stack.close()
+            except OSError as exc:
+                if isinstance(exc, OutputError):
+                    raise
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+        else:
+            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> None:
+    """Declare the varxpress INFO fields (replacing same-named fields of the input, with a warning) and provenance."""
+    for info_id in INFO_IDS:
+        try:
+            vcf.get_header_type(info_id)
+        except KeyError:
+            continue
+        log.warning("input already declares INFO/%s: its values are replaced by varxpress's", info_id)
+        vcf.remove_header(info_id)
+    vcf.add_info_to_header({
+        "ID": "VXP", "Number": ".", "Type": "String",
+        "Description": "varxpress predicted expression change per ALT allele and gene. Format: " + "|".join(VXP_FIELDS),
+    })
+    vcf.add_info_to_header({
+        "ID": "VXP_MAX_DELTA", "Number": "A", "Type": "Float",
+        "Description": "varxpress: Delta (alt - ref prediction) of the gene with the largest |Delta|, per ALT allele",
+    })
+    vcf.add_info_to_header({
+        "ID": "VXP_MAX_GENE", "Number": "A", "Type": "String",
+        "Description": "varxpress: gene with the largest |Delta|, per ALT allele",
+    })
+    vcf.add_info_to_header({
+        "ID": "VXP_MAX_PCT", "Number": "A", "Type": "Float",
+        "Description": "varxpress: percentile of |Delta| of that gene in the model's background distribution, per "
+                       "ALT allele (absent without a background)",
+    })
+    vcf.add_info_to_header({
+        "ID": "VXP_SKIP", "Number": ".", "Type": "String",
+        "Description": "varxpress: why each ALT allele was not scored, in ALT order (. = scored; one value for a "
+                       "record without ALT); see docs/output.md",
+    })
+    for key, value in header_lines:
+        vcf.add_to_header(f"##{key}={value}")
+
+
+def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str]) -> None:
+    """Set the varxpress INFO fields of a cyvcf2 record from its scores and per-allele skip reasons."""
+    for info_id in INFO_IDS:
+        with contextlib.suppress(KeyError):
+            del record.INFO[info_id]
+    if scores:
+        record.INFO["VXP"] = ",".join(
+            "|".join((
+                _vcf_safe(s.alt), _vcf_safe(s.gene_id), _vcf_safe(s.gene_name), s.strand, str(s.tss_pos),
+                str(s.distance), _fmt(s.ref_pred), _fmt(s.alt_pred), _fmt(s.delta), _fmt(s.log2fc),
+                _fmt(s.percentile), _fmt(s.delta_sd), _fmt(s.sign_agreement), "&".join(s.flags) or ".",
+            ))
+            for s in scores
+        )
+        best_delta, best_gene, best_pct = [], [], []
+        for alt_index in range(n_alts):
+            best = strongest([s for s in scores if s.alt_index == alt_index])
+            best_delta.append(_fmt(best.delta) if best else ".")
+            best_gene.append(_vcf_safe(best.gene_name) if best else ".")
+            best_pct.append(_fmt(best.percentile) if best else ".")
+        record.INFO["VXP_MAX_DELTA"] = ",".join(best_delta)
+        record.INFO["VXP_MAX_GENE"] = ",".join(best_gene)
+        if any(p != "." for p in best_pct):
+            record.INFO["VXP_MAX_PCT"] = ",".join(best_pct)
+    if skips:
+        record.INFO["VXP_SKIP"] = ",".join(skips.get(i, ".") for i in range(max(n_alts, 1)))
+
+
+def check_written(path: str, records: int, dest: str | None = None) -> None:
+    """Read a finished VCF/VCF.gz/BCF back and check it holds ``records`` records.
+
+    cyvcf2's writer ignores failed writes (a full disk, a quota, a file-size limit): htslib logs an error and the
+    file is silently short. Reading it back is the only way to know that every record reached the disk.
+
+    Raises:
+        OutputError: the file is unreadable, truncated or holds another number of records; names ``dest``.
+    """
+    import cyvcf2
+
+    dest = dest or path
+    found = -1
+    try:
+        if vcf_write_mode(dest) == "w":
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                if fh.tell() and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n":
+                    raise OSError("the last line is incomplete")
+        found = sum(1 for _ in cyvcf2.VCF(path))
+    except Exception as exc:  # cyvcf2 raises bare Exception on a damaged file
+        raise OutputError(f"cannot write {dest}: the written file is damaged ({exc}); is the disk full?") from exc
+    if found != records:
+        raise OutputError(f"cannot write {dest}: only {found} of {records} records reached the disk; is the disk "
+                          f"full?")
+
+
+def vcf_write_mode(path: str) -> str:
+    """cyvcf2 Writer mode for an output name: BCF, bgzip VCF or plain VCF."""
+    if path.endswith(".bcf"):
+        return "wb"
+    if path.endswith((".vcf.gz", ".vcf.bgz")):
+        return "wz"
+    return "w"
+
+
+def index_vcf(path: str, name: str | None = None) -> list[str]:
+    """Index a finished ``.vcf.gz`` (tabix .tbi) or ``.bcf`` (.csi); return the index suffixes written.
+
+    ``name`` is the file's name in messages (``path`` may be a temporary file about to be renamed).
+    """
+    name = name or path
+    if path.endswith(".bcf"):
+        if shutil.which("bcftools") is None:
+            log.warning("bcftools not on PATH: %s left without a .csi index", name)
+            return []
+        subprocess.run(["bcftools", "index", "-f", path], check=True)
+        return [".csi"]
+    if path.endswith((".vcf.gz", ".vcf.bgz")):
+        import pysam
+
+        try:
+            pysam.tabix_index(path, preset="vcf", force=True)
+        except OSError as exc:  # htslib refuses unsorted input; the VCF itself is complete and valid
+            log.warning("%s not indexed (%s): is the input sorted? `bcftools sort` it, then `tabix -p vcf`", name, exc)
+            return []
+        return [".tbi"]
+    return []
