@@ -1,0 +1,153 @@
+"""Saturation mutagenesis: its TSV against `varxpress score` of the same substitutions, its plots, its errors."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from varxpress.cli import main
+from varxpress.encode import one_hot, reverse_complement
+from varxpress.errors import AnnotationError
+from varxpress.genome import Genome
+from varxpress.mutagenesis import SubstitutionPredictor, find_gene, saturation_mutagenesis
+from varxpress.tss import TSS
+
+UP, DOWN = 20, 10
+RNG = random.Random(11)
+CHR1 = "".join(RNG.choice("ACGT") for _ in range(200))
+CHR2 = "NNNNNNNNNN" + "".join(RNG.choice("ACGT") for _ in range(50))
+# gene_id gene_name chrom pos(1-based) strand
+GENES = [("G1", "PLUS1", "chr1", 60, "+"), ("G2", "MINUS1", "chr1", 120, "-"), ("G3", "EDGE", "chr2", 12, "+"),
+         ("G4", "TWIN", "chr1", 160, "+"), ("G5", "TWIN", "chr1", 170, "-")]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from tests.toy import toy_model_file
+
+    folder = tmp_path_factory.mktemp("mut")
+    fa = folder / "g.fa"
+    fa.write_text(f">chr1\n{CHR1}\n>chr2\n{CHR2}\n")
+    tss = folder / "tss.tsv"
+    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in GENES))
+    return {"fasta": fa, "tss": tss, "model": toy_model_file(folder, UP, DOWN), "folder": folder}
+
+
+def read_tsv(path) -> list[dict]:
+    lines = [l.rstrip("\n").split("\t") for l in open(path) if not l.startswith("##")]
+    return [dict(zip(lines[0], row)) for row in lines[1:]]
+
+
+def mutagenesis(world, out_prefix, *extra) -> int:
+    return main(["mutagenesis", "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--model",
+                 str(world["model"]), "--out-prefix", str(out_prefix), "--quiet", *map(str, extra)])
+
+
+@pytest.mark.parametrize("gene", ["G1", "MINUS1"])
+def test_tsv_equals_score_of_the_same_substitutions(world, tmp_path, gene):
+    prefix = tmp_path / "m"
+    assert mutagenesis(world, prefix, "--gene", gene, "--start", -6, "--end", 4, "--no-plots") == 0
+    rows = read_tsv(f"{prefix}.tsv")
+    assert len(rows) == 10 * 3
+    gene_id = rows[0]["gene_id"]
+    assert all(CHR1[int(r["pos"]) - 1] == r["ref"] != r["alt"] for r in rows)  # genome + strand REF, as a VCF
+    offsets = sorted({int(r["offset"]) for r in rows})
+    assert offsets == list(range(-6, 4))
+    vcf = tmp_path / "subs.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "".join(f"chr1\t{r['pos']}\t.\t{r['ref']}\t{r['alt']}\t.\t.\t.\n" for r in rows))
+    for extra in ([], ["--no-fast-path"]):  # the incremental engine and full recomputation
+        scored = tmp_path / "scored.tsv"
+        assert main(["score", str(vcf), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--model",
+                     str(world["model"]), "--out", str(tmp_path / "o.vcf"), "--tsv", str(scored), "--quiet",
+                     *extra]) == 0
+        by_key = {(s["pos"], s["alt"]): s for s in read_tsv(scored) if s["gene_id"] == gene_id}
+        assert len(by_key) == len(rows)
+        for r in rows:
+            s = by_key[(r["pos"], r["alt"])]
+            assert float(r["delta"]) == pytest.approx(float(s["delta"]), abs=1e-4)
+            assert float(r["ref_pred"]) == pytest.approx(float(s["ref_pred"]), abs=1e-4)
+            assert int(r["offset"]) == int(s["distance"])
+    assert max(abs(float(r["delta"])) for r in rows) > 0
+
+
+def test_result_matches_hand_built_minus_strand_windows(world):
+    from varxpress.model import ExpressionModel
+
+    model = ExpressionModel.load(world["model"])
+    genome = Genome(world["fasta"])
+    tss = TSS("G2", "MINUS1", "chr1", 119, "-")
+    positions = np.arange(115, 125)
+    fast = saturation_mutagenesis(SubstitutionPredictor(model), genome, tss, positions)
+    slow = saturation_mutagenesis(SubstitutionPredictor(model, fast=False), genome, tss, positions)
+    np.testing.assert_allclose(fast.alt_preds, slow.alt_preds, atol=1e-4)
+    ref = reverse_complement(CHR1[109:139])  # minus window [t-D, t+U) = [109, 139), read reverse-complemented
+    assert fast.ref_bases == "".join(reverse_complement(CHR1[p]) for p in fast.positions)
+    assert list(fast.offsets) == sorted(119 - positions)
+    k = int(np.flatnonzero(fast.positions == 117)[0])  # offset +2: window index 139 - 1 - 117 = 21
+    assert fast.indices[k] == 21 and fast.offsets[k] == 2
+    for b, base in enumerate("ACGT"):
+        if base == ref[21]:
+            assert np.isnan(fast.alt_preds[k, b])
+            continue
+        alt = ref[:21] + base + ref[22:]
+        assert fast.alt_preds[k, b] == pytest.approx(model.predict(one_hot([alt]))[0], abs=1e-4)
+    imp = fast.importance()
+    np.testing.assert_allclose(imp, -np.nanmean(fast.deltas, axis=1))
+
+
+def test_plots_and_vcf_marks(world, tmp_path):
+    vcf = tmp_path / "marks.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"chr1\t57\tmySNV\t{CHR1[56]}\t{'A' if CHR1[56] != 'A' else 'C'}\t.\t.\t.\n"
+                   f"chr1\t62\tmyDEL\t{CHR1[61:63]}\t{CHR1[61]}\t.\t.\t.\n")
+    prefix = tmp_path / "out" / "tert"
+    prefix.parent.mkdir()
+    assert mutagenesis(world, prefix, "--gene", "PLUS1", "--start", -20, "--end", 10, "--vcf", vcf) == 0
+    for kind in ("heatmap", "logo"):
+        png = tmp_path / "out" / f"tert.PLUS1.{kind}.png"
+        svg = tmp_path / "out" / f"tert.PLUS1.{kind}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+        text = svg.read_text()
+        assert "<svg" in text and "</svg>" in text and svg.stat().st_size > 2000
+    assert len(read_tsv(f"{prefix}.tsv")) == 30 * 3
+    from varxpress.model import ExpressionModel
+    from varxpress.mutagenesis import _marks_offsets, vcf_marks
+
+    genome = Genome(world["fasta"])
+    res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), genome,
+                                 TSS("G1", "PLUS1", "chr1", 59, "+"), np.arange(39, 69))
+    marks = _marks_offsets(res, vcf_marks(str(vcf), genome, "chr1", 39, 69))
+    snv_alt = "A" if CHR1[56] != "A" else "C"
+    assert marks == [(-3.0, "mySNV", snv_alt), (2.5, "myDEL", "")]  # the SNV's cell is boxed; the deletion spans 2-3
+
+
+def test_region_scans_every_gene_there_and_skips_n(world, tmp_path):
+    prefix = tmp_path / "r"
+    assert mutagenesis(world, prefix, "--region", "chr1:160-162", "--no-plots") == 0
+    rows = read_tsv(f"{prefix}.tsv")
+    assert sorted({r["gene_id"] for r in rows}) == ["G4", "G5"]  # windows [139, 169) (+) and [159, 189) (-)
+    assert {int(r["pos"]) for r in rows} == {160, 161, 162}
+    assert len(rows) == 2 * 3 * 3
+    # chr2 positions 1..10 are N: no substitution rows there
+    assert mutagenesis(world, prefix, "--gene", "EDGE", "--start", -5, "--end", 5, "--no-plots") == 0
+    rows = read_tsv(f"{prefix}.tsv")
+    assert {int(r["pos"]) for r in rows} == set(range(11, 17)) and len(rows) == 6 * 3
+
+
+def test_errors_are_clear(world, tmp_path, caplog):
+    assert mutagenesis(world, tmp_path / "x", "--gene", "NOPE") == 1
+    assert "not in the TSS set" in caplog.text
+    assert mutagenesis(world, tmp_path / "x", "--gene", "TWIN") == 1
+    assert "give the gene id" in caplog.text
+    assert mutagenesis(world, tmp_path / "x", "--gene", "G1", "--start", -30, "--end", 5) == 1
+    assert "outside the model window" in caplog.text
+    assert mutagenesis(world, tmp_path / "x", "--gene", "G1", "--start", 3, "--end", 3) == 1
+    assert mutagenesis(world, tmp_path / "x", "--region", "chr1:1-5") == 1
+    assert "no gene's window" in caplog.text
+    tss = [TSS("A", "X", "chr1", 5, "+")]
+    assert find_gene(tss, "x").gene_id == "A"
+    with pytest.raises(AnnotationError):
+        find_gene(tss, "B")

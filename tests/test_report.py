@@ -1,0 +1,214 @@
+"""`varxpress explain`: numbers equal `score`'s, the page is self-contained, and Chromium renders it cleanly.
+
+The browser test needs Chromium (``scripts/install-system-deps`` installs it; ``make test`` runs that first) and
+fails, not skips, without it. Its screenshot goes to ``$VARXPRESS_TEST_ARTEFACTS`` when set, else to pytest's
+``tmp_path``; the path is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from varxpress.cli import main
+from varxpress.errors import VcfError
+from varxpress.report import parse_variant
+
+UP, DOWN = 20, 10
+RNG = random.Random(5)
+CHR1 = "".join(RNG.choice("ACGT") for _ in range(200))
+GENES = [("G1", "PLUS1", "chr1", 60, "+"), ("G2", "MINUS1", "chr1", 70, "-")]
+OTHER = {"A": "C", "C": "G", "G": "T", "T": "A"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from tests.toy import toy_model_file
+    from varxpress.background import Background, build_background, default_path
+    from varxpress.ensemble import export_ensemble
+    from varxpress.genome import Genome
+    from varxpress.model import ExpressionModel
+    from varxpress.tss import TSS
+
+    folder = tmp_path_factory.mktemp("report")
+    fa = folder / "g.fa"
+    fa.write_text(f">chr1\n{CHR1}\n")
+    tss = folder / "tss.tsv"
+    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in GENES))
+    model_path = toy_model_file(folder, UP, DOWN)
+    model = ExpressionModel.load(model_path)
+    genes = [TSS(g, n, c, p - 1, s) for g, n, c, p, s in GENES]
+    bg, _ = build_background(model, Genome(fa), genes, n_snvs=0)
+    bg.provenance["model_sha256"] = model.sha256
+    bg.save(default_path(model_path))
+    members = []
+    for seed in (1, 2, 3):
+        sub = folder / f"m{seed}"
+        sub.mkdir()
+        members.append(toy_model_file(sub, UP, DOWN, seed=seed))
+    ens = export_ensemble(members, folder / "ens")
+    return {"fasta": fa, "tss": tss, "model": model_path, "ensemble": ens, "members": members,
+            "background": Background.load(default_path(model_path))}
+
+
+def explain(world, out, *extra) -> int:
+    return main(["explain", *map(str, extra), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]),
+                 "--model", str(world["model"]), "--out", str(out), "--quiet"])
+
+
+def score_tsv(world, tmp_path, model, variants) -> list[dict]:
+    vcf = tmp_path / "v.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "".join(f"chr1\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for p, r, a in variants))
+    tsv = tmp_path / f"{Path(model).parent.name}.tsv"
+    assert main(["score", str(vcf), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--model",
+                 str(model), "--out", str(tmp_path / "o.vcf"), "--tsv", str(tsv), "--quiet"]) == 0
+    lines = [l.rstrip("\n").split("\t") for l in open(tsv) if not l.startswith("##")]
+    return [dict(zip(lines[0], row)) for row in lines[1:]]
+
+
+def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
+    from varxpress.ensemble import EnsembleModel
+    from varxpress.mutagenesis import SubstitutionPredictor, load_inputs
+    from varxpress.report import explain_variant
+
+    pos = 64  # inside both windows: G1 [39, 69) on +, G2 [59, 89) on -
+    ref, alt = CHR1[pos - 1], OTHER[CHR1[pos - 1]]
+    args = argparse.Namespace(fasta=str(world["fasta"]), tss=str(world["tss"]), tss_offset=None, tss_format="auto",
+                              model=str(world["model"]), contig_map=None, features=None)
+    inputs = load_inputs(args)
+    ens = EnsembleModel.load(world["ensemble"])
+    rep = explain_variant(inputs, "chr1", pos, ref, alt, world["background"], ens, flank=5,
+                          predictor=SubstitutionPredictor(inputs.model))
+    assert [g.tss.gene_id for g in rep.genes] == ["G1", "G2"]
+    scored = {r["gene_id"]: r for r in score_tsv(world, tmp_path, world["model"], [(pos, ref, alt)])}
+    for g in rep.genes:
+        s = scored[g.tss.gene_id]
+        assert g.delta == pytest.approx(float(s["delta"]), abs=1e-4)
+        assert g.ref_pred == pytest.approx(float(s["ref_pred"]), abs=1e-4)
+        assert g.distance == int(s["distance"])
+        assert g.percentile == pytest.approx(float(world["background"].percentile(abs(g.delta))))
+        assert 0 <= g.percentile <= 100
+        # the local map covers the variant +- 5 bases (inside the window) and its cell for the ALT equals the score
+        res = g.mutagenesis
+        w = g.window
+        assert sorted(res.positions) == list(range(max(pos - 1 - 5, w.start), min(pos + 5, w.end)))
+        k = int(np.flatnonzero(res.positions == pos - 1)[0])
+        b = "ACGT".index(alt if g.tss.strand == "+" else OTHER_RC[alt])
+        assert res.deltas[k, b] == pytest.approx(g.delta, abs=1e-4)
+    # ensemble statistics equal the members' own `score` outputs
+    member_deltas = {gid: [] for gid in scored}
+    for m in world["members"]:
+        for r in score_tsv(world, tmp_path, m, [(pos, ref, alt)]):
+            member_deltas[r["gene_id"]].append(float(r["delta"]))
+    for g in rep.genes:
+        d = np.array(member_deltas[g.tss.gene_id])
+        np.testing.assert_allclose(g.ensemble["member_deltas"], d, atol=1e-4)
+        assert g.ensemble["mean_delta"] == pytest.approx(d.mean(), abs=1e-4)
+        assert g.ensemble["sd_delta"] == pytest.approx(d.std(ddof=1), abs=1e-4)
+        assert g.ensemble["sign_agreement"] == pytest.approx(np.mean(np.sign(d) == np.sign(d.mean())))
+
+
+OTHER_RC = {"A": "T", "C": "G", "G": "C", "T": "A"}
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("Chromium is not installed: run scripts/install-system-deps (apt-get install chromium); "
+                "`make test` does this first")
+
+
+def _artefacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("VARXPRESS_TEST_ARTEFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _chromium_run(html: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0", *args,
+           html.resolve().as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Chromium's log lines of page console output (``...:INFO:CONSOLE...] "message", source: ...``)."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def test_console_detector_catches_a_broken_page(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>console.error('x'); notDefined();</script></body></html>")
+    res = _chromium_run(bad, tmp_path, "--dump-dom")
+    assert any("Uncaught ReferenceError" in m for m in console_messages(res.stderr)), res.stderr[-2000:]
+
+
+def test_html_report_in_headless_chromium(world, tmp_path):
+    pos = 50
+    ref, alt = CHR1[pos - 1], OTHER[CHR1[pos - 1]]
+    out = tmp_path / "report.html"
+    assert explain(world, out, f"chr1:{pos}:{ref}:{alt}", "--ensemble", world["ensemble"]) == 0
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "PLUS1" in text and "Percentile of |delta|" in text
+    assert "Ensemble SD of delta" in text and "Sign agreement" in text
+    assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]{200,}"', text)
+    # self-contained: no scripts, no stylesheets or images from elsewhere
+    assert not re.search(r"<script|<link|<iframe|src=\"(?!data:)|url\(", text, flags=re.I)
+    shot = _artefacts(tmp_path) / "explain_report.png"
+    res = _chromium_run(out, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    assert console_messages(res.stderr) == []
+    print(f"explain report screenshot: {shot}")
+    dom = _chromium_run(out, tmp_path, "--dump-dom")
+    assert dom.returncode == 0 and "Delta (alt − ref)" in dom.stdout and "PLUS1" in dom.stdout
+    assert console_messages(dom.stderr) == []
+
+
+def test_several_variants_and_vcf_give_a_folder(world, tmp_path):
+    vcf = tmp_path / "small.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"chr1\t45\tins1\t{CHR1[44]}\t{CHR1[44]}GG\t.\t.\t.\n"
+                   f"chr1\t150\tfar\t{CHR1[149]}\t{OTHER[CHR1[149]]}\t.\t.\t.\n")
+    out = tmp_path / "reports"
+    assert explain(world, out, f"chr1:66:{CHR1[65]}:{OTHER[CHR1[65]]}", "--vcf", vcf, "--flank", 3) == 0
+    pages = sorted(p.name for p in out.iterdir())
+    assert pages == sorted(["index.html", f"chr1_66_{CHR1[65]}_{OTHER[CHR1[65]]}.html",
+                            f"chr1_45_{CHR1[44]}_{CHR1[44]}GG.html"])
+    index = (out / "index.html").read_text()
+    assert "far: not scored" in index and "no gene" in index
+    assert "(INS)" in (out / f"chr1_45_{CHR1[44]}_{CHR1[44]}GG.html").read_text()
+
+
+def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog):
+    model = tmp_path / "nobg.vxm.h5"
+    shutil.copyfile(world["model"], model)
+    out = tmp_path / "r.html"
+    argv = ["explain", f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}", "--fasta", str(world["fasta"]), "--tss",
+            str(world["tss"]), "--model", str(model), "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert "no background for this model" in out.read_text()
+    assert explain(world, tmp_path / "x.html", f"chr1:60:{OTHER[CHR1[59]]}:{CHR1[59]}") == 1
+    assert "disagrees with the genome" in caplog.text
+    assert explain(world, tmp_path / "x.html", "chr1:60:A:<DEL>") == 1
+    assert explain(world, tmp_path / "x.html", "chr1:60:A:C", "chr1:61:A:C") == 1  # two variants, one file
+
+
+def test_parse_variant_forms():
+    assert parse_variant("chr5:1295113:G:A") == ("chr5", 1295113, "G", "A")
+    assert parse_variant("5-1,295,113-g-a") == ("5", 1295113, "G", "A")
+    assert parse_variant("chrX:10:AC>A") == ("chrX", 10, "AC", "A")
+    with pytest.raises(VcfError, match="CHROM:POS:REF:ALT"):
+        parse_variant("chr5:G:A")
