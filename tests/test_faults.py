@@ -1,0 +1,309 @@
+"""Faults: a crash, Ctrl-C, a read-only folder, a full disk and bad model files never leave a partial output.
+
+Outputs are written into a temporary file beside the destination and renamed when complete (writers.atomic_path);
+these tests check the destination folder holds exactly what it held before whenever a run fails.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+
+from varxpress import pipeline, writers
+from varxpress.cli import main
+
+CORPUS = Path(__file__).resolve().parent / "data" / "edge_cases"
+UP, DOWN = 20, 10
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    from tests.toy import toy_model_file
+
+    return toy_model_file(tmp_path_factory.mktemp("model"), UP, DOWN)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("reference")
+    for name in ("genome.fa", "genome.fa.fai", "genes.tsv"):
+        shutil.copy(CORPUS / name, folder / name)
+    return {"fasta": folder / "genome.fa", "tss": folder / "genes.tsv"}
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    """A valid VCF of 3000 SNVs in the windows of genes G1 and G2 (a few hundred kB of output)."""
+    lines = (CORPUS / "duplicate_records.vcf").read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    seq = "".join(l.strip() for l in (CORPUS / "genome.fa").read_text().split(">chr2")[0].splitlines()[1:])
+    body = []
+    for i in range(3000):
+        pos = 40 + i % 100
+        ref = seq[pos - 1].upper()
+        alt = {"A": "C", "C": "G", "G": "T", "T": "A"}[ref]
+        body.append(f"chr1\t{pos}\tv{i}\t{ref}\t{alt}\t50\tPASS\tDP={i}\tGT\t0/1")
+    path = tmp_path_factory.mktemp("vcf") / "many.vcf"
+    path.write_text("\n".join(header + body) + "\n")
+    return path
+
+
+def score(vcf, reference, model, out, *extra) -> int:
+    return main(["score", str(vcf), "--fasta", str(reference["fasta"]), "--tss", str(reference["tss"]),
+                 "--model", str(model), "--out", str(out), "--quiet", *map(str, extra)])
+
+
+@pytest.fixture
+def outdir(tmp_path) -> Path:
+    """An output folder holding a previous result, which a failed run must leave exactly as it was."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "out.vcf").write_text("previous result\n")
+    (folder / "out.tsv").write_text("previous table\n")
+    return folder
+
+
+def unchanged(folder: Path) -> bool:
+    return (sorted(os.listdir(folder)) == ["out.tsv", "out.vcf"]
+            and (folder / "out.vcf").read_text() == "previous result\n"
+            and (folder / "out.tsv").read_text() == "previous table\n")
+
+
+def test_success_replaces_atomically(many, reference, toy_model, outdir):
+    assert score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv") == 0
+    assert sorted(os.listdir(outdir)) == ["out.tsv", "out.vcf"]  # no temporary file left
+    assert sum(1 for l in (outdir / "out.vcf").read_text().splitlines() if not l.startswith("#")) == 3000
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_crash_or_interrupt_mid_run_leaves_previous_output(many, reference, toy_model, outdir, monkeypatch, exc):
+    calls = []
+    real = pipeline.annotate
+
+    def annotate(*args):
+        calls.append(1)
+        if len(calls) == 2500:  # after more than one chunk was written
+            raise exc
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "annotate", annotate)
+    if isinstance(exc, KeyboardInterrupt):
+        assert score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv",
+                     "--chunk-size", 500) == 130
+    else:
+        with pytest.raises(RuntimeError, match="boom"):
+            score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv", "--chunk-size", 500)
+    assert len(calls) == 2500
+    assert unchanged(outdir)
+
+
+def test_ctrl_c_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many):
+    big = tmp_path / "big.vcf"
+    text = many.read_text()
+    header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
+    body = "".join(l + "\n" for l in text.splitlines() if not l.startswith("#"))
+    big.write_text(header + body * 20)  # 60,000 records: many seconds of full recomputation
+    out = tmp_path / "out" / "scored.vcf.gz"
+    out.parent.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "varxpress", "score", str(big), "--fasta", str(reference["fasta"]), "--tss",
+         str(reference["tss"]), "--model", str(toy_model), "--out", str(out), "--no-fast-path", "--chunk-size", "200",
+         "--batch-size", "64", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not any(n.endswith(".partial.vcf.gz") for n in os.listdir(out.parent)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the temporary output never appeared"
+        time.sleep(0.05)
+    time.sleep(0.5)  # scoring is under way
+    assert proc.poll() is None, "finished before it could be interrupted: make the input bigger"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted" in err.decode()
+    assert os.listdir(out.parent) == []
+
+
+def test_read_only_output_folder_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
+    # root ignores folder modes, so the refusal of a read-only folder is simulated at the system call
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv") == 1
+    assert f"cannot write {outdir / 'out.vcf'}: Read-only file system (is {outdir} writable?)" in caplog.text
+    assert unchanged(outdir)
+
+
+@pytest.mark.parametrize("name", ["out.vcf", "out.vcf.gz", "out.bcf"])
+def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp_path, caplog, name):
+    """A real failing write system call: a file-size limit makes write() fail (EFBIG) like a full disk (ENOSPC).
+
+    cyvcf2 ignores htslib's write errors, so without the read-back check this run would succeed with a short file.
+    """
+    folder = tmp_path / "out"
+    folder.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, hard))
+    try:
+        status = score(many, reference, toy_model, folder / name)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert status == 1
+    assert f"cannot write {folder / name}" in caplog.text and "disk full" in caplog.text
+    assert os.listdir(folder) == []
+
+
+def test_full_disk_while_writing_the_tsv_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh, self.written = fh, 0
+
+        def write(self, text):
+            self.written += len(text)
+            if self.written > 20_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(text)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.fh.__exit__(*exc)
+
+    monkeypatch.setattr(writers, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    assert score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv") == 1
+    assert f"cannot write {outdir / 'out.tsv'}: No space left on device" in caplog.text
+    assert unchanged(outdir)
+
+
+# -- model files ------------------------------------------------------------------------------------------------------
+
+
+def _edit_model(src: Path, dest: Path, key: str, **changes) -> Path:
+    import json
+
+    if src != dest:
+        shutil.copy(src, dest)
+    with h5py.File(dest, "r+") as h5:
+        d = json.loads(h5.attrs[key])
+        d.update(changes)
+        h5.attrs[key] = json.dumps(d)
+    return dest
+
+
+def _bad_models(toy_model: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    garbage = folder / "garbage.vxm.h5"
+    garbage.write_bytes(b"not a model\n" * 10)
+    truncated = folder / "truncated.vxm.h5"
+    truncated.write_bytes(toy_model.read_bytes()[:3000])
+    keras_like = folder / "keras.h5"
+    with h5py.File(keras_like, "w") as h5:
+        h5.attrs["keras_version"] = "2.0.5"
+    return {
+        "missing": (folder / "absent.vxm.h5", r"no such file: .*absent\.vxm\.h5"),
+        "garbage": (garbage, r"garbage\.vxm\.h5 is not an HDF5 file"),
+        "truncated": (truncated, r"cannot read model file .*truncated\.vxm\.h5: .*truncated file.*the file is damaged"),
+        "keras": (keras_like, r"keras\.h5 is a Keras model file, not a varxpress model"),
+        "wrong_window": (_edit_model(toy_model, folder / "window.vxm.h5", "metadata", upstream=25),
+                         r"window\.vxm\.h5: the metadata window \(upstream 25, downstream 10\) does not match the "
+                         r"network input"),
+        "wrong_input_shape": (_edit_model(toy_model, folder / "shape.vxm.h5", "hparams", upstream=25),
+                              r"shape\.vxm\.h5: the metadata window \(upstream 20, downstream 10\) does not match the "
+                              r"network input \(upstream 25, downstream 10, length 35\)"),
+        "wrong_weights": (_edit_model(_edit_model(toy_model, folder / "w.vxm.h5", "hparams", upstream=26),
+                                      folder / "w.vxm.h5", "metadata", upstream=26),
+                          r"w\.vxm\.h5: weight dense_1/kernel has shape .* but the architecture"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage", "truncated", "keras", "wrong_window", "wrong_input_shape",
+                                  "wrong_weights"])
+def test_bad_model_is_a_clear_error_before_any_scoring(kind, toy_model, reference, tmp_path, outdir, monkeypatch,
+                                                       caplog, capsys):
+    model, message = _bad_models(toy_model, tmp_path)[kind]
+
+    def never(*args, **kwargs):
+        raise AssertionError("scoring started with a bad model")
+
+    monkeypatch.setattr(pipeline.Engine, "score", never)
+    monkeypatch.setattr(pipeline.Engine, "__init__", never)
+    vcf = CORPUS / "mnvs.vcf"
+    if kind == "missing":  # refused while parsing the command line: usage error
+        with pytest.raises(SystemExit) as exit_info:
+            score(vcf, reference, model, outdir / "out.vcf")
+        assert exit_info.value.code == 2
+        assert re.search(message, capsys.readouterr().err)
+    else:
+        assert score(vcf, reference, model, outdir / "out.vcf") == 1
+        assert re.search(message, caplog.text), caplog.text
+    assert unchanged(outdir)
+
+
+def test_unreadable_model_is_a_clear_error(toy_model, reference, outdir, monkeypatch, caplog):
+    real = h5py.File
+
+    def denied(path, *args, **kwargs):
+        if str(path) == str(toy_model):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", denied)
+    assert score(CORPUS / "mnvs.vcf", reference, toy_model, outdir / "out.vcf") == 1
+    assert f"cannot read model file {toy_model}" in caplog.text and "Permission denied" in caplog.text
+    assert unchanged(outdir)
+
+
+# -- standard input: no pre-scan, htslib's own reading is guarded ----------------------------------------------------
+
+
+@pytest.fixture
+def stdin_from():
+    saved = os.dup(0)
+
+    def use(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+
+    yield use
+    os.dup2(saved, 0)
+    os.close(saved)
+
+
+def test_stdin_blank_line_is_a_clear_error(stdin_from, reference, toy_model, outdir, caplog):
+    stdin_from(CORPUS / "blank_line_between_records.vcf")
+    assert score("-", reference, toy_model, outdir / "out.vcf") == 1
+    assert "-: record 2: a record without CHROM (a blank line?)" in caplog.text
+    assert unchanged(outdir)
+
+
+def test_stdin_undeclared_tag_is_a_clear_error(stdin_from, reference, toy_model, outdir, caplog):
+    stdin_from(CORPUS / "undeclared_info_field.vcf")
+    assert score("-", reference, toy_model, outdir / "out.vcf") == 1
+    assert "-: record 1: htslib cannot write this record back" in caplog.text
+    assert unchanged(outdir)
+
+
+def test_stdin_htslib_parse_error_names_the_record(stdin_from, reference, toy_model, outdir, caplog):
+    stdin_from(CORPUS / "bad_format_integer.vcf")
+    assert score("-", reference, toy_model, outdir / "out.vcf") == 1
+    assert "-: record 2: htslib cannot parse this record" in caplog.text
+    assert unchanged(outdir)
