@@ -1,0 +1,225 @@
+"""Tests of varxpress.evaluation: metrics, k-mer counting, baselines, ``evaluate`` and ``predict``."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests._planted import planted, trained_planted, write_fasta, write_labels
+from varxpress import dataset
+from varxpress.encode import one_hot
+from varxpress.evaluation import KmerRidgeBaseline, evaluate, kmer_counts, regression_metrics
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return trained_planted(tmp_path_factory)
+
+
+# -- metrics and k-mers ---------------------------------------------------------------------------------------------
+
+def test_regression_metrics() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    perfect = regression_metrics(y, y)
+    assert perfect["r2"] == 1 and perfect["mse"] == 0 and perfect["pearson"] == pytest.approx(1)
+    mean = regression_metrics(y, np.full(4, 2.5))
+    assert mean["r2"] == 0 and np.isnan(mean["pearson"]) and mean["pred_sd"] == 0
+    flipped = regression_metrics(y, y[::-1])
+    assert flipped["spearman"] == pytest.approx(-1) and flipped["r2"] == pytest.approx(-3)
+    assert regression_metrics([], [])["n"] == 0
+
+
+def _naive_counts(seq: str, kmax: int) -> np.ndarray:
+    out = []
+    for k in range(1, kmax + 1):
+        index = {"".join(p): i for i, p in enumerate(itertools.product("ACGT", repeat=k))}
+        counts = np.zeros(4**k)
+        for i in range(len(seq) - k + 1):
+            if seq[i:i + k] in index:
+                counts[index[seq[i:i + k]]] += 1
+        out.append(counts)
+    return np.concatenate(out)
+
+
+def test_kmer_counts_match_a_naive_count_and_skip_n() -> None:
+    seqs = ["ACGTTGCANNACGTAC", "AAAAAAAAAAAAAAAA", "NNNNNNNNNNNNNNNN", "GATTACAGATTACAGA"]
+    counts = kmer_counts(one_hot(seqs).astype(np.uint8), kmax=4, block=3)
+    assert counts.shape == (4, 4 + 16 + 64 + 256)
+    for row, seq in zip(counts, seqs):
+        assert np.array_equal(row, _naive_counts(seq, 4))
+    assert counts[1, 0] == 16 and counts[1, 4] == 15  # A, AA
+    assert counts[2].sum() == 0
+
+
+def test_kmer_ridge_learns_motif_counts() -> None:
+    rng = np.random.default_rng(0)
+    seqs, y = [], []
+    for _ in range(600):
+        s = list("".join(rng.choice(list("ACGT"), size=80)))
+        k = int(rng.integers(0, 3))
+        for j in range(k):
+            s[5 + 30 * j:11 + 30 * j] = "GATTAC"
+        seqs.append("".join(s))
+        y.append(k)
+    X = one_hot(seqs).astype(np.uint8)
+    ridge = KmerRidgeBaseline(kmax=6).fit(X[:500], np.zeros((500, 0)), np.array(y[:500]))
+    pred = ridge.predict(X[500:], np.zeros((100, 0)))
+    assert regression_metrics(np.array(y[500:]), pred)["r2"] > 0.6  # measured 0.74
+
+
+# -- evaluate ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_evaluate_cli_on_a_trained_model(trained, tmp_path: Path) -> None:
+    from varxpress.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(trained["model"]), "--dataset", str(trained["dataset"]),
+                 "--require-beats-baselines", "-o", str(out)]) == 0
+    table = pd.read_csv(out / "evaluation.tsv", sep="\t").set_index("predictor")
+    assert list(table.index) == ["model", "mean", "kmer_ridge"]
+    assert (table["n"] == 200).all()
+    assert table.loc["model", "r2"] > 0.8
+    assert table.loc["model", "r2"] > table.loc["kmer_ridge", "r2"] + 0.5
+    assert table.loc["model", "r2"] > table.loc["mean", "r2"] + 0.7
+    assert not table.loc["model", "calibrated"]
+    # the same numbers as train's own report on the test split
+    metrics = json.loads((trained["report"] / "metrics.json").read_text())
+    assert table.loc["model", "r2"] == pytest.approx(metrics["model"]["test"]["r2"], abs=1e-4)
+    assert table.loc["kmer_ridge", "r2"] == pytest.approx(metrics["baselines"]["kmer_ridge"]["test"]["r2"], abs=1e-4)
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["beats_baselines"] is True and report["split"] == "test"
+    assert (out / "evaluation.png").read_bytes()[:8] == PNG
+    preds = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert list(preds.columns) == ["id", "observed", "model", "mean", "kmer_ridge"] and len(preds) == 200
+    assert preds["mean"].nunique() == 1 and preds["model"].nunique() > 150
+
+
+def _small_planted_set(folder: Path, n: int = 80) -> Path:
+    seqs, labels = planted(n, 240, seed=7)
+    ids = [f"p{i}" for i in range(n)]
+    write_fasta(folder / "p.fa", ids, seqs)
+    write_labels(folder / "p.tsv", ids, labels)
+    return dataset.prepare_sequences(folder / "p.fa", dataset.read_label_table(folder / "p.tsv"),
+                                     folder / "p.vxd.h5", test_size=20, valid_size=10, seed=0)
+
+
+def test_evaluate_bundled_xpresso_model_on_any_prepared_set(tmp_path: Path, caplog) -> None:
+    """A model window wider than the set (N-padded), features the set lacks (defaults): still evaluated."""
+    from varxpress.model import DEFAULT_MODEL_PATH
+
+    if not DEFAULT_MODEL_PATH.exists():
+        pytest.skip(f"{DEFAULT_MODEL_PATH} absent: the bundled Xpresso model is made by `varxpress import-xpresso`")
+    set_path = _small_planted_set(tmp_path)
+    result = evaluate(DEFAULT_MODEL_PATH, set_path, out_dir=tmp_path / "eval", kmax=3)
+    assert "wider than" in caplog.text and "default features" in caplog.text
+    table = result.table.set_index("predictor")
+    assert table.loc["model", "n"] == 20 and np.isfinite(table.loc["model", ["mse", "r2"]].astype(float)).all()
+    assert not table.loc["model", "calibrated"]  # the bundled model records label_mean/label_sd
+    assert (tmp_path / "eval" / "evaluation.tsv").exists()
+
+
+def test_evaluate_calibrates_a_model_without_label_scale(tmp_path: Path, caplog) -> None:
+    from tests.toy import toy_hparams
+    from varxpress.model import ExpressionModel
+
+    set_path = _small_planted_set(tmp_path)
+    model = ExpressionModel.from_hparams(toy_hparams(150, 150), name="nolabels")
+    assert model.metadata.label_mean is None
+    result = evaluate(model, set_path, split="valid", kmax=2)
+    table = result.table.set_index("predictor")
+    assert table.loc["model", "calibrated"] and table.loc["model", "n"] == 10
+    assert "calibrated on the training split" in caplog.text
+
+
+@pytest.mark.realdata
+def test_evaluate_xpresso_on_real_hg38_genes(tmp_path: Path) -> None:
+    """Real hg38 windows + Xpresso's own labels: the bundled model correlates with the labels."""
+    from varxpress.cli import main
+    from varxpress.model import DEFAULT_MODEL_PATH
+
+    windows = DATA / "hg38" / "hg38_65_windows_131kb.fa.gz"
+    tss_bed = DATA / "xpresso" / "hg38_promoters_cage_corrected.bed.gz"
+    labels = DATA / "xpresso" / "1to1_orthologs_expression.txt.gz"
+    for path in (windows, tss_bed, labels, DEFAULT_MODEL_PATH):
+        if not path.exists():
+            pytest.skip(f"{path} absent: needs ../shared/data (xpresso/, hg38/) and the bundled model")
+    contigs: dict[str, tuple[str, int, str]] = {}
+    name, parts = None, []
+    with gzip.open(windows, "rt") as fh, open(tmp_path / "genome.fa", "w") as out:
+        for line in itertools.chain(fh, [">end"]):
+            if line.startswith(">"):
+                if name:
+                    chrom, span = name.split(":")
+                    contigs[f"w{len(contigs)}"] = (chrom.removeprefix("chr"), int(span.split("-")[0]),
+                                                   "".join(parts))
+                    out.write(f">w{len(contigs) - 1}\n{contigs[f'w{len(contigs) - 1}'][2]}\n")
+                name, parts = line[1:].split()[0], []
+            else:
+                parts.append(line.strip())
+    rows = []
+    with gzip.open(tss_bed, "rt") as fh:
+        for line in fh:
+            chrom, start, _end, gene, _score, strand = line.split()[:6]
+            t = int(start) + 10000
+            left, right = (7000, 3500) if strand == "+" else (3500, 7000)
+            for contig, (c, offset, seq) in contigs.items():
+                if c == chrom and offset <= t - left and t + right <= offset + len(seq):
+                    rows.append(f"{gene}\t{gene}\t{contig}\t{t - offset + 1}\t{strand}\n")
+                    break
+    (tmp_path / "tss.tsv").write_text("".join(rows))
+    assert len(rows) > 40
+    assert main(["prepare", "--genome", str(tmp_path / "genome.fa"), "--tss", str(tmp_path / "tss.tsv"),
+                 "--labels", str(labels), "--label-column", "4", "--upstream", "7000", "--downstream", "3500",
+                 "--test-size", "10", "--valid-size", "5", "--genome-build", "hg38",
+                 "-o", str(tmp_path / "real.vxd.h5")]) == 0
+    result = evaluate(DEFAULT_MODEL_PATH, tmp_path / "real.vxd.h5", split="all", kmax=4)
+    model = result.table.set_index("predictor").loc["model"]
+    assert model["n"] > 30
+    assert model["pearson"] > 0.4  # Xpresso's r with these labels is ~0.7 genome-wide
+
+
+# -- predict -----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_predict_fasta_and_dataset(trained, tmp_path: Path) -> None:
+    from varxpress.cli import main
+    from varxpress.model import ExpressionModel
+
+    model = ExpressionModel.load(trained["model"])
+    seqs = trained["seqs"][:5]
+    ids = trained["ids"][:5]
+    write_fasta(tmp_path / "q.fa", ids, [s[20:220] for s in seqs])  # exactly the model window
+    write_fasta(tmp_path / "full.fa", ids, seqs)
+    labels = pd.read_csv(trained["folder"] / "labels.tsv", sep="\t").set_index("gene_id")
+    assert main(["predict", "--model", str(trained["model"]), "--fasta", str(tmp_path / "q.fa"), "--labels",
+                 str(trained["folder"] / "labels.tsv"), "-o", str(tmp_path / "q.tsv")]) == 0
+    out = pd.read_csv(tmp_path / "q.tsv", sep="\t")
+    assert list(out.columns) == ["id", "prediction", "observed"] and out["id"].tolist() == ids
+    expect = model.to_log10(model.predict(one_hot([s[20:220] for s in seqs])))
+    assert out["prediction"].to_numpy() == pytest.approx(expect, abs=1e-4)
+    assert out["observed"].to_numpy() == pytest.approx(labels.loc[ids, "expression"].to_numpy(), abs=1e-5)
+    # full 240 bp records: --tss-index cuts [120 - 100, 120 + 100); without it they are centre-cropped (same here)
+    for extra in (["--tss-index", "120"], []):
+        assert main(["predict", "-m", str(trained["model"]), "--fasta", str(tmp_path / "full.fa"), *extra,
+                     "-o", str(tmp_path / "f.tsv")]) == 0
+        full = pd.read_csv(tmp_path / "f.tsv", sep="\t")
+        assert full["prediction"].to_numpy() == pytest.approx(expect, abs=1e-4)
+        assert "observed" not in full.columns
+    assert main(["predict", "-m", str(trained["model"]), "--dataset", str(trained["dataset"]), "--split", "test",
+                 "-o", str(tmp_path / "d.tsv")]) == 0
+    d = pd.read_csv(tmp_path / "d.tsv", sep="\t").set_index("id")
+    report = pd.read_csv(trained["report"] / "predictions.tsv", sep="\t").set_index("id")
+    test = report[report["split"] == "test"]
+    assert len(d) == 200
+    assert d.loc[test.index, "prediction"].to_numpy() == pytest.approx(test["prediction"].to_numpy(), abs=1e-4)
+    assert d.loc[test.index, "observed"].to_numpy() == pytest.approx(test["observed"].to_numpy(), abs=1e-4)

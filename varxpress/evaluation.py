@@ -1,0 +1,519 @@
+"""How good is a model: metrics, the two baselines every model must beat, ``evaluate`` and ``predict``.
+
+Baselines (both fitted on the *training* split of the same prepared set, scored on the same evaluation split):
+
+* ``mean``: the training-split mean label for every gene. Its r² on held-out genes is about 0 (slightly below);
+  a model that does not beat it has learnt nothing (an earlier attempt predicted one constant, test r² = 0.008).
+* ``kmer_ridge``: ridge regression on the frequencies of every 1- to 6-mer of the window (5,460 columns, k-mers
+  containing ``N`` skipped) plus the set's per-gene features, standardised; the penalty is chosen by generalised
+  cross-validation (``RidgeCV``) on the training split. A CNN that does not beat a bag of k-mers is not using
+  positions or motif combinations.
+
+Predictions are compared in label units: a model whose metadata says its output is standardised
+(``output_scale`` ``standardized_*`` with ``label_mean``/``label_sd``) is mapped back with ``out * sd + mean``.
+A model without that mapping (e.g. an imported Xpresso model evaluated on other labels) is calibrated with a
+least-squares line ``a * out + b`` fitted on the set's training split; the table says so (``calibrated``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .dataset import PreparedSet, read_fasta_records, read_label_table, fit_length
+from .errors import DatasetError
+
+__all__ = [
+    "regression_metrics",
+    "kmer_counts",
+    "MeanBaseline",
+    "KmerRidgeBaseline",
+    "baseline_metrics",
+    "check_against_baselines",
+    "model_predictions",
+    "evaluate",
+    "EvaluationResult",
+    "predict_fasta",
+    "predict_dataset",
+    "plot_pred_vs_obs",
+    "add_evaluate_arguments",
+    "run_evaluate",
+    "add_predict_arguments",
+    "run_predict",
+]
+
+log = logging.getLogger(__name__)
+
+NEAR_CONSTANT = 0.01  # prediction sd below this fraction of the label sd counts as a constant predictor
+
+
+# -- metrics --------------------------------------------------------------------------------------------------------
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, r² (coefficient of determination, 1 - SS_res/SS_tot), Pearson, Spearman of ``(n,)`` arrays.
+
+    Also ``n``, ``pred_sd`` and ``label_sd``. Correlations are NaN (JSON ``null``) when either side is constant.
+    """
+    from scipy import stats
+
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{y_true.shape[0]} labels but {y_pred.shape[0]} predictions")
+    n = y_true.shape[0]
+    out = {"n": int(n), "mse": float("nan"), "r2": float("nan"), "pearson": float("nan"),
+           "spearman": float("nan"), "pred_sd": float("nan"), "label_sd": float("nan")}
+    if n == 0:
+        return out
+    resid = float(np.sum((y_true - y_pred) ** 2))
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    out.update(mse=resid / n, pred_sd=float(y_pred.std()), label_sd=float(y_true.std()))
+    out["r2"] = 1.0 - resid / total if total > 0 else float("nan")
+    def varies(x: np.ndarray) -> bool:
+        return bool(x.std() > 1e-12 * max(1.0, float(np.abs(x).max())))
+
+    if n > 1 and varies(y_pred) and varies(y_true):
+        out["pearson"] = float(stats.pearsonr(y_true, y_pred)[0])
+        out["spearman"] = float(stats.spearmanr(y_true, y_pred)[0])
+    return out
+
+
+# -- baselines ------------------------------------------------------------------------------------------------------
+
+def kmer_counts(X: np.ndarray, kmax: int = 6, kmin: int = 1, block: int = 256) -> np.ndarray:
+    """Counts of every k-mer, ``kmin <= k <= kmax``, in one-hot windows.
+
+    Args:
+        X: ``(n, L, 4)`` one-hot (uint8 or float); all-zero rows (``N``) break k-mers.
+
+    Returns:
+        float32 ``(n, sum(4**k))``: for each k (ascending) the 4**k k-mers in lexicographic ACGT order.
+    """
+    X = np.asarray(X)
+    n, length = X.shape[:2]
+    width = sum(4**k for k in range(kmin, kmax + 1))
+    out = np.zeros((n, width), dtype=np.float32)
+    for lo in range(0, n, block):
+        chunk = X[lo:lo + block]
+        rows = chunk.shape[0]
+        valid = chunk.sum(axis=-1) > 0
+        idx = chunk.argmax(axis=-1).astype(np.int64)
+        col = 0
+        for k in range(kmin, kmax + 1):
+            m = length - k + 1
+            if m <= 0:
+                col += 4**k
+                continue
+            code = np.zeros((rows, m), dtype=np.int64)
+            ok = np.ones((rows, m), dtype=bool)
+            for j in range(k):
+                code = code * 4 + idx[:, j:j + m]
+                ok &= valid[:, j:j + m]
+            flat = (np.arange(rows, dtype=np.int64)[:, None] * 4**k + code)[ok]
+            out[lo:lo + rows, col:col + 4**k] = np.bincount(flat, minlength=rows * 4**k).reshape(rows, 4**k)
+            col += 4**k
+    return out
+
+
+class MeanBaseline:
+    """Predicts the training-split mean label for everything."""
+
+    name = "mean"
+
+    def fit(self, X: np.ndarray, features: np.ndarray, y: np.ndarray) -> MeanBaseline:
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return np.full(len(X), self.mean_, dtype=np.float64)
+
+
+class KmerRidgeBaseline:
+    """Ridge regression on 1..``kmax``-mer frequencies (+ per-gene features), penalty by GCV on the fit data."""
+
+    name = "kmer_ridge"
+
+    def __init__(self, kmax: int = 6, alphas: Sequence[float] | None = None) -> None:
+        self.kmax = kmax
+        self.alphas = np.logspace(-1, 6, 22) if alphas is None else np.asarray(alphas)
+
+    def _design(self, X: np.ndarray, features: np.ndarray) -> np.ndarray:
+        counts = kmer_counts(X, self.kmax)
+        bases = np.maximum(np.asarray(X).sum(axis=(1, 2)), 1).astype(np.float32)
+        design = counts / bases[:, None]
+        if features is not None and np.asarray(features).size:
+            design = np.hstack([design, np.asarray(features, dtype=np.float32)])
+        return design
+
+    def fit(self, X: np.ndarray, features: np.ndarray, y: np.ndarray) -> KmerRidgeBaseline:
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.model_ = make_pipeline(StandardScaler(), RidgeCV(alphas=self.alphas))
+        self.model_.fit(self._design(X, features), np.asarray(y, dtype=np.float64))
+        log.debug("k-mer ridge: alpha %.3g", self.model_[-1].alpha_)
+        return self
+
+    def predict(self, X: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self._design(X, features)).astype(np.float64)
+
+
+def baseline_metrics(train: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     evals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                     kmax: int = 6) -> tuple[dict[str, dict[str, dict]], dict[str, dict[str, np.ndarray]]]:
+    """Fit both baselines on ``train = (X, features, y)`` and score them on each named evaluation split.
+
+    Returns:
+        ``(metrics, predictions)``: ``metrics[baseline][split]`` is :func:`regression_metrics`,
+        ``predictions[baseline][split]`` the ``(n,)`` predictions.
+    """
+    metrics: dict[str, dict[str, dict]] = {}
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    for baseline in (MeanBaseline(), KmerRidgeBaseline(kmax)):
+        baseline.fit(*train)
+        metrics[baseline.name], preds[baseline.name] = {}, {}
+        for split, (X, features, y) in evals.items():
+            p = baseline.predict(X, features)
+            preds[baseline.name][split] = p
+            metrics[baseline.name][split] = regression_metrics(y, p)
+    return metrics, preds
+
+
+def check_against_baselines(model: dict, baselines: dict[str, dict], margin: float = 0.0) -> dict:
+    """The constant-predictor guard.
+
+    Args:
+        model: :func:`regression_metrics` of the model on the test split.
+        baselines: ``{baseline name: regression_metrics on the same split}``.
+        margin: r² the model must gain over every baseline.
+
+    Returns:
+        ``{"beats_baselines": bool, "near_constant": bool, "r2_margin": {name: model r2 - baseline r2}}``.
+        ``beats_baselines`` is false when the model's r² is not above every baseline's by more than ``margin``,
+        or when its predictions are near-constant (sd < 1% of the label sd), or r² is NaN.
+    """
+    near_constant = not (model["pred_sd"] >= NEAR_CONSTANT * model["label_sd"]) if model["n"] else True
+    margins = {name: float(model["r2"] - m["r2"]) for name, m in baselines.items()}
+    beats = (not near_constant and np.isfinite(model["r2"])
+             and all(np.isfinite(v) and v > margin for v in margins.values()))
+    return {"beats_baselines": bool(beats), "near_constant": bool(near_constant), "r2_margin": margins}
+
+
+def warn_if_failed(guard: dict, model_r2: float, baselines: dict[str, dict], where: str) -> None:
+    """Log the loud warning of a model that fails :func:`check_against_baselines`."""
+    if guard["near_constant"]:
+        log.warning("!!! %s: the predictions are (nearly) constant (sd < %.0f%% of the label sd): the model has "
+                    "collapsed to one value; check the labels, the learning rate and the window !!!",
+                    where, 100 * NEAR_CONSTANT)
+    if not guard["beats_baselines"]:
+        others = ", ".join(f"{name} r2 = {m['r2']:.3f}" for name, m in baselines.items())
+        log.warning("!!! %s: the model (test r2 = %.3f) does NOT beat the baselines (%s) !!!", where, model_r2, others)
+
+
+# -- model predictions ----------------------------------------------------------------------------------------------
+
+def _label_mapping(model) -> tuple[float, float] | None:
+    """``(scale, shift)`` mapping model output to label units, or None when the metadata does not tell."""
+    meta = model.metadata
+    scale = str(getattr(meta, "output_scale", "") or "")
+    mean, sd = getattr(meta, "label_mean", None), getattr(meta, "label_sd", None)
+    if scale.startswith("standardized"):
+        if mean is None or sd is None:
+            return None
+        return float(sd), float(mean)
+    return 1.0, 0.0
+
+
+def _model_features(model, pset: PreparedSet, features: np.ndarray) -> np.ndarray | None:
+    """Feature matrix for ``model`` from a set's standardised features; defaults where the set does not fit."""
+    if not model.n_features:
+        return None
+    if pset.n_features == model.n_features:
+        names = list(getattr(model.metadata, "feature_names", None) or [])
+        if names and pset.feature_names and names != pset.feature_names:
+            log.warning("feature names differ: model %s, set %s; using the set's columns in order",
+                        names, pset.feature_names)
+        return features
+    log.warning("the model takes %d features but %s has %d: using the model's default features for every gene",
+                model.n_features, pset.path, pset.n_features)
+    return None
+
+
+def model_predictions(model, pset: PreparedSet, split: str | Sequence[str], batch_size: int = 256):
+    """Raw model outputs on a split of a prepared set (window cropped, or N-padded with a warning).
+
+    Returns:
+        ``(outputs (n,), Arrays)``.
+    """
+    spec = model.window_spec
+    pad = spec.upstream > pset.upstream or spec.downstream > pset.downstream
+    if pad:
+        log.warning("model window (%d, %d) is wider than %s's stored window (%d, %d): the extra bases are N",
+                    spec.upstream, spec.downstream, pset.path, pset.upstream, pset.downstream)
+    arrays = pset.load(split, spec.upstream, spec.downstream, pad=pad)
+    feats = _model_features(model, pset, arrays.features)
+    out = model.predict(arrays.X.astype(np.float32), feats, batch_size=batch_size) if len(arrays.ids) else \
+        np.zeros(0)
+    return np.asarray(out, dtype=np.float64), arrays
+
+
+@dataclass
+class EvaluationResult:
+    """``table``: one row per predictor (model, mean, kmer_ridge) with :func:`regression_metrics` columns;
+    ``predictions``: per gene id, observed, model and baseline predictions; ``guard``: the baseline check."""
+
+    table: pd.DataFrame
+    predictions: pd.DataFrame
+    guard: dict
+
+
+def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test", out_dir: str | None = None,
+             kmax: int = 6, batch_size: int = 256) -> EvaluationResult:
+    """Metrics of ``model`` on a split of a prepared set, beside the mean and k-mer ridge baselines.
+
+    Args:
+        model: an ``ExpressionModel`` or a model file path.
+        dataset: a prepared set (path or :class:`PreparedSet`).
+        split: ``test``, ``valid``, ``train`` or ``all``; baselines are always fitted on ``train``.
+        out_dir: when given, writes ``evaluation.tsv``, ``evaluation.json``, ``predictions.tsv`` and
+            ``evaluation.png`` there.
+        kmax: longest k-mer of the ridge baseline.
+    """
+    from .model import ExpressionModel
+
+    if not isinstance(model, ExpressionModel):
+        model = ExpressionModel.load(model)
+    pset = dataset if isinstance(dataset, PreparedSet) else PreparedSet(dataset)
+    out, arrays = model_predictions(model, pset, split, batch_size)
+    if len(arrays.ids) == 0:
+        raise DatasetError(f"split {split!r} of {pset.path} is empty")
+    mapping = _label_mapping(model)
+    calibrated = mapping is None
+    if calibrated:
+        train_out, train_arrays = model_predictions(model, pset, "train", batch_size)
+        slope, intercept = np.polyfit(train_out, train_arrays.labels.astype(np.float64), 1)
+        log.warning("the model's output scale has no label mapping in its metadata: calibrated on the training "
+                    "split as %.4g * output + %.4g", slope, intercept)
+        mapping = (float(slope), float(intercept))
+    pred = out * mapping[0] + mapping[1]
+    y = arrays.labels.astype(np.float64)
+    train = pset.load("train", model.window_spec.upstream, model.window_spec.downstream,
+                      pad=model.window_spec.upstream > pset.upstream or model.window_spec.downstream > pset.downstream)
+    metrics, preds = baseline_metrics((train.X, train.features, train.labels),
+                                      {split: (arrays.X, arrays.features, y)}, kmax)
+    model_metrics = regression_metrics(y, pred)
+    guard = check_against_baselines(model_metrics, {k: v[split] for k, v in metrics.items()})
+    warn_if_failed(guard, model_metrics["r2"], {k: v[split] for k, v in metrics.items()}, f"evaluate on {split}")
+    rows = [{"predictor": "model", **model_metrics, "calibrated": calibrated}]
+    rows += [{"predictor": name, **m[split], "calibrated": False} for name, m in metrics.items()]
+    table = pd.DataFrame(rows)
+    predictions = pd.DataFrame({"id": arrays.ids, "observed": y, "model": pred,
+                                **{name: p[split] for name, p in preds.items()}})
+    if out_dir is not None:
+        _write_evaluation(Path(out_dir), table, predictions, guard, model, pset, split)
+    return EvaluationResult(table, predictions, guard)
+
+
+def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFrame, guard: dict, model,
+                      pset: PreparedSet, split: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "evaluation.tsv", sep="\t", index=False, float_format="%.6g")
+    predictions.to_csv(out_dir / "predictions.tsv", sep="\t", index=False, float_format="%.6g")
+    report = {"model": str(getattr(model, "path", "")), "dataset": str(pset.path), "split": split,
+              "metrics": {r["predictor"]: _jsonable(r) for r in table.to_dict("records")}, **guard}
+    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, allow_nan=False, default=str))
+    plot_evaluation(table, predictions, out_dir / "evaluation.png", title=f"{pset.path.name}: {split}")
+    log.info("wrote %s/evaluation.{tsv,json,png} and predictions.tsv", out_dir)
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else
+                (v.item() if isinstance(v, np.generic) else v)) for k, v in row.items()}
+
+
+# -- plots ------------------------------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pred_vs_obs(ax, observed: np.ndarray, predicted: np.ndarray, label: str) -> None:
+    """Scatter of predicted against observed with the y = x line and r²/Pearson in the title."""
+    m = regression_metrics(observed, predicted)
+    ax.scatter(observed, predicted, s=6, alpha=0.5, linewidths=0)
+    lo = float(np.nanmin([np.min(observed), np.min(predicted)])) if len(observed) else 0.0
+    hi = float(np.nanmax([np.max(observed), np.max(predicted)])) if len(observed) else 1.0
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--")
+    ax.set_xlabel("observed")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"{label}: r² = {m['r2']:.3f}, Pearson = {m['pearson']:.3f}, n = {m['n']}", fontsize=9)
+
+
+def plot_evaluation(table: pd.DataFrame, predictions: pd.DataFrame, path: Path, title: str = "") -> None:
+    """PNG: r² of model and baselines (bars) and the model's predicted-vs-observed scatter."""
+    plt = _pyplot()
+    fig, (bar_ax, sc_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    r2 = table["r2"].fillna(0).to_numpy()
+    colors = ["tab:blue" if p == "model" else "tab:grey" for p in table["predictor"]]
+    bar_ax.bar(table["predictor"], r2, color=colors)
+    for i, v in enumerate(r2):
+        bar_ax.text(i, v, f"{v:.3f}", ha="center", va="bottom" if v >= 0 else "top", fontsize=9)
+    bar_ax.axhline(0, color="black", lw=0.8)
+    bar_ax.set_ylabel("r²")
+    bar_ax.set_title(title, fontsize=9)
+    plot_pred_vs_obs(sc_ax, predictions["observed"].to_numpy(), predictions["model"].to_numpy(), "model")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# -- predict ----------------------------------------------------------------------------------------------------------
+
+class Prediction(NamedTuple):
+    ids: list[str]
+    prediction: np.ndarray
+    observed: np.ndarray | None
+
+
+def _to_label_units(model, out: np.ndarray) -> np.ndarray:
+    mapping = _label_mapping(model)
+    if mapping is None:
+        log.warning("the model's metadata has no label mean/sd: predictions are the raw (standardised) output")
+        return out
+    return out * mapping[0] + mapping[1]
+
+
+def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | None = None,
+                  tss_index: int | None = None, align: str = "center", batch_size: int = 256) -> Prediction:
+    """Predictions for the sequences of a FASTA, in label units (see the module docstring).
+
+    Each record is fitted to the model window: with ``tss_index`` (the record's TSS position, 0-based) the window
+    ``[tss_index - upstream, tss_index + downstream)`` is cut out (N-padded past the ends); without it a record
+    of exactly the window length is used as it is, others are N-padded/cropped by ``align``
+    (:func:`varxpress.dataset.fit_length`). Records are used as given (no reverse complement); features are the
+    model's defaults.
+    """
+    from .encode import one_hot
+    from .model import ExpressionModel
+
+    if not isinstance(model, ExpressionModel):
+        model = ExpressionModel.load(model)
+    spec = model.window_spec
+    records = read_fasta_records(fasta)
+    seqs = []
+    for _, seq in records:
+        if tss_index is not None:
+            a, b = tss_index - spec.upstream, tss_index + spec.downstream
+            seq = "N" * max(-a, 0) + seq[max(a, 0):max(b, 0)] + "N" * max(b - len(seq), 0)
+            seqs.append(seq[:spec.length].ljust(spec.length, "N"))
+        else:
+            seqs.append(fit_length(seq, spec.length, align))
+    out = np.zeros(0)
+    if seqs:
+        out = np.concatenate([model.predict(one_hot(seqs[i:i + 4096]), None, batch_size=batch_size)
+                              for i in range(0, len(seqs), 4096)])
+    ids = [r[0] for r in records]
+    observed = None
+    if labels is not None:
+        table = read_label_table(labels).values
+        observed = np.array([table.get(i, np.nan) for i in ids], dtype=np.float64)
+    return Prediction(ids, _to_label_units(model, np.asarray(out, np.float64)), observed)
+
+
+def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch_size: int = 256) -> Prediction:
+    """Predictions for the genes of a prepared set (with their features), in label units, with observed labels."""
+    from .model import ExpressionModel
+
+    if not isinstance(model, ExpressionModel):
+        model = ExpressionModel.load(model)
+    with PreparedSet(dataset) as pset:
+        out, arrays = model_predictions(model, pset, split, batch_size)
+    return Prediction(arrays.ids, _to_label_units(model, out), arrays.labels.astype(np.float64))
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------------
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
+    return path
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``varxpress evaluate``."""
+    parser.add_argument("--model", "-m", required=True, type=_existing_file, help="model file (.vxm.h5)")
+    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+                        help="prepared set (from `varxpress prepare`)")
+    parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
+                        help="split to evaluate on; baselines are fitted on train")
+    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
+    parser.add_argument("--batch-size", type=int, default=256, help="prediction batch size")
+    parser.add_argument("--require-beats-baselines", action="store_true",
+                        help="exit with status 3 when the model does not beat both baselines")
+    parser.add_argument("-o", "--out-dir", required=True, type=Path,
+                        help="folder for evaluation.tsv/.json/.png and predictions.tsv")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Run ``varxpress evaluate``."""
+    result = evaluate(args.model, args.dataset, args.split, args.out_dir, args.kmax, args.batch_size)
+    for row in result.table.to_dict("records"):
+        log.info("%-10s r2 %.4f  pearson %.4f  spearman %.4f  mse %.4g  (n=%d)", row["predictor"], row["r2"],
+                 row["pearson"], row["spearman"], row["mse"], row["n"])
+    if args.require_beats_baselines and not result.guard["beats_baselines"]:
+        log.error("the model does not beat the baselines (--require-beats-baselines)")
+        return 3
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``varxpress predict``."""
+    parser.add_argument("--model", "-m", required=True, type=_existing_file, help="model file (.vxm.h5)")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--fasta", type=_existing_file, help="FASTA of sequences (transcription direction)")
+    src.add_argument("--dataset", type=_existing_file, help="prepared set: predict its genes")
+    parser.add_argument("--labels", type=_existing_file,
+                        help="--fasta: label table (id, value) to add an observed column")
+    parser.add_argument("--tss-index", type=int, default=None,
+                        help="--fasta: 0-based TSS position in each record (default: fit the record to the window)")
+    parser.add_argument("--align", choices=("center", "left", "right"), default="center",
+                        help="--fasta without --tss-index: pad/crop records of another length")
+    parser.add_argument("--split", choices=("all", "train", "valid", "test"), default="all",
+                        help="--dataset: which genes")
+    parser.add_argument("--batch-size", type=int, default=256, help="prediction batch size")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output TSV (id, prediction[, observed])")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Run ``varxpress predict``: writes ``id  prediction  [observed]`` (TSV)."""
+    if args.fasta:
+        result = predict_fasta(args.model, args.fasta, args.labels, args.tss_index, args.align, args.batch_size)
+    else:
+        if args.labels:
+            raise DatasetError("--labels goes with --fasta; a prepared set carries its own labels")
+        result = predict_dataset(args.model, args.dataset, args.split, args.batch_size)
+    frame = pd.DataFrame({"id": result.ids, "prediction": result.prediction})
+    if result.observed is not None:
+        frame["observed"] = result.observed
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g", na_rep="NA")
+    os.replace(tmp, args.out)
+    log.info("wrote %d predictions to %s", len(frame), args.out)
+    return 0

@@ -1,0 +1,493 @@
+"""Train a network on a prepared set (``varxpress train``).
+
+Route: hyperparameters (JSON/YAML, :func:`varxpress.model.load_hparams`) -> windows cropped from the prepared set to
+the hyperparameters' ``upstream``/``downstream`` -> :func:`varxpress.model.build_network` -> Keras ``fit`` with early
+stopping on validation loss (the best epoch's weights are restored and kept as a checkpoint) -> a model file in the
+format ``score`` reads, whose metadata records the window, the label scale, the feature standardisation, the
+hyperparameters, the metrics and the training set's fingerprint.
+
+Labels: by default standardised with the training split's mean and sd (``--no-standardize-labels`` to keep them
+as they are); the model then outputs standardised values and its metadata carries ``label_mean``/``label_sd`` so
+``log10 = out * sd + mean``. Metrics are always reported in label units.
+
+Data feeding: the training split is held in memory as uint8 windows (4 bytes per base, a quarter of float32) when
+it is smaller than ``--max-memory-gb`` (default 8); otherwise batches are read from the HDF5 file (chunked rows)
+by a ``keras.utils.PyDataset``. Either way each batch is converted to float32 on the fly.
+
+After training the model is checked against the training-mean and the k-mer ridge baselines on the test split
+(:func:`varxpress.evaluation.check_against_baselines`): ``metrics.json`` carries ``beats_baselines`` and
+``near_constant``, a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit status 3.
+
+Repeatability: ``keras.utils.set_random_seed(seed)`` and, with ``deterministic`` (default), TensorFlow's
+deterministic ops. Runs use a GPU when TensorFlow finds one, else the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Arrays, PreparedSet
+from .errors import DatasetError, ModelError
+from .evaluation import (baseline_metrics, check_against_baselines, plot_pred_vs_obs, regression_metrics,
+                         warn_if_failed)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__all__ = ["read_hparams", "set_seed", "WindowBatches", "FitResult", "fit", "TrainResult", "train", "add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def set_seed(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``); optionally deterministic TF ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        try:
+            tf.config.experimental.enable_op_determinism()
+        except (AttributeError, RuntimeError) as exc:  # pragma: no cover - old TF
+            log.debug("deterministic ops unavailable: %s", exc)
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+class WindowBatches:
+    """Factory of a ``keras.utils.PyDataset`` over rows of a prepared set (built lazily so importing is cheap).
+
+    Use :meth:`make`; the dataset yields ``(inputs, y float32 (b,))`` with inputs ``{"promoter": float32 (b, L, 4),
+    "halflife": float32 (b, F)}``, or the promoter array alone for a network without features.
+    """
+
+    @staticmethod
+    def make(source: Arrays | tuple[PreparedSet, np.ndarray], upstream: int, downstream: int,
+             labels: np.ndarray, batch_size: int, use_features: bool, shuffle: bool, seed: int):
+        keras = _keras()
+
+        class _Batches(keras.utils.PyDataset):
+            def __init__(self) -> None:
+                super().__init__(workers=1, use_multiprocessing=False)
+                self.in_memory = isinstance(source, Arrays)
+                self.n = len(source.ids) if self.in_memory else len(source[1])
+                self.rng = np.random.default_rng(seed)
+                self.order = self.rng.permutation(self.n) if shuffle else np.arange(self.n)
+
+            def __len__(self) -> int:
+                return max(1, -(-self.n // batch_size))
+
+            def __getitem__(self, i: int):
+                pick = self.order[i * batch_size:(i + 1) * batch_size]
+                if self.in_memory:
+                    X, feats = source.X[pick], source.features[pick]
+                else:
+                    pset, rows = source
+                    arrays = pset.read_rows(rows[pick], upstream, downstream)
+                    X, feats = arrays.X, arrays.features
+                X = X.astype(np.float32)
+                inputs = {"promoter": X, "halflife": feats.astype(np.float32)} if use_features else X
+                return inputs, labels[pick].astype(np.float32)
+
+            def on_epoch_end(self) -> None:
+                if shuffle:
+                    self.order = self.rng.permutation(self.n)
+
+        return _Batches()
+
+
+@dataclass
+class FitResult:
+    """A fitted network. ``history``: per-epoch ``loss``/``val_loss`` (standardised units when labels are);
+    ``best_epoch`` 1-based; ``label_mean``/``label_sd``: the label standardisation (None when off)."""
+
+    keras_model: object
+    history: dict
+    best_epoch: int
+    best_val_loss: float
+    label_mean: float | None
+    label_sd: float | None
+    hparams: dict
+
+
+def read_hparams(path: str | os.PathLike) -> dict:
+    """Hyperparameters from a JSON or YAML file *as written* (keys left out stay out, so :func:`fit` can fill
+    ``upstream``/``downstream``/``n_features`` from the prepared set before
+    :func:`varxpress.model.validate_hparams` fills the rest from ``DEFAULT_HPARAMS``)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot read hyperparameter file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ModelError(f"hyperparameter file {path} is not valid JSON/YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"hyperparameter file {path} must hold a mapping (key: value), not {type(data).__name__}")
+    return data
+
+
+def _prepare_hparams(hparams: dict, pset: PreparedSet) -> dict:
+    """Fill window and feature count from the set where the hyperparameters leave them out; validate."""
+    from .model import validate_hparams
+
+    hp = copy.deepcopy(dict(hparams))
+    hp.setdefault("upstream", pset.upstream)
+    hp.setdefault("downstream", pset.downstream)
+    if hp.get("n_features") is None:
+        hp["n_features"] = pset.n_features
+    hp = validate_hparams(hp)
+    if hp["n_features"] not in (0, pset.n_features):
+        raise ModelError(f"hyperparameters ask for n_features={hp['n_features']} but {pset.path} has "
+                         f"{pset.n_features} features ({', '.join(pset.feature_names) or 'none'}); set n_features "
+                         f"to {pset.n_features} or 0 (no features)")
+    pset.crop(int(hp["upstream"]), int(hp["downstream"]))  # raises if the window does not fit
+    return hp
+
+
+def _load_split(pset: PreparedSet, split: str, hp: dict, max_bytes: float, cache: dict | None):
+    """In-memory Arrays, or ``(pset, rows)`` for streaming when the split is larger than ``max_bytes``."""
+    key = (str(pset.path), split, int(hp["upstream"]), int(hp["downstream"]))
+    if cache is not None and key in cache:
+        return cache[key]
+    rows = pset.indices(split)
+    size = len(rows) * (int(hp["upstream"]) + int(hp["downstream"])) * 4
+    if size > max_bytes:
+        log.info("%s split: %.1f GB of windows, streamed from %s", split, size / 1e9, pset.path)
+        return (pset, rows)
+    arrays = pset.load(split, int(hp["upstream"]), int(hp["downstream"]))
+    if cache is not None:
+        cache[key] = arrays
+    return arrays
+
+
+def _labels_of(data) -> np.ndarray:
+    return data.labels if isinstance(data, Arrays) else data[0].labels[data[1]]
+
+
+def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epochs: int | None = None,
+        checkpoint: str | os.PathLike | None = None, max_memory_gb: float = 8.0, cache: dict | None = None,
+        verbose: int = 0, deterministic: bool = True) -> FitResult:
+    """Build and fit a network on the train split, early-stopping on the valid split.
+
+    Args:
+        pset: the prepared set.
+        hparams: hyperparameters (see :mod:`varxpress.model`); ``n_features``, ``upstream``, ``downstream``
+            default to the set's.
+        standardize_labels: z-score labels with the training split's mean/sd.
+        epochs: overrides ``hparams["epochs"]``.
+        checkpoint: file for the best weights (``.weights.h5``); a temporary file when None.
+        max_memory_gb: splits larger than this are streamed from the HDF5 file.
+        cache: a dict reused across calls (hyperopt trials) to keep loaded splits in memory.
+
+    Raises:
+        ModelError: hyperparameters that do not fit the set; DatasetError: an empty train or valid split.
+    """
+    from .model import build_network
+
+    keras = _keras()
+    hp = _prepare_hparams(hparams, pset)
+    seed = int(hp.get("seed", 0))
+    set_seed(seed, deterministic)
+    max_bytes = max_memory_gb * 1e9
+    train_data = _load_split(pset, "train", hp, max_bytes, cache)
+    valid_data = _load_split(pset, "valid", hp, max_bytes, cache)
+    y_train, y_valid = _labels_of(train_data), _labels_of(valid_data)
+    if len(y_train) == 0 or len(y_valid) == 0:
+        raise DatasetError(f"{pset.path} has {len(y_train)} training and {len(y_valid)} validation items; "
+                           "both must be non-empty (prepare with --valid-size > 0)")
+    mean = sd = None
+    if standardize_labels:
+        mean, sd = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
+        y_train, y_valid = (y_train - mean) / sd, (y_valid - mean) / sd
+    use_features = int(hp["n_features"]) > 0
+    batch = int(hp.get("batch_size", 128))
+    up, down = int(hp["upstream"]), int(hp["downstream"])
+    train_batches = WindowBatches.make(train_data, up, down, y_train, batch, use_features, True, seed)
+    valid_batches = WindowBatches.make(valid_data, up, down, y_valid, max(batch, 256), use_features, False, seed)
+    network = build_network(hp)
+    _compile(network, hp)
+    n_epochs = int(epochs if epochs is not None else hp.get("epochs", 10))
+    with tempfile.TemporaryDirectory(prefix="varxpress-fit-") as tmp:
+        ckpt = Path(checkpoint) if checkpoint else Path(tmp) / "best.weights.h5"
+        callbacks = [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(hp.get("patience", 3)),
+                                          restore_best_weights=True),
+            keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
+                                            save_weights_only=True),
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        history = network.fit(train_batches, validation_data=valid_batches, epochs=n_epochs, callbacks=callbacks,
+                              verbose=verbose)
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        val = np.asarray(hist.get("val_loss", [np.nan]), dtype=np.float64)
+        if np.isfinite(val).any() and ckpt.exists():
+            network.load_weights(str(ckpt))  # the best epoch, also when training stopped on NaN
+    best = int(np.nanargmin(val)) if np.isfinite(val).any() else len(val) - 1
+    return FitResult(network, hist, best + 1, float(val[best]), mean, sd, hp)
+
+
+def _compile(network, hp: dict) -> None:
+    keras = _keras()
+    lr = float(hp.get("learning_rate", 5e-4))
+    name = str(hp.get("optimizer", "adam")).lower()
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=float(hp.get("momentum", 0.9)))
+    elif name == "adam":
+        optimizer = keras.optimizers.Adam(learning_rate=lr)
+    else:
+        raise ModelError(f"optimizer {name!r} is not one of adam, sgd")
+    network.compile(optimizer=optimizer, loss="mse")
+
+
+def predict_network(network, data, hp: dict, batch_size: int = 256) -> np.ndarray:
+    """Raw network outputs ``(n,)`` on in-memory Arrays or streamed ``(pset, rows)``."""
+    labels = np.zeros(len(_labels_of(data)), dtype=np.float32)
+    if len(labels) == 0:
+        return np.zeros(0)
+    batches = WindowBatches.make(data, int(hp["upstream"]), int(hp["downstream"]), labels, batch_size,
+                                 int(hp["n_features"]) > 0, False, 0)
+    out = [np.asarray(network.predict_on_batch(batches[i][0]), dtype=np.float64).reshape(-1)
+           for i in range(len(batches))]
+    return np.concatenate(out)
+
+
+# -- train: fit + metrics + guard + model file ----------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    """What ``train`` produced: the saved model path, metrics (as in ``metrics.json``) and report files."""
+
+    model_path: Path
+    metrics: dict
+    report_dir: Path
+    fit: FitResult = field(repr=False)
+
+
+def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os.PathLike,
+          report_dir: str | os.PathLike | None = None, standardize_labels: bool = True, epochs: int | None = None,
+          seed: int | None = None, name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0,
+          deterministic: bool = True, verbose: int = 0, source: str = "varxpress train") -> TrainResult:
+    """Train, check against the baselines, save the model and write the report.
+
+    Args:
+        dataset: prepared set (path or :class:`PreparedSet`).
+        hparams: hyperparameters; ``seed`` overrides ``hparams["seed"]``, ``epochs`` ``hparams["epochs"]``.
+        out: model file to write (``.vxm.h5``), atomically.
+        report_dir: folder for ``metrics.json``, ``history.tsv``, ``learning_curves.png``, ``pred_vs_obs.png``
+            and ``predictions.tsv`` (default: ``<out without suffix>.report/``).
+        kmax: longest k-mer of the ridge baseline.
+
+    Returns:
+        :class:`TrainResult`; ``metrics["beats_baselines"]`` is the guard's verdict.
+    """
+    pset = dataset if isinstance(dataset, PreparedSet) else PreparedSet(dataset)
+    hp = copy.deepcopy(hparams)
+    if seed is not None:
+        hp["seed"] = int(seed)
+    if epochs is not None:
+        hp["epochs"] = int(epochs)
+    out = Path(out)
+    report = Path(report_dir) if report_dir else out.with_name(out.name.split(".")[0] + ".report")
+    report.mkdir(parents=True, exist_ok=True)
+    result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
+                 verbose=verbose, deterministic=deterministic)
+    hp = result.hparams
+    log.info("trained %d epochs; best epoch %d, validation loss %.4g", len(result.history.get("loss", [])),
+             result.best_epoch, result.best_val_loss)
+    metrics, preds = _score_splits(pset, result, hp, kmax, max_memory_gb)
+    _save_model(result, pset, hp, metrics, out, name or out.name.split(".")[0], standardize_labels, source)
+    _write_report(report, result, metrics, preds)
+    return TrainResult(out, metrics, report, result)
+
+
+def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max_memory_gb: float):
+    """Model and baseline metrics on valid and test, in label units, and the guard on test."""
+    max_bytes = max_memory_gb * 1e9
+    shift, scale = (result.label_mean, result.label_sd) if result.label_mean is not None else (0.0, 1.0)
+    metrics: dict = {"model": {}, "best_epoch": result.best_epoch,
+                     "epochs_run": len(result.history.get("loss", []))}
+    preds: dict = {}
+    evals = {}
+    for split in ("valid", "test"):
+        data = _load_split(pset, split, hp, max_bytes, None)
+        y = _labels_of(data).astype(np.float64)
+        if len(y) == 0:
+            log.warning("the %s split of %s is empty: no %s metrics", split, pset.path, split)
+            continue
+        p = predict_network(result.keras_model, data, hp) * scale + shift
+        metrics["model"][split] = regression_metrics(y, p)
+        preds[split] = (data.ids if isinstance(data, Arrays) else [pset.ids[i] for i in data[1]], y, p)
+        if isinstance(data, Arrays):
+            evals[split] = (data.X, data.features, y)
+    train_data = _load_split(pset, "train", hp, max_bytes, None)
+    if isinstance(train_data, Arrays) and evals:
+        base, base_preds = baseline_metrics((train_data.X, train_data.features, train_data.labels), evals, kmax)
+        metrics["baselines"] = base
+        for split in list(preds):
+            preds[split] = preds[split] + ({k: v[split] for k, v in base_preds.items()},)
+    else:
+        log.warning("the set is too large for the in-memory baselines: run `varxpress evaluate` on a subset")
+        metrics["baselines"] = {}
+    guard_split = "test" if "test" in metrics["model"] else "valid"
+    if guard_split in metrics["model"] and metrics["baselines"]:
+        base = {k: v[guard_split] for k, v in metrics["baselines"].items()}
+        guard = check_against_baselines(metrics["model"][guard_split], base)
+        warn_if_failed(guard, metrics["model"][guard_split]["r2"], base, f"train ({guard_split} split)")
+    else:
+        guard = {"beats_baselines": False, "near_constant": True, "r2_margin": {}}
+    metrics.update(guard, guard_split=guard_split)
+    for split, m in metrics["model"].items():
+        log.info("%s: r2 %.4f, pearson %.4f, spearman %.4f, mse %.4g (mean baseline r2 %.4f, k-mer ridge r2 %.4f)",
+                 split, m["r2"], m["pearson"], m["spearman"], m["mse"],
+                 metrics["baselines"].get("mean", {}).get(split, {}).get("r2", float("nan")),
+                 metrics["baselines"].get("kmer_ridge", {}).get(split, {}).get("r2", float("nan")))
+    return metrics, preds
+
+
+def _save_model(result: FitResult, pset: PreparedSet, hp: dict, metrics: dict, out: Path, name: str,
+                standardize_labels: bool, source: str) -> None:
+    from . import __version__
+    from .model import ExpressionModel, ModelMetadata
+
+    units = str(pset.attr("label_units", "log10 expression"))
+    feature_names = pset.feature_names if int(hp["n_features"]) else []
+    meta = ModelMetadata(
+        name=name,
+        upstream=int(hp["upstream"]),
+        downstream=int(hp["downstream"]),
+        genome_build=str(pset.attr("genome_build", "unknown")) if pset.kind == "genomic" else "n/a",
+        output=(f"{'z-scored ' if standardize_labels else ''}{units} (labels of {pset.path.name}"
+                f"{'; label units = out * label_sd + label_mean' if standardize_labels else ''})"),
+        output_scale="standardized_log10" if standardize_labels else "log10",
+        label_mean=result.label_mean if standardize_labels else 0.0,
+        label_sd=result.label_sd if standardize_labels else 1.0,
+        feature_names=list(feature_names),
+        default_features=[0.0] * len(feature_names),
+        hparams=hp,
+        metrics=_json_safe(metrics),
+        training_data=_json_safe({**pset.fingerprint(), "feature_mean": pset.feature_mean.tolist(),
+                       "feature_sd": pset.feature_sd.tolist(), "feature_transform": "(raw - mean) / sd; missing -> 0"}),
+        source={"command": source, "trained_by": f"varxpress {__version__}"},
+        varxpress_version=__version__,
+    )
+    model = ExpressionModel(result.keras_model, meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    log.info("saved model %s", out)
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -> None:
+    from .evaluation import _pyplot
+
+    (report / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+    hist = result.history
+    keys = [k for k in ("loss", "val_loss") if k in hist]
+    with open(report / "history.tsv", "w") as handle:
+        handle.write("epoch\t" + "\t".join(keys) + "\n")
+        for i in range(len(hist.get("loss", []))):
+            handle.write(f"{i + 1}\t" + "\t".join(f"{hist[k][i]:.6g}" for k in keys) + "\n")
+    with open(report / "predictions.tsv", "w") as handle:
+        names = sorted({n for v in preds.values() if len(v) > 3 for n in v[3]})
+        handle.write("id\tsplit\tobserved\tprediction" + "".join(f"\t{n}" for n in names) + "\n")
+        for split, item in preds.items():
+            ids, y, p = item[:3]
+            extra = item[3] if len(item) > 3 else {}
+            for i, gene in enumerate(ids):
+                cols = "".join(f"\t{extra[n][i]:.6g}" if n in extra else "\tNA" for n in names)
+                handle.write(f"{gene}\t{split}\t{y[i]:.6g}\t{p[i]:.6g}{cols}\n")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for key in keys:
+        ax.plot(range(1, len(hist[key]) + 1), hist[key], marker="o", ms=3, label=key)
+    ax.axvline(result.best_epoch, color="grey", ls="--", lw=1, label=f"best epoch {result.best_epoch}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE" + (" (standardised labels)" if result.label_mean is not None else ""))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(report / "learning_curves.png", dpi=100)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, len(preds) or 1, figsize=(4.5 * max(len(preds), 1), 4), squeeze=False)
+    for ax, (split, item) in zip(axes[0], preds.items()):
+        plot_pred_vs_obs(ax, item[1], item[2], split)
+    fig.tight_layout()
+    fig.savefig(report / "pred_vs_obs.png", dpi=100)
+    plt.close(fig)
+    log.info("wrote %s/{metrics.json,history.tsv,predictions.tsv,learning_curves.png,pred_vs_obs.png}", report)
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------------
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``varxpress train``."""
+    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+                        help="prepared set (from `varxpress prepare`)")
+    parser.add_argument("--hparams", "-p", required=True, type=_existing_file,
+                        help="hyperparameter file (JSON or YAML; see docs/training.md)")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="model file to write (.vxm.h5)")
+    parser.add_argument("--report-dir", type=Path, default=None,
+                        help="folder for metrics.json, history.tsv, predictions.tsv and the PNG plots "
+                             "(default: OUT without suffix + .report)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the hyperparameters' epochs")
+    parser.add_argument("--seed", type=int, default=None, help="override the hyperparameters' seed")
+    parser.add_argument("--name", default=None, help="model name in the metadata (default: file stem)")
+    parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false",
+                        help="train on the labels as they are (default: z-scored with training-split mean/sd)")
+    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline (default 6)")
+    parser.add_argument("--max-memory-gb", type=float, default=8.0,
+                        help="splits larger than this (uint8 windows) are streamed from the HDF5 file")
+    parser.add_argument("--nondeterministic", dest="deterministic", action="store_false",
+                        help="allow non-deterministic (faster on GPU) TensorFlow ops")
+    parser.add_argument("--require-beats-baselines", action="store_true",
+                        help="exit with status 3 when the model does not beat the mean and k-mer ridge baselines "
+                             "on the test split, or its predictions are near-constant")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``varxpress train``; 0 on success, 3 when ``--require-beats-baselines`` fails."""
+    hparams = read_hparams(args.hparams)
+    result = train(args.dataset, hparams, args.out, args.report_dir, args.standardize_labels, args.epochs,
+                   args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic,
+                   verbose=0, source=getattr(args, "command_line", None) or "varxpress train")
+    if not result.metrics.get("beats_baselines", False):
+        if args.require_beats_baselines:
+            log.error("the trained model does not beat the baselines (see %s/metrics.json); "
+                      "failing as --require-beats-baselines asks", result.report_dir)
+            return 3
+    return 0

@@ -1,0 +1,564 @@
+"""Hyperparameter search (``varxpress hyperopt``): TPE, annealing or random search with hyperopt, resumable.
+
+The only module that imports hyperopt.
+
+Search space
+    A flat mapping of parameter names to a fixed value or a distribution ``[name, args...]`` (YAML or JSON file,
+    ``--space``; :data:`DEFAULT_SPACE` otherwise, its window bounds clipped to the prepared set's):
+
+    ``upstream``, ``downstream`` (window bounds), ``n_conv`` (1-4), ``conv_filters``, ``conv_kernel``,
+    ``conv_dilation``, ``conv_pool`` (one draw *per conv layer*; ``conv2_pool`` etc. override a single layer),
+    ``n_dense`` (1-2), ``dense_units``, ``dense_dropout`` (per dense layer, ``dense1_units`` ...),
+    ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, and fixed-only ``epochs``, ``patience``,
+    ``seed``, ``n_features``.
+
+    Distributions: ``[choice, a, b, ...]``, ``[uniform, lo, hi]``, ``[quniform, lo, hi, q]``,
+    ``[loguniform, lo, hi]`` and ``[qloguniform, lo, hi, q]`` (bounds in natural units, not logs),
+    ``[pow2, lo, hi]`` (``2**k`` for integer ``k`` in ``[lo, hi]``).
+
+Objective
+    Each trial trains for ``--trial-epochs`` epochs (early stopping on validation loss inside that budget) and
+    reports the best validation MSE (on standardised labels) as its loss. Hyperparameters the network refuses
+    (e.g. pooling that leaves no positions) make a failed trial (``status: fail``), not a crashed search.
+
+Persistence and resume
+    After every finished trial the finished trials are written atomically (temporary file + rename) to
+    ``OUT_DIR/trials.pkl`` (a pickled ``hyperopt.Trials`` holding only finished trials) and summarised in
+    ``OUT_DIR/trials.tsv``. Running the same command again loads them and continues up to ``--max-evals``
+    *in total*; a trial that was running when the search was interrupted (Ctrl-C, ``kill -9``, a lost machine)
+    is simply proposed afresh. ``trials.pkl`` is a pickle: load only files you made.
+
+Spark
+    ``--spark MASTER`` (``local[2]``, or a cluster URL such as ``spark://host:7077``) runs trials as Spark tasks
+    through hyperopt's own ``SparkTrials`` (``--parallelism`` trials at once). Finished trials are persisted from
+    the driver whenever the count of successful trials grows, and once more at the end (or on Ctrl-C), so resume
+    works the same way; failed trials are persisted with the next success. The workers need varxpress and its
+    dependencies installed; in local mode they use this Python (``PYSPARK_PYTHON`` defaults to it).
+
+At the end the best trial's hyperparameters are written to ``OUT_DIR/best_hparams.json`` and, unless
+``--no-final``, retrained with ``--final-epochs`` (default: the space's ``epochs``) by
+:func:`varxpress.training.train`, which saves the model and its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .dataset import PreparedSet
+from .errors import DatasetError, ModelError, VarxpressError
+
+__all__ = [
+    "DEFAULT_SPACE",
+    "read_space",
+    "build_space",
+    "flat_to_hparams",
+    "Objective",
+    "TrialStore",
+    "SearchResult",
+    "search",
+    "add_arguments",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_CONV, MAX_DENSE = 4, 2
+STORE_FORMAT = "varxpress-hyperopt-trials"
+
+#: The Xpresso search space (Agarwal & Shendure 2020, STAR Methods), window bounds clipped to the prepared set.
+DEFAULT_SPACE: dict[str, Any] = {
+    "upstream": ["quniform", 1000, 10000, 500],
+    "downstream": ["quniform", 1000, 10000, 500],
+    "n_conv": ["choice", 1, 2, 3, 4],
+    "conv_filters": ["pow2", 5, 7],
+    "conv_kernel": ["quniform", 4, 20, 1],
+    "conv_dilation": ["quniform", 1, 4, 1],
+    "conv_pool": ["quniform", 1, 30, 1],
+    "n_dense": ["choice", 1, 2],
+    "dense_units": ["pow2", 1, 7],
+    "dense_dropout": ["uniform", 0.0, 0.5],
+    "learning_rate": ["loguniform", 1e-4, 1e-2],
+    "batch_size": ["pow2", 5, 8],
+    "optimizer": ["choice", "adam", "sgd"],
+    "momentum": ["uniform", 0.8, 0.99],
+    "epochs": 20,
+    "patience": 4,
+    "seed": 0,
+}
+
+_FIXED_ONLY = ("epochs", "patience", "seed", "n_features")
+_LAYER_PARAMS = {"conv": ("filters", "kernel", "dilation", "pool"), "dense": ("units", "dropout")}
+_TOP_PARAMS = ("upstream", "downstream", "n_conv", "n_dense", "learning_rate", "batch_size", "optimizer",
+               "momentum") + _FIXED_ONLY
+
+
+# -- space --------------------------------------------------------------------------------------------------------------
+
+def read_space(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a search-space file (YAML or JSON mapping; see the module docstring)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelError(f"cannot read search space {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"search space {path} must be a mapping of parameter -> value or [distribution, ...]")
+    return data
+
+
+def _known(name: str) -> bool:
+    if name in _TOP_PARAMS:
+        return True
+    for kind, params in _LAYER_PARAMS.items():
+        limit = MAX_CONV if kind == "conv" else MAX_DENSE
+        for p in params:
+            if name == f"{kind}_{p}" or any(name == f"{kind}{i}_{p}" for i in range(1, limit + 1)):
+                return True
+    return False
+
+
+def _is_dist(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) >= 2 and isinstance(value[0], str)
+
+
+def _dist(label: str, spec: Any):
+    """A hyperopt expression for ``[name, args...]``, or the constant itself."""
+    from hyperopt import hp
+    from hyperopt.pyll import scope
+
+    if not _is_dist(spec):
+        return spec
+    name, args = spec[0], list(spec[1:])
+    try:
+        if name == "choice":
+            return hp.choice(label, args)
+        if name == "uniform":
+            return hp.uniform(label, float(args[0]), float(args[1]))
+        if name == "quniform":
+            return hp.quniform(label, float(args[0]), float(args[1]), float(args[2]))
+        if name == "loguniform":
+            return hp.loguniform(label, math.log(float(args[0])), math.log(float(args[1])))
+        if name == "qloguniform":
+            return hp.qloguniform(label, math.log(float(args[0])), math.log(float(args[1])), float(args[2]))
+        if name == "pow2":
+            return scope.int(2 ** hp.quniform(label, float(args[0]), float(args[1]), 1))
+    except (IndexError, ValueError) as exc:
+        raise ModelError(f"search space {label}: bad arguments {args} for {name}: {exc}") from exc
+    raise ModelError(f"search space {label}: unknown distribution {name!r}; use choice, uniform, quniform, "
+                     "loguniform, qloguniform or pow2")
+
+
+def _max_layers(spec: Any, limit: int, label: str) -> int:
+    values = spec[1:] if _is_dist(spec) and spec[0] == "choice" else [spec]
+    if _is_dist(spec) and spec[0] != "choice":
+        raise ModelError(f"search space {label}: use a constant or [choice, ...]")
+    try:
+        top = max(int(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"search space {label}: {spec!r} is not a layer count") from exc
+    if not 1 <= top <= limit or min(int(v) for v in values) < 1:
+        raise ModelError(f"search space {label}: layer counts must lie in 1..{limit}")
+    return top
+
+
+def clip_space(space: dict[str, Any], pset: PreparedSet) -> dict[str, Any]:
+    """Clip the window bounds of a space to what the prepared set stores (a range clipped to one value becomes it)."""
+    space = copy.deepcopy(space)
+    for key, limit in (("upstream", pset.upstream), ("downstream", pset.downstream)):
+        spec = space.get(key, limit)
+        if _is_dist(spec) and spec[0] in ("quniform", "uniform", "qloguniform", "loguniform"):
+            lo, hi = float(spec[1]), min(float(spec[2]), float(limit))
+            spec = [spec[0], lo, hi, *spec[3:]] if lo < hi else int(hi)  # nothing left to search
+        elif _is_dist(spec) and spec[0] == "choice":
+            kept = [v for v in spec[1:] if int(v) <= limit] or [limit]
+            spec = ["choice", *kept]
+        elif not _is_dist(spec) and int(spec) > limit:
+            raise DatasetError(f"search space {key}={spec} exceeds the prepared set's stored {key} ({limit})")
+        space[key] = spec
+    return space
+
+
+def build_space(space: dict[str, Any]) -> dict[str, Any]:
+    """The hyperopt space (a dict of expressions and constants) for a flat space mapping."""
+    unknown = sorted(k for k in space if not _known(k))
+    if unknown:
+        raise ModelError(f"search space has unknown parameters {unknown}; see `varxpress hyperopt --help`")
+    for key in _FIXED_ONLY:
+        if _is_dist(space.get(key)):
+            raise ModelError(f"search space {key} must be a fixed value")
+    out: dict[str, Any] = {}
+    for key in _TOP_PARAMS:
+        if key in space:
+            out[key] = _dist(key, space[key])
+    n_layers = {"conv": _max_layers(space.get("n_conv", 1), MAX_CONV, "n_conv"),
+                "dense": _max_layers(space.get("n_dense", 1), MAX_DENSE, "n_dense")}
+    for kind, params in _LAYER_PARAMS.items():
+        for i in range(1, n_layers[kind] + 1):
+            for p in params:
+                spec = space.get(f"{kind}{i}_{p}", space.get(f"{kind}_{p}"))
+                if spec is not None:
+                    out[f"{kind}{i}_{p}"] = _dist(f"{kind}{i}_{p}", spec)
+    return out
+
+
+def flat_to_hparams(flat: dict[str, Any]) -> dict[str, Any]:
+    """Nested hyperparameters (``conv``/``dense`` lists) from one flat sample of :func:`build_space`.
+
+    Integral floats (hyperopt's ``quniform`` yields ``6.0``) become ints; numpy scalars become Python ones.
+    """
+    def clean(v: Any) -> Any:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+
+    flat = {k: clean(v) for k, v in flat.items()}
+    hp = {k: flat[k] for k in _TOP_PARAMS if k in flat and k not in ("n_conv", "n_dense")}
+    for kind, params in _LAYER_PARAMS.items():
+        n = int(flat.get(f"n_{kind}", 1))
+        layers = []
+        for i in range(1, n + 1):
+            layer = {p: flat[f"{kind}{i}_{p}"] for p in params if f"{kind}{i}_{p}" in flat}
+            layers.append(layer)
+        if any(layers):
+            hp[kind] = layers
+    return hp
+
+
+# -- objective ------------------------------------------------------------------------------------------------------------
+
+_DATA_CACHE: dict = {}
+_OPEN_SETS: dict[str, PreparedSet] = {}
+
+
+class Objective:
+    """The picklable objective: train one trial on ``dataset`` and return hyperopt's result dict.
+
+    Result keys: ``loss`` (best validation MSE), ``status``, ``hparams`` (nested, validated), ``best_epoch``,
+    ``epochs_run``, ``val_r2``; failed trials carry ``error``.
+    """
+
+    def __init__(self, dataset: str, trial_epochs: int | None, standardize_labels: bool = True,
+                 max_memory_gb: float = 8.0, deterministic: bool = True) -> None:
+        self.dataset = str(dataset)
+        self.trial_epochs = trial_epochs
+        self.standardize_labels = standardize_labels
+        self.max_memory_gb = max_memory_gb
+        self.deterministic = deterministic
+
+    def __call__(self, flat: dict[str, Any]) -> dict[str, Any]:
+        from hyperopt import STATUS_FAIL, STATUS_OK
+
+        from .evaluation import regression_metrics
+        from .training import _load_split, fit, predict_network
+
+        hp = flat_to_hparams(flat)
+        try:
+            pset = _OPEN_SETS.get(self.dataset) or _OPEN_SETS.setdefault(self.dataset, PreparedSet(self.dataset))
+            result = fit(pset, hp, self.standardize_labels, epochs=self.trial_epochs, cache=_DATA_CACHE,
+                         max_memory_gb=self.max_memory_gb, deterministic=self.deterministic)
+        except (VarxpressError, ValueError) as exc:
+            log.info("trial failed: %s", exc)
+            return {"status": STATUS_FAIL, "error": str(exc), "hparams": _jsonable(hp)}
+        if not np.isfinite(result.best_val_loss):
+            return {"status": STATUS_FAIL, "error": "validation loss is not finite", "hparams": _jsonable(hp)}
+        valid = _load_split(pset, "valid", result.hparams, self.max_memory_gb * 1e9, _DATA_CACHE)
+        pred = predict_network(result.keras_model, valid, result.hparams)
+        y = valid.labels if hasattr(valid, "labels") else valid[0].labels[valid[1]]
+        if result.label_mean is not None:
+            pred = pred * result.label_sd + result.label_mean
+        val = regression_metrics(y, pred)
+        _clear_session()
+        return {"status": STATUS_OK, "loss": float(result.best_val_loss), "hparams": _jsonable(result.hparams),
+                "best_epoch": result.best_epoch, "epochs_run": len(result.history.get("loss", [])),
+                "val_r2": _finite(val["r2"]), "val_pearson": _finite(val["pearson"])}
+
+
+def _clear_session() -> None:
+    import keras
+
+    keras.backend.clear_session()
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+# -- persistence ----------------------------------------------------------------------------------------------------------
+
+class TrialStore:
+    """Finished trials on disk: ``trials.pkl`` (pickled ``hyperopt.Trials``) and ``trials.tsv`` (summary).
+
+    Writes are atomic (temporary file in the same folder, then ``os.replace``), so a kill at any moment leaves
+    either the previous or the new file, never a torn one.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / "trials.pkl"
+        self.tsv = self.folder / "trials.tsv"
+
+    @staticmethod
+    def finished_copy(trials) -> Any:
+        """A plain ``hyperopt.Trials`` holding deep copies of the finished (done or error) trials of ``trials``."""
+        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, Trials
+
+        docs = [copy.deepcopy(d) for d in list(trials._dynamic_trials)
+                if d["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+        out = Trials()
+        if docs:
+            out._insert_trial_docs(docs)
+        out.refresh()
+        out._ids.update(int(d["tid"]) for d in list(trials._dynamic_trials))
+        return out
+
+    def save(self, trials, config: dict | None = None) -> int:
+        """Persist the finished trials; returns how many."""
+        done = self.finished_copy(trials)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = {"format": STORE_FORMAT, "version": 1, "config": config or {}, "trials": done}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self._write_tsv(done)
+        return len(done.trials)
+
+    def _write_tsv(self, trials) -> None:
+        tmp = self.tsv.with_name(f".{self.tsv.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as handle:
+            handle.write("tid\tstatus\tloss\tval_r2\tepochs_run\thparams\n")
+            for t in sorted(trials.trials, key=lambda d: d["tid"]):
+                r = t.get("result", {})
+                handle.write(f"{t['tid']}\t{r.get('status', 'error')}\t{r.get('loss', 'NA')}\t"
+                             f"{r.get('val_r2', 'NA')}\t{r.get('epochs_run', 'NA')}\t"
+                             f"{json.dumps(r.get('hparams', {}), sort_keys=True)}\n")
+        os.replace(tmp, self.tsv)
+
+    def load(self) -> tuple[Any, dict] | None:
+        """``(Trials, config)`` from ``trials.pkl``, or None when there is none."""
+        if not self.path.exists():
+            return None
+        try:
+            with open(self.path, "rb") as handle:
+                payload = pickle.load(handle)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+            raise DatasetError(f"cannot resume from {self.path}: {exc}; move it away to start afresh") from exc
+        if not isinstance(payload, dict) or payload.get("format") != STORE_FORMAT:
+            raise DatasetError(f"{self.path} is not a varxpress hyperopt trials file")
+        return payload["trials"], payload.get("config", {})
+
+
+# -- search -----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    """``trials``: all finished trials (plain ``hyperopt.Trials``); ``best``: the best trial's result dict
+    (None when no trial succeeded); ``model_path``: the retrained model (None with ``final=False``)."""
+
+    trials: Any
+    best: dict | None
+    model_path: Path | None = None
+    metrics: dict | None = None
+
+
+def _algorithm(name: str):
+    from hyperopt import anneal, rand, tpe
+
+    algos = {"tpe": tpe.suggest, "anneal": anneal.suggest, "random": rand.suggest}
+    if name not in algos:
+        raise ModelError(f"algorithm {name!r} is not one of {', '.join(algos)}")
+    return algos[name]
+
+
+def _spark_trials(master: str, parallelism: int, timeout: float | None):
+    try:
+        from hyperopt import SparkTrials
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ModelError("--spark needs pyspark (and Java 17+): pip install 'varxpress[spark]'") from exc
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (SparkSession.builder.master(master).appName("varxpress-hyperopt")
+               .config("spark.ui.enabled", "false").getOrCreate())
+    return SparkTrials(parallelism=parallelism, spark_session=session, timeout=timeout)
+
+
+def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[str, Any] | None = None,
+           algo: str = "tpe", max_evals: int = 50, timeout: float | None = None, trial_epochs: int | None = 5,
+           seed: int = 0, spark: str | None = None, parallelism: int = 2, standardize_labels: bool = True,
+           final: bool = True, final_epochs: int | None = None, model_out: str | os.PathLike | None = None,
+           max_memory_gb: float = 8.0, deterministic: bool = True, kmax: int = 6) -> SearchResult:
+    """Run (or resume) a hyperparameter search; retrain and save the best model.
+
+    Args:
+        dataset: prepared set.
+        out_dir: folder for ``trials.pkl``, ``trials.tsv``, ``best_hparams.json`` and (by default) the model.
+        space: flat search space (see the module docstring); :data:`DEFAULT_SPACE` when None.
+        algo: ``tpe``, ``anneal`` or ``random``.
+        max_evals: total number of trials, finished ones of earlier runs included.
+        timeout: seconds for this run's search (not counting the final retraining).
+        trial_epochs: epochs per trial (None: the space's ``epochs``).
+        seed: seed of the proposals (the trials' own training seed is the space's ``seed``).
+        spark: Spark master URL to run trials on (``local[2]``), or None to run them here, one by one.
+        parallelism: concurrent Spark trials.
+        final, final_epochs, model_out: retrain the best trial (``final_epochs`` default: the space's
+            ``epochs``) to ``model_out`` (default ``OUT_DIR/best.vxm.h5``).
+
+    Returns:
+        :class:`SearchResult`.
+
+    Raises:
+        KeyboardInterrupt: after saving the finished trials.
+    """
+    from hyperopt import STATUS_OK, fmin
+    from hyperopt.exceptions import AllTrialsFailed
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with PreparedSet(dataset) as pset:
+        flat_space = clip_space(copy.deepcopy(DEFAULT_SPACE if space is None else space), pset)
+    hspace = build_space(flat_space)
+    store = TrialStore(out_dir)
+    config = {"dataset": str(Path(dataset).resolve()), "space": flat_space, "algo": algo, "seed": seed,
+              "trial_epochs": trial_epochs}
+    loaded = store.load()
+    trials = None
+    if loaded is not None:
+        trials, old_config = loaded
+        for key in ("dataset", "space"):
+            if old_config.get(key) not in (None, config[key]):
+                log.warning("resuming %s with a different %s than the run that wrote it", store.path, key)
+        log.info("resuming the search in %s: %d finished trials", out_dir, len(trials.trials))
+    n_before = len(trials.trials) if trials is not None else 0
+    if spark:
+        spark_trials = _spark_trials(spark, parallelism, timeout)
+        if trials is not None and trials.trials:
+            spark_trials.insert_trial_docs(copy.deepcopy(trials.trials))
+            spark_trials.refresh()
+            spark_trials._ids.update(trials._ids)
+        trials = spark_trials
+    elif trials is None:
+        from hyperopt import Trials
+
+        trials = Trials()
+
+    def persist(current, *args):
+        n = store.save(current, config)
+        log.info("%d finished trials saved to %s", n, store.path)
+        return False, args
+
+    objective = Objective(str(dataset), trial_epochs, standardize_labels, max_memory_gb, deterministic)
+    if n_before < max_evals:
+        try:
+            fmin(objective, hspace, algo=_algorithm(algo), max_evals=max_evals, trials=trials, timeout=timeout,
+                 rstate=np.random.default_rng(seed + n_before), early_stop_fn=persist, show_progressbar=False,
+                 return_argmin=False)
+        except AllTrialsFailed:
+            pass  # reported below
+        except KeyboardInterrupt:
+            n = store.save(trials, config)
+            log.warning("search interrupted: %d finished trials saved to %s; run the same command to resume",
+                        n, store.path)
+            raise
+        except BaseException:
+            store.save(trials, config)
+            raise
+    else:
+        log.info("%d trials already finished (--max-evals %d): nothing to search", n_before, max_evals)
+    store.save(trials, config)
+    done = store.load()[0]
+    ok = [t for t in done.trials if t["result"].get("status") == STATUS_OK]
+    log.info("search: %d finished trials (%d ok, %d failed)", len(done.trials), len(ok), len(done.trials) - len(ok))
+    if not ok:
+        log.warning("no trial succeeded; see %s", store.tsv)
+        return SearchResult(done, None)
+    best = min(ok, key=lambda t: t["result"]["loss"])
+    best_result = {"tid": best["tid"], **best["result"]}
+    (out_dir / "best_hparams.json").write_text(json.dumps(best_result["hparams"], indent=2, sort_keys=True))
+    log.info("best trial %d: validation loss %.4g, hyperparameters in %s", best["tid"], best_result["loss"],
+             out_dir / "best_hparams.json")
+    if not final:
+        return SearchResult(done, best_result)
+    from .training import train
+
+    hp = copy.deepcopy(best_result["hparams"])
+    if final_epochs is not None:
+        hp["epochs"] = int(final_epochs)
+    elif "epochs" in flat_space:
+        hp["epochs"] = int(flat_space["epochs"])
+    model_out = Path(model_out) if model_out else out_dir / "best.vxm.h5"
+    trained = train(dataset, hp, model_out, standardize_labels=standardize_labels, kmax=kmax,
+                    max_memory_gb=max_memory_gb, deterministic=deterministic,
+                    source=f"varxpress hyperopt (trial {best['tid']} of {out_dir})")
+    return SearchResult(done, best_result, trained.model_path, trained.metrics)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------------------------
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``varxpress hyperopt``."""
+    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+                        help="prepared set (from `varxpress prepare`)")
+    parser.add_argument("--out-dir", "-o", required=True, type=Path,
+                        help="folder for trials.pkl/trials.tsv (resumed when present), best_hparams.json and "
+                             "the final model")
+    parser.add_argument("--space", type=_existing_file, default=None,
+                        help="search space file (YAML/JSON; default: the Xpresso space, see docs/training.md)")
+    parser.add_argument("--algo", choices=("tpe", "anneal", "random"), default="tpe", help="search algorithm")
+    parser.add_argument("--max-evals", type=int, default=50, help="total trials, earlier runs' included")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds for the search in this run")
+    parser.add_argument("--trial-epochs", type=int, default=5, help="epochs per trial (early stopping inside)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the proposals")
+    parser.add_argument("--spark", metavar="MASTER", default=None,
+                        help="run trials on Spark via hyperopt's SparkTrials, e.g. local[2] or spark://host:7077")
+    parser.add_argument("--parallelism", type=int, default=2, help="concurrent Spark trials")
+    parser.add_argument("--no-final", dest="final", action="store_false",
+                        help="do not retrain the best trial at the end")
+    parser.add_argument("--final-epochs", type=int, default=None,
+                        help="epochs of the final retraining (default: the space's epochs)")
+    parser.add_argument("--model-out", type=Path, default=None, help="final model (default OUT_DIR/best.vxm.h5)")
+    parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false",
+                        help="train on the labels as they are")
+    parser.add_argument("--max-memory-gb", type=float, default=8.0, help="stream splits larger than this")
+    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the final model's ridge baseline")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``varxpress hyperopt``."""
+    space = read_space(args.space) if args.space else None
+    result = search(args.dataset, args.out_dir, space, args.algo, args.max_evals, args.timeout, args.trial_epochs,
+                    args.seed, args.spark, args.parallelism, args.standardize_labels, args.final,
+                    args.final_epochs, args.model_out, args.max_memory_gb, kmax=args.kmax)
+    if result.best is None:
+        log.error("no trial succeeded (see %s)", Path(args.out_dir) / "trials.tsv")
+        return 1
+    return 0
