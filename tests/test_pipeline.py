@@ -350,3 +350,17 @@ def test_feature_table_is_standardised_with_training_statistics(tmp_path):
     np.testing.assert_allclose(std["G2"], [0.0, 1.0], rtol=1e-6)
     with pytest.raises(DatasetError, match="3 feature columns"):
         read_feature_table(str(table), 3)
+
+
+def test_region_keeps_a_record_at_pos_0(inputs, toy_model, tmp_path):
+    text = inputs["vcf"].read_text().replace("chr2\t3\tedge", "chr2\t0\ttelomere")
+    plain = tmp_path / "pos0.vcf"
+    plain.write_text(text)
+    vcf_gz = tmp_path / "pos0.vcf.gz"
+    subprocess.run(["bgzip", "-c", str(plain)], stdout=open(vcf_gz, "wb"), check=True)
+    subprocess.run(["tabix", "-p", "vcf", str(vcf_gz)], check=True)
+    out = tmp_path / "r.vcf"
+    assert run_score(dict(inputs, vcf=vcf_gz), toy_model, out, "--region", "chr2") == 0
+    recs = list(cyvcf2.VCF(str(out)))
+    assert [r.ID for r in recs] == ["telomere"]
+    assert recs[0].INFO.get("VXP_SKIP") == "ref_mismatch"  # POS 0 has no base to check REF against

@@ -315,15 +315,17 @@ def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None) -> 
                        f"(or `bcftools index {path}`)")
     for chrom, start, end in merge_regions(regions):
         try:
-            records = iter(vcf(f"{chrom}:{start + 1}-{end}"))
-            first = next(records, None)
+            with warnings.catch_warnings():  # an empty region is normal for a shard, not worth a warning
+                warnings.filterwarnings("ignore", message="no intervals found")
+                records = iter(vcf(f"{chrom}:{start + 1}-{end}"))
+                first = next(records, None)
         except (AssertionError, OSError, ValueError) as exc:  # cyvcf2's refusal of an unusable index
             raise VcfError(f"{path}: cannot query region {chrom}:{start + 1}-{end} ({exc}); re-index with "
                            f"`tabix -f -p vcf {path}`") from exc
         if first is None:
             continue
         for rec in itertools.chain([first], records):
-            if start <= rec.POS - 1 < end:
+            if start <= max(rec.POS - 1, 0) < end:  # POS 0 (telomere) belongs to the region starting at 0
                 yield rec
 
 
