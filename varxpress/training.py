@@ -18,6 +18,13 @@ After training the model is checked against the training-mean and the k-mer ridg
 (:func:`varxpress.evaluation.check_against_baselines`): ``metrics.json`` carries ``beats_baselines`` and
 ``near_constant``, a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit status 3.
 
+Cross-validation ensemble (``--cv-folds K``): the train and valid rows are dealt at random into ``K`` folds; member
+``i`` validates (early stopping) on fold ``i``, trains on the others with seed ``seed + i`` and is tested on the
+set's own test split, which no member touches. The members share one label standardisation (mean and sd of all
+train + valid labels) so their outputs, and deltas, are on one scale. They are exported with
+:func:`varxpress.ensemble.export_ensemble`; the folder's ``metrics.json`` holds the test metrics of the members'
+mean prediction. ``-o`` is still the ordinary model trained on the recorded split.
+
 Repeatability: ``keras.utils.set_random_seed(seed)`` and, with ``deterministic`` (default), TensorFlow's
 deterministic ops. Runs use a GPU when TensorFlow finds one, else the CPU.
 """
@@ -42,7 +49,8 @@ from .evaluation import (baseline_metrics, check_against_baselines, plot_pred_vs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__all__ = ["read_hparams", "set_seed", "WindowBatches", "FitResult", "fit", "TrainResult", "train", "add_arguments", "run"]
+__all__ = ["read_hparams", "set_seed", "WindowBatches", "FitResult", "fit", "TrainResult", "train", "cv_folds",
+           "EnsembleResult", "member_name", "train_cv", "write_ensemble_report", "add_arguments", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +190,8 @@ def _labels_of(data) -> np.ndarray:
 
 def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epochs: int | None = None,
         checkpoint: str | os.PathLike | None = None, max_memory_gb: float = 8.0, cache: dict | None = None,
-        verbose: int = 0, deterministic: bool = True) -> FitResult:
+        verbose: int = 0, deterministic: bool = True,
+        label_scale: tuple[float, float] | None = None) -> FitResult:
     """Build and fit a network on the train split, early-stopping on the valid split.
 
     Args:
@@ -194,6 +203,8 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
         checkpoint: file for the best weights (``.weights.h5``); a temporary file when None.
         max_memory_gb: splits larger than this are streamed from the HDF5 file.
         cache: a dict reused across calls (hyperopt trials) to keep loaded splits in memory.
+        label_scale: ``(mean, sd)`` to standardise labels with instead of the training split's (cross-validation
+            members share one scale).
 
     Raises:
         ModelError: hyperparameters that do not fit the set; DatasetError: an empty train or valid split.
@@ -213,7 +224,10 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
                            "both must be non-empty (prepare with --valid-size > 0)")
     mean = sd = None
     if standardize_labels:
-        mean, sd = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
+        if label_scale is not None:
+            mean, sd = float(label_scale[0]), float(label_scale[1]) or 1.0
+        else:
+            mean, sd = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
         y_train, y_valid = (y_train - mean) / sd, (y_valid - mean) / sd
     use_features = int(hp["n_features"]) > 0
     batch = int(hp.get("batch_size", 128))
@@ -271,18 +285,22 @@ def predict_network(network, data, hp: dict, batch_size: int = 256) -> np.ndarra
 
 @dataclass
 class TrainResult:
-    """What ``train`` produced: the saved model path, metrics (as in ``metrics.json``) and report files."""
+    """What ``train`` produced: the saved model path, metrics (as in ``metrics.json``) and report files.
+
+    ``predictions``: split name -> ``(ids, observed, prediction)`` in label units, for ``valid`` and ``test``."""
 
     model_path: Path
     metrics: dict
     report_dir: Path
     fit: FitResult = field(repr=False)
+    predictions: dict = field(default_factory=dict, repr=False)
 
 
 def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os.PathLike,
           report_dir: str | os.PathLike | None = None, standardize_labels: bool = True, epochs: int | None = None,
           seed: int | None = None, name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0,
-          deterministic: bool = True, verbose: int = 0, source: str = "varxpress train") -> TrainResult:
+          deterministic: bool = True, verbose: int = 0, source: str = "varxpress train",
+          label_scale: tuple[float, float] | None = None) -> TrainResult:
     """Train, check against the baselines, save the model and write the report.
 
     Args:
@@ -292,6 +310,7 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
         report_dir: folder for ``metrics.json``, ``history.tsv``, ``learning_curves.png``, ``pred_vs_obs.png``
             and ``predictions.tsv`` (default: ``<out without suffix>.report/``).
         kmax: longest k-mer of the ridge baseline.
+        label_scale: ``(mean, sd)`` of the label standardisation (default: the training split's).
 
     Returns:
         :class:`TrainResult`; ``metrics["beats_baselines"]`` is the guard's verdict.
@@ -306,14 +325,14 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
     report = Path(report_dir) if report_dir else out.with_name(out.name.split(".")[0] + ".report")
     report.mkdir(parents=True, exist_ok=True)
     result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
-                 verbose=verbose, deterministic=deterministic)
+                 verbose=verbose, deterministic=deterministic, label_scale=label_scale)
     hp = result.hparams
     log.info("trained %d epochs; best epoch %d, validation loss %.4g", len(result.history.get("loss", [])),
              result.best_epoch, result.best_val_loss)
     metrics, preds = _score_splits(pset, result, hp, kmax, max_memory_gb)
     _save_model(result, pset, hp, metrics, out, name or out.name.split(".")[0], standardize_labels, source)
     _write_report(report, result, metrics, preds)
-    return TrainResult(out, metrics, report, result)
+    return TrainResult(out, metrics, report, result, {split: item[:3] for split, item in preds.items()})
 
 
 def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max_memory_gb: float):
@@ -445,6 +464,161 @@ def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -
     log.info("wrote %s/{metrics.json,history.tsv,predictions.tsv,learning_curves.png,pred_vs_obs.png}", report)
 
 
+# -- ensembles: cross-validation folds, and the report of any ensemble of trained members ------------------------------
+
+def cv_folds(split: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Deal the non-test rows of a split into ``k`` folds of near-equal size, at random.
+
+    Args:
+        split: uint8, shape (n,), split codes (0 train, 1 valid, 2 test).
+        k: number of folds, 2 to the number of non-test rows.
+        seed: seed of the deal.
+
+    Returns:
+        int64, shape (n,): the fold ``0..k-1`` of each train or valid row, ``-1`` for test rows.
+
+    Raises:
+        DatasetError: ``k`` below 2 or above the number of train + valid rows.
+    """
+    split = np.asarray(split)
+    rows = np.flatnonzero(split != 2)
+    if not 2 <= k <= len(rows):
+        raise DatasetError(f"--cv-folds {k}: need 2 <= K <= {len(rows)} (the number of train + valid items)")
+    folds = np.full(split.shape[0], -1, dtype=np.int64)
+    folds[np.random.default_rng(seed).permutation(rows)] = np.arange(len(rows)) % k
+    return folds
+
+
+class _FoldSet(PreparedSet):
+    """A prepared set read with fold ``fold`` of :func:`cv_folds` as its valid split, the other folds as its train
+    split and the file's test split unchanged; its fingerprint names the fold."""
+
+    def __init__(self, path: str | os.PathLike, folds: np.ndarray, fold: int) -> None:
+        super().__init__(path)
+        folds = np.asarray(folds)
+        if folds.shape != self.split.shape:
+            self.close()
+            raise DatasetError(f"{folds.shape[0]} fold numbers for the {self.n} rows of {self.path}")
+        self.split = np.where(folds < 0, 2, np.where(folds == fold, 1, 0)).astype(np.uint8)
+        self.fold, self.n_folds = int(fold), int(folds.max()) + 1
+
+    def fingerprint(self) -> dict:
+        return {**super().fingerprint(), "cv_fold": self.fold + 1, "cv_folds": self.n_folds}
+
+
+@dataclass
+class EnsembleResult:
+    """An exported ensemble: its ``manifest`` (``ensemble.json``), ``metrics`` (as in its ``metrics.json``) and
+    the members' :class:`TrainResult` s."""
+
+    manifest: Path
+    metrics: dict
+    members: list = field(repr=False)
+
+
+def member_name(i: int) -> str:
+    """File name of ensemble member ``i`` (1-based): ``member_01.vxm.h5`` (as :func:`export_ensemble` names them)."""
+    return f"member_{i:02d}.vxm.h5"
+
+
+def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: str | os.PathLike, folds: int,
+             standardize_labels: bool = True, epochs: int | None = None, seed: int | None = None,
+             name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0, deterministic: bool = True,
+             verbose: int = 0, source: str = "varxpress train") -> EnsembleResult:
+    """Train one member per cross-validation fold of the train + valid rows and export them as an ensemble.
+
+    Member ``i`` (1-based) early-stops on fold ``i``, trains on the other folds with seed ``seed + i - 1`` and is
+    tested on the set's test split; it is written by :func:`train` to ``OUT_DIR/member_0i.vxm.h5`` with its report
+    in ``OUT_DIR/member_0i.report/``. All members standardise labels with the mean and sd of the train + valid
+    labels. The folds are dealt with ``seed`` (:func:`cv_folds`).
+
+    Args:
+        out_dir: the ensemble folder (``ensemble.json``, members, ``metrics.json``, ``predictions.tsv``).
+        folds: number of folds and members (>= 2).
+        other arguments: as for :func:`train`.
+
+    Returns:
+        :class:`EnsembleResult`.
+    """
+    from .ensemble import export_ensemble
+
+    path = dataset.path if isinstance(dataset, PreparedSet) else Path(dataset)
+    hp = copy.deepcopy(hparams)
+    if seed is not None:
+        hp["seed"] = int(seed)
+    base_seed = int(hp.get("seed", 0))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with PreparedSet(path) as pset:
+        assignment = cv_folds(pset.split, folds, base_seed)
+        y = pset.labels[assignment >= 0].astype(np.float64)
+        fingerprint = {k: v for k, v in pset.fingerprint().items() if k in ("path", "sha256", "n")}
+    scale = (float(y.mean()), float(y.std()) or 1.0) if standardize_labels else None
+    members = []
+    for i in range(folds):
+        file = out_dir / member_name(i + 1)
+        with _FoldSet(path, assignment, i) as view:
+            log.info("cross-validation fold %d of %d: %d training and %d validation items, seed %d", i + 1, folds,
+                     int((view.split == 0).sum()), int((view.split == 1).sum()), base_seed + i)
+            members.append(train(view, {**hp, "seed": base_seed + i}, file, None, standardize_labels, epochs,
+                                 name=f"{name or file.name.split('.')[0]}_fold{i + 1}", kmax=kmax,
+                                 max_memory_gb=max_memory_gb, deterministic=deterministic, verbose=verbose,
+                                 source=f"{source} (cross-validation fold {i + 1} of {folds})", label_scale=scale))
+    ens_source = {"kind": "cv", "folds": folds, "fold_seed": base_seed,
+                  "seeds": [base_seed + i for i in range(folds)],
+                  "valid_sizes": [int((assignment == i).sum()) for i in range(folds)],
+                  "label_scale": list(scale) if scale else None, "test": "the set's test split, used by no member",
+                  "dataset": fingerprint}
+    manifest = export_ensemble([m.model_path for m in members], out_dir, source=ens_source,
+                               names=[m.model_path.name for m in members])
+    metrics = write_ensemble_report(out_dir, members, ens_source)
+    return EnsembleResult(manifest, metrics, members)
+
+
+def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dict) -> dict:
+    """Write ``OUT_DIR/metrics.json`` and ``OUT_DIR/predictions.tsv`` for an ensemble of trained members.
+
+    ``metrics.json``: ``test`` (metrics of the members' mean prediction on the test split, label units; absent
+    when the set has no test split), ``members`` (each member's file, best epoch, valid and test metrics and
+    baseline verdict), ``all_members_beat_baselines`` and the manifest's ``source``. ``predictions.tsv``: id,
+    observed, the mean prediction, its sd across members (``ddof=1``) and each member's prediction.
+
+    Args:
+        members: :class:`TrainResult` s in member order, all with predictions on the same test rows.
+    """
+    out_dir = Path(out_dir)
+    names = [member_name(i) for i in range(1, len(members) + 1)]
+    metrics: dict = {"k": len(members), "source": source, "members": [
+        {"file": name, "model": str(m.model_path), "best_epoch": m.metrics.get("best_epoch"),
+         "valid": m.metrics["model"].get("valid"), "test": m.metrics["model"].get("test"),
+         "beats_baselines": bool(m.metrics.get("beats_baselines", False))}
+        for name, m in zip(names, members)]}
+    metrics["all_members_beat_baselines"] = all(m["beats_baselines"] for m in metrics["members"])
+    tests = [m.predictions.get("test") for m in members]
+    if all(t is not None for t in tests) and tests:
+        ids, y = list(tests[0][0]), np.asarray(tests[0][1], dtype=np.float64)
+        if any(list(t[0]) != ids for t in tests[1:]):
+            raise ModelError("the ensemble's members were tested on different rows; they must share one test split")
+        preds = np.stack([np.asarray(t[2], dtype=np.float64) for t in tests], axis=1)  # (n, k)
+        mean = preds.mean(axis=1)
+        sd = preds.std(axis=1, ddof=1) if preds.shape[1] > 1 else np.full(len(mean), np.nan)
+        metrics["test"] = regression_metrics(y, mean)
+        metrics["test"]["mean_member_sd"] = float(np.mean(sd)) if len(sd) else float("nan")
+        with open(out_dir / "predictions.tsv", "w") as handle:
+            handle.write("id\tobserved\tprediction\tsd\t" + "\t".join(n.split(".")[0] for n in names) + "\n")
+            for j, gene in enumerate(ids):
+                handle.write(f"{gene}\t{y[j]:.6g}\t{mean[j]:.6g}\t{sd[j]:.6g}\t"
+                             + "\t".join(f"{v:.6g}" for v in preds[j]) + "\n")
+        m = metrics["test"]
+        log.info("ensemble of %d on the test split: r2 %.4f, pearson %.4f, mse %.4g (members' r2 %s)", len(members),
+                 m["r2"], m["pearson"], m["mse"],
+                 ", ".join(f"{(x['test'] or {}).get('r2', float('nan')):.4f}" for x in metrics["members"]))
+    else:
+        log.warning("the set has no test split: the ensemble in %s has no test metrics", out_dir)
+    (out_dir / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+    return metrics
+
+
 # -- CLI --------------------------------------------------------------------------------------------------------------
 
 def _existing_file(text: str) -> Path:
@@ -475,19 +649,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nondeterministic", dest="deterministic", action="store_false",
                         help="allow non-deterministic (faster on GPU) TensorFlow ops")
     parser.add_argument("--require-beats-baselines", action="store_true",
-                        help="exit with status 3 when the model does not beat the mean and k-mer ridge baselines "
-                             "on the test split, or its predictions are near-constant")
+                        help="exit with status 3 when the model (and, with --cv-folds, any ensemble member) does "
+                             "not beat the mean and k-mer ridge baselines on the test split, or its predictions are "
+                             "near-constant")
+    ens = parser.add_argument_group("cross-validation ensemble")
+    ens.add_argument("--cv-folds", type=_fold_count, default=None, metavar="K",
+                     help="also train K members, one per fold of the train + valid genes (fold i validates member "
+                          "i, seed + i - 1), tested on the untouched test split, and export them as an ensemble "
+                          "for `score --ensemble`; -o is still the model trained on the recorded split")
+    ens.add_argument("--ensemble-out", type=Path, default=None, metavar="DIR",
+                     help="folder of the --cv-folds ensemble (default: OUT without suffix + .ensemble)")
+
+
+def _fold_count(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"--cv-folds {k}: a cross-validation needs at least 2 folds")
+    return k
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress train``; 0 on success, 3 when ``--require-beats-baselines`` fails."""
+    if args.ensemble_out is not None and args.cv_folds is None:
+        raise ModelError("--ensemble-out is the folder of a --cv-folds ensemble: add --cv-folds K (e.g. 5)")
     hparams = read_hparams(args.hparams)
+    source = getattr(args, "command_line", None) or "varxpress train"
     result = train(args.dataset, hparams, args.out, args.report_dir, args.standardize_labels, args.epochs,
                    args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic,
-                   verbose=0, source=getattr(args, "command_line", None) or "varxpress train")
+                   verbose=0, source=source)
+    failed = []
     if not result.metrics.get("beats_baselines", False):
-        if args.require_beats_baselines:
-            log.error("the trained model does not beat the baselines (see %s/metrics.json); "
-                      "failing as --require-beats-baselines asks", result.report_dir)
-            return 3
+        failed.append(f"the model (see {result.report_dir}/metrics.json)")
+    if args.cv_folds:
+        folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
+        ens = train_cv(args.dataset, hparams, folder, args.cv_folds, args.standardize_labels, args.epochs,
+                       args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic, source=source)
+        failed += [f"ensemble member {m['file']}" for m in ens.metrics["members"] if not m["beats_baselines"]]
+    if failed and args.require_beats_baselines:
+        log.error("not beating the baselines: %s; failing as --require-beats-baselines asks", "; ".join(failed))
+        return 3
     return 0

@@ -38,6 +38,13 @@ Spark
 At the end the best trial's hyperparameters are written to ``OUT_DIR/best_hparams.json`` and, unless
 ``--no-final``, retrained with ``--final-epochs`` (default: the space's ``epochs``) by
 :func:`varxpress.training.train`, which saves the model and its report.
+
+Ensemble
+    ``--ensemble-top-k K`` retrains the ``K`` best successful trials (validation loss, ties by trial id) the same
+    way and exports them with :func:`varxpress.ensemble.export_ensemble` to ``--ensemble-out`` (default
+    ``OUT_DIR/ensemble``), source ``{"kind": "hyperopt-top-k", "trials": [...], "losses": [...]}``. Members must
+    read one window, so only trials with the best trial's ``upstream``/``downstream`` are eligible (others are
+    skipped, with a warning). The final model, when made, is reused as the best trial's member.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ __all__ = [
     "Objective",
     "TrialStore",
     "SearchResult",
+    "top_k_trials",
     "search",
     "add_arguments",
     "run",
@@ -375,12 +383,82 @@ class TrialStore:
 @dataclass
 class SearchResult:
     """``trials``: all finished trials (plain ``hyperopt.Trials``); ``best``: the best trial's result dict
-    (None when no trial succeeded); ``model_path``: the retrained model (None with ``final=False``)."""
+    (None when no trial succeeded); ``model_path``: the retrained model (None with ``final=False``);
+    ``ensemble``: the top-k ensemble's manifest (None without ``ensemble_top_k``)."""
 
     trials: Any
     best: dict | None
     model_path: Path | None = None
     metrics: dict | None = None
+    ensemble: Path | None = None
+
+
+def _rank(trial: dict) -> tuple[float, int]:
+    return float(trial["result"]["loss"]), int(trial["tid"])
+
+
+def top_k_trials(trials: list[dict], k: int) -> list[dict]:
+    """The ``k`` best successful trials by validation loss (ties: lower trial id first) that read the best
+    trial's window (``upstream``, ``downstream``), best first; fewer when fewer qualify.
+
+    Args:
+        trials: hyperopt trial documents (``tid``, ``result`` with ``status``, ``loss``, ``hparams``).
+    """
+    ok = sorted((t for t in trials if t.get("result", {}).get("status") == "ok"), key=_rank)
+    if not ok or k < 1:
+        return []
+
+    def window(trial: dict) -> tuple:
+        return trial["result"]["hparams"].get("upstream"), trial["result"]["hparams"].get("downstream")
+
+    chosen = [t for t in ok if window(t) == window(ok[0])][:k]
+    considered = ok[:ok.index(chosen[-1]) + 1] if len(chosen) == k else ok
+    skipped = [t["tid"] for t in considered if window(t) != window(ok[0])]
+    if skipped:
+        log.warning("ensemble: trials %s read another window than the best trial's (upstream, downstream = %s) "
+                    "and are left out: ensemble members must read one window", skipped, window(ok[0]))
+    if len(chosen) < k:
+        log.warning("ensemble: only %d successful trials read the best trial's window; exporting %d, not %d",
+                    len(chosen), len(chosen), k)
+    return chosen
+
+
+def _retrain(dataset, trial: dict, out: Path, out_dir: Path, flat_space: dict, final_epochs: int | None,
+             **train_args):
+    """Retrain one finished trial with the final epochs (``final_epochs``, else the space's ``epochs``) through
+    :func:`varxpress.training.train`; returns its :class:`~varxpress.training.TrainResult`."""
+    from .training import train
+
+    hp = copy.deepcopy(trial["result"]["hparams"])
+    if final_epochs is not None:
+        hp["epochs"] = int(final_epochs)
+    elif "epochs" in flat_space:
+        hp["epochs"] = int(flat_space["epochs"])
+    return train(dataset, hp, out, source=f"varxpress hyperopt (trial {trial['tid']} of {out_dir})", **train_args)
+
+
+def _export_top_k(dataset, ranked: list[dict], folder: Path, final_model, out_dir: Path, flat_space: dict,
+                  final_epochs: int | None, **train_args) -> Path:
+    """Retrain the ``ranked`` trials (reusing ``final_model``, the best trial's retrained model, when given) into
+    ``folder`` and export them as an ensemble with its report; returns the manifest."""
+    from .ensemble import export_ensemble
+    from .training import member_name, write_ensemble_report
+
+    members = []
+    for i, trial in enumerate(ranked, 1):
+        if final_model is not None and i == 1:  # ranked[0] is the best trial, already retrained the same way
+            members.append(final_model)
+            continue
+        log.info("ensemble member %d of %d: retraining trial %d", i, len(ranked), trial["tid"])
+        members.append(_retrain(dataset, trial, folder / member_name(i), out_dir, flat_space, final_epochs,
+                                **train_args))
+    source = {"kind": "hyperopt-top-k", "trials": [int(t["tid"]) for t in ranked],
+              "losses": [float(t["result"]["loss"]) for t in ranked], "search": str(out_dir.resolve()),
+              "final_epochs": members[0].fit.hparams.get("epochs")}
+    manifest = export_ensemble([m.model_path for m in members], folder, source=source,
+                               names=[member_name(i) for i in range(1, len(members) + 1)])
+    write_ensemble_report(folder, members, source)
+    return manifest
 
 
 def _algorithm(name: str):
@@ -409,7 +487,8 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
            algo: str = "tpe", max_evals: int = 50, timeout: float | None = None, trial_epochs: int | None = 5,
            seed: int = 0, spark: str | None = None, parallelism: int = 2, standardize_labels: bool = True,
            final: bool = True, final_epochs: int | None = None, model_out: str | os.PathLike | None = None,
-           max_memory_gb: float = 8.0, deterministic: bool = True, kmax: int = 6) -> SearchResult:
+           max_memory_gb: float = 8.0, deterministic: bool = True, kmax: int = 6, ensemble_top_k: int = 0,
+           ensemble_out: str | os.PathLike | None = None) -> SearchResult:
     """Run (or resume) a hyperparameter search; retrain and save the best model.
 
     Args:
@@ -425,6 +504,8 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
         parallelism: concurrent Spark trials.
         final, final_epochs, model_out: retrain the best trial (``final_epochs`` default: the space's
             ``epochs``) to ``model_out`` (default ``OUT_DIR/best.vxm.h5``).
+        ensemble_top_k, ensemble_out: retrain the ``k`` best trials the same way (see :func:`top_k_trials`) and
+            export them as an ensemble to ``ensemble_out`` (default ``OUT_DIR/ensemble``); 0: none.
 
     Returns:
         :class:`SearchResult`.
@@ -494,25 +575,24 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
     if not ok:
         log.warning("no trial succeeded; see %s", store.tsv)
         return SearchResult(done, None)
-    best = min(ok, key=lambda t: t["result"]["loss"])
+    best = min(ok, key=_rank)
     best_result = {"tid": best["tid"], **best["result"]}
     (out_dir / "best_hparams.json").write_text(json.dumps(best_result["hparams"], indent=2, sort_keys=True))
     log.info("best trial %d: validation loss %.4g, hyperparameters in %s", best["tid"], best_result["loss"],
              out_dir / "best_hparams.json")
-    if not final:
-        return SearchResult(done, best_result)
-    from .training import train
-
-    hp = copy.deepcopy(best_result["hparams"])
-    if final_epochs is not None:
-        hp["epochs"] = int(final_epochs)
-    elif "epochs" in flat_space:
-        hp["epochs"] = int(flat_space["epochs"])
-    model_out = Path(model_out) if model_out else out_dir / "best.vxm.h5"
-    trained = train(dataset, hp, model_out, standardize_labels=standardize_labels, kmax=kmax,
-                    max_memory_gb=max_memory_gb, deterministic=deterministic,
-                    source=f"varxpress hyperopt (trial {best['tid']} of {out_dir})")
-    return SearchResult(done, best_result, trained.model_path, trained.metrics)
+    train_args = {"standardize_labels": standardize_labels, "kmax": kmax, "max_memory_gb": max_memory_gb,
+                  "deterministic": deterministic}
+    trained = None
+    if final:
+        model_out = Path(model_out) if model_out else out_dir / "best.vxm.h5"
+        trained = _retrain(dataset, best, model_out, out_dir, flat_space, final_epochs, **train_args)
+    manifest = None
+    if ensemble_top_k:
+        folder = Path(ensemble_out) if ensemble_out else out_dir / "ensemble"
+        manifest = _export_top_k(dataset, top_k_trials(ok, ensemble_top_k), folder, trained, out_dir, flat_space,
+                                 final_epochs, **train_args)
+    return SearchResult(done, best_result, trained.model_path if trained else None,
+                        trained.metrics if trained else None, manifest)
 
 
 # -- CLI ------------------------------------------------------------------------------------------------------------------
@@ -550,14 +630,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train on the labels as they are")
     parser.add_argument("--max-memory-gb", type=float, default=8.0, help="stream splits larger than this")
     parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the final model's ridge baseline")
+    parser.add_argument("--ensemble-top-k", type=int, default=0, metavar="K",
+                        help="also retrain the K best trials (validation loss; those reading the best trial's "
+                             "window) with the final epochs and export them as an ensemble for `score --ensemble`")
+    parser.add_argument("--ensemble-out", type=Path, default=None, metavar="DIR",
+                        help="folder of the --ensemble-top-k ensemble (default OUT_DIR/ensemble)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress hyperopt``."""
+    if args.ensemble_top_k < 0 or (args.ensemble_out is not None and not args.ensemble_top_k):
+        raise ModelError("--ensemble-out is the folder of a top-k ensemble: add --ensemble-top-k K (K >= 1, "
+                         "e.g. 5)")
     space = read_space(args.space) if args.space else None
     result = search(args.dataset, args.out_dir, space, args.algo, args.max_evals, args.timeout, args.trial_epochs,
                     args.seed, args.spark, args.parallelism, args.standardize_labels, args.final,
-                    args.final_epochs, args.model_out, args.max_memory_gb, kmax=args.kmax)
+                    args.final_epochs, args.model_out, args.max_memory_gb, kmax=args.kmax,
+                    ensemble_top_k=args.ensemble_top_k, ensemble_out=args.ensemble_out)
     if result.best is None:
         log.error("no trial succeeded (see %s)", Path(args.out_dir) / "trials.tsv")
         return 1
