@@ -4,7 +4,7 @@ Makes a generated genome, a few hundred genes and a synthetic VCF (SNVs and inde
 then measures variant-gene scores per second
 
 * full recomputation: Keras ``predict`` on whole alternate windows, timed on a fixed sample of SNV-gene pairs
-  (running it on every pair would take most of an hour), batch 128, TensorFlow limited to ``--threads``;
+  (running it on every pair would take most of an hour), batch ``--batch-size`` (32), TensorFlow limited to ``--threads``;
 * fast path, engine level: ``LocalScorer.prepare`` + ``predict_substitutions`` per gene (window fetch and
   one-hot encoding included), in this process and over ``--threads`` worker processes (``score_genes``);
 * end to end (when ``varxpress.pipeline.score_vcf`` is importable): ``varxpress score`` on the SNV-only VCF and on
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--genes", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--full-sample", type=int, default=2000, help="SNV-gene pairs scored by full recomputation")
-    ap.add_argument("--batch-size", type=int, default=128, help="Keras batch size of full recomputation")
+    ap.add_argument("--batch-size", type=int, default=32, help="Keras batch size of full recomputation (score's default)")
     ap.add_argument("--model", help="a .vxm.h5 model (default: the bundled one, else random Xpresso-shaped)")
     ap.add_argument("--no-end-to-end", action="store_true", help="skip the varxpress.pipeline runs")
     ap.add_argument("--seed", type=int, default=0)
