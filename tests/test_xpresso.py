@@ -303,7 +303,7 @@ def test_bundled_model_reproduces_published_kipoi_predictions() -> None:
 def test_bundled_model_is_the_published_human_model() -> None:
     src = need(HUMAN)
     model = ExpressionModel.load()
-    assert model.metadata.source["sha256"] == xpresso._file_sha256(src)
+    assert model.metadata.source["sha256"] == xpresso.sha256_file(src)
     _, weights, _ = read_keras2_h5(src)
     conv = model.keras_model.get_layer("conv_1").get_weights()
     assert np.array_equal(conv[0], weights["conv1d_1"][0]) and np.array_equal(conv[1], weights["conv1d_1"][1])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ import numpy as np
 
 from varxpress.encode import one_hot
 from varxpress.errors import VarxpressError
+from varxpress.model import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,6 @@ class BackgroundError(VarxpressError, ValueError):
 def default_path(model_path: str | os.PathLike) -> Path:
     """Where a model's background lives by default: ``<model file>.background.h5`` beside it."""
     return Path(f"{model_path}{SUFFIX}")
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -331,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
                                   progress=not args.quiet, max_n_fraction=args.max_n_fraction)
     bg.provenance.update({
         "model_file": Path(inputs.model_path).name, "tss_file": Path(inputs.tss_path).name,
-        "tss_sha256": _sha256(inputs.tss_path), "tss_offset": args.tss_offset,
+        "tss_sha256": sha256_file(inputs.tss_path), "tss_offset": args.tss_offset,
         "features_file": Path(args.features).name if args.features else None,
         "varxpress_command": getattr(args, "command_line", "varxpress background"),
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

@@ -51,6 +51,14 @@ def existing_file(text: str) -> str:
     return text
 
 
+def existing_path(text: str) -> Path:
+    """argparse type: an existing file, as a Path."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
 def output_path(text: str) -> str:
     """argparse type: ``-`` or a path whose folder exists."""
     if text != "-":

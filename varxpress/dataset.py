@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gzip
-import hashlib
 import json
 import logging
 import os
@@ -52,8 +51,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .cli import existing_path
 from .encode import one_hot
 from .errors import DatasetError
+from .model import sha256_file
 
 __all__ = [
     "FORMAT",
@@ -84,13 +85,6 @@ _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GT]\d+)\.\d+$")
 
 # -- small helpers -----------------------------------------------------------------------------------------------
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes (streamed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _now() -> str:
@@ -823,13 +817,6 @@ class PreparedSet:
 
 # -- CLI --------------------------------------------------------------------------------------------------------------
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
-    return path
-
-
 def _size_arg(text: str) -> float:
     try:
         value = float(text)
@@ -847,13 +834,13 @@ def _chroms_arg(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress prepare``."""
     src = parser.add_argument_group("input")
-    src.add_argument("--labels", required=True, type=_existing_file,
+    src.add_argument("--labels", required=True, type=existing_path,
                      help="per-gene label table (TSV/CSV, optional header): id and expression value")
-    src.add_argument("--genome", type=_existing_file, help="reference FASTA (plain or bgzip), with --tss")
-    src.add_argument("--tss", type=_existing_file, help="TSS annotation: BED, GTF, GFF3 or TSV (as for `score`)")
-    src.add_argument("--sequences", type=_existing_file,
+    src.add_argument("--genome", type=existing_path, help="reference FASTA (plain or bgzip), with --tss")
+    src.add_argument("--tss", type=existing_path, help="TSS annotation: BED, GTF, GFF3 or TSV (as for `score`)")
+    src.add_argument("--sequences", type=existing_path,
                      help="FASTA of sequences to use directly instead of --genome/--tss (ids as in --labels)")
-    src.add_argument("--features", type=_existing_file,
+    src.add_argument("--features", type=existing_path,
                      help="optional per-gene feature table with a header (e.g. mRNA half-life features)")
     src.add_argument("--feature-columns", type=_chroms_arg, default=None,
                      help="comma-separated feature columns to use (default: all but the id column)")
@@ -867,7 +854,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--tss-offset", type=lambda s: None if s.lower() == "none" else int(s), default=0,
                      help="BED TSS offset as for `score` (Xpresso BED: 10000; 'none': start on +, end-1 on -)")
     src.add_argument("--tss-format", default="auto", help="TSS file format: auto, bed, gtf, gff3, tsv")
-    src.add_argument("--contig-map", type=_existing_file, help="two-column TSV of contig name aliases")
+    src.add_argument("--contig-map", type=existing_path, help="two-column TSV of contig name aliases")
     src.add_argument("--genome-build", default="unknown", help="assembly name recorded in the set, e.g. hg38")
     win = parser.add_argument_group("window")
     win.add_argument("--upstream", type=int, default=10000,

@@ -29,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .dataset import PreparedSet, read_fasta_records, read_label_table, fit_length
+from .cli import existing_path
+from .dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
 from .errors import DatasetError
 
 __all__ = [
@@ -448,17 +449,10 @@ def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch
 
 # -- CLI --------------------------------------------------------------------------------------------------------------
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
-    return path
-
-
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress evaluate``."""
-    parser.add_argument("--model", "-m", required=True, type=_existing_file, help="model file (.vxm.h5)")
-    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+    parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
+    parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
                         help="split to evaluate on; baselines are fitted on train")
@@ -484,11 +478,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress predict``."""
-    parser.add_argument("--model", "-m", required=True, type=_existing_file, help="model file (.vxm.h5)")
+    parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
     src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--fasta", type=_existing_file, help="FASTA of sequences (transcription direction)")
-    src.add_argument("--dataset", type=_existing_file, help="prepared set: predict its genes")
-    parser.add_argument("--labels", type=_existing_file,
+    src.add_argument("--fasta", type=existing_path, help="FASTA of sequences (transcription direction)")
+    src.add_argument("--dataset", type=existing_path, help="prepared set: predict its genes")
+    parser.add_argument("--labels", type=existing_path,
                         help="--fasta: label table (id, value) to add an observed column")
     parser.add_argument("--tss-index", type=int, default=None,
                         help="--fasta: 0-based TSS position in each record (default: fit the record to the window)")

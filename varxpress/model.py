@@ -211,26 +211,35 @@ def validate_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     return hp
 
 
-def load_hparams(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate hyperparameters from a JSON (``.json``) or YAML (``.yaml``/``.yml``) file.
+def read_hparams_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Hyperparameters from a JSON (``.json``) or YAML (other suffixes) file *as written*, not validated.
 
     Raises:
-        ModelError: missing/unparseable file or invalid values (the file is named in the message).
+        ModelError: missing or unparseable file, or not a mapping (the file is named in the message).
     """
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ModelError(f"cannot read hyperparameter file {path}: {exc.strerror or exc}") from exc
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ModelError(f"hyperparameter file {path} is not valid JSON/YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"hyperparameter file {path} must hold a mapping (key: value), not {type(data).__name__}")
+    return data
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
-        raise ModelError(f"hyperparameter file {path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {exc}") from exc
+
+def load_hparams(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate hyperparameters from a JSON or YAML file (missing keys from :data:`DEFAULT_HPARAMS`).
+
+    Raises:
+        ModelError: missing/unparseable file or invalid values (the file is named in the message).
+    """
+    data = read_hparams_file(path)
     try:
         return validate_hparams(data)
     except ModelError as exc:
@@ -444,7 +453,8 @@ class ModelMetadata:
 # the model
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (model files, TSS sets, label tables)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -625,7 +635,7 @@ class ExpressionModel:
             tmp.unlink(missing_ok=True)
             raise
         self.path = path
-        self._sha256 = _sha256(path)
+        self._sha256 = sha256_file(path)
         log.info("saved model %r to %s (sha256 %s)", self.metadata.name, path, self._sha256[:12])
         return path
 
@@ -712,6 +722,6 @@ class ExpressionModel:
                                      f"belong to this architecture - re-create the file")
                 values.append(stored[wname].astype(np.float32))
             layer.set_weights(values)
-        model = cls(net, meta, path=path, sha256=_sha256(path))
+        model = cls(net, meta, path=path, sha256=sha256_file(path))
         log.info("loaded model %r from %s", meta.name, path)
         return model

@@ -529,9 +529,10 @@ class Scorer:
         ens = ensemble_stats(ref, alt)
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
+        fcs = log2_fold_change(ens.mean_delta, *self._scale)
         for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
             d = float(ens.mean_delta[i])
-            fc = log2_fold_change(d, *self._scale)
+            fc = None if fcs is None else fcs[i]
             allele, tss = task.allele, task.tss
             out[task.record].append(GeneScore(
                 record=task.record, alt_index=allele.alt_index, alt=allele.alt, gene_id=tss.gene_id,
@@ -558,7 +559,7 @@ class Scorer:
         header_lines = scan.header_lines if scan is not None else count_header_lines(vcf_path)
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
-        add_header(vcf, self.provenance())
+        self._clear = add_header(vcf, self.provenance())
         index_suffixes = [".tbi", ".csi"]
         with contextlib.ExitStack() as stack:
             tmp = out if out == "-" else stack.enter_context(atomic_path(out, index_suffixes))
@@ -613,7 +614,7 @@ class Scorer:
         for k, rec in enumerate(chunk):
             ordinal = first + k
             mine = scores.get(ordinal, [])
-            annotate(rec, len(rec.ALT), mine, per_record[k])
+            annotate(rec, len(rec.ALT), mine, per_record[k], self._clear)
             try:
                 writer.write_record(rec)
             except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import existing_path
 from .dataset import Arrays, PreparedSet
 from .errors import DatasetError, ModelError
-from .evaluation import (baseline_metrics, check_against_baselines, plot_pred_vs_obs, regression_metrics,
-                         warn_if_failed)
+from .evaluation import baseline_metrics, check_against_baselines, plot_pred_vs_obs, regression_metrics, warn_if_failed
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -134,20 +134,9 @@ def read_hparams(path: str | os.PathLike) -> dict:
     """Hyperparameters from a JSON or YAML file *as written* (keys left out stay out, so :func:`fit` can fill
     ``upstream``/``downstream``/``n_features`` from the prepared set before
     :func:`varxpress.model.validate_hparams` fills the rest from ``DEFAULT_HPARAMS``)."""
-    import yaml
+    from .model import read_hparams_file
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read hyperparameter file {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ModelError(f"hyperparameter file {path} is not valid JSON/YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"hyperparameter file {path} must hold a mapping (key: value), not {type(data).__name__}")
-    return data
+    return read_hparams_file(path)
 
 
 def _prepare_hparams(hparams: dict, pset: PreparedSet) -> dict:
@@ -621,18 +610,11 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
 
 # -- CLI --------------------------------------------------------------------------------------------------------------
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
-    return path
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress train``."""
-    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+    parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
-    parser.add_argument("--hparams", "-p", required=True, type=_existing_file,
+    parser.add_argument("--hparams", "-p", required=True, type=existing_path,
                         help="hyperparameter file (JSON or YAML; see docs/training.md)")
     parser.add_argument("-o", "--out", required=True, type=Path, help="model file to write (.vxm.h5)")
     parser.add_argument("--report-dir", type=Path, default=None,

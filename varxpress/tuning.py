@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+from .cli import existing_path
 from .dataset import PreparedSet
 from .errors import DatasetError, ModelError, VarxpressError
 
@@ -597,21 +598,14 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
 
 # -- CLI ------------------------------------------------------------------------------------------------------------------
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text} does not exist or is not a file")
-    return path
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress hyperopt``."""
-    parser.add_argument("--dataset", "-d", required=True, type=_existing_file,
+    parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--out-dir", "-o", required=True, type=Path,
                         help="folder for trials.pkl/trials.tsv (resumed when present), best_hparams.json and "
                              "the final model")
-    parser.add_argument("--space", type=_existing_file, default=None,
+    parser.add_argument("--space", type=existing_path, default=None,
                         help="search space file (YAML/JSON; default: the Xpresso space, see docs/training.md)")
     parser.add_argument("--algo", choices=("tpe", "anneal", "random"), default="tpe", help="search algorithm")
     parser.add_argument("--max-evals", type=int, default=50, help="total trials, earlier runs' included")

@@ -15,6 +15,7 @@ INFO fields added to the VCF (declared in its header; see docs/output.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import logging
 import os
@@ -42,6 +43,7 @@ def _fmt(x: float | None) -> str:
     return "." if x is None else f"{x:.6g}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # gene ids and symbols repeat on every record near the gene
 def _vcf_safe(text: str) -> str:
     """INFO values may not hold ``;``, ``=``, ``,``, ``|`` or whitespace."""
     for ch in ";=,| \t":
@@ -129,8 +131,13 @@ class TsvWriter:
             self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
-def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> None:
-    """Declare the varxpress INFO fields (replacing same-named fields of the input, with a warning) and provenance."""
+def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
+    """Declare the varxpress INFO fields and provenance lines.
+
+    Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
+    :func:`annotate` so the records' own values of those fields are removed too.
+    """
+    collisions = []
     for info_id in INFO_IDS:
         try:
             vcf.get_header_type(info_id)
@@ -138,6 +145,7 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> None:
             continue
         log.warning("input already declares INFO/%s: its values are replaced by varxpress's", info_id)
         vcf.remove_header(info_id)
+        collisions.append(info_id)
     vcf.add_info_to_header({
         "ID": "VXP", "Number": ".", "Type": "String",
         "Description": "varxpress predicted expression change per ALT allele and gene. Format: " + "|".join(VXP_FIELDS),
@@ -162,11 +170,16 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> None:
     })
     for key, value in header_lines:
         vcf.add_to_header(f"##{key}={value}")
+    return collisions
 
 
-def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str]) -> None:
-    """Set the varxpress INFO fields of a cyvcf2 record from its scores and per-allele skip reasons."""
-    for info_id in INFO_IDS:
+def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str],
+             clear: Iterable[str] = ()) -> None:
+    """Set the varxpress INFO fields of a cyvcf2 record from its scores and per-allele skip reasons.
+
+    ``clear``: INFO IDs of ours that the input also used (from :func:`add_header`); the record's values go first.
+    """
+    for info_id in clear:
         with contextlib.suppress(KeyError):
             del record.INFO[info_id]
     if scores:

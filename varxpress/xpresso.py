@@ -18,7 +18,6 @@ labels is recorded as ``label_mean``/``label_sd``; see ``docs/model-format.md``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import re
@@ -28,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelError
-from .model import ExpressionModel, ModelMetadata, build_network, validate_hparams
+from .model import ExpressionModel, ModelMetadata, build_network, sha256_file, validate_hparams
 
 log = logging.getLogger(__name__)
 
@@ -367,14 +366,6 @@ def _random_inputs(length: int, n_features: int, n: int, seed: int) -> tuple[np.
 # conversion
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def import_xpresso(
     h5_path: str | Path,
     out_path: str | Path,
@@ -411,7 +402,7 @@ def import_xpresso(
     """
     h5_path, out_path = Path(h5_path), Path(out_path)
     config, weights, attrs = read_keras2_h5(h5_path)
-    sha = _file_sha256(h5_path)
+    sha = sha256_file(h5_path)
     known = KNOWN_MODELS.get(sha, {})
     inputs = [l for l in _layers(config) if l["class_name"] == "InputLayer"]
     seq_in = next(l for l in inputs if len(l["config"]["batch_input_shape"]) == 3)
