@@ -79,3 +79,11 @@ def test_read_regions_bed_and_text(tmp_path):
 def test_entry_points(launcher):
     res = subprocess.run(launcher + ["--version"], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0 and res.stdout.strip() == f"varxpress {__version__}"
+
+
+def test_score_help_states_the_output_layout_the_writer_uses():
+    from varxpress.cli import EPILOGS
+    from varxpress.writers import VXP_FIELDS
+
+    assert "|".join(VXP_FIELDS) in EPILOGS["score"]
+    assert set(EPILOGS) == set(SUBCOMMANDS)

@@ -44,6 +44,26 @@ SUBCOMMANDS = {
 }
 
 
+# where each subcommand's inputs and outputs are documented
+EPILOGS = {
+    "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
+             "Allele|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|SignAgreement|"
+             "Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
+             "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage, 130 interrupted. "
+             "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",
+    "import-xpresso": "Output: a .vxm.h5 model file (docs/model-format.md).",
+    "prepare": "Output: a .vxd.h5 training set (docs/training.md).",
+    "train": "Output: a .vxm.h5 model, metrics JSON and plots (docs/training.md).",
+    "hyperopt": "Output: trials (resumable), best hyperparameters and model (docs/training.md).",
+    "evaluate": "Output: metrics table beside the baselines, and a plot (docs/training.md).",
+    "predict": "Output: TSV of id, prediction and observed value (docs/training.md).",
+    "workflow": "Output: one gathered, indexed VCF and a report (docs/workflow.md).",
+    "background": "Output: <model>.background.h5 (docs/interpretation.md).",
+    "mutagenesis": "Output: TSV, heat map and logo (PNG, SVG) (docs/interpretation.md).",
+    "explain": "Output: a self-contained HTML page per variant (docs/interpretation.md).",
+}
+
+
 def existing_file(text: str) -> str:
     """argparse type: a path that exists (``-`` allowed for standard input)."""
     if text != "-" and not Path(text).exists():
@@ -104,7 +124,7 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fasta", "-f", required=True, type=existing_file,
                    help="reference genome FASTA, plain or bgzip (.fai/.gzi made if missing and the folder is writable)")
     p.add_argument("--out", "-o", default="-", type=output_path,
-                   help="annotated output: .vcf, .vcf.gz (bgzip + tabix index) or .bcf; - for stdout (default)")
+                   help="annotated output: .vcf, .vcf.gz (bgzip + tabix index) or .bcf; - for stdout")
     p.add_argument("--tsv", type=output_path, help="also write one row per variant, allele and gene (.tsv or .tsv.gz)")
     p.add_argument("--tss", type=existing_file,
                    help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
@@ -192,7 +212,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     for name, (module, add_fn, _run_fn, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[common],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           epilog=EPILOGS.get(name), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         if only is None or only == name:
             getattr(importlib.import_module(module), add_fn)(p)
     return parser
