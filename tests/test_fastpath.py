@@ -124,6 +124,53 @@ def test_local_equals_full_keras_for_random_configurations(case):
     np.testing.assert_allclose(local, one_by_one, rtol=0, atol=1e-6)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configurations())
+def test_running_max_and_split_paths_equal_full_keras(case):
+    """The small random batches above take the masked-window and whole-batch paths; force the others."""
+    from unittest import mock
+
+    from varxpress import fastpath
+
+    hp, bias_sd, seed = case
+    model = _model(hp, bias_sd, seed)
+    scorer = LocalScorer(model)
+    rng = np.random.default_rng(seed)
+    length = hp["upstream"] + hp["downstream"]
+    codes = rng.integers(0, 4, length)
+    ref = _onehot(codes)
+    features = rng.normal(size=hp["n_features"]) if hp["n_features"] else None
+    cache = scorer.prepare(ref, features)
+    sets = _edit_sets(rng, length)
+    with mock.patch.object(fastpath, "_DIRECT_MAX", -1), mock.patch.object(fastpath, "_SPLIT_MIN", 0):
+        local = scorer.predict_substitutions(cache, sets)
+    windows = np.stack([_apply(ref, s) for s in sets])
+    full = _keras(model, windows, None if features is None else np.repeat(features[None], len(sets), 0))
+    assert np.abs(local - full).max() < TOL
+
+
+@pytest.mark.parametrize("n_queries", [3, 5, 40, 2000])
+@pytest.mark.parametrize("direct_max", [-1, 1 << 30])
+def test_unchanged_max_equals_masked_max(n_queries, direct_max):
+    from unittest import mock
+
+    from varxpress import fastpath
+
+    rng = np.random.default_rng(n_queries)
+    pool, cout, length = 7, 5, 7 * 60 + 3
+    stage = fastpath._ConvStage(np.zeros((3, 2, cout), np.float32), np.zeros(cout, np.float32), 1, ["relu"], pool)
+    z = rng.normal(size=(length, cout)).astype(np.float32)
+    q = rng.integers(0, length // pool, n_queries)
+    a = rng.integers(0, pool, n_queries)
+    b = np.minimum(a + rng.integers(0, pool, n_queries), pool - 1)
+    with mock.patch.object(fastpath, "_DIRECT_MAX", direct_max):
+        got = stage.unchanged_max(z, q, a, b)
+    for i in range(n_queries):
+        keep = [q[i] * pool + t for t in range(pool) if not a[i] <= t <= b[i]]
+        want = z[keep].max(axis=0) if keep else np.full(cout, -np.inf, np.float32)
+        np.testing.assert_array_equal(got[i], want)
+
+
 @pytest.fixture(scope="module")
 def xpresso() -> ExpressionModel:
     """The Xpresso architecture (10.5 kb window), random weights and biases."""

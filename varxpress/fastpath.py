@@ -64,6 +64,10 @@ _BATCH_ELEMENTS = 1 << 22
 _DENSE_SCATTER_MAX = 1 << 13
 # Rough cost of one small numpy call, in multiply-adds (for choosing between one big product and many small ones).
 _CALL_COST = 200_000
+# Up to this many gathered elements, :meth:`_ConvStage.unchanged_max` masks whole windows instead of a running max.
+_DIRECT_MAX = 1 << 17
+# Batches of fewer edits continue through the next stages whole rather than split by the pooled width they need.
+_SPLIT_MIN = 64
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -124,6 +128,8 @@ class _ConvStage:
         self.right = self.pad - self.left
         # kcat[c, m*cout + o] = kernel[m, c, o]: one matmul gives every tap's contribution
         self.kcat = np.ascontiguousarray(self.kernel.transpose(1, 0, 2).reshape(cin, k * cout))
+        # kaug: kernel.reshape(k*cin, cout) with the bias as a last row (for im2col rows ending in a 1)
+        self.kaug = np.concatenate([self.kernel.reshape(k * cin, cout), self.bias[None, :]]).astype(np.float32)
 
     def activate(self, z: np.ndarray) -> np.ndarray:
         for name in self.acts:
@@ -131,17 +137,23 @@ class _ConvStage:
         return z
 
     def preact(self, x: np.ndarray) -> np.ndarray:
-        """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation."""
+        """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
+
+        im2col with a trailing column of ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias is added by
+        the same product (saves a pass over the (n * length, cout) result).
+        """
         n, length, _ = x.shape
-        xp = np.zeros((n, length + self.pad, self.cin), dtype=np.float32)
-        xp[:, self.left : self.left + length] = x
+        kc = self.k * self.cin
+        cols = np.empty((n, length, kc + 1), dtype=np.float32)
+        cols[..., kc] = 1.0
         if self.k == 1:
-            cols = xp
-        else:  # im2col: (n, length, k*cin), tap-major to match kernel.reshape(k*cin, cout)
+            cols[..., :kc] = x
+        else:  # tap-major to match kernel.reshape(k*cin, cout)
+            xp = np.zeros((n, length + self.pad, self.cin), dtype=np.float32)
+            xp[:, self.left : self.left + length] = x
             win = np.lib.stride_tricks.sliding_window_view(xp, self.pad + 1, axis=1)[..., :: self.dilation]
-            cols = np.ascontiguousarray(win.transpose(0, 1, 3, 2)).reshape(n, length, self.k * self.cin)
-        z = cols.reshape(n * length, -1) @ self.kernel.reshape(self.k * self.cin, self.cout)
-        z += self.bias
+            cols[..., :kc].reshape(n, length, self.k, self.cin)[...] = win.transpose(0, 1, 3, 2)
+        z = cols.reshape(n * length, kc + 1) @ self.kaug
         return z.reshape(n, length, self.cout)
 
     def pool_full(self, z: np.ndarray) -> np.ndarray:
@@ -156,29 +168,61 @@ class _ConvStage:
         q = length // self.pool
         return z[:, : q * self.pool].reshape(n, q, self.pool, c).max(axis=2)
 
-    def running_max(self, z: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Prefix and suffix maxima inside some pooling windows of z (length, cout).
+    def unchanged_max(self, z: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Max of some pooling windows of z over the positions outside a changed range.
 
         Args:
-            z: pre-activations, shape (length, cout).
-            windows: sorted pooling-window indices, shape (T,).
+            z: reference pre-activations, shape (length, cout).
+            q: pooling-window index of each query, shape (N,), in [0, length // pool).
+            a, b: changed range of each query relative to its window start, shape (N,), ``0 <= a <= b < pool``.
 
         Returns:
-            two (T * pool + 1, cout) arrays: row ``r*pool + t`` is the max of window ``windows[r]`` over its
-            positions ``<= t`` (prefix) or ``>= t`` (suffix); the extra last row is -inf (an empty side).
+            shape (N, cout) float32: max of ``z[q*pool + t]`` over ``t`` in ``[0, a) U (b, pool)``; -inf where that set
+            is empty.
+
+        Few queries: gather their windows and mask the changed rows (N * pool * cout elements). Many queries: one
+        running maximum over the windows' positions, forwards then backwards, each query reading the running maximum
+        at its boundary; only (windows, cout) buffers, no (windows * pool, cout) prefix arrays, because at whole-gene
+        batches the page faults of such temporaries cost more than the arithmetic.
         """
-        p, c, t_ = self.pool, self.cout, windows.shape[0]
-        # position-major copy (p, T, c): each step below is one contiguous np.maximum
-        win = np.ascontiguousarray(z[: (z.shape[0] // p) * p].reshape(-1, p, c)[windows].transpose(1, 0, 2))
-        pw, sw = np.empty_like(win), np.empty_like(win)
-        pw[0], sw[p - 1] = win[0], win[p - 1]
-        for i in range(1, p):
-            np.maximum(pw[i - 1], win[i], out=pw[i])
-            np.maximum(sw[p - i], win[p - 1 - i], out=sw[p - 1 - i])
-        sentinel = np.full((1, c), -np.inf, dtype=np.float32)
-        pre = np.concatenate([pw.transpose(1, 0, 2).reshape(t_ * p, c), sentinel])
-        suf = np.concatenate([sw.transpose(1, 0, 2).reshape(t_ * p, c), sentinel])
-        return pre, suf
+        p, c, n = self.pool, self.cout, q.shape[0]
+        z3 = z[: (z.shape[0] // p) * p].reshape(-1, p, c)  # (windows, p, c) view
+        if n * p * c <= _DIRECT_MAX or n * 2 < p:  # small gather, or fewer queries than the 2p running-max steps
+            g = z3[q]  # (N, p, c) copy
+            t = np.arange(p)
+            g[(t >= a[:, None]) & (t <= b[:, None])] = -np.inf
+            return g.max(axis=1)
+        windows, inv = np.unique(q, return_inverse=True)
+        if windows.shape[0] * 4 >= z3.shape[0]:
+            src, row = z3, q  # most windows: read the cache in place
+        else:
+            src, row = z3[windows], inv  # (T, p, c) copy of the touched windows
+        out = np.full((n, c), -np.inf, dtype=np.float32)
+        # forwards: a query with a = v > 0 takes the max over positions [0, v)
+        order, cnt = np.argsort(a, kind="stable"), np.bincount(a, minlength=p)
+        ends = np.cumsum(cnt).tolist()
+        top = int(a.max())
+        if top > 0:
+            run = src[:, 0].copy()
+            for v in range(1, top + 1):
+                if cnt[v]:
+                    sel = order[ends[v - 1] : ends[v]]
+                    out[sel] = run[row[sel]]
+                if v < top:
+                    np.maximum(run, src[:, v], out=run)
+        # backwards: a query with b = w < p - 1 also takes the max over positions (w, p)
+        order, cnt = np.argsort(b, kind="stable"), np.bincount(b, minlength=p)
+        ends = [0] + np.cumsum(cnt).tolist()
+        bottom = int(b.min())
+        if bottom < p - 1:
+            run = src[:, p - 1].copy()
+            for w in range(p - 2, bottom - 1, -1):
+                if cnt[w]:
+                    sel = order[ends[w] : ends[w + 1]]
+                    out[sel] = np.maximum(out[sel], run[row[sel]])
+                if w > bottom:
+                    np.maximum(run, src[:, w], out=run)
+        return out
 
 
 @dataclass
@@ -609,25 +653,24 @@ class LocalScorer:
         need = (zstart + wz - 1) // p - q0 + 1
         npool = int(need.max())
         qidx = q0[:, None] + np.arange(npool)[None, :]  # (B, npool) pooling windows
-        valid = (qidx >= 0) & (qidx < n_out)
-        # changed part of window q: [s, e] relative to q*p, from the changed range [zstart, zstart + wz - 1]
+        # changed part of window q: [lo, hi] (layer positions), from the changed range [zstart, zstart + wz - 1]
         lo = np.maximum(zstart[:, None], qidx * p)
         hi = np.minimum((zstart + wz - 1)[:, None], qidx * p + p - 1)
-        touched = valid & (lo <= hi)
-        # max of the unchanged positions of each touched window, from running maxima of those windows only
-        windows = np.unique(qidx[touched])
-        pre, suf = st.running_max(z_ref, windows)
-        base = np.searchsorted(windows, qidx) * p - qidx * p  # row of position x in pre/suf: base + x
-        sentinel = windows.shape[0] * p  # the -inf row
-        left = np.where(touched & (lo > qidx * p), base + lo - 1, sentinel)
-        right = np.where(touched & (hi < qidx * p + p - 1), base + hi + 1, sentinel)
-        side = np.maximum(pre[left], suf[right])  # (B, npool, c)
-        # max of the changed positions falling in each window
-        inwin = (pos[:, None, :] // p) == qidx[:, :, None]  # (B, npool, wz)
-        mid = np.where(inwin[..., None], znew[:, None, :, :], np.float32(-np.inf)).max(axis=2)
-        new = st.activate(np.maximum(side, mid))
-        delta = new - a_ref[np.clip(qidx, 0, n_out - 1)]
-        delta[~touched] = 0.0
+        touched = (qidx >= 0) & (qidx < n_out) & (lo <= hi)
+        eb, ej = np.nonzero(touched)  # the N touched (edit, window) pairs, edit-major, windows increasing
+        delta = np.zeros((bsz, npool, c), dtype=np.float32)
+        if eb.size == 0:  # every change fell in the dropped remainder of the layer
+            return delta, q0, need
+        q, lo, hi = qidx[eb, ej], lo[eb, ej], hi[eb, ej]
+        # max of the unchanged positions of each touched window
+        side = st.unchanged_max(z_ref, q, lo - q * p, hi - q * p)  # (N, c)
+        # max of the changed positions in each touched window: rows seg .. seg + last of znew (B * wz, c)
+        zf = znew.reshape(bsz * wz, c)
+        seg, last = eb * wz + lo - zstart[eb], hi - lo
+        mid = zf[seg]  # (N, c)
+        for d in range(1, int(last.max()) + 1):  # at most min(pool, wz) - 1 steps; short segments repeat their last row
+            np.maximum(mid, zf[seg + np.minimum(d, last)], out=mid)
+        delta[eb, ej] = st.activate(np.maximum(side, mid)) - a_ref[q]
         return delta, q0, need
 
     def _local(self, cache: RefCache, start: np.ndarray, delta: np.ndarray, k0: int = 0) -> np.ndarray:
@@ -644,8 +687,9 @@ class LocalScorer:
                 off = st.pad - st.dilation * m
                 dz[:, off : off + w] += y[:, :, m]
             delta, start, need = self._pool_delta(st, cache, k, start - st.right, dz)
-            if k + 1 < len(self.stages) and need.min() < delta.shape[1]:
-                # most edits touch fewer pooling windows than the widest one: carry on with narrower groups
+            if k + 1 < len(self.stages) and bsz >= _SPLIT_MIN and need.min() < delta.shape[1]:
+                # most edits touch fewer pooling windows than the widest one: carry on with narrower groups (the
+                # zero tail of a narrower edit would give the same result, at the cost of more arithmetic)
                 out = np.empty(bsz)
                 for g in np.unique(need):
                     sel = np.flatnonzero(need == g)
