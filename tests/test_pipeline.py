@@ -75,7 +75,7 @@ def run_score(inputs, model, out, *extra):
 
 def vxp_entries(rec):
     raw = rec.INFO.get("VXP")
-    keys = ("allele", "gene", "symbol", "strand", "tss", "distance", "ref", "alt", "delta", "log2fc", "percentile",
+    keys = ("allele", "consequence", "gene", "symbol", "strand", "tss", "distance", "ref", "alt", "delta", "log2fc", "percentile",
             "delta_sd", "sign_agreement", "flags")
     return [dict(zip(keys, e.split("|"), strict=True)) for e in raw.split(",")] if raw else []
 
@@ -130,6 +130,19 @@ def test_bcftools_accepts_output(inputs, toy_model, tmp_path):
     res = subprocess.run(["bcftools", "view", "-H", "-r", "chr1:100-130", str(out)], capture_output=True, text=True,
                          check=True)
     assert len(res.stdout.splitlines()) == 5  # snv_minus, mnv, symbolic, star, noalt
+
+
+def test_bcftools_split_vep_splits_vxp(inputs, toy_model, tmp_path):
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools not on PATH (scripts/install-system-deps installs it)")
+    out = tmp_path / "out.vcf.gz"
+    assert run_score(inputs, toy_model, out) == 0
+    res = subprocess.run(["bcftools", "+split-vep", "-a", "VXP", "-d", "-f", "%ID\t%Gene\t%Strand\t%Delta\n",
+                          str(out)], capture_output=True, text=True, check=True)
+    rows = [line.split("\t") for line in res.stdout.splitlines()]
+    by_id = {r.ID: r for r in cyvcf2.VCF(str(out))}
+    expected = [(rid, e["gene"], e["strand"], e["delta"]) for rid, rec in by_id.items() for e in vxp_entries(rec)]
+    assert sorted(map(tuple, rows)) == sorted(expected) and len(rows) > 5
 
 
 def test_scores_equal_predictions_on_hand_built_windows(inputs, toy_model, tmp_path):
@@ -198,8 +211,8 @@ def test_header_names_model_reference_and_fields(inputs, toy_model, tmp_path):
     assert f"SHA256={sha}" in header
     assert "##varxpress_reference=<File=g.fa," in header
     assert "##varxpress_command=varxpress score" in header
-    assert ("Format: Allele|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
-            "SignAgreement|Flags") in header
+    assert ("Format: Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|"
+            "DeltaSD|SignAgreement|Flags") in header
     for field in ("VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_SKIP"):
         assert f"##INFO=<ID={field}," in header
 

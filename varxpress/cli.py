@@ -47,8 +47,8 @@ SUBCOMMANDS = {
 # where each subcommand's inputs and outputs are documented
 EPILOGS = {
     "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
-             "Allele|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|SignAgreement|"
-             "Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
+             "Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
+             "SignAgreement|Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
              "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage, 130 interrupted. "
              "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",
     "import-xpresso": "Output: a .vxm.h5 model file (docs/model-format.md).",

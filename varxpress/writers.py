@@ -30,12 +30,15 @@ from varxpress.scoring import GeneScore, strongest
 
 log = logging.getLogger(__name__)
 
-VXP_FIELDS = ("Allele", "Gene", "Symbol", "Strand", "TSS", "Distance", "RefPred", "AltPred", "Delta", "Log2FC",
+VXP_FIELDS = ("Allele", "Consequence", "Gene", "Symbol", "Strand", "TSS", "Distance", "RefPred", "AltPred", "Delta", "Log2FC",
               "Percentile", "DeltaSD", "SignAgreement", "Flags")
 TSV_COLUMNS = (
     "chrom", "pos", "id", "ref", "alt", "record", "gene_id", "gene_name", "strand", "tss_pos", "distance",
     "ref_pred", "alt_pred", "delta", "log2fc", "percentile", "delta_sd", "sign_agreement", "flags",
 )
+# Sequence Ontology term of every VXP entry (SO:0001566): the promoter window the model reads is the regulatory
+# region. bcftools +split-vep requires a Consequence subfield.
+CONSEQUENCE = "regulatory_region_variant"
 INFO_IDS = ("VXP", "VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_MAX_PCT", "VXP_SKIP")
 
 
@@ -185,7 +188,7 @@ def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str]
     if scores:
         record.INFO["VXP"] = ",".join(
             "|".join((
-                _vcf_safe(s.alt), _vcf_safe(s.gene_id), _vcf_safe(s.gene_name), s.strand, str(s.tss_pos),
+                _vcf_safe(s.alt), CONSEQUENCE, _vcf_safe(s.gene_id), _vcf_safe(s.gene_name), s.strand, str(s.tss_pos),
                 str(s.distance), _fmt(s.ref_pred), _fmt(s.alt_pred), _fmt(s.delta), _fmt(s.log2fc),
                 _fmt(s.percentile), _fmt(s.delta_sd), _fmt(s.sign_agreement), "&".join(s.flags) or ".",
             ))
