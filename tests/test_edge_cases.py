@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from varxpress.cli import main
-from varxpress.writers import VXP_FIELDS
+from varxpress.writers import INFO_IDS, VXP_FIELDS
 
 CORPUS = Path(__file__).resolve().parent / "data" / "edge_cases"
 CASES = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 UP, DOWN = 20, 10  # the toy model's window, which the corpus genes were laid out for
-OURS = {"VXP", "VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_SKIP"}
+OURS = set(INFO_IDS)
 
 
 def case_id(case: dict) -> str:

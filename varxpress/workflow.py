@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         help="recompute the whole network for every allele")
     shards = p.add_argument_group("sharding")
     shards.add_argument("--shard-size", type=int,
-                        help="bases of promoter-window span per shard (default 10000000); window-less stretches "
+                        help="bases of promoter-window span per shard (default 2000000); window-less stretches "
                              "and contigs ride along with a neighbour")
     shards.add_argument("--regions", type=existing_file,
                         help="explicit shards instead: BED (4th column = shard name) or CHROM:START-END per line; "
