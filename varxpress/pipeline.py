@@ -353,12 +353,17 @@ def declare_undeclared(vcf, undeclared: dict[str, list[str]], path: str) -> None
                                         "Type": "Flag" if kind == "FLAG" else "String", "Description": described})
 
 
+def locate(path: str, header_lines: int, ordinal: int) -> str:
+    """Where a record is, for messages: ``path: line N`` when the whole text file is read (``header_lines`` > 0),
+    else ``path: record N`` (BCF, stdin, a region selection); ``ordinal`` is 0-based."""
+    return f"{path}: line {header_lines + ordinal + 1}" if header_lines else f"{path}: record {ordinal + 1}"
+
+
 def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:
     """``records``, with htslib's parse errors (cyvcf2 raises a bare ``Exception``) turned into a :class:`VcfError`
-    naming the file and line (``header_lines`` 0: the record's ordinal), and phantom records refused."""
+    naming the file and line (see :func:`locate`), and phantom records refused."""
     n = 0
     while True:
-        where = f"line {header_lines + n + 1}" if header_lines else f"record {n + 1}"
         try:
             rec = next(records)
         except StopIteration:
@@ -366,10 +371,10 @@ def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:
         except VcfError:
             raise
         except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
-            raise VcfError(f"{path}: {where}: htslib cannot parse this record ({exc}); see the message above, or "
-                           f"check the file with `bcftools view {path}`") from exc
+            raise VcfError(f"{locate(path, header_lines, n)}: htslib cannot parse this record ({exc}); see the "
+                           f"message above, or check the file with `bcftools view {path}`") from exc
         if not rec.CHROM:
-            raise VcfError(f"{path}: {where}: a record without CHROM (a blank line?); remove it")
+            raise VcfError(f"{locate(path, header_lines, n)}: a record without CHROM (a blank line?); remove it")
         n += 1
         yield rec
 
@@ -468,13 +473,8 @@ class Scorer:
                                                   f"ModelSHA256={bg.model_sha256}>"))
         return lines
 
-    def _where(self, path: str, header_lines: int, ordinal: int) -> str:
-        if self.cfg.regions or not header_lines:
-            return f"{path}: record {ordinal + 1}"
-        return f"{path}: line {header_lines + ordinal + 1}"
-
-    def _classify(self, rec, ordinal: int, where: str, stats: ScoreStats):
-        """Per-allele skip reasons and scoring tasks of one record."""
+    def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats):
+        """Per-allele skip reasons and scoring tasks of one record (``path``/``header_lines`` locate it in messages)."""
         alts = rec.ALT
         stats.alleles += len(alts)
         skips: dict[int, str] = {}
@@ -490,7 +490,7 @@ class Scorer:
             return skips, tasks
         if not check_ref(self.genome, chrom, rec.POS, rec.REF):
             genome_ref = self.genome.fetch(chrom, rec.POS - 1, rec.POS - 1 + len(rec.REF))
-            msg = (f"{where}: REF {rec.REF} of {rec.CHROM}:{rec.POS} disagrees with the genome ({genome_ref}); "
+            msg = (f"{locate(path, header_lines, ordinal)}: REF {rec.REF} of {rec.CHROM}:{rec.POS} disagrees with the genome ({genome_ref}); "
                    f"is the FASTA the build the VCF was called on?")
             if self.cfg.on_ref_mismatch == "error":
                 raise RefMismatchError(msg + " (--on-ref-mismatch warn|skip keeps going)")
@@ -559,21 +559,22 @@ class Scorer:
         header_lines = scan.header_lines if scan is not None else count_header_lines(vcf_path)
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
-        self._clear = add_header(vcf, self.provenance())
+        provenance = self.provenance()
+        clear = add_header(vcf, provenance)
+        line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         index_suffixes = [".tbi", ".csi"]
         with contextlib.ExitStack() as stack:
             tmp = out if out == "-" else stack.enter_context(atomic_path(out, index_suffixes))
             writer = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out))
             writer.write_header()
-            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in self.provenance()]) if tsv else None
+            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance]) if tsv else None
             ok = False
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
-                records = read_checked(iter_records(vcf, vcf_path, cfg.regions), vcf_path,
-                                       0 if cfg.regions else header_lines)
+                records = read_checked(iter_records(vcf, vcf_path, cfg.regions), vcf_path, line_base)
                 for chunk in _chunks(records, cfg.chunk_size):
-                    self._run_chunk(chunk, ordinal, vcf_path, header_lines, stats, writer, tsv_writer)
+                    self._run_chunk(chunk, ordinal, vcf_path, line_base, stats, writer, tsv_writer, clear)
                     ordinal += len(chunk)
                     progress.update(len(chunk))
                 progress.close()
@@ -595,12 +596,12 @@ class Scorer:
         return stats
 
     def _run_chunk(self, chunk, first: int, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
-                   tsv_writer) -> None:
+                   tsv_writer, clear: list[str]) -> None:
         per_record = []
         tasks: list[_Task] = []
         for k, rec in enumerate(chunk):
             ordinal = first + k
-            skips, rec_tasks = self._classify(rec, ordinal, self._where(vcf_path, header_lines, ordinal), stats)
+            skips, rec_tasks = self._classify(rec, ordinal, vcf_path, header_lines, stats)
             per_record.append(skips)
             tasks.extend(rec_tasks)
         member_results = [engine.score(tasks) for engine in self.engines]
@@ -614,11 +615,11 @@ class Scorer:
         for k, rec in enumerate(chunk):
             ordinal = first + k
             mine = scores.get(ordinal, [])
-            annotate(rec, len(rec.ALT), mine, per_record[k], self._clear)
+            annotate(rec, len(rec.ALT), mine, per_record[k], clear)
             try:
                 writer.write_record(rec)
             except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)
-                raise VcfError(f"{self._where(vcf_path, header_lines, ordinal)}: htslib cannot write this record "
+                raise VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot write this record "
                                f"back ({exc}); does it use an INFO/FORMAT tag or contig its header does not "
                                f"declare? Add the ##INFO/##FORMAT/##contig line") from exc
             stats.records_in += 1
