@@ -19,33 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
 from varxpress.cli import main
 from varxpress.writers import INFO_IDS, VXP_FIELDS
 
-CORPUS = Path(__file__).resolve().parent / "data" / "edge_cases"
 CASES = yaml.safe_load((CORPUS / "expected.yaml").read_text())
-UP, DOWN = 20, 10  # the toy model's window, which the corpus genes were laid out for
 OURS = set(INFO_IDS)
 
 
 def case_id(case: dict) -> str:
     return case["file"] + ("[" + " ".join(case["args"]) + "]" if case.get("args") else "")
-
-
-@pytest.fixture(scope="module")
-def toy_model(tmp_path_factory):
-    from tests.toy import toy_model_file
-
-    return toy_model_file(tmp_path_factory.mktemp("model"), UP, DOWN)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, Path]:
-    """The corpus genome (with its shipped .fai) and TSS file, copied so nothing is ever written into tests/data."""
-    folder = tmp_path_factory.mktemp("reference")
-    for name in ("genome.fa", "genome.fa.fai", "genes.tsv"):
-        shutil.copy(CORPUS / name, folder / name)
-    return {"fasta": folder / "genome.fa", "tss": folder / "genes.tsv"}
 
 
 def score(vcf: Path, reference: dict, model: Path, out: Path, *extra: str) -> int:

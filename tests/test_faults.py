@@ -20,27 +20,11 @@ from pathlib import Path
 import h5py
 import pytest
 
+from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
 from varxpress import pipeline, writers
 from varxpress.cli import main
 
-CORPUS = Path(__file__).resolve().parent / "data" / "edge_cases"
-UP, DOWN = 20, 10
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def toy_model(tmp_path_factory):
-    from tests.toy import toy_model_file
-
-    return toy_model_file(tmp_path_factory.mktemp("model"), UP, DOWN)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("reference")
-    for name in ("genome.fa", "genome.fa.fai", "genes.tsv"):
-        shutil.copy(CORPUS / name, folder / name)
-    return {"fasta": folder / "genome.fa", "tss": folder / "genes.tsv"}
 
 
 @pytest.fixture(scope="module")
