@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests._planted import planted, write_fasta, write_labels
+from tests._planted import planted_files, write_fasta
 from varxpress import dataset, training, tuning
 from varxpress.cli import main
 from varxpress.ensemble import MANIFEST, EnsembleModel
@@ -33,12 +33,9 @@ TINY_SPACE = {"upstream": 40, "downstream": 60, "n_conv": 1, "conv_filters": ["p
 def tiny_set(tmp_path_factory) -> Path:
     """240 planted sequences of 160 bp (TSS at 80): 40 test, 40 valid, 160 train."""
     folder = tmp_path_factory.mktemp("ens_set")
-    seqs, labels = planted(240, 160, seed=4)
-    ids = [f"e{i}" for i in range(240)]
-    write_fasta(folder / "e.fa", ids, seqs)
-    write_labels(folder / "e.tsv", ids, labels)
-    return dataset.prepare_sequences(folder / "e.fa", dataset.read_label_table(folder / "e.tsv"),
-                                     folder / "e.vxd.h5", test_size=40, valid_size=40, seed=0)
+    fasta, labels = planted_files(folder, n=240, length=160, seed=4)
+    return dataset.prepare_sequences(fasta, dataset.read_label_table(labels), folder / "e.vxd.h5", test_size=40,
+                                     valid_size=40, seed=0)
 
 
 def _split_ids(report: Path, split: str) -> set[str]:

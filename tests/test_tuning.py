@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests._planted import planted, write_fasta, write_labels
+from tests._planted import planted_files
 from varxpress import dataset, tuning
 from varxpress.errors import ModelError
 
@@ -32,13 +32,10 @@ TINY_SPACE = {
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tuning")
-    seqs, labels = planted(300, 160, seed=2)
-    ids = [f"t{i}" for i in range(300)]
-    write_fasta(folder / "t.fa", ids, seqs)
-    write_labels(folder / "t.tsv", ids, labels)
+    fasta, labels = planted_files(folder, n=300, length=160, seed=2)
     (folder / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE))
-    return dataset.prepare_sequences(folder / "t.fa", dataset.read_label_table(folder / "t.tsv"),
-                                     folder / "t.vxd.h5", test_size=50, valid_size=50, seed=0)
+    return dataset.prepare_sequences(fasta, dataset.read_label_table(labels), folder / "t.vxd.h5", test_size=50,
+                                     valid_size=50, seed=0)
 
 
 def _load_trials(folder: Path):
