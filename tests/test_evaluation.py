@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from tests._planted import planted, trained_planted, write_fasta, write_labels
+from tests.realdata import DATA, need
 from varxpress import dataset
 from varxpress.encode import one_hot
 from varxpress.evaluation import KmerRidgeBaseline, evaluate, kmer_counts, regression_metrics
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -150,9 +150,7 @@ def test_evaluate_xpresso_on_real_hg38_genes(tmp_path: Path) -> None:
     windows = DATA / "hg38" / "hg38_65_windows_131kb.fa.gz"
     tss_bed = DATA / "xpresso" / "hg38_promoters_cage_corrected.bed.gz"
     labels = DATA / "xpresso" / "1to1_orthologs_expression.txt.gz"
-    for path in (windows, tss_bed, labels, DEFAULT_MODEL_PATH):
-        if not path.exists():
-            pytest.skip(f"{path} absent: needs ../shared/data (xpresso/, hg38/) and the bundled model")
+    need(windows, tss_bed, labels, DEFAULT_MODEL_PATH)
     contigs: dict[str, tuple[str, int, str]] = {}
     name, parts = None, []
     with gzip.open(windows, "rt") as fh, open(tmp_path / "genome.fa", "w") as out:

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.realdata import DATA, need
 import varxpress.genome as genome_mod
 from varxpress.errors import FastaIndexError, GenomeError, UnknownContigError
 from varxpress.genome import Genome, contig_aliases, read_contig_map
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def read_plain_fasta(path: Path) -> dict[str, str]:
@@ -209,9 +209,7 @@ def test_pickle_reopens(tiny_genome):
 
 @pytest.mark.realdata
 def test_real_hg38_chr1(tmp_path):
-    src = SHARED / "hg38" / "hg38_chr1_0-1000000.fa.gz"
-    if not src.exists():
-        pytest.skip(f"../shared/data/hg38/{src.name} absent: no real hg38 sequence to read")
+    src = need(DATA / "hg38" / "hg38_chr1_0-1000000.fa.gz")
     fasta = tmp_path / src.name
     shutil.copy(src, fasta)
     with Genome(fasta) as g:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.realdata import DATA, need
 from varxpress.errors import AnnotationError
 from varxpress.genome import Genome
 from varxpress.tss import TSS, TSSIndex, canonical_contig, read_tss
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write(path: Path, text: str) -> Path:
@@ -240,10 +240,9 @@ def test_overlapping_equals_brute_force(genes, up, down, query):
 
 @pytest.mark.realdata
 def test_xpresso_bed_matches_kipoi_windows():
-    bed = SHARED / "xpresso" / "hg38_promoters_cage_corrected.bed.gz"
-    kipoi = SHARED / "xpresso" / "kipoi_human_hg38_windows.bed.gz"
-    if not (bed.exists() and kipoi.exists()):
-        pytest.skip("../shared/data/xpresso/ absent: no Xpresso TSS BED or Kipoi windows to compare")
+    bed = DATA / "xpresso" / "hg38_promoters_cage_corrected.bed.gz"
+    kipoi = DATA / "xpresso" / "kipoi_human_hg38_windows.bed.gz"
+    need(bed, kipoi)
     tss = read_tss(bed, offset=10000)
     assert len(tss) == 18413
     index = TSSIndex(tss, upstream=7000, downstream=3500)

@@ -1,7 +1,8 @@
 """Tests of varxpress.xpresso: converting published Xpresso Keras 2 models and checking them against references.
 
 Synthetic tests write a small Keras-2.0.5-style HDF5 file (model_config JSON + model_weights groups) into tmp_path.
-Real-data tests read ``../shared/data`` and are skipped with a reason where it is absent.
+Real-data tests read ``../shared/data`` through ``tests.realdata`` (skipped with a reason where it is absent,
+failed under ``CI=true``).
 """
 
 from __future__ import annotations
@@ -16,20 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.realdata import DATA, need
 from varxpress import xpresso
 from varxpress.errors import ModelError
 from varxpress.model import ExpressionModel, build_network
 from varxpress.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HUMAN = DATA / "xpresso" / "human_trainepoch.11-0.426.h5"
 MOUSE = DATA / "xpresso" / "mouse_trainepoch.05-0.278.h5"
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"../shared/data/{path.relative_to(DATA)} absent: real-data check not run")
-    return path
 
 
 # ---- a Keras-2-style file written by hand --------------------------------------------------------------------------
