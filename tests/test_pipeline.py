@@ -377,3 +377,94 @@ def test_region_keeps_a_record_at_pos_0(inputs, toy_model, tmp_path):
     recs = list(cyvcf2.VCF(str(out)))
     assert [r.ID for r in recs] == ["telomere"]
     assert recs[0].INFO.get("VXP_SKIP") == "ref_mismatch"  # POS 0 has no base to check REF against
+
+
+def tsv_rows(path):
+    """The data rows of a score TSV as dicts keyed by column name."""
+    lines = [l.split("\t") for l in path.read_text().splitlines() if not l.startswith("##")]
+    assert lines[0] == list(TSV_COLUMNS)
+    return [dict(zip(TSV_COLUMNS, r, strict=True)) for r in lines[1:]]
+
+
+def test_per_alt_summaries_of_a_multiallelic_record_by_value(inputs, toy_model, tmp_path):
+    """VXP_MAX_DELTA/VXP_MAX_GENE hold, per ALT in ALT order, the values of that allele's strongest TSV row."""
+    tsv = tmp_path / "o.tsv"
+    assert run_score(inputs, toy_model, tmp_path / "o.vcf", "--tsv", tsv) == 0
+    by_id = {r.ID: r for r in cyvcf2.VCF(str(tmp_path / "o.vcf"))}
+    rows = tsv_rows(tsv)
+    for rid in ("multi", "both_genes", "star"):
+        rec = by_id[rid]
+        expect_delta, expect_gene = [], []
+        for alt in rec.ALT:
+            mine = [r for r in rows if r["id"] == rid and r["alt"] == alt]
+            best = max(mine, key=lambda r: abs(float(r["delta"])), default=None)
+            expect_delta.append(None if best is None else float(best["delta"]))
+            expect_gene.append("." if best is None else best["gene_name"])
+        got = rec.INFO.get("VXP_MAX_DELTA")
+        got = list(got) if isinstance(got, tuple) else [got]
+        assert len(got) == len(rec.ALT)
+        for g, e in zip(got, expect_delta):
+            assert (g is None and e is None) or g == pytest.approx(e, abs=1e-6), (rid, got, expect_delta)
+        gene = rec.INFO.get("VXP_MAX_GENE")
+        assert (gene.split(",") if isinstance(gene, str) else list(gene)) == expect_gene
+    # both ALTs of "multi" are scored, on different bases, so their values differ
+    multi = by_id["multi"].INFO.get("VXP_MAX_DELTA")
+    assert None not in multi and multi[0] != multi[1]
+    assert by_id["star"].INFO.get("VXP_MAX_DELTA")[1] is None  # '*' not scored: '.'
+
+
+def test_log2fc_of_a_standardised_model_uses_label_sd(inputs, tmp_path):
+    """Log2FC = Delta × label_sd × log2(10) on every row (docs/output.md), for a model with a standardised output."""
+    import math
+
+    from tests.toy import toy_hparams
+
+    model = ExpressionModel.from_hparams(toy_hparams(UP, DOWN), name="std", genome_build="toy",
+                                         output_scale="standardized_log10", label_mean=0.3, label_sd=0.37)
+    model.save(tmp_path / "std.vxm.h5")
+    tsv = tmp_path / "o.tsv"
+    assert run_score(inputs, tmp_path / "std.vxm.h5", tmp_path / "o.vcf", "--tsv", tsv) == 0
+    rows = tsv_rows(tsv)
+    assert len(rows) > 5 and any(abs(float(r["delta"])) > 1e-3 for r in rows)
+    for r in rows:
+        assert float(r["log2fc"]) == pytest.approx(float(r["delta"]) * 0.37 * math.log2(10), rel=1e-4, abs=1e-6)
+
+
+def test_record_ordinals_and_line_numbers_across_chunks(inputs, toy_model, tmp_path, caplog):
+    """With 3 records per chunk, the TSV record column and the warning's line number still count the whole file."""
+    tsv = tmp_path / "o.tsv"
+    assert run_score(inputs, toy_model, tmp_path / "o.vcf", "--tsv", tsv, "--chunk-size", 3) == 0
+    lines = inputs["vcf"].read_text().splitlines()
+    header = sum(1 for l in lines if l.startswith("#"))
+    ordinal = {row[2]: k + 1 for k, row in enumerate(inputs["rows"])}
+    rows = tsv_rows(tsv)
+    assert {r["id"] for r in rows} >= {"snv_plus", "snv_minus", "edge"}  # records from the first and later chunks
+    for r in rows:
+        assert int(r["record"]) == ordinal[r["id"]], r
+        assert lines[header + int(r["record"]) - 1].split("\t")[2] == r["id"]
+    mismatch_line = header + ordinal["mismatch"]  # record 6: the second chunk
+    assert mismatch_line == 13
+    assert re.search(rf"in.vcf: line {mismatch_line}: REF \w of chr1:70 disagrees", caplog.text)
+
+
+def test_no_fast_path_turns_the_incremental_engine_off(inputs, toy_model, tmp_path, monkeypatch):
+    """A fast path made to answer 1.0 too high shows in the scores unless --no-fast-path is given."""
+    from varxpress import fastpath
+
+    real = fastpath.LocalScorer.predict_substitutions
+    monkeypatch.setattr(fastpath.LocalScorer, "predict_substitutions",
+                        lambda self, *a, **k: np.asarray(real(self, *a, **k)) + 1.0)
+
+    def deltas(tag, *extra):
+        tsv, stats = tmp_path / f"{tag}.tsv", tmp_path / f"{tag}.json"
+        assert run_score(inputs, toy_model, tmp_path / f"{tag}.vcf", "--tsv", tsv, "--stats", stats, *extra) == 0
+        return ({(r["record"], r["alt"], r["gene_id"]): float(r["delta"]) for r in tsv_rows(tsv)},
+                json.loads(stats.read_text()))
+
+    fast, fast_stats = deltas("fast")
+    full, full_stats = deltas("full", "--no-fast-path")
+    assert fast_stats["scores_fast"] > 0 and full_stats["scores_fast"] == 0
+    assert fast.keys() == full.keys()
+    shifted = [k for k in fast if abs(fast[k] - full[k] - 1.0) < 1e-4]
+    assert len(shifted) == fast_stats["scores_fast"]  # exactly the substitutions took the (perturbed) fast path
+    assert all(abs(d) < 1.0 for d in full.values())  # ... and none of them with --no-fast-path
