@@ -70,11 +70,11 @@ def test_percentile_keeps_shape_and_refuses_signed_values():
 
 
 def test_background_rejects_bad_values():
-    with pytest.raises(BackgroundError):
+    with pytest.raises(BackgroundError, match="needs at least one value"):
         Background(np.array([]))
-    with pytest.raises(BackgroundError):
+    with pytest.raises(BackgroundError, match="must be finite and >= 0"):
         Background(np.array([0.1, -1.0]))
-    with pytest.raises(BackgroundError):
+    with pytest.raises(BackgroundError, match="must be finite and >= 0"):
         Background(np.array([0.1, np.nan]))
 
 

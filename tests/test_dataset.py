@@ -243,7 +243,7 @@ def test_prepare_genomic_chrom_split(genome_files: dict[str, Path]) -> None:
         assert pset.attr("test_chroms") == ["chr2"]
 
 
-def test_prepare_cli(genome_files: dict[str, Path], tmp_path: Path) -> None:
+def test_prepare_cli(genome_files: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from varxpress.cli import main
 
     features = tmp_path / "hl.tsv"
@@ -258,9 +258,12 @@ def test_prepare_cli(genome_files: dict[str, Path], tmp_path: Path) -> None:
         assert pset.feature_names == ["utr3_len"] and pset.n_features == 1
         assert pset.attr("label_transform") == "log10"
         assert json.loads(pset._h5.attrs["tss_source"])["format"] == "auto"
+    caplog.clear()
     bad = main(["prepare", "--sequences", str(genome_files["genome"]), "--genome", str(genome_files["genome"]),
                 "--labels", str(genome_files["labels"]), "-o", str(tmp_path / "x.h5")])
     assert bad == 1
+    assert "give either --genome and --tss (genomic windows) or --sequences (a FASTA), not both" in caplog.text
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_sequences_cli_one_hot_round_trip(tmp_path: Path) -> None:

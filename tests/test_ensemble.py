@@ -124,5 +124,5 @@ def test_members_must_share_window_and_features(members, tmp_path):
     feat = ExpressionModel.load(toy_model_file(tmp_path / "f", UP, DOWN, n_features=2))
     with pytest.raises(ModelError, match="features"):
         EnsembleModel([models[0], feat])
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match="needs at least one member"):
         EnsembleModel([])

@@ -67,12 +67,14 @@ def test_cv_folds_deal_the_non_test_rows_evenly() -> None:
             training.cv_folds(split, k)
 
 
-def test_train_cv_folds_exports_a_scorable_ensemble(tiny_set: Path, tmp_path: Path) -> None:
+def test_train_cv_folds_exports_a_scorable_ensemble(tiny_set: Path, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "hp.yaml").write_text(yaml.safe_dump(TINY_HPARAMS))
     ens = tmp_path / "ens"
     argv = ["train", "-d", str(tiny_set), "-p", str(tmp_path / "hp.yaml"), "-o", str(tmp_path / "m.vxm.h5"),
             "--kmax", "2", "--quiet"]
     assert main(argv + ["--ensemble-out", str(ens)]) == 1  # without --cv-folds: refused before training
+    assert "--ensemble-out is the folder of a --cv-folds ensemble: add --cv-folds K" in caplog.text
     assert not (tmp_path / "m.vxm.h5").exists()
     assert main(argv + ["--cv-folds", "3", "--ensemble-out", str(ens)]) == 0
     assert (tmp_path / "m.vxm.h5").exists()  # -o: still the model of the recorded split

@@ -106,7 +106,7 @@ def test_unknown_contig(tiny_genome):
         with pytest.raises(UnknownContigError, match="'chr7' is not in") as info:
             g.fetch("chr7", 0, 5)
         assert isinstance(info.value, KeyError)
-        with pytest.raises(UnknownContigError):
+        with pytest.raises(UnknownContigError, match="'chrZ' is not in"):
             g.length("chrZ")
 
 

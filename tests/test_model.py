@@ -92,7 +92,7 @@ def test_validate_rejects_bad_values(change: dict, message: str) -> None:
     hp = {**TINY, **change}
     with pytest.raises(ModelError, match=message):
         validate_hparams(hp)
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match=message):
         build_network(hp)
 
 

@@ -138,16 +138,17 @@ def test_region_scans_every_gene_there_and_skips_n(world, tmp_path):
 
 
 def test_errors_are_clear(world, tmp_path, caplog):
-    assert mutagenesis(world, tmp_path / "x", "--gene", "NOPE") == 1
-    assert "not in the TSS set" in caplog.text
-    assert mutagenesis(world, tmp_path / "x", "--gene", "TWIN") == 1
-    assert "give the gene id" in caplog.text
-    assert mutagenesis(world, tmp_path / "x", "--gene", "G1", "--start", -30, "--end", 5) == 1
-    assert "outside the model window" in caplog.text
-    assert mutagenesis(world, tmp_path / "x", "--gene", "G1", "--start", 3, "--end", 3) == 1
-    assert mutagenesis(world, tmp_path / "x", "--region", "chr1:1-5") == 1
-    assert "no gene's window" in caplog.text
+    for args, message in [
+        (("--gene", "NOPE"), "gene 'NOPE' is not in the TSS set"),
+        (("--gene", "TWIN"), "give the gene id"),
+        (("--gene", "G1", "--start", -30, "--end", 5), "--start -30 --end 5 reach outside the model window"),
+        (("--gene", "G1", "--start", 3, "--end", 3), "--start 3 --end 3: need start < end"),
+        (("--region", "chr1:1-5"), "no gene's window overlaps chr1:1-5"),
+    ]:
+        caplog.clear()
+        assert mutagenesis(world, tmp_path / "x", *args) == 1
+        assert message in caplog.text, (args, caplog.text)
     tss = [TSS("A", "X", "chr1", 5, "+")]
     assert find_gene(tss, "x").gene_id == "A"
-    with pytest.raises(AnnotationError):
+    with pytest.raises(AnnotationError, match="gene 'B' is not in the TSS set"):
         find_gene(tss, "B")

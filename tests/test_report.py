@@ -200,10 +200,18 @@ def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog)
             str(world["tss"]), "--model", str(model), "--out", str(out), "--quiet"]
     assert main(argv) == 0
     assert "no background for this model" in out.read_text()
+    # each refusal for its own reason: apart from the fault named, the variants are valid (REF as in the genome)
+    caplog.clear()
     assert explain(world, tmp_path / "x.html", f"chr1:60:{OTHER[CHR1[59]]}:{CHR1[59]}") == 1
-    assert "disagrees with the genome" in caplog.text
-    assert explain(world, tmp_path / "x.html", "chr1:60:A:<DEL>") == 1
-    assert explain(world, tmp_path / "x.html", "chr1:60:A:C", "chr1:61:A:C") == 1  # two variants, one file
+    assert f"REF {OTHER[CHR1[59]]} of chr1:60 disagrees with the genome ({CHR1[59]})" in caplog.text
+    caplog.clear()
+    assert explain(world, tmp_path / "x.html", f"chr1:60:{CHR1[59]}:<DEL>") == 1
+    assert f"variant 'chr1:60:{CHR1[59]}:<DEL>': expected CHROM:POS:REF:ALT" in caplog.text  # no sequence ALT
+    caplog.clear()
+    two = [f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}", f"chr1:61:{CHR1[60]}:{OTHER[CHR1[60]]}"]
+    assert explain(world, tmp_path / "x.html", *two) == 1
+    assert "is one file but 2 variants were given; give a folder" in caplog.text
+    assert "disagrees" not in caplog.text and not (tmp_path / "x.html").exists()
 
 
 def test_parse_variant_forms():

@@ -137,5 +137,5 @@ def test_check_ref(ref_genome):
     assert check_ref(g, "chr1", 10, "A")
     assert not check_ref(g, "chr1", 10, "AN")  # runs past the contig end
     assert not check_ref(g, "chr1", 0, "A")
-    with pytest.raises(UnknownContigError):
+    with pytest.raises(UnknownContigError, match="'chr9' is not in"):
         check_ref(g, "chr9", 1, "A")

@@ -44,11 +44,11 @@ def allele(pos: int, ref: str, alt: str) -> Allele:
 def test_spec():
     assert SPEC.length == 8
     assert SPEC.sides("+") == (5, 3) and SPEC.sides("-") == (3, 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"WindowSpec\(upstream=-1, downstream=3\)"):
         WindowSpec(-1, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"WindowSpec\(upstream=0, downstream=0\)"):
         WindowSpec(0, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="strand '.' is not"):
         SPEC.sides(".")
 
 
