@@ -33,3 +33,63 @@ def test_strongest_picks_largest_absolute_delta_first_on_ties():
     scores = [_score(0, 0.1), _score(0, -0.3), _score(1, 0.3)]
     assert strongest(scores) is scores[1]
     assert strongest([]) is None
+
+
+def test_delta_broadcasts_one_reference_over_many_alternates():
+    np.testing.assert_allclose(delta(0.5, np.array([[1.0, 0.5], [0.0, np.nan]])), [[0.5, 0.0], [-0.5, np.nan]])
+    assert delta(2.0, 1.5) == -0.5
+
+
+def test_score_background_and_mutagenesis_compute_deltas_with_scoring_delta(tiny_genome, tmp_path, monkeypatch):
+    """Replace scoring.delta by ``ref - alt``: every consumer's deltas flip sign, so each one goes through it."""
+    from tests.toy import toy_model_file
+    from varxpress import scoring
+    from varxpress.background import build_background
+    from varxpress.cli import main
+    from varxpress.genome import Genome
+    from varxpress.model import ExpressionModel
+    from varxpress.mutagenesis import SubstitutionPredictor, saturation_mutagenesis
+    from varxpress.tss import TSS
+
+    model_path = toy_model_file(tmp_path, 20, 10)
+    seq = "".join(line.strip() for line in tiny_genome.read_text().splitlines()[1:5] if not line.startswith(">"))
+    tss = tmp_path / "tss.tsv"
+    tss.write_text("G1\tONE\tchr1\t60\t+\nG2\tTWO\tchr1\t120\t-\n")
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "".join(f"chr1\t{p}\tv{p}\t{seq[p - 1]}\t{other[seq[p - 1]]}\t.\t.\t.\n" for p in (50, 55, 115)))
+
+    def run(tag):
+        tsv = tmp_path / f"{tag}.tsv"
+        assert main(["score", str(vcf), "--fasta", str(tiny_genome), "--tss", str(tss), "--model", str(model_path),
+                     "--out", str(tmp_path / f"{tag}.vcf"), "--tsv", str(tsv), "--quiet"]) == 0
+        rows = [l.split("\t") for l in tsv.read_text().splitlines() if not l.startswith("##")]
+        col = {c: i for i, c in enumerate(rows[0])}
+        return [(float(r[col["ref_pred"]]), float(r[col["alt_pred"]]), float(r[col["delta"]])) for r in rows[1:]]
+
+    model = ExpressionModel.load(model_path)
+    genes = [TSS("G1", "ONE", "chr1", 59, "+"), TSS("G2", "TWO", "chr1", 119, "-")]
+
+    def others():
+        _, bg = build_background(model, Genome(tiny_genome), genes, n_snvs=50, seed=1)
+        mut = saturation_mutagenesis(SubstitutionPredictor(model), Genome(tiny_genome), genes[0], np.arange(50, 56))
+        return bg, mut.deltas
+
+    normal, (bg, mut) = run("normal"), others()
+    assert len(normal) == 3 and all(d == pytest.approx(a - r, abs=2e-6) for r, a, d in normal)
+    calls = []
+
+    def flipped(ref_pred, alt_pred):
+        calls.append(1)
+        return np.subtract(ref_pred, alt_pred)
+
+    monkeypatch.setattr(scoring, "delta", flipped)
+    reversed_ = run("flipped")
+    bg_r, mut_r = others()
+    assert calls
+    assert [(r, a) for r, a, _ in reversed_] == [(r, a) for r, a, _ in normal]
+    assert [d for *_, d in reversed_] == pytest.approx([-d for *_, d in normal], abs=2e-6)
+    assert np.abs(bg).max() > 0 and bg_r == pytest.approx(-bg, abs=1e-6)
+    assert np.isfinite(mut).sum() >= 6 * 3
+    np.testing.assert_allclose(mut_r, -mut, atol=1e-6)

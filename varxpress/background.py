@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from varxpress import scoring
 from varxpress.encode import one_hot
 from varxpress.errors import VarxpressError
 from varxpress.model import sha256_file
@@ -269,7 +270,7 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
             f = np.asarray(model.metadata.default_features, dtype=np.float32)
         ref = predictor.reference(onehot, f)
         alt = predictor.predict(ref, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
-        deltas[a:b] = alt - ref.pred
+        deltas[a:b] = scoring.delta(ref.pred, alt)
         if bar is not None:
             bar.update(1)
     if bar is not None:

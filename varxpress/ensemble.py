@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from varxpress import scoring
 from varxpress.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def ensemble_stats(ref_preds: np.ndarray, alt_preds: np.ndarray) -> EnsembleStat
     alt = np.asarray(alt_preds, dtype=np.float64)
     if ref.ndim != 2 or ref.shape != alt.shape or ref.shape[1] < 1:
         raise ValueError(f"ref_preds {ref.shape} and alt_preds {alt.shape} must both have shape (n, k), k >= 1")
-    d = alt - ref
+    d = scoring.delta(ref, alt)
     k = d.shape[1]
     mean = d.mean(axis=1)
     sd = d.std(axis=1, ddof=1) if k > 1 else np.full(d.shape[0], np.nan)

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from varxpress import scoring
 from varxpress.encode import ALPHABET, one_hot
 from varxpress.errors import AnnotationError, VarxpressError
 from varxpress.windows import Window, ref_window
@@ -150,7 +151,7 @@ class MutagenesisResult:
     @property
     def deltas(self) -> np.ndarray:
         """``alt - ref``, shape (m, 4) (NaN at the reference base and at ``N`` positions)."""
-        return self.alt_preds - self.ref_pred
+        return scoring.delta(self.ref_pred, self.alt_preds)
 
     def importance(self) -> np.ndarray:
         """Per-position importance, shape (m,): ``-mean`` of the three substitutions' deltas (NaN at ``N``)."""

@@ -37,7 +37,11 @@ class GeneScore(NamedTuple):
 
 
 def delta(ref_pred: np.ndarray | float, alt_pred: np.ndarray | float) -> np.ndarray | float:
-    """``alt - ref`` on the model's output scale (same shape as the inputs)."""
+    """``alt - ref`` on the model's output scale (shape: the inputs' broadcast).
+
+    The one place a delta is computed: ``score`` (through :func:`varxpress.ensemble.ensemble_stats`), the
+    background, mutagenesis and ensembles all call it.
+    """
     return np.subtract(alt_pred, ref_pred)
 
 
