@@ -19,6 +19,7 @@ import pytest
 
 from tests.realdata import DATA, need
 from varxpress import xpresso
+from varxpress.encode import one_hot, reverse_complement
 from varxpress.errors import ModelError
 from varxpress.model import ExpressionModel, build_network
 from varxpress.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
@@ -261,7 +262,11 @@ def _read_fasta_gz(path: Path) -> dict[str, str]:
 
 @pytest.mark.realdata
 def test_bundled_model_reproduces_published_kipoi_predictions() -> None:
-    """Windows cut from real hg38 ([tss-7000, tss+3500) on +, [tss-3500, tss+7000) reverse-complemented on -)."""
+    """Windows cut from real hg38 ([tss-7000, tss+3500) on +, [tss-3500, tss+7000) reverse-complemented on -).
+
+    Encoded by varxpress' own ``reverse_complement``/``one_hot``, as ``score`` does (the whole ``score`` path with
+    the bundled defaults is checked against the same predictions in tests/test_published.py).
+    """
     fasta = need(DATA / "hg38" / "hg38_65_windows_131kb.fa.gz")
     bed = pd.read_csv(need(DATA / "xpresso" / "kipoi_human_hg38_windows.bed.gz"), sep="\t", header=None,
                       names=["chrom", "start", "end", "gene", "dot", "strand"])
@@ -273,21 +278,17 @@ def test_bundled_model_reproduces_published_kipoi_predictions() -> None:
         start, end = map(int, span.split("-"))
         assert len(seq) == end - start
         regions.append((chrom, start, end, seq))
-    complement = str.maketrans("ACGTN", "TGCAN")
     windows, expected = [], []
     for i, row in enumerate(bed.itertuples(index=False)):
         assert row.end - row.start == 10500
         for chrom, start, end, seq in regions:
             if chrom == row.chrom and start <= row.start and row.end <= end:
                 w = seq[row.start - start: row.end - start]
-                windows.append(w.translate(complement)[::-1] if row.strand == "-" else w)
+                windows.append(reverse_complement(w) if row.strand == "-" else w)
                 expected.append(published["preds/expression_pred"].iloc[i])
                 break
     assert len(windows) >= 50
-    lut = np.zeros((256, 4), dtype=np.float32)
-    for j, base in enumerate("ACGT"):
-        lut[ord(base), j] = 1.0
-    X = np.stack([lut[np.frombuffer(w.encode(), dtype=np.uint8)] for w in windows])
+    X = one_hot(windows)
     got = ExpressionModel.load().predict(X)  # half-life features at their defaults (zeros), as Kipoi
     expected_arr = np.asarray(expected)
     assert np.corrcoef(got, expected_arr)[0, 1] > 0.999
