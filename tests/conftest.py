@@ -20,8 +20,8 @@ def tiny_genome(tmp_path: Path) -> Path:
     return path
 
 
-
 def pytest_configure(config):
+    """Real-data tests: skip with the reason where ../shared/data is absent, fail under CI=true; a summary line."""
     from tests.realdata import RealDataReport
 
     config.pluginmanager.register(RealDataReport(config), "varxpress-realdata")
