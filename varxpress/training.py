@@ -15,8 +15,11 @@ it is smaller than ``--max-memory-gb`` (default 8); otherwise batches are read f
 by a ``keras.utils.PyDataset``. Either way each batch is converted to float32 on the fly.
 
 After training the model is checked against the training-mean and the k-mer ridge baselines on the test split
-(:func:`varxpress.evaluation.check_against_baselines`): ``metrics.json`` carries ``beats_baselines`` and
-``near_constant``, a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit status 3.
+(:func:`varxpress.evaluation.check_against_baselines`: positive correlation, an r² gain over each baseline that holds
+under a paired bootstrap over the test genes, enough test genes to tell): ``metrics.json`` carries
+``beats_baselines``, ``verdict``, ``reasons`` and ``near_constant``, every metric has its bootstrap 95% interval
+(``*_ci_low``/``*_ci_high``), a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit
+status 3.
 
 Cross-validation ensemble (``--cv-folds K``): the train and valid rows are dealt at random into ``K`` folds; member
 ``i`` validates (early stopping) on fold ``i``, trains on the others with seed ``seed + i`` and is tested on the
@@ -45,7 +48,9 @@ import numpy as np
 from .cli import existing_path
 from .dataset import Arrays, PreparedSet
 from .errors import DatasetError, ModelError
-from .evaluation import baseline_metrics, check_against_baselines, plot_pred_vs_obs, regression_metrics, warn_if_failed
+from .bootstrap import Bootstrap
+from .evaluation import (MIN_TEST_GENES, baseline_metrics, check_against_baselines, plot_pred_vs_obs,
+                         regression_metrics, warn_if_failed)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -352,13 +357,20 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
     else:
         log.warning("the set is too large for the in-memory baselines: run `varxpress evaluate` on a subset")
         metrics["baselines"] = {}
+    boots = {}
+    for split, item in preds.items():  # bootstrap 95% intervals over genes, the same resamples for every predictor
+        boots[split] = Bootstrap(item[1], {"model": item[2], **(item[3] if len(item) > 3 else {})})
+        metrics["model"][split].update(boots[split].intervals("model"))
+        for name in (item[3] if len(item) > 3 else {}):
+            metrics["baselines"][name][split].update(boots[split].intervals(name))
     guard_split = "test" if "test" in metrics["model"] else "valid"
-    if guard_split in metrics["model"] and metrics["baselines"]:
-        base = {k: v[guard_split] for k, v in metrics["baselines"].items()}
-        guard = check_against_baselines(metrics["model"][guard_split], base)
-        warn_if_failed(guard, metrics["model"][guard_split]["r2"], base, f"train ({guard_split} split)")
+    if guard_split in metrics["model"] and len(preds[guard_split]) > 3:
+        _, y, p, base_preds = preds[guard_split]
+        guard = check_against_baselines(y, p, base_preds, boot=boots[guard_split])
+        warn_if_failed(guard, f"train ({guard_split} split)")
     else:
-        guard = {"beats_baselines": False, "near_constant": True, "r2_margin": {}}
+        guard = {"beats_baselines": False, "verdict": "no baselines", "reasons": ["the baselines could not be fitted"],
+                 "near_constant": True, "r2_margin": {}}
     metrics.update(guard, guard_split=guard_split)
     for split, m in metrics["model"].items():
         log.info("%s: r2 %.4f, pearson %.4f, spearman %.4f, mse %.4g (mean baseline r2 %.4f, k-mer ridge r2 %.4f)",
@@ -632,8 +644,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow non-deterministic (faster on GPU) TensorFlow ops")
     parser.add_argument("--require-beats-baselines", action="store_true",
                         help="exit with status 3 when the model (and, with --cv-folds, any ensemble member) does "
-                             "not beat the mean and k-mer ridge baselines on the test split, or its predictions are "
-                             "near-constant")
+                             "not beat the mean and k-mer ridge baselines on the test split: it needs a positive "
+                             "Pearson r, non-constant predictions and an r2 gain over each baseline whose paired "
+                             f"bootstrap 95%% interval is above 0, on at least {MIN_TEST_GENES} test genes (fewer: "
+                             "'too few test genes to tell', also status 3)")
     ens = parser.add_argument_group("cross-validation ensemble")
     ens.add_argument("--cv-folds", type=_fold_count, default=None, metavar="K",
                      help="also train K members, one per fold of the train + valid genes (fold i validates member "
@@ -664,7 +678,7 @@ def run(args: argparse.Namespace) -> int:
                    verbose=0, source=source)
     failed = []
     if not result.metrics.get("beats_baselines", False):
-        failed.append(f"the model (see {result.report_dir}/metrics.json)")
+        failed.append(f"the model: {result.metrics.get('verdict')} (see {result.report_dir}/metrics.json)")
     if args.cv_folds:
         folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
         ens = train_cv(args.dataset, hparams, folder, args.cv_folds, args.standardize_labels, args.epochs,
