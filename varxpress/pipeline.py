@@ -30,7 +30,7 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
-from varxpress.scoring import GeneScore, log2_fold_change
+from varxpress.scoring import GeneScore, mean_log2_fold_change
 from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss  # noqa: F401 (re-exported)
 from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
@@ -446,8 +446,7 @@ class Scorer:
                                           td.get("feature_sd"))
         self.engines = [Engine(m, self.genome, features, fast=cfg.fast, batch_size=cfg.batch_size,
                                threads=cfg.threads) for m in self.members]
-        md = self.model.metadata
-        self._scale = (md.output_scale, md.label_sd)
+        self._scales = [(m.metadata.output_scale, m.metadata.label_sd) for m in self.members]
 
     def provenance(self) -> list[tuple[str, str]]:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
@@ -525,7 +524,7 @@ class Scorer:
         ens = ensemble_stats(ref, alt)
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
-        fcs = log2_fold_change(ens.mean_delta, *self._scale)
+        fcs = mean_log2_fold_change(alt - ref, self._scales)
         for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
             d = float(ens.mean_delta[i])
             fc = None if fcs is None else fcs[i]
