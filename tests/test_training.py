@@ -68,7 +68,8 @@ def test_report_files(trained) -> None:
     for name in ("learning_curves.png", "pred_vs_obs.png"):
         assert (report / name).read_bytes()[:8] == PNG
     history = pd.read_csv(report / "history.tsv", sep="\t")
-    assert list(history.columns) == ["epoch", "loss", "val_loss"] and len(history) >= 2
+    assert list(history.columns) == ["epoch", "loss", "val_loss", "val_pred_sd_ratio", "dead_relu_fraction"]
+    assert len(history) >= 2
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert (report / "best.weights.h5").exists()
 
