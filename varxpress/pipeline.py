@@ -524,7 +524,7 @@ class Scorer:
         ens = ensemble_stats(ref, alt)
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
-        fcs = mean_log2_fold_change(alt - ref, self._scales)
+        fcs = mean_log2_fold_change(ref, alt, self._scales)
         for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
             d = float(ens.mean_delta[i])
             fc = None if fcs is None else fcs[i]

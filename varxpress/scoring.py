@@ -63,11 +63,11 @@ def log2_fold_change(delta_out: np.ndarray | float, output_scale: str, label_sd:
     return np.multiply(delta_out, factor * LOG2_10)
 
 
-def mean_log2_fold_change(deltas: np.ndarray, scales: list[tuple[str, float | None]]):
+def mean_log2_fold_change(ref_preds: np.ndarray, alt_preds: np.ndarray, scales: list[tuple[str, float | None]]):
     """log2 fold change of an ensemble: the mean over members of each member's own log2 fold change.
 
     Args:
-        deltas: shape (n, k), member ``j``'s ``alt - ref`` on its own output scale in column ``j``.
+        ref_preds, alt_preds: shape (n, k), member ``j``'s predictions on its own output scale in column ``j``.
         scales: ``k`` pairs ``(output_scale, label_sd)``, one per member.
 
     Returns:
@@ -75,7 +75,7 @@ def mean_log2_fold_change(deltas: np.ndarray, scales: list[tuple[str, float | No
         Members standardised with different label sds (e.g. networks trained on different species' labels) are
         each converted with their own ``label_sd`` before averaging.
     """
-    deltas = np.asarray(deltas, dtype=np.float64)
+    deltas = np.asarray(delta(ref_preds, alt_preds), dtype=np.float64)
     factors = [log10_scale(scale, sd) for scale, sd in scales]
     if not factors or any(f is None for f in factors):
         return None
