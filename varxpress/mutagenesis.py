@@ -281,16 +281,14 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     """Load the genome, model, TSS set and features named by :func:`add_input_arguments`'s options."""
     from varxpress.genome import Genome, read_contig_map
     from varxpress.model import ExpressionModel
-    from varxpress.pipeline import DEFAULT_MODEL, DEFAULT_TSS, DEFAULT_TSS_OFFSET, bundled, read_feature_table
-    from varxpress.tss import read_tss
+    from varxpress.pipeline import DEFAULT_MODEL, bundled, read_feature_table
+    from varxpress.tss import load_tss
 
     contig_map = read_contig_map(args.contig_map) if getattr(args, "contig_map", None) else None
     genome = Genome(args.fasta, contig_map=contig_map)
     model_path = args.model or bundled(DEFAULT_MODEL)
     model = ExpressionModel.load(model_path)
-    tss_path = args.tss or bundled(DEFAULT_TSS)
-    offset = args.tss_offset if args.tss_offset is not None or args.tss else DEFAULT_TSS_OFFSET
-    tss = read_tss(tss_path, offset=offset, fmt=args.tss_format)
+    tss_path, tss = load_tss(args.tss, args.tss_offset, args.tss_format)
     features = read_feature_table(args.features, model.n_features) if getattr(args, "features", None) else {}
     return Inputs(genome, model, str(model_path), tss, str(tss_path), features)
 

@@ -30,8 +30,8 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
-from varxpress.scoring import GeneScore, log2_fold_change
-from varxpress.tss import TSS, TSSIndex, read_tss
+from varxpress.scoring import GeneScore, mean_log2_fold_change
+from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss  # noqa: F401 (re-exported)
 from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
 from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, check_written, index_vcf, vcf_write_mode
@@ -39,8 +39,6 @@ from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, chec
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "xpresso_human_hg38.vxm.h5"
-DEFAULT_TSS = "hg38_promoters_cage_corrected.bed.gz"
-DEFAULT_TSS_OFFSET = 10000
 NO_GENE = "no_gene_in_window"
 MISMATCH_POLICIES = ("error", "warn", "skip")
 _COMPLEMENT_INDEX = {"A": 3, "C": 2, "G": 1, "T": 0}
@@ -438,9 +436,7 @@ class Scorer:
             self.background.check_model(None if cfg.ensemble else self.model_sha256)
         else:
             self.background = None if cfg.ensemble else Background.for_model(self.model_path, self.model_sha256)
-        self.tss_path = cfg.tss or bundled(DEFAULT_TSS)
-        offset = cfg.tss_offset if cfg.tss_offset is not None or cfg.tss else DEFAULT_TSS_OFFSET
-        self.tss = read_tss(self.tss_path, offset=offset, fmt=cfg.tss_format)
+        self.tss_path, self.tss = load_tss(cfg.tss, cfg.tss_offset, cfg.tss_format)
         spec = self.model.window_spec
         self.index = TSSIndex(self.tss, spec.upstream, spec.downstream, genome=self.genome)
         features = None
@@ -450,8 +446,7 @@ class Scorer:
                                           td.get("feature_sd"))
         self.engines = [Engine(m, self.genome, features, fast=cfg.fast, batch_size=cfg.batch_size,
                                threads=cfg.threads) for m in self.members]
-        md = self.model.metadata
-        self._scale = (md.output_scale, md.label_sd)
+        self._scales = [(m.metadata.output_scale, m.metadata.label_sd) for m in self.members]
 
     def provenance(self) -> list[tuple[str, str]]:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
@@ -529,7 +524,7 @@ class Scorer:
         ens = ensemble_stats(ref, alt)
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
-        fcs = log2_fold_change(ens.mean_delta, *self._scale)
+        fcs = mean_log2_fold_change(ref, alt, self._scales)
         for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
             d = float(ens.mean_delta[i])
             fc = None if fcs is None else fcs[i]
