@@ -79,6 +79,41 @@ def existing_path(text: str) -> Path:
     return path
 
 
+def _number(kind, least, text: str, strict: bool):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if value < least or (strict and value == least):
+        raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (sizes, counts, threads)."""
+    return _number(int, 1, text, strict=False)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, optional counts)."""
+    return _number(int, 0, text, strict=False)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, gigabytes)."""
+    return _number(float, 0.0, text, strict=True)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = _number(float, 0.0, text, strict=False)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be between 0 and 1")
+    return value
+
+
 def output_path(text: str) -> str:
     """argparse type: ``-`` or a path whose folder exists."""
     if text != "-":
@@ -153,10 +188,10 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"], default="warn",
                    help="REF disagrees with the genome: stop (error), leave unscored with a warning (warn, "
                         "default) or leave unscored silently (skip); counted either way")
-    p.add_argument("--max-allele-len", type=int, default=1000, help="longer REF/ALT alleles are not scored")
-    p.add_argument("--threads", "-t", type=int, default=1, help="CPU threads for prediction (default 1)")
-    p.add_argument("--batch-size", type=int, default=128, help="windows per model call")
-    p.add_argument("--chunk-size", type=int, default=2000, help="records held in memory at once")
+    p.add_argument("--max-allele-len", type=positive_int, default=1000, help="longer REF/ALT alleles are not scored")
+    p.add_argument("--threads", "-t", type=positive_int, default=1, help="CPU threads for prediction")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="windows per model call")
+    p.add_argument("--chunk-size", type=positive_int, default=2000, help="records held in memory at once")
     p.add_argument("--no-fast-path", dest="fast", action="store_false",
                    help="recompute the whole network for every allele (slow; for checking the fast path)")
     p.add_argument("--stats", type=output_path, help="write the run's counts as JSON")
