@@ -147,11 +147,25 @@ def read_regions(path: str) -> list[tuple[str, int, int]]:
                 continue
             fields = line.split("\t")
             try:
-                regions.append((fields[0], int(fields[1]), int(fields[2])) if len(fields) >= 3
-                               else parse_region(line))
+                region = (fields[0], int(fields[1]), int(fields[2])) if len(fields) >= 3 else parse_region(line)
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 raise argparse.ArgumentTypeError(f"{path}:{n}: not a BED line or CHROM:START-END: {line!r}") from exc
+            if region[1] < 0 or region[2] <= region[1]:
+                raise argparse.ArgumentTypeError(f"{path}:{n}: need 0 <= START < END (BED is 0-based, half-open): "
+                                                 f"{line!r}")
+            regions.append(region)
     return regions
+
+
+def regions_file(text: str) -> list[tuple[str, int, int]]:
+    """argparse type: a regions file (see :func:`read_regions`), read while parsing so a bad line is a usage
+    error naming the file and line."""
+    try:
+        return read_regions(existing_path(text))
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text}: not a text file of regions (binary data?)") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot read ({exc.strerror or exc})") from None
 
 
 def add_score_arguments(p: argparse.ArgumentParser) -> None:
@@ -166,7 +180,8 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
                         "default: BED convention, start on + and end-1 on -")
-    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                   help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", "-m", type=existing_file,
                        help="model file (.vxm.h5; default: bundled Xpresso human)")
@@ -184,7 +199,8 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
                         "`train`), else taken as on the model's input scale; genes absent use the model's defaults")
     p.add_argument("--region", "-r", action="append", type=parse_region, default=[],
                    help="score only records whose POS lies in CHROM:START-END (1-based; repeatable; needs an index)")
-    p.add_argument("--regions", type=existing_file, help="file of regions (BED, or CHROM:START-END per line)")
+    p.add_argument("--regions", type=regions_file, default=[],
+                   help="file of regions (BED, or CHROM:START-END per line)")
     p.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"], default="warn",
                    help="REF disagrees with the genome: stop (error), leave unscored with a warning (warn, "
                         "default) or leave unscored silently (skip); counted either way")
@@ -200,9 +216,7 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from varxpress.pipeline import ScoreConfig, score_vcf
 
-    regions = list(args.region)
-    if args.regions:
-        regions += read_regions(args.regions)
+    regions = list(args.region) + list(args.regions)
     cfg = ScoreConfig(
         vcf=args.vcf, fasta=args.fasta, out=args.out, tsv=args.tsv, model=args.model, ensemble=args.ensemble,
         background=args.background, tss=args.tss,
@@ -233,6 +247,20 @@ def configure_threads(n: int) -> None:
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(n, 2))
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: X)`` to an option's help only where it informs: not for flags (``store_true``/``false``),
+    required options, options without a default, or help that already states its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or action.required or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or default == [] or "default" in text.lower()
+                or action.nargs == 0):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's module is imported (fast start, lazy extras)."""
     parser = argparse.ArgumentParser(
@@ -247,7 +275,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     for name, (module, add_fn, _run_fn, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[common],
-                           epilog=EPILOGS.get(name), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           epilog=EPILOGS.get(name), formatter_class=HelpFormatter)
         if only is None or only == name:
             getattr(importlib.import_module(module), add_fn)(p)
     return parser

@@ -248,12 +248,19 @@ def read_fasta_records(path: str | os.PathLike) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"FASTA {path} does not exist or is not a file")
-    opener = gzip.open if str(path).endswith(".gz") else open
+    with open(path, "rb") as handle:
+        opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
     records: list[tuple[str, str]] = []
     name, parts = None, []
-    with opener(path, "rt", encoding="ascii") as handle:
-        for line in handle:
-            line = line.strip()
+    with opener(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("ascii").strip()
+            except UnicodeDecodeError:
+                line = "\0"
+            if "\0" in line:
+                raise DatasetError(f"FASTA {path}:{lineno}: not a text FASTA (binary data); give a plain or "
+                                   f"gzip-compressed FASTA")
             if line.startswith(">"):
                 if name is not None:
                     records.append((name, "".join(parts).upper()))

@@ -247,7 +247,8 @@ def add_input_arguments(p: argparse.ArgumentParser, fasta_required: bool = True)
                    help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET (10000 for the Xpresso BED); default: BED convention")
-    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                   help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
     p.add_argument("--model", "-m", type=existing_file, help="model file (.vxm.h5; default: bundled Xpresso human)")
     p.add_argument("--contig-map", type=existing_file, help="two-column TSV: annotation/VCF contig -> FASTA contig")
     p.add_argument("--features", type=existing_file,

@@ -77,13 +77,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inputs.add_argument("--out", "-o", help="gathered output, .vcf.gz (bgzip + tabix index; folders are made)")
     inputs.add_argument("--tss", type=existing_file, help="TSS annotation (default: bundled Xpresso CAGE hg38 set)")
     inputs.add_argument("--tss-offset", type=int, help="TSS = BED start + OFFSET (10000 for the Xpresso BED)")
-    inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                        help="format of --tss (default auto: from the file name and contents)")
     inputs.add_argument("--model", "-m", type=existing_file, help="model file (default: bundled Xpresso human)")
     inputs.add_argument("--contig-map", type=existing_file, help="two-column TSV of contig names -> FASTA names")
     inputs.add_argument("--features", type=existing_file, help="per-gene model features (TSV)")
-    inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"])
-    inputs.add_argument("--max-allele-len", type=positive_int)
-    inputs.add_argument("--batch-size", type=positive_int)
+    inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"],
+                        help="REF disagrees with the genome: stop, warn and leave unscored, or leave unscored "
+                             "silently (default warn)")
+    inputs.add_argument("--max-allele-len", type=positive_int,
+                        help="longer REF/ALT alleles are not scored (default 1000)")
+    inputs.add_argument("--batch-size", type=positive_int, help="windows per model call (default 128)")
     inputs.add_argument("--no-fast-path", dest="fast_path", action="store_false", default=None,
                         help="recompute the whole network for every allele")
     shards = p.add_argument_group("sharding")
