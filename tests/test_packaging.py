@@ -71,3 +71,44 @@ def test_the_wheel_runs_the_workflow_and_scores_outside_the_source_tree(tmp_path
           "--quiet"], outside, env)
     rows = [r for r in (outside / "demo.tsv").read_text().splitlines() if not r.startswith("##")]
     assert rows[0].startswith("chrom\tpos") and any("\tTERT\t" in r for r in rows)
+
+
+def test_tensorflow_dependency_lets_cpu_and_gpu_users_install_cleanly():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    tf = [d for d in project["dependencies"] if d.startswith("tensorflow")]
+    assert tf == ["tensorflow>=2.16"]  # one distribution on every platform: never tensorflow and tensorflow-cpu
+    assert isinstance(project["license"], str)  # SPDX expression, not the deprecated table
+
+
+def _fake_apt(tmp_path: Path) -> tuple[dict, Path]:
+    """A PATH holding none of the tools and an apt-get that records what it was asked to install."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    (bin_dir / "apt-get").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    (bin_dir / "apt-get").chmod(0o755)
+    for tool in ("id", "sudo"):
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    return {"PATH": str(bin_dir), "HOME": str(tmp_path)}, log
+
+
+@pytest.mark.parametrize("mode, wanted, unwanted", [
+    ("demo", {"bcftools", "tabix"}, {"default-jre-headless", "chromium"}),
+    ("all", {"bcftools", "tabix", "default-jre-headless", "chromium"}, set()),
+])
+def test_system_deps_install_for_the_demo_only_what_it_needs(tmp_path, mode, wanted, unwanted):
+    env, log = _fake_apt(tmp_path)
+    subprocess.run(["/bin/bash", str(ROOT / "scripts" / "install-system-deps"), mode], env=env, check=True,
+                   capture_output=True)
+    installed = set(log.read_text().split("install", 1)[1].split()) - {"-y", "-qq", "--no-install-recommends"}
+    assert wanted <= installed and not unwanted & installed
+
+
+def test_make_demo_installs_no_extras():
+    plan = subprocess.run(["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert installs and all("[" not in line for line in installs), installs  # no [test,spark,workflow]
+    assert "install-system-deps demo" in plan
