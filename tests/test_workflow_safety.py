@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,14 @@ def test_a_hostile_file_name_in_a_folder_with_a_space_runs_nothing_and_scores(tm
     with gzip.open(out, "rt") as fh:
         records = [line for line in fh if not line.startswith("#")]
     assert len(records) == 19
+
+
+def test_a_bundled_profile_can_be_named_and_a_folder_is_kept(tmp_path):
+    from tests.test_workflow import _args
+    from varxpress.workflow import bundled_workflow, snakemake_command
+
+    cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", "slurm"]))
+    assert Path(cmd[cmd.index("--profile") + 1]) == bundled_workflow() / "profiles" / "slurm"
+    (tmp_path / "slurm").mkdir()
+    cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", str(tmp_path / "slurm")]))
+    assert cmd[cmd.index("--profile") + 1] == str(tmp_path / "slurm")

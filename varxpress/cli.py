@@ -127,7 +127,9 @@ def parse_region(text: str) -> tuple[str, int, int]:
     """``chr:start-end`` (1-based, inclusive, commas allowed) or ``chr`` -> (chrom, start0, end)."""
     chrom, sep, rng = text.replace(",", "").rpartition(":")
     if not sep:
-        return text, 0, 2**31 - 1
+        from varxpress.sharding import CONTIG_END
+
+        return text, 0, CONTIG_END
     try:
         start, end = (int(x) for x in rng.split("-"))
     except ValueError:

@@ -252,13 +252,11 @@ def read_fasta_records(path: str | os.PathLike) -> list[tuple[str, str]]:
         opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
     records: list[tuple[str, str]] = []
     name, parts = None, []
+    from varxpress.inputs import text_lines
+
     with opener(path, "rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("ascii").strip()
-            except UnicodeDecodeError:
-                line = "\0"
-            if "\0" in line:
+        for lineno, line in text_lines(handle, "ascii"):
+            if line is None:
                 raise DatasetError(f"FASTA {path}:{lineno}: not a text FASTA (binary data); give a plain or "
                                    f"gzip-compressed FASTA")
             if line.startswith(">"):

@@ -16,7 +16,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from varxpress.errors import VcfError
 
@@ -69,3 +69,15 @@ def seekable_input(path: str) -> Iterator[str]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(spool)
+
+
+def text_lines(handle: BinaryIO, encoding: str = "utf-8") -> Iterator[tuple[int, str | None]]:
+    """``(line number, stripped line)`` of a file opened in binary mode; ``None`` for a line that is not text
+    (not ``encoding``, or holding a NUL byte), so a reader can refuse a binary file naming its line."""
+    for lineno, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError:
+            yield lineno, None
+            continue
+        yield lineno, None if "\0" in line else line.strip()
