@@ -4,7 +4,6 @@ like a file), region queries on unindexed files, and bad option values or side f
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
+from tests.test_faults import stdin_from  # noqa: F401 (fixture)
 from varxpress.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,22 +62,21 @@ def test_positions_past_2_31_never_wrap_and_are_skipped_past_the_contig_end(refe
 
 @pytest.mark.parametrize("case, cause", [("extra_column.vcf", "11 tab-separated columns"),
                                          ("non_numeric_qual.vcf", "QUAL 'high' is not a number")])
-def test_standard_input_is_pre_scanned_like_a_file(case, cause, reference, toy_model, tmp_path, monkeypatch,
+def test_standard_input_is_pre_scanned_like_a_file(case, cause, reference, toy_model, tmp_path, stdin_from,
                                                    caplog):
-    text = (CORPUS / case).read_bytes()
     assert _score(str(CORPUS / case), reference, toy_model, "--out", str(tmp_path / "a.vcf")) == 1
     from_file = caplog.text
     caplog.clear()
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+    stdin_from(CORPUS / case)
     assert _score("-", reference, toy_model, "--out", str(tmp_path / "b.vcf")) == 1
     assert cause in from_file and "<stdin>:11: " + cause in caplog.text
     assert not (tmp_path / "b.vcf").exists()
 
 
-def test_standard_input_scores_like_the_file(reference, toy_model, tmp_path, monkeypatch):
+def test_standard_input_scores_like_the_file(reference, toy_model, tmp_path, stdin_from):
     vcf = CORPUS / "contig_absent_from_fasta.vcf"
     assert _score(str(vcf), reference, toy_model, "--out", str(tmp_path / "file.vcf")) == 0
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(vcf.read_bytes())))
+    stdin_from(vcf)
     assert _score("-", reference, toy_model, "--out", str(tmp_path / "stdin.vcf")) == 0
     assert _rows(tmp_path / "stdin.vcf") == _rows(tmp_path / "file.vcf")
 

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import stat
-import sys
 import tempfile
 from typing import BinaryIO, Iterator
 
@@ -57,11 +56,9 @@ def seekable_input(path: str) -> Iterator[str]:
     try:
         with os.fdopen(fd, "wb") as dst:
             try:
-                if path == "-":
-                    shutil.copyfileobj(sys.stdin.buffer, dst, 1 << 20)
-                else:
-                    with open(path, "rb") as src:
-                        shutil.copyfileobj(src, dst, 1 << 20)
+                # file descriptor 0 itself, as htslib would read it (not a Python-level replacement of sys.stdin)
+                with open(0 if path == "-" else path, "rb", closefd=path != "-") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
             except OSError as exc:
                 raise VcfError(f"{name}: cannot read the input ({exc.strerror or exc})") from exc
         log.debug("%s is not a regular file: read once into %s (%d bytes)", name, spool, os.path.getsize(spool))
