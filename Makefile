@@ -1,12 +1,14 @@
-# `make demo`: install and score the bundled example.  `make test`: install and run the whole test suite.
+# `make demo`: install what the demo needs (varxpress and its Python dependencies in .venv, bcftools and tabix) and
+# score the bundled example.  `make test`: install everything (test, Spark and workflow extras; Java, Chromium) and
+# run the whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test install system-deps clean bench
+.PHONY: demo test install install-demo system-deps system-deps-demo clean bench
 
-demo: install
+demo: install-demo
 	$(BIN)/varxpress score example_data/demo.vcf \
 	    --fasta example_data/hg38_promoters.fa.gz \
 	    --tss example_data/tss.bed --tss-offset 10000 \
@@ -20,17 +22,26 @@ test: install
 
 install: $(VENV)/.installed system-deps
 
+install-demo: $(VENV)/.installed-core system-deps-demo
+
 $(DEMO_OUT):
 	mkdir -p $(DEMO_OUT)
 
 demo: | $(DEMO_OUT)
 
 system-deps:
-	@scripts/install-system-deps
+	@scripts/install-system-deps all
 
-$(VENV)/.installed: pyproject.toml
+system-deps-demo:
+	@scripts/install-system-deps demo
+
+$(VENV)/.installed-core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-core
 	$(BIN)/python -m pip install -q -e '.[test,spark,workflow]'
 	touch $@
 

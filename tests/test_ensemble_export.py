@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +141,7 @@ def test_hyperopt_ensemble_top_k_exports_the_best_trials(tiny_set: Path, tmp_pat
     assert main(["hyperopt", "-d", str(tiny_set), "--space", str(tmp_path / "space.yaml"), "-o", str(out),
                  "--max-evals", "3", "--trial-epochs", "1", "--final-epochs", "1", "--algo", "random",
                  "--kmax", "2", "--ensemble-top-k", "2", "--quiet"]) == 0
-    with open(out / "trials.pkl", "rb") as handle:
-        trials = pickle.load(handle)["trials"].trials
+    trials = tuning.TrialStore(out).load()[0].trials
     assert len(trials) == 3
     ranked = sorted((t for t in trials if t["result"]["status"] == "ok"),
                     key=lambda t: (t["result"]["loss"], t["tid"]))[:2]

@@ -282,3 +282,16 @@ def test_xpresso_bed_matches_kipoi_windows():
     # a window query finds a gene's own TSS
     first = tss[0]
     assert first in index.overlapping("chr" + first.chrom, first.pos0, first.pos0 + 1)
+
+
+def test_the_bundled_tss_set_names_genes_by_symbol_and_keeps_the_ensembl_id():
+    from varxpress.pipeline import DEFAULT_TSS, DEFAULT_TSS_OFFSET, bundled
+
+    tss = read_tss(bundled(DEFAULT_TSS), offset=DEFAULT_TSS_OFFSET)
+    by_id = {t.gene_id: t for t in tss}
+    assert len(tss) == 18413
+    tert = by_id["ENSG00000164362"]
+    assert (tert.gene_name, tert.chrom, tert.strand) == ("TERT", "5", "-")
+    assert by_id["ENSG00000244734"].gene_name == "HBB"
+    named = sum(t.gene_name != t.gene_id for t in tss)
+    assert 18000 < named < len(tss)  # a few genes have no symbol in Ensembl and keep their id

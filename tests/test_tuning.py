@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -39,8 +38,7 @@ def tiny_set(tmp_path_factory) -> Path:
 
 
 def _load_trials(folder: Path):
-    with open(folder / "trials.pkl", "rb") as fh:
-        return pickle.load(fh)["trials"]
+    return tuning.TrialStore(folder).load()[0]
 
 
 def _signature(trial) -> tuple:
@@ -95,7 +93,7 @@ def test_search_resumes_after_kill_9_without_losing_or_repeating_trials(tiny_set
     n = 0
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if (out / "trials.pkl").exists():
+            if (out / "trials.json").exists():
                 n = len(_load_trials(out).trials)
                 if n >= 3:
                     break
@@ -151,6 +149,52 @@ def test_interrupted_search_saves_finished_trials(tiny_set: Path, tmp_path: Path
 
     model = ExpressionModel.load(result.model_path)
     assert model.metadata.hparams["upstream"] == 40 and "beats_baselines" in model.metadata.metrics
+
+
+class _Planted:
+    """Unpickling this creates ``path``: what a crafted trials.pkl could do (run any code)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def test_a_legacy_pickle_is_refused_never_unpickled(tiny_set: Path, tmp_path: Path, caplog) -> None:
+    import pickle
+
+    from varxpress.cli import main
+
+    marker = tmp_path / "PWNED"
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / "trials.pkl").write_bytes(pickle.dumps({"format": tuning.STORE_FORMAT, "trials": _Planted(marker)}))
+    rc = main(["hyperopt", "-d", str(tiny_set), "-o", str(out), "--max-evals", "1", "--no-final"])
+    assert rc == 1 and not marker.exists()
+    assert "not loaded" in caplog.text and "trials.pkl" in caplog.text
+    assert "never code" in " ".join(build_help("hyperopt").split())
+
+
+def test_trial_records_are_plain_json_and_rebuild_hyperopt_trials(tiny_set: Path, tmp_path: Path) -> None:
+    import json
+
+    space = {**TINY_SPACE, "n_conv": 1, "upstream": 40}
+    first = tuning.search(tiny_set, tmp_path, space, algo="random", max_evals=2, trial_epochs=1, final=False)
+    record = json.loads((tmp_path / "trials.json").read_text())
+    assert record["format"] == tuning.STORE_FORMAT and len(record["trials"]) == 2
+    assert isinstance(record["trials"][0]["book_time"], str)
+    loaded = _load_trials(tmp_path)
+    assert [_signature(t) for t in loaded.trials] == [_signature(t) for t in first.trials.trials]
+    assert [t["result"] for t in loaded.trials] == [t["result"] for t in first.trials.trials]
+    assert loaded.trials[0]["book_time"] == first.trials.trials[0]["book_time"]
+
+
+def build_help(command: str) -> str:
+    from varxpress.cli import build_parser
+
+    parser = build_parser(only=command)
+    return parser._subparsers._group_actions[0].choices[command].format_help()
 
 
 def test_failed_trials_do_not_stop_the_search(tiny_set: Path, tmp_path: Path) -> None:

@@ -300,14 +300,14 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress background``."""
-    from varxpress.cli import output_path
+    from varxpress.cli import fraction, non_negative_int, output_path
     from varxpress.mutagenesis import add_input_arguments
 
     add_input_arguments(p)
-    p.add_argument("--n-snvs", "-n", type=int, default=DEFAULT_N_SNVS,
+    p.add_argument("--n-snvs", "-n", type=non_negative_int, default=DEFAULT_N_SNVS,
                    help="SNVs to sample (uniformly over gene x position x alternative base); 0 = every possible SNV")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample")
-    p.add_argument("--max-n-fraction", type=float, default=0.05,
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample")
+    p.add_argument("--max-n-fraction", type=fraction, default=0.05,
                    help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
     p.add_argument("--out", "-o", type=output_path,
                    help="background file (default: <model file>.background.h5 beside the model, which `score` finds "

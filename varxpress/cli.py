@@ -79,6 +79,41 @@ def existing_path(text: str) -> Path:
     return path
 
 
+def _number(kind, least, text: str, strict: bool):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if value < least or (strict and value == least):
+        raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (sizes, counts, threads)."""
+    return _number(int, 1, text, strict=False)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, optional counts)."""
+    return _number(int, 0, text, strict=False)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, gigabytes)."""
+    return _number(float, 0.0, text, strict=True)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = _number(float, 0.0, text, strict=False)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be between 0 and 1")
+    return value
+
+
 def output_path(text: str) -> str:
     """argparse type: ``-`` or a path whose folder exists."""
     if text != "-":
@@ -92,7 +127,9 @@ def parse_region(text: str) -> tuple[str, int, int]:
     """``chr:start-end`` (1-based, inclusive, commas allowed) or ``chr`` -> (chrom, start0, end)."""
     chrom, sep, rng = text.replace(",", "").rpartition(":")
     if not sep:
-        return text, 0, 2**31 - 1
+        from varxpress.sharding import CONTIG_END
+
+        return text, 0, CONTIG_END
     try:
         start, end = (int(x) for x in rng.split("-"))
     except ValueError:
@@ -112,11 +149,25 @@ def read_regions(path: str) -> list[tuple[str, int, int]]:
                 continue
             fields = line.split("\t")
             try:
-                regions.append((fields[0], int(fields[1]), int(fields[2])) if len(fields) >= 3
-                               else parse_region(line))
+                region = (fields[0], int(fields[1]), int(fields[2])) if len(fields) >= 3 else parse_region(line)
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 raise argparse.ArgumentTypeError(f"{path}:{n}: not a BED line or CHROM:START-END: {line!r}") from exc
+            if region[1] < 0 or region[2] <= region[1]:
+                raise argparse.ArgumentTypeError(f"{path}:{n}: need 0 <= START < END (BED is 0-based, half-open): "
+                                                 f"{line!r}")
+            regions.append(region)
     return regions
+
+
+def regions_file(text: str) -> list[tuple[str, int, int]]:
+    """argparse type: a regions file (see :func:`read_regions`), read while parsing so a bad line is a usage
+    error naming the file and line."""
+    try:
+        return read_regions(existing_path(text))
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text}: not a text file of regions (binary data?)") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot read ({exc.strerror or exc})") from None
 
 
 def add_score_arguments(p: argparse.ArgumentParser) -> None:
@@ -131,7 +182,8 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
                         "default: BED convention, start on + and end-1 on -")
-    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                   help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", "-m", type=existing_file,
                        help="model file (.vxm.h5; default: bundled Xpresso human)")
@@ -149,14 +201,15 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
                         "`train`), else taken as on the model's input scale; genes absent use the model's defaults")
     p.add_argument("--region", "-r", action="append", type=parse_region, default=[],
                    help="score only records whose POS lies in CHROM:START-END (1-based; repeatable; needs an index)")
-    p.add_argument("--regions", type=existing_file, help="file of regions (BED, or CHROM:START-END per line)")
+    p.add_argument("--regions", type=regions_file, default=[],
+                   help="file of regions (BED, or CHROM:START-END per line)")
     p.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"], default="warn",
                    help="REF disagrees with the genome: stop (error), leave unscored with a warning (warn, "
                         "default) or leave unscored silently (skip); counted either way")
-    p.add_argument("--max-allele-len", type=int, default=1000, help="longer REF/ALT alleles are not scored")
-    p.add_argument("--threads", "-t", type=int, default=1, help="CPU threads for prediction (default 1)")
-    p.add_argument("--batch-size", type=int, default=128, help="windows per model call")
-    p.add_argument("--chunk-size", type=int, default=2000, help="records held in memory at once")
+    p.add_argument("--max-allele-len", type=positive_int, default=1000, help="longer REF/ALT alleles are not scored")
+    p.add_argument("--threads", "-t", type=positive_int, default=1, help="CPU threads for prediction")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="windows per model call")
+    p.add_argument("--chunk-size", type=positive_int, default=2000, help="records held in memory at once")
     p.add_argument("--no-fast-path", dest="fast", action="store_false",
                    help="recompute the whole network for every allele (slow; for checking the fast path)")
     p.add_argument("--stats", type=output_path, help="write the run's counts as JSON")
@@ -165,9 +218,7 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from varxpress.pipeline import ScoreConfig, score_vcf
 
-    regions = list(args.region)
-    if args.regions:
-        regions += read_regions(args.regions)
+    regions = list(args.region) + list(args.regions)
     cfg = ScoreConfig(
         vcf=args.vcf, fasta=args.fasta, out=args.out, tsv=args.tsv, model=args.model, ensemble=args.ensemble,
         background=args.background, tss=args.tss,
@@ -198,6 +249,20 @@ def configure_threads(n: int) -> None:
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(n, 2))
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: X)`` to an option's help only where it informs: not for flags (``store_true``/``false``),
+    required options, options without a default, or help that already states its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or action.required or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or default == [] or "default" in text.lower()
+                or action.nargs == 0):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that subcommand's module is imported (fast start, lazy extras)."""
     parser = argparse.ArgumentParser(
@@ -212,7 +277,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
     for name, (module, add_fn, _run_fn, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, parents=[common],
-                           epilog=EPILOGS.get(name), formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           epilog=EPILOGS.get(name), formatter_class=HelpFormatter)
         if only is None or only == name:
             getattr(importlib.import_module(module), add_fn)(p)
     return parser

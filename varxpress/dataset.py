@@ -248,12 +248,17 @@ def read_fasta_records(path: str | os.PathLike) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"FASTA {path} does not exist or is not a file")
-    opener = gzip.open if str(path).endswith(".gz") else open
+    with open(path, "rb") as handle:
+        opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
     records: list[tuple[str, str]] = []
     name, parts = None, []
-    with opener(path, "rt", encoding="ascii") as handle:
-        for line in handle:
-            line = line.strip()
+    from varxpress.inputs import text_lines
+
+    with opener(path, "rb") as handle:
+        for lineno, line in text_lines(handle, "ascii"):
+            if line is None:
+                raise DatasetError(f"FASTA {path}:{lineno}: not a text FASTA (binary data); give a plain or "
+                                   f"gzip-compressed FASTA")
             if line.startswith(">"):
                 if name is not None:
                     records.append((name, "".join(parts).upper()))
@@ -834,6 +839,8 @@ def _chroms_arg(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress prepare``."""
+    from varxpress.cli import non_negative_int, positive_float, positive_int
+
     src = parser.add_argument_group("input")
     src.add_argument("--labels", required=True, type=existing_path,
                      help="per-gene label table (TSV/CSV, optional header): id and expression value")
@@ -849,7 +856,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--label-column", default=None, help="label column (name or 1-based number; default: 2nd)")
     src.add_argument("--label-transform", choices=("none", "log10"), default="none",
                      help="transform labels: log10(value + --pseudocount) (default: none)")
-    src.add_argument("--pseudocount", type=float, default=0.1, help="pseudocount for --label-transform log10")
+    src.add_argument("--pseudocount", type=positive_float, default=0.1, help="pseudocount for --label-transform log10")
     src.add_argument("--label-units", default="log10 expression",
                      help="what the labels are, recorded in the set and in models trained on it")
     src.add_argument("--tss-offset", type=int, default=None,
@@ -859,13 +866,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--contig-map", type=existing_path, help="two-column TSV of contig name aliases")
     src.add_argument("--genome-build", default="unknown", help="assembly name recorded in the set, e.g. hg38")
     win = parser.add_argument_group("window")
-    win.add_argument("--upstream", type=int, default=10000,
+    win.add_argument("--upstream", type=non_negative_int, default=10000,
                      help="stored bases upstream of the TSS (default 10000; models may use fewer)")
-    win.add_argument("--downstream", type=int, default=10000,
+    win.add_argument("--downstream", type=non_negative_int, default=10000,
                      help="stored bases from the TSS on, TSS included (default 10000)")
-    win.add_argument("--length", type=int, default=None,
+    win.add_argument("--length", type=positive_int, default=None,
                      help="--sequences: window length (default: longest record); shorter ones are N-padded")
-    win.add_argument("--tss-index", type=int, default=None,
+    win.add_argument("--tss-index", type=non_negative_int, default=None,
                      help="--sequences: window index of the TSS (default: length // 2)")
     win.add_argument("--align", choices=("center", "left", "right"), default="center",
                      help="--sequences: how records of another length are padded/cropped (default: center)")
@@ -879,7 +886,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spl.add_argument("--test-chroms", type=_chroms_arg, default=[], help="--split chrom: e.g. chr8,chr9")
     spl.add_argument("--valid-chroms", type=_chroms_arg, default=[],
                      help="--split chrom: validation chromosomes (default: --valid-size random genes)")
-    spl.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
+    spl.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random split (default 0)")
     parser.add_argument("-o", "--out", required=True, type=Path, help="output prepared set (.vxd.h5)")
 
 

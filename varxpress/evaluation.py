@@ -542,13 +542,15 @@ def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress evaluate``."""
+    from varxpress.cli import positive_int
+
     parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
                         help="split to evaluate on; baselines are fitted on train")
-    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
-    parser.add_argument("--batch-size", type=int, default=256, help="prediction batch size")
+    parser.add_argument("--kmax", type=positive_int, default=6, help="longest k-mer of the ridge baseline")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="prediction batch size")
     parser.add_argument("--require-beats-baselines", action="store_true",
                         help="exit with status 3 unless the model beats both baselines: positive Pearson r and an "
                              "r2 gain over each baseline whose paired bootstrap 95%% interval is above 0, on at "
@@ -579,19 +581,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress predict``."""
+    from varxpress.cli import non_negative_int, positive_int
+
     parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--fasta", type=existing_path, help="FASTA of sequences (transcription direction)")
     src.add_argument("--dataset", type=existing_path, help="prepared set: predict its genes")
     parser.add_argument("--labels", type=existing_path,
                         help="--fasta: label table (id, value) to add an observed column")
-    parser.add_argument("--tss-index", type=int, default=None,
+    parser.add_argument("--tss-index", type=non_negative_int, default=None,
                         help="--fasta: 0-based TSS position in each record (default: fit the record to the window)")
     parser.add_argument("--align", choices=("center", "left", "right"), default="center",
                         help="--fasta without --tss-index: pad/crop records of another length")
     parser.add_argument("--split", choices=("all", "train", "valid", "test"), default="all",
                         help="--dataset: which genes")
-    parser.add_argument("--batch-size", type=int, default=256, help="prediction batch size")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="prediction batch size")
     parser.add_argument("-o", "--out", required=True, type=Path, help="output TSV (id, prediction[, observed])")
 
 

@@ -53,10 +53,14 @@ def read_contig_map(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         GenomeError: a line does not have exactly two columns, or a name is mapped twice to different contigs.
     """
+    from varxpress.inputs import text_lines
+
     mapping: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            line = line.strip()
+    with open(path, "rb") as handle:
+        for lineno, line in text_lines(handle):
+            if line is None:
+                raise GenomeError(f"{path}:{lineno}: not a text file (binary data); a contig map is a text file of "
+                                  f"two columns, name_in_your_files name_in_the_FASTA")
             if not line or line.startswith("#"):
                 continue
             fields = line.split()

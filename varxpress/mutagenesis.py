@@ -241,19 +241,20 @@ def saturation_mutagenesis(predictor: SubstitutionPredictor, genome, tss, positi
 
 def add_input_arguments(p: argparse.ArgumentParser, fasta_required: bool = True) -> None:
     """``--fasta --tss --tss-offset --tss-format --model --contig-map --features --threads --no-fast-path``."""
-    from varxpress.cli import existing_file
+    from varxpress.cli import existing_file, positive_int
 
     p.add_argument("--fasta", "-f", required=fasta_required, type=existing_file, help="reference genome FASTA")
     p.add_argument("--tss", type=existing_file,
                    help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET (10000 for the Xpresso BED); default: BED convention")
-    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                   help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
     p.add_argument("--model", "-m", type=existing_file, help="model file (.vxm.h5; default: bundled Xpresso human)")
     p.add_argument("--contig-map", type=existing_file, help="two-column TSV: annotation/VCF contig -> FASTA contig")
     p.add_argument("--features", type=existing_file,
                    help="per-gene model features (TSV: gene id, then one column per feature); default: model defaults")
-    p.add_argument("--threads", "-t", type=int, default=1, help="CPU threads")
+    p.add_argument("--threads", "-t", type=positive_int, default=1, help="CPU threads")
     p.add_argument("--no-fast-path", dest="fast", action="store_false",
                    help="recompute the whole network for every substitution (slow; for checking)")
 
@@ -316,14 +317,15 @@ def vcf_marks(vcf_path: str | None, genome, chrom: str, start: int, end: int) ->
     if not vcf_path:
         return []
     from varxpress.pipeline import open_vcf
+    from varxpress.variants import record_pos
 
     marks = []
     for rec in open_vcf(vcf_path):
         if genome.resolve(rec.CHROM) != chrom:
             continue
-        s = rec.POS - 1
+        s = record_pos(rec) - 1
         if s < end and s + len(rec.REF) > start:
-            label = rec.ID or f"{rec.CHROM}:{rec.POS}"
+            label = rec.ID or f"{rec.CHROM}:{s + 1}"
             marks.append((s, label, rec.REF.upper(), ",".join(rec.ALT).upper()))
     return marks
 

@@ -30,9 +30,11 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
+from varxpress.inputs import input_name, seekable_input
 from varxpress.scoring import GeneScore, mean_log2_fold_change
 from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss  # noqa: F401 (re-exported)
-from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
+from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
+                                scan_vcf_text)
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
 from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, check_written, index_vcf, vcf_write_mode
 
@@ -274,16 +276,18 @@ def read_feature_table(path: str, n_features: int, mean=None, sd=None) -> dict[s
     return {str(g): v for g, v in zip(table.iloc[:, 0], values)}
 
 
-def open_vcf(path: str):
-    """Open a VCF/VCF.gz/BCF with cyvcf2; a :class:`VcfError` names the file when htslib cannot."""
+def open_vcf(path: str, name: str | None = None):
+    """Open a VCF/VCF.gz/BCF with cyvcf2; a :class:`VcfError` names the file (``name``, default ``path``) when
+    htslib cannot."""
     import cyvcf2
 
+    name = name or path
     if path != "-" and not os.path.exists(path):
-        raise VcfError(f"{path}: no such VCF/BCF file")
+        raise VcfError(f"{name}: no such VCF/BCF file")
     try:
         return cyvcf2.VCF(path, lazy=True)
     except (OSError, ValueError, Exception) as exc:  # cyvcf2 raises bare Exception for unreadable headers
-        raise VcfError(f"{path}: not a readable VCF/BCF ({exc})") from exc
+        raise VcfError(f"{name}: not a readable VCF/BCF ({exc})") from exc
 
 
 def count_header_lines(path: str) -> int:
@@ -303,14 +307,31 @@ def count_header_lines(path: str) -> int:
     return n
 
 
-def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None) -> Iterator:
+def check_region_index(path: str, name: str | None = None) -> None:
+    """Refuse a region query on ``path`` that has no index, saying how to make one (``name`` names it)."""
+    name = name or path
+    if any(os.path.exists(path + suffix) for suffix in (".tbi", ".csi")):
+        return
+    if name != path:  # standard input or a pipe, read into a temporary file
+        raise VcfError(f"{name}: region queries need an indexed file (bgzipped VCF with .tbi/.csi, or BCF with "
+                       f".csi); standard input and pipes have no index: write the VCF to a file and index it")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] != b"\x1f\x8b":
+        q = shlex.quote(name)
+        raise VcfError(f"{name}: region queries need an index, and tabix indexes only bgzipped files: run "
+                       f"`bgzip {q}` then `tabix -p vcf {q}.gz`, and score {name}.gz")
+    q = shlex.quote(name)
+    raise VcfError(f"{name}: region queries need an index (.tbi or .csi): run `tabix -p vcf {q}` "
+                   f"(or `bcftools index {q}`); a gzip (not bgzip) file must be recompressed with bgzip first")
+
+
+def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, name: str | None = None) -> Iterator:
     """All records, or those whose POS lies in one of ``regions`` (each record once, in region order)."""
     if not regions:
         yield from vcf
         return
-    if not any(os.path.exists(path + suffix) for suffix in (".tbi", ".csi")):
-        raise VcfError(f"{path}: region queries need an index (.tbi or .csi): run `tabix -p vcf {path}` "
-                       f"(or `bcftools index {path}`)")
+    path = name or path
     for chrom, start, end in merge_regions(regions):
         try:
             with warnings.catch_warnings():  # an empty region is normal for a shard, not worth a warning
@@ -323,7 +344,7 @@ def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None) -> 
         if first is None:
             continue
         for rec in itertools.chain([first], records):
-            if start <= max(rec.POS - 1, 0) < end:  # POS 0 (telomere) belongs to the region starting at 0
+            if start <= max(record_pos(rec) - 1, 0) < end:  # POS 0 (telomere) belongs to the region starting at 0
                 yield rec
 
 
@@ -483,9 +504,19 @@ class Scorer:
                 skips[i] = SkipReason.UNKNOWN_CONTIG.value
             stats.skipped[SkipReason.UNKNOWN_CONTIG.value] += len(alts)
             return skips, tasks
-        if not check_ref(self.genome, chrom, rec.POS, rec.REF):
-            genome_ref = self.genome.fetch(chrom, rec.POS - 1, rec.POS - 1 + len(rec.REF))
-            msg = (f"{locate(path, header_lines, ordinal)}: REF {rec.REF} of {rec.CHROM}:{rec.POS} disagrees with the genome ({genome_ref}); "
+        pos = record_pos(rec)
+        length = self.genome.length(chrom)
+        if pos - 1 + len(rec.REF) > length:
+            log.warning("%s: %s:%d: the REF (%d bp) ends past the end of %s (%d bp in the FASTA): not scored "
+                        "(%s); is the FASTA the build the VCF was called on?", locate(path, header_lines, ordinal),
+                        rec.CHROM, pos, len(rec.REF), chrom, length, SkipReason.BEYOND_CONTIG.value)
+            for i in range(len(alts)):
+                skips[i] = SkipReason.BEYOND_CONTIG.value
+            stats.skipped[SkipReason.BEYOND_CONTIG.value] += len(alts)
+            return skips, tasks
+        if not check_ref(self.genome, chrom, pos, rec.REF):
+            genome_ref = self.genome.fetch(chrom, max(pos - 1, 0), pos - 1 + len(rec.REF))
+            msg = (f"{locate(path, header_lines, ordinal)}: REF {rec.REF} of {rec.CHROM}:{pos} disagrees with the genome ({genome_ref}); "
                    f"is the FASTA the build the VCF was called on?")
             if self.cfg.on_ref_mismatch == "error":
                 raise RefMismatchError(msg + " (--on-ref-mismatch warn|skip keeps going)")
@@ -501,7 +532,7 @@ class Scorer:
                 skips[i] = kind.value
                 stats.skipped[kind.value] += 1
                 continue
-            allele = Allele(chrom, rec.POS, rec.REF.upper(), alt.upper(), i, kind)
+            allele = Allele(chrom, pos, rec.REF.upper(), alt.upper(), i, kind)
             genes = self.index.overlapping(chrom, allele.start, max(allele.end, allele.start + 1))
             if not genes:
                 skips[i] = NO_GENE
@@ -543,15 +574,23 @@ class Scorer:
         return out
 
     def run(self, vcf_path: str, out: str, tsv: str | None = None) -> ScoreStats:
-        """Score ``vcf_path`` into ``out`` (VCF/VCF.gz/BCF or ``-``) and optionally ``tsv``."""
+        """Score ``vcf_path`` (a file, ``-`` for standard input, or a pipe) into ``out`` (VCF/VCF.gz/BCF or ``-``)
+        and optionally ``tsv``."""
+        with seekable_input(vcf_path) as source:
+            return self._run(source, input_name(vcf_path), out, tsv)
+
+    def _run(self, source: str, vcf_path: str, out: str, tsv: str | None) -> ScoreStats:
+        """:meth:`run` on ``source``, a regular file; ``vcf_path`` names the input in messages."""
         import cyvcf2
 
         cfg = self.cfg
         stats = ScoreStats()
+        if cfg.regions:
+            check_region_index(source, vcf_path)  # before anything is written
         # a text VCF is checked line by line first: htslib misreads some malformed lines instead of refusing them
-        scan = scan_vcf_text(vcf_path) if vcf_path != "-" and not cfg.regions else None
-        vcf = open_vcf(vcf_path)
-        header_lines = scan.header_lines if scan is not None else count_header_lines(vcf_path)
+        scan = scan_vcf_text(source, name=vcf_path) if not cfg.regions else None
+        vcf = open_vcf(source, name=vcf_path)
+        header_lines = scan.header_lines if scan is not None else count_header_lines(source)
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
         provenance = self.provenance()
@@ -567,7 +606,8 @@ class Scorer:
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
-                records = read_checked(iter_records(vcf, vcf_path, cfg.regions), vcf_path, line_base)
+                records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path,
+                                       line_base)
                 for chunk in _chunks(records, cfg.chunk_size):
                     self._run_chunk(chunk, ordinal, vcf_path, line_base, stats, writer, tsv_writer, clear)
                     ordinal += len(chunk)
@@ -621,7 +661,7 @@ class Scorer:
             stats.records_out += 1
             if tsv_writer is not None:
                 for s in mine:
-                    tsv_writer.write(rec.CHROM, rec.POS, rec.ID or ".", rec.REF, s)
+                    tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
 
 
 class _NoProgress:

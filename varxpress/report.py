@@ -314,7 +314,7 @@ def write_report(report: VariantReport, path: str | Path) -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress explain``."""
-    from varxpress.cli import existing_file
+    from varxpress.cli import existing_file, non_negative_int
     from varxpress.mutagenesis import add_input_arguments
 
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")
@@ -323,7 +323,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--background", type=existing_file,
                    help="background file (default: <model file>.background.h5 beside the model, if present)")
     p.add_argument("--ensemble", type=existing_file, help="ensemble folder or manifest: adds mean, SD, sign agreement")
-    p.add_argument("--flank", type=int, default=50, help="local mutagenesis map: +- this many bases (0: none)")
+    p.add_argument("--flank", type=non_negative_int, default=50, help="local mutagenesis map: +- this many bases (0: none)")
     p.add_argument("--out", "-o", required=True,
                    help="report.html for one variant; a folder (created) for several: one page each + index.html")
 
@@ -342,11 +342,13 @@ def run(args: argparse.Namespace) -> int:
     wanted = [(parse_variant(v), v) for v in args.variants]
     if args.vcf:
         from varxpress.pipeline import open_vcf
+        from varxpress.variants import record_pos
 
         for rec in open_vcf(args.vcf):
+            pos = record_pos(rec)
             for alt in rec.ALT:
-                v = (rec.CHROM, rec.POS, rec.REF.upper(), alt.upper())
-                wanted.append((v, rec.ID or f"{rec.CHROM}:{rec.POS}:{rec.REF}:{alt}"))
+                v = (rec.CHROM, pos, rec.REF.upper(), alt.upper())
+                wanted.append((v, rec.ID or f"{rec.CHROM}:{pos}:{rec.REF}:{alt}"))
     if not wanted:
         raise VcfError("give at least one VARIANT (CHROM:POS:REF:ALT) or --vcf")
     single = str(args.out).endswith((".html", ".htm"))

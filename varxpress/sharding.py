@@ -31,8 +31,9 @@ from varxpress.errors import VarxpressError, VcfError
 
 log = logging.getLogger(__name__)
 
-#: End of the last region of a contig: past any contig, so a record beyond a declared contig length is not lost.
-CONTIG_END = 2**31 - 1
+#: End of the last region of a contig: past any contig, so a record beyond a declared contig length is not lost
+#: (htslib positions are 64-bit: a POS of 2^31 or more must still fall inside).
+CONTIG_END = 2**62
 #: Default shard size: bases of (merged) promoter windows per shard (~125 shards for the human genome).
 DEFAULT_SHARD_SIZE = 2_000_000
 #: Window geometry used for planning when the model file cannot be read (Xpresso: 7000 up, 3500 down).

@@ -651,6 +651,8 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress train``."""
+    from varxpress.cli import non_negative_int, positive_float, positive_int
+
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--hparams", "-p", required=True, type=existing_path,
@@ -659,13 +661,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", type=Path, default=None,
                         help="folder for metrics.json, history.tsv, predictions.tsv and the PNG plots "
                              "(default: OUT without suffix + .report)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the hyperparameters' epochs")
-    parser.add_argument("--seed", type=int, default=None, help="override the hyperparameters' seed")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the hyperparameters' epochs")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="override the hyperparameters' seed")
     parser.add_argument("--name", default=None, help="model name in the metadata (default: file stem)")
     parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false",
                         help="train on the labels as they are (default: z-scored with training-split mean/sd)")
-    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline (default 6)")
-    parser.add_argument("--max-memory-gb", type=float, default=8.0,
+    parser.add_argument("--kmax", type=positive_int, default=6, help="longest k-mer of the ridge baseline (default 6)")
+    parser.add_argument("--max-memory-gb", type=positive_float, default=8.0,
                         help="splits larger than this (uint8 windows) are streamed from the HDF5 file")
     parser.add_argument("--on-collapse", choices=ON_COLLAPSE, default="warn",
                         help="when, at the end of an epoch, the validation predictions' sd falls below "

@@ -23,10 +23,11 @@ Objective
 
 Persistence and resume
     After every finished trial the finished trials are written atomically (temporary file + rename) to
-    ``OUT_DIR/trials.pkl`` (a pickled ``hyperopt.Trials`` holding only finished trials) and summarised in
-    ``OUT_DIR/trials.tsv``. Running the same command again loads them and continues up to ``--max-evals``
-    *in total*; a trial that was running when the search was interrupted (Ctrl-C, ``kill -9``, a lost machine)
-    is simply proposed afresh. ``trials.pkl`` is a pickle: load only files you made.
+    ``OUT_DIR/trials.json`` (a JSON record of each finished trial, from which hyperopt's ``Trials`` are rebuilt)
+    and summarised in ``OUT_DIR/trials.tsv``. Running the same command again loads them and continues up to
+    ``--max-evals`` *in total*; a trial that was running when the search was interrupted (Ctrl-C, ``kill -9``, a
+    lost machine) is simply proposed afresh. Loading the record runs no code; a ``trials.pkl`` (the pickle of
+    earlier versions) is never unpickled: the search refuses to start beside one until it is moved away.
 
 Spark
     ``--spark MASTER`` (``local[2]``, or a cluster URL such as ``spark://host:7077``) runs trials as Spark tasks
@@ -55,7 +56,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,68 +315,124 @@ def _jsonable(obj: Any) -> Any:
 # -- persistence ----------------------------------------------------------------------------------------------------------
 
 class TrialStore:
-    """Finished trials on disk: ``trials.pkl`` (pickled ``hyperopt.Trials``) and ``trials.tsv`` (summary).
+    """Finished trials on disk: ``trials.json`` (one JSON record per trial) and ``trials.tsv`` (summary).
 
-    Writes are atomic (temporary file in the same folder, then ``os.replace``), so a kill at any moment leaves
-    either the previous or the new file, never a torn one.
+    The trial state is plain data: loading it never runs code, unlike a pickle (a ``trials.pkl`` written by an
+    earlier varxpress is refused, not unpickled). Each record is a hyperopt trial document (``tid``, ``state``,
+    ``spec``, ``result``, ``misc`` with the sampled ``vals``...), times as ISO-8601 strings; :meth:`load` rebuilds
+    a ``hyperopt.Trials`` from them. Writes are atomic (temporary file in the same folder, then ``os.replace``), so
+    a kill at any moment leaves either the previous or the new file, never a torn one.
     """
+
+    LEGACY = "trials.pkl"
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / "trials.pkl"
+        self.path = self.folder / "trials.json"
         self.tsv = self.folder / "trials.tsv"
 
     @staticmethod
-    def finished_copy(trials) -> Any:
-        """A plain ``hyperopt.Trials`` holding deep copies of the finished (done or error) trials of ``trials``."""
-        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, Trials
+    def finished_docs(trials) -> list[dict]:
+        """Deep copies of the finished (done or error) trial documents of ``trials``."""
+        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
 
-        docs = [copy.deepcopy(d) for d in list(trials._dynamic_trials)
+        return [copy.deepcopy(d) for d in list(trials._dynamic_trials)
                 if d["state"] in (JOB_STATE_DONE, JOB_STATE_ERROR)]
+
+    @staticmethod
+    def rebuild(docs: list[dict], ids: list[int] = ()) -> Any:
+        """A plain ``hyperopt.Trials`` holding ``docs``; ``ids``: trial ids already handed out (kept unused)."""
+        from hyperopt import Trials
+
         out = Trials()
         if docs:
             out._insert_trial_docs(docs)
         out.refresh()
-        out._ids.update(int(d["tid"]) for d in list(trials._dynamic_trials))
+        out._ids.update(int(i) for i in ids)
+        out._ids.update(int(d["tid"]) for d in docs)
         return out
 
     def save(self, trials, config: dict | None = None) -> int:
         """Persist the finished trials; returns how many."""
-        done = self.finished_copy(trials)
+        docs = self.finished_docs(trials)
         self.folder.mkdir(parents=True, exist_ok=True)
-        payload = {"format": STORE_FORMAT, "version": 1, "config": config or {}, "trials": done}
+        payload = {"format": STORE_FORMAT, "version": 2, "config": _jsonable(config or {}),
+                   "ids": sorted(int(d["tid"]) for d in list(trials._dynamic_trials)),
+                   "trials": [_encode_doc(d) for d in docs]}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(tmp, "w") as handle:
+            json.dump(payload, handle, indent=1, allow_nan=True)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
-        self._write_tsv(done)
-        return len(done.trials)
+        self._write_tsv(docs)
+        return len(docs)
 
-    def _write_tsv(self, trials) -> None:
+    def _write_tsv(self, docs: list[dict]) -> None:
         tmp = self.tsv.with_name(f".{self.tsv.name}.{os.getpid()}.tmp")
         with open(tmp, "w") as handle:
             handle.write("tid\tstatus\tloss\tval_r2\tepochs_run\thparams\n")
-            for t in sorted(trials.trials, key=lambda d: d["tid"]):
+            for t in sorted(docs, key=lambda d: d["tid"]):
                 r = t.get("result", {})
                 handle.write(f"{t['tid']}\t{r.get('status', 'error')}\t{r.get('loss', 'NA')}\t"
                              f"{r.get('val_r2', 'NA')}\t{r.get('epochs_run', 'NA')}\t"
-                             f"{json.dumps(r.get('hparams', {}), sort_keys=True)}\n")
+                             f"{json.dumps(_jsonable(r.get('hparams', {})), sort_keys=True)}\n")
         os.replace(tmp, self.tsv)
 
     def load(self) -> tuple[Any, dict] | None:
-        """``(Trials, config)`` from ``trials.pkl``, or None when there is none."""
+        """``(Trials, config)`` from ``trials.json``, or None when there is none.
+
+        Raises:
+            DatasetError: the file is not a varxpress trials record, or only a legacy ``trials.pkl`` is there.
+        """
+        legacy = self.folder / self.LEGACY
         if not self.path.exists():
+            if legacy.exists():
+                raise DatasetError(f"{legacy} is a pickle written by an older varxpress; it is not loaded, since "
+                                   f"unpickling a file can run any code. Move it away to start the search afresh "
+                                   f"in {self.folder} (trials are now kept in {self.path.name})")
             return None
         try:
-            with open(self.path, "rb") as handle:
-                payload = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+            with open(self.path) as handle:
+                payload = json.load(handle)
+        except (OSError, ValueError) as exc:
             raise DatasetError(f"cannot resume from {self.path}: {exc}; move it away to start afresh") from exc
-        if not isinstance(payload, dict) or payload.get("format") != STORE_FORMAT:
-            raise DatasetError(f"{self.path} is not a varxpress hyperopt trials file")
-        return payload["trials"], payload.get("config", {})
+        if not isinstance(payload, dict) or payload.get("format") != STORE_FORMAT \
+                or not isinstance(payload.get("trials"), list):
+            raise DatasetError(f"{self.path} is not a varxpress hyperopt trials file; move it away to start afresh")
+        try:
+            docs = [_decode_doc(d) for d in payload["trials"]]
+            trials = self.rebuild(docs, payload.get("ids", []))
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:
+            raise DatasetError(f"{self.path}: a trial record is malformed ({exc!r}); move the file away to start "
+                               f"afresh") from exc
+        if legacy.exists():
+            log.warning("%s is ignored (a pickle of an older varxpress; never loaded): trials come from %s",
+                        legacy, self.path)
+        return trials, payload.get("config", {})
+
+
+_TIME_KEYS = ("book_time", "refresh_time")
+
+
+def _encode_doc(doc: dict) -> dict:
+    """A hyperopt trial document as JSON data (times as ISO-8601 strings, numpy scalars as numbers)."""
+    out = _jsonable({k: v for k, v in doc.items() if k not in _TIME_KEYS})
+    for key in _TIME_KEYS:
+        value = doc.get(key)
+        out[key] = value.isoformat() if hasattr(value, "isoformat") else None
+    return out
+
+
+def _decode_doc(doc: dict) -> dict:
+    """The inverse of :func:`_encode_doc`."""
+    import datetime
+
+    out = dict(doc)
+    for key in _TIME_KEYS:
+        if out.get(key) is not None:
+            out[key] = datetime.datetime.fromisoformat(out[key])
+    return out
 
 
 # -- search -----------------------------------------------------------------------------------------------------------------
@@ -494,7 +550,7 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
 
     Args:
         dataset: prepared set.
-        out_dir: folder for ``trials.pkl``, ``trials.tsv``, ``best_hparams.json`` and (by default) the model.
+        out_dir: folder for ``trials.json``, ``trials.tsv``, ``best_hparams.json`` and (by default) the model.
         space: flat search space (see the module docstring); :data:`DEFAULT_SPACE` when None.
         algo: ``tpe``, ``anneal`` or ``random``.
         max_evals: total number of trials, finished ones of earlier runs included.
@@ -600,31 +656,34 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress hyperopt``."""
+    from varxpress.cli import non_negative_int, positive_float, positive_int
+
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--out-dir", "-o", required=True, type=Path,
-                        help="folder for trials.pkl/trials.tsv (resumed when present), best_hparams.json and "
-                             "the final model")
+                        help="folder for trials.json/trials.tsv (resumed when present), best_hparams.json and "
+                             "the final model; trials.json is plain JSON, never code: a legacy trials.pkl "
+                             "(pickle) there is refused, not loaded")
     parser.add_argument("--space", type=existing_path, default=None,
                         help="search space file (YAML/JSON; default: the Xpresso space, see docs/training.md)")
     parser.add_argument("--algo", choices=("tpe", "anneal", "random"), default="tpe", help="search algorithm")
-    parser.add_argument("--max-evals", type=int, default=50, help="total trials, earlier runs' included")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds for the search in this run")
-    parser.add_argument("--trial-epochs", type=int, default=5, help="epochs per trial (early stopping inside)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the proposals")
+    parser.add_argument("--max-evals", type=positive_int, default=50, help="total trials, earlier runs' included")
+    parser.add_argument("--timeout", type=positive_float, default=None, help="seconds for the search in this run")
+    parser.add_argument("--trial-epochs", type=positive_int, default=5, help="epochs per trial (early stopping inside)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the proposals")
     parser.add_argument("--spark", metavar="MASTER", default=None,
                         help="run trials on Spark via hyperopt's SparkTrials, e.g. local[2] or spark://host:7077")
-    parser.add_argument("--parallelism", type=int, default=2, help="concurrent Spark trials")
+    parser.add_argument("--parallelism", type=positive_int, default=2, help="concurrent Spark trials")
     parser.add_argument("--no-final", dest="final", action="store_false",
                         help="do not retrain the best trial at the end")
-    parser.add_argument("--final-epochs", type=int, default=None,
+    parser.add_argument("--final-epochs", type=positive_int, default=None,
                         help="epochs of the final retraining (default: the space's epochs)")
     parser.add_argument("--model-out", type=Path, default=None, help="final model (default OUT_DIR/best.vxm.h5)")
     parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false",
                         help="train on the labels as they are")
-    parser.add_argument("--max-memory-gb", type=float, default=8.0, help="stream splits larger than this")
-    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the final model's ridge baseline")
-    parser.add_argument("--ensemble-top-k", type=int, default=0, metavar="K",
+    parser.add_argument("--max-memory-gb", type=positive_float, default=8.0, help="stream splits larger than this")
+    parser.add_argument("--kmax", type=positive_int, default=6, help="longest k-mer of the final model's ridge baseline")
+    parser.add_argument("--ensemble-top-k", type=non_negative_int, default=0, metavar="K",
                         help="also retrain the K best trials (validation loss; those reading the best trial's "
                              "window) with the final epochs and export them as an ensemble for `score --ensemble`")
     parser.add_argument("--ensemble-out", type=Path, default=None, metavar="DIR",

@@ -35,6 +35,7 @@ __all__ = [
     "iter_alleles",
     "trim_allele",
     "check_ref",
+    "record_pos",
     "VcfScan",
     "scan_vcf_text",
 ]
@@ -62,6 +63,7 @@ class SkipReason(str, Enum):
     REF_MISMATCH = "ref_mismatch"
     INVALID_ALLELE = "invalid_allele"
     NO_GENE = "no_gene_in_range"  # informational: the allele is valid but no gene window overlaps it
+    BEYOND_CONTIG = "beyond_contig_end"  # the REF span ends past the contig's last base (POS of any size)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,16 @@ def trim_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
     return pos + prefix, ref[prefix:], alt[prefix:]
 
 
+def record_pos(rec) -> int:
+    """The 1-based POS of a cyvcf2 record, exact at any size.
+
+    cyvcf2's ``POS`` is a 32-bit C int: a POS of 2^31 or more wraps (4296262409 reads as 1295113, 3000000000 as
+    -1294967296) while htslib, and so the written VCF, keeps the true 64-bit value. ``start`` (0-based) is 64-bit,
+    so every position varxpress reads from a record comes from here.
+    """
+    return int(rec.start) + 1
+
+
 def check_ref(genome: Genome, chrom: str, pos: int, ref: str) -> bool:
     """Whether ``ref`` matches the genome at 1-based ``pos`` (see the module docstring for ``N``).
 
@@ -228,7 +240,7 @@ class VcfScan:
     undeclared: dict[str, list[str]] = field(default_factory=dict)
 
 
-def scan_vcf_text(path: str) -> VcfScan | None:
+def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
     """Check the structure of a plain, gzip or bgzip text VCF line by line, before htslib parses it.
 
     htslib reads some malformed lines wrongly instead of refusing them: a blank line or a ``#`` line inside the
@@ -242,18 +254,23 @@ def scan_vcf_text(path: str) -> VcfScan | None:
     compressed file is complete (gzip stream intact, BGZF end-of-file marker present). ``\\r\\n`` line endings
     are accepted (htslib strips the ``\\r``). FORMAT/sample values are left to htslib, which refuses bad ones.
 
+    Args:
+        path: the file to read.
+        name: how messages name it (default ``path``; e.g. ``<stdin>`` for a copy of standard input).
+
     Returns:
         A :class:`VcfScan`, or ``None`` for a BCF file (binary: htslib checks it).
 
     Raises:
-        VcfError: ``"PATH:LINE: cause; fix"`` for the first problem found.
+        VcfError: ``"NAME:LINE: cause; fix"`` for the first problem found.
     """
     import gzip
     import zlib
 
     from .errors import VcfError
 
-    with open(path, "rb") as fh:
+    source, path = path, name or path
+    with open(source, "rb") as fh:
         magic = fh.read(18)
         compressed = magic[:2] == b"\x1f\x8b"
         if compressed and len(magic) >= 14 and magic[3] & 4 and magic[12:14] == b"BC":  # BGZF
@@ -266,7 +283,7 @@ def scan_vcf_text(path: str) -> VcfScan | None:
     opener = gzip.open if compressed else open
     done = [0]  # lines read so far, for the message of a decompression error
     try:
-        with opener(path, "rb") as fh:
+        with opener(source, "rb") as fh:
             if fh.read(3) == b"BCF":
                 return None
             fh.seek(0)

@@ -1,4 +1,7 @@
-"""``varxpress workflow``: run the scatter-gather Snakemake workflow (``workflow/Snakefile``) on a cohort VCF.
+"""``varxpress workflow``: run the scatter-gather Snakemake workflow on a cohort VCF.
+
+The workflow (Snakefile, config.yaml, profiles/) is package data, ``varxpress/data/workflow`` (``workflow/`` in the
+source tree links to it), so an installed wheel runs it as well as a checkout.
 
 The subcommand writes the run's configuration into the working folder, clears the lock an interrupted run left
 behind (only when no other ``varxpress workflow`` holds the folder) and runs Snakemake with ``--rerun-incomplete``,
@@ -36,40 +39,59 @@ class WorkflowError(VarxpressError, RuntimeError):
     """The workflow cannot be started (missing Snakemake, tools, inputs) or its folder is in use."""
 
 
+def bundled_workflow() -> Path:
+    """Folder of the workflow shipped inside the package (``varxpress/data/workflow``: Snakefile, config.yaml,
+    profiles/); the source tree's ``workflow/`` points to it."""
+    from importlib import resources
+
+    return Path(str(resources.files("varxpress") / "data" / "workflow"))
+
+
 def snakefile_path() -> Path:
-    """The Snakefile: ``$VARXPRESS_SNAKEFILE``, else ``workflow/Snakefile`` of the source tree."""
+    """The Snakefile: ``$VARXPRESS_SNAKEFILE``, else the one bundled with the package."""
     env = os.environ.get("VARXPRESS_SNAKEFILE")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "workflow" / "Snakefile"
+    path = Path(env) if env else bundled_workflow() / "Snakefile"
     if not path.is_file():
-        raise WorkflowError(f"Snakefile {path} not found: install varxpress from its source tree "
-                            f"(`pip install -e '.[workflow]'`) or set VARXPRESS_SNAKEFILE")
+        where = "VARXPRESS_SNAKEFILE names" if env else "the installed package lacks"
+        raise WorkflowError(f"Snakefile {path} not found ({where} it): reinstall varxpress, or set "
+                            f"VARXPRESS_SNAKEFILE to a Snakefile")
     return path
 
 
+def profile_path(profile: str) -> str:
+    """``--profile`` as given when it is a folder, else the bundled profile of that name (``slurm``)."""
+    bundled = bundled_workflow() / "profiles" / profile
+    return str(bundled) if not Path(profile).is_dir() and (bundled / "config.yaml").is_file() else profile
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from varxpress.cli import existing_file
+    from varxpress.cli import existing_file, positive_int
 
     p.add_argument("vcf", nargs="?", type=existing_file,
                    help="input VCF/BCF (indexed VCF.gz/BCF is read in place; a plain VCF is bgzipped and indexed "
                         "first); may come from --configfile instead")
     p.add_argument("--configfile", type=existing_file,
-                   help="workflow config (YAML, see workflow/config.yaml); options given here override it")
+                   help="workflow config (YAML, like the bundled workflow/config.yaml); options given here override it")
     inputs = p.add_argument_group("inputs and scoring (as in `varxpress score`)")
     inputs.add_argument("--fasta", "-f", type=existing_file, help="reference genome FASTA")
     inputs.add_argument("--out", "-o", help="gathered output, .vcf.gz (bgzip + tabix index; folders are made)")
     inputs.add_argument("--tss", type=existing_file, help="TSS annotation (default: bundled Xpresso CAGE hg38 set)")
     inputs.add_argument("--tss-offset", type=int, help="TSS = BED start + OFFSET (10000 for the Xpresso BED)")
-    inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"])
+    inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"],
+                        help="format of --tss (default auto: from the file name and contents)")
     inputs.add_argument("--model", "-m", type=existing_file, help="model file (default: bundled Xpresso human)")
     inputs.add_argument("--contig-map", type=existing_file, help="two-column TSV of contig names -> FASTA names")
     inputs.add_argument("--features", type=existing_file, help="per-gene model features (TSV)")
-    inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"])
-    inputs.add_argument("--max-allele-len", type=int)
-    inputs.add_argument("--batch-size", type=int)
+    inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"],
+                        help="REF disagrees with the genome: stop, warn and leave unscored, or leave unscored "
+                             "silently (default warn)")
+    inputs.add_argument("--max-allele-len", type=positive_int,
+                        help="longer REF/ALT alleles are not scored (default 1000)")
+    inputs.add_argument("--batch-size", type=positive_int, help="windows per model call (default 128)")
     inputs.add_argument("--no-fast-path", dest="fast_path", action="store_false", default=None,
                         help="recompute the whole network for every allele")
     shards = p.add_argument_group("sharding")
-    shards.add_argument("--shard-size", type=int,
+    shards.add_argument("--shard-size", type=positive_int,
                         help="bases of promoter-window span per shard (default 2000000); window-less stretches "
                              "and contigs ride along with a neighbour")
     shards.add_argument("--regions", type=existing_file,
@@ -79,13 +101,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--report", help="final report JSON (default: OUT with .report.json)")
     run.add_argument("--workdir", help="folder for shards, logs and Snakemake's bookkeeping "
                                        "(default: OUT without .vcf.gz, plus .work)")
-    run.add_argument("--cores", "-c", type=int, default=os.cpu_count() or 1,
+    run.add_argument("--cores", "-c", type=positive_int, default=os.cpu_count() or 1,
                      help="cores for local execution (jobs run side by side within them)")
-    run.add_argument("--threads-per-shard", type=int, help="threads of each `varxpress score` job (default 2)")
-    run.add_argument("--mem-mb", type=int, help="memory requested per `varxpress score` job, MB (default 4000)")
-    run.add_argument("--profile", help="Snakemake profile folder, e.g. workflow/profiles/slurm")
+    run.add_argument("--threads-per-shard", type=positive_int, help="threads of each `varxpress score` job (default 2)")
+    run.add_argument("--mem-mb", type=positive_int, help="memory requested per `varxpress score` job, MB (default 4000)")
+    run.add_argument("--profile", help="Snakemake profile folder, or the name of a bundled profile (slurm)")
     run.add_argument("--executor", help="Snakemake executor plugin, e.g. slurm (default: local)")
-    run.add_argument("--jobs", "-j", type=int, help="jobs submitted at once (cluster executors)")
+    run.add_argument("--jobs", "-j", type=positive_int, help="jobs submitted at once (cluster executors)")
     run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
     run.add_argument("--snakemake-arg", action="append", default=[], metavar="ARG",
                      help="extra Snakemake argument, repeatable; write it with = (--snakemake-arg=--keep-going)")
@@ -137,7 +159,7 @@ def snakemake_command(snakefile: Path, workdir: Path, configfile: Path, args: ar
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
            "--configfile", str(configfile), "--rerun-incomplete", "--show-failed-logs"]
     if args.profile:
-        cmd += ["--profile", args.profile]
+        cmd += ["--profile", profile_path(args.profile)]
     if args.executor:
         cmd += ["--executor", args.executor]
     if args.jobs is not None:

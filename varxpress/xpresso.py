@@ -527,18 +527,20 @@ def import_xpresso(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress import-xpresso FILE.h5 --out OUT [--name] [--genome-build] ...``."""
+    from varxpress.cli import non_negative_int, positive_float
+
     parser.add_argument("h5", type=Path, metavar="FILE.h5",
                         help="published Xpresso Keras 2 model, e.g. human_trainepoch.11-0.426.h5")
     parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT.vxm.h5",
                         help="varxpress model file to write")
     parser.add_argument("--name", default=None, help="model name (default: xpresso_<file name>)")
     parser.add_argument("--genome-build", default="hg38", help="genome build of the windows (default: %(default)s)")
-    parser.add_argument("--upstream", type=int, default=7000, help="bases upstream of the TSS (default: %(default)s)")
-    parser.add_argument("--downstream", type=int, default=3500,
+    parser.add_argument("--upstream", type=non_negative_int, default=7000, help="bases upstream of the TSS (default: %(default)s)")
+    parser.add_argument("--downstream", type=non_negative_int, default=3500,
                         help="bases from the TSS downstream, TSS included (default: %(default)s)")
     parser.add_argument("--label-mean", type=float, default=None,
                         help="output -> log10 map: log10 = out*sd + mean (default: known value for the human model)")
-    parser.add_argument("--label-sd", type=float, default=None, help="see --label-mean")
+    parser.add_argument("--label-sd", type=positive_float, default=None, help="see --label-mean")
 
 
 def run(args: argparse.Namespace) -> int:

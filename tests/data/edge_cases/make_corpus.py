@@ -194,7 +194,8 @@ def build() -> None:
     case("ref_past_contig_end.vcf", H + [rec("chr2", 0, "pos_zero", "A", "G"),
                                          rec("chr2", 59, "del_past_end", base("chr2", 59, 2) + "A", base("chr2", 59)),
                                          rec("chr2", 61, "pos_past_end", "A", "G")],
-         ok(("pos_zero", "ref_mismatch"), ("del_past_end", "ref_mismatch"), ("pos_past_end", "ref_mismatch")))
+         ok(("pos_zero", "ref_mismatch"), ("del_past_end", "beyond_contig_end"),
+            ("pos_past_end", "beyond_contig_end")))
     # -- contig names -----------------------------------------------------------------------------------------------
     case("contig_absent_from_fasta.vcf", header(extra=["##contig=<ID=chr9,length=1000>"]) + [
         snv("chr1", 45, "known"), rec("chr9", 10, "absent", "A", "G"), rec("chrUn_x", 5, "absent2", "C", "T,G"),

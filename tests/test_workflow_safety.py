@@ -1,0 +1,61 @@
+"""File names reach the workflow's shell commands quoted: a name is never run, a space never splits it."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_workflow import EXAMPLE, SCORE_ARGS, needs_snakemake, needs_tools
+from varxpress.cli import main
+
+HOSTILE = "x$(touch PWNED).vcf"
+
+
+def _hostile_input(tmp_path):
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    vcf = folder / HOSTILE
+    shutil.copy(EXAMPLE / "demo.vcf", vcf)
+    return folder, vcf
+
+
+@needs_tools
+@needs_snakemake
+def test_rendered_shell_commands_quote_every_path(tmp_path, capfd):
+    folder, vcf = _hostile_input(tmp_path)
+    rc = main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(folder / "out.vcf.gz"), "--cores", "1",
+               "--dry-run", "--snakemake-arg=--printshellcmds"])
+    shown = capfd.readouterr()
+    assert rc == 0, shown.err[-3000:]
+    command = next(line for line in (shown.out + shown.err).splitlines() if "(bcftools view" in line)
+    assert f"'{vcf}'" in command  # single-quoted: no $(...) expansion, no word splitting
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.mark.slow
+@needs_tools
+@needs_snakemake
+def test_a_hostile_file_name_in_a_folder_with_a_space_runs_nothing_and_scores(tmp_path):
+    folder, vcf = _hostile_input(tmp_path)
+    out = folder / "scored out.vcf.gz"
+    rc = main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(out), "--cores", "2", "--threads-per-shard", "1",
+               "--quiet"])
+    assert rc == 0
+    assert not list(tmp_path.rglob("PWNED"))
+    with gzip.open(out, "rt") as fh:
+        records = [line for line in fh if not line.startswith("#")]
+    assert len(records) == 19
+
+
+def test_a_bundled_profile_can_be_named_and_a_folder_is_kept(tmp_path):
+    from tests.test_workflow import _args
+    from varxpress.workflow import bundled_workflow, snakemake_command
+
+    cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", "slurm"]))
+    assert Path(cmd[cmd.index("--profile") + 1]) == bundled_workflow() / "profiles" / "slurm"
+    (tmp_path / "slurm").mkdir()
+    cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", str(tmp_path / "slurm")]))
+    assert cmd[cmd.index("--profile") + 1] == str(tmp_path / "slurm")
