@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from varxpress.errors import ModelError
+from varxpress.outputs import open_output
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +243,8 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
             sha = model.sha256
         entries.append({"file": name, "sha256": sha})
     manifest = out / MANIFEST
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "members": entries,
-                               "source": dict(source or {})}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, manifest)
+    with open_output(manifest) as fh:
+        fh.write(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "members": entries,
+                             "source": dict(source or {})}, indent=2, sort_keys=True) + "\n")
     log.info("exported an ensemble of %d models to %s", len(entries), out)
     return manifest
