@@ -115,8 +115,9 @@ class TsvWriter:
                 if isinstance(exc, OutputError):
                     raise
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
-        else:
-            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        else:  # the partial file is removed; a failing flush of it (a full disk) must not hide the first error
+            with contextlib.suppress(OSError):
+                self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def check_reader(self) -> None:
         """Raise :class:`ReaderGone` when the pipe's reader went away (call once the other outputs are complete)."""
@@ -252,7 +253,8 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
             return []
         done = subprocess.run(["bcftools", "index", "-f", path], capture_output=True, text=True)
         if done.returncode != 0:
-            reason = " ".join(done.stderr.split()) or f"bcftools index exited with status {done.returncode}"
+            reason = " ".join(done.stderr.replace(path, name).split()) or f"bcftools index exited with status " \
+                                                                                f"{done.returncode}"
             log.warning("%s left unindexed (%s): is the input sorted? `bcftools sort` it, then `bcftools index`",
                         name, reason)
             with contextlib.suppress(OSError):
@@ -266,7 +268,7 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
             pysam.tabix_index(path, preset="vcf", force=True)
         except OSError as exc:  # htslib refuses unsorted input; the VCF itself is complete and valid
             log.warning("%s left unindexed (%s): is the input sorted? `bcftools sort` it, then `tabix -p vcf`",
-                        name, exc)
+                        name, str(exc).replace(path, name))
             with contextlib.suppress(OSError):
                 os.unlink(path + ".tbi")
             return []
