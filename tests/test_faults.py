@@ -93,7 +93,8 @@ def test_crash_or_interrupt_mid_run_leaves_previous_output(many, reference, toy_
     assert unchanged(outdir)
 
 
-def test_ctrl_c_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many):
+def _scoring_in_a_subprocess(tmp_path, reference, toy_model, many) -> tuple[subprocess.Popen, Path]:
+    """A long `varxpress score` run in a child process, returned once its partial output is being written."""
     big = tmp_path / "big.vcf"
     text = many.read_text()
     header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
@@ -114,11 +115,33 @@ def test_ctrl_c_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model,
         time.sleep(0.05)
     time.sleep(0.5)  # scoring is under way
     assert proc.poll() is None, "finished before it could be interrupted: make the input bigger"
-    proc.send_signal(signal.SIGINT)
+    return proc, out
+
+
+@pytest.mark.parametrize("sig, status, message", [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many, sig, status,
+                                                            message):
+    """SIGTERM is what schedulers (SLURM) and `kill` send: handled like Ctrl-C, with its own exit status."""
+    proc, out = _scoring_in_a_subprocess(tmp_path, reference, toy_model, many)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err.decode()
-    assert "interrupted" in err.decode()
+    assert proc.returncode == status, err.decode()
+    assert message in err.decode() and "Traceback" not in err.decode()
     assert os.listdir(out.parent) == []
+
+
+def test_partials_of_a_killed_run_are_removed_by_the_next_run(tmp_path, reference, toy_model, many):
+    """kill -9 cannot be handled: its partial files stay until a later run of the same output succeeds."""
+    proc, out = _scoring_in_a_subprocess(tmp_path, reference, toy_model, many)
+    proc.kill()
+    proc.communicate(timeout=120)
+    left = os.listdir(out.parent)
+    assert left and all(n.startswith(f".{out.name}.{proc.pid}-") for n in left)
+    other = out.parent / ".other.vcf.gz.12345678.partial.vcf.gz"  # not this output's: kept
+    other.write_text("x")
+    assert score(many, reference, toy_model, out) == 0
+    assert sorted(os.listdir(out.parent)) == sorted([other.name, out.name])  # (unsorted input: no index)
 
 
 def test_read_only_output_folder_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
@@ -152,6 +175,25 @@ def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp
         signal.signal(signal.SIGXFSZ, old)
     assert status == 1
     assert f"cannot write {folder / name}" in caplog.text and "disk full" in caplog.text
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("names", [("out.vcf", "out.tsv"), ("out.vcf.gz", "out.tsv.gz")])
+def test_full_disk_holding_both_the_vcf_and_the_tsv_is_one_clear_error(many, reference, toy_model, tmp_path, capfd,
+                                                                       names):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, hard))
+    try:
+        status = score(many, reference, toy_model, folder / names[0], "--tsv", folder / names[1])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert status == 1
+    errors = [l for l in capfd.readouterr().err.splitlines() if l.startswith("varxpress ERROR")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and "disk full" in errors[0]
     assert os.listdir(folder) == []
 
 
