@@ -453,3 +453,12 @@ def test_predict_into_a_fifo_writes_it_in_place(inputs, tmp_path):
                  "-q"]) == 0
     thread.join(10)
     assert got[0].decode().startswith("id\tprediction\n") and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_dash_and_dev_stdout_on_one_pipe_are_one_output(tmp_path):
+    """`--out - --tsv /dev/stdout` would interleave both on the pipe (the pipe's inode is compared)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os, sys\nfrom varxpress.outputs import check_distinct\n"
+                               "check_distinct({}, {'--out': ['-'], '--tsv': ['/dev/stdout']})"],
+        capture_output=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert done.returncode != 0 and b"are the same file" in done.stderr

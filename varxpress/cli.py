@@ -49,7 +49,8 @@ EPILOGS = {
     "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
              "Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
              "SignAgreement|Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
-             "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage, 130 interrupted. "
+             "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage (an output that is an input "
+             "included), 130 interrupted, 141 the reader of stdout went away, 143 terminated (SIGTERM). "
              "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",
     "import-xpresso": "Output: a .vxm.h5 model file (docs/model-format.md).",
     "prepare": "Output: a .vxd.h5 training set (docs/training.md).",

@@ -256,8 +256,8 @@ def _identity(path: str) -> tuple | None:
     try:
         st = os.fstat(sys.stdout.fileno()) if path == "-" else os.stat(path)
     except (OSError, ValueError):
-        return ("path", os.path.realpath(path))
-    if stat.S_ISCHR(st.st_mode) and path != "-":
+        return None if path == "-" else ("path", os.path.realpath(path))
+    if stat.S_ISCHR(st.st_mode):
         return None  # writes to /dev/null or a terminal destroy nothing; two of them are fine
     return ("inode", st.st_dev, st.st_ino)
 
@@ -292,11 +292,10 @@ def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, It
                     raise UsageError(f"{stdout_by} and {option} both write to standard output (-); send one of "
                                      f"them to a file")
                 stdout_by = option
-                continue
             ident = _identity(p)
             if ident is None:
                 continue
-            if ident in seen:
+            if ident in seen and p != "-":
                 other, where = seen[ident]
                 raise UsageError(f"output {option} {p} is the input {other} {where}: writing it would destroy the "
                                  f"input; choose another output name")
