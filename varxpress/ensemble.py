@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.outputs import open_output
+from varxpress.outputs import atomic_path, open_output
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,8 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
         dest = out / name
         if isinstance(given, (str, os.PathLike)):
             if Path(given).resolve() != dest.resolve():
-                shutil.copyfile(given, dest)
+                with atomic_path(dest) as tmp:
+                    shutil.copyfile(given, tmp)
             sha = hashlib.sha256(dest.read_bytes()).hexdigest()
         else:
             model.save(dest)
