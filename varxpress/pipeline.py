@@ -567,7 +567,11 @@ class Scorer:
         records = read_checked(iter_records(vcf, vcf_path, cfg.regions), vcf_path, line_base)
         # what can be refused up front (no index for --region, an unreadable first record) is, before any header
         # reaches the output (with `-o -` a header on stdout cannot be taken back)
-        first = next(records, None)
+        try:
+            first = next(records, None)
+        except BaseException:
+            self.close_engines()
+            raise
         records = itertools.chain([first] if first is not None else [], records)
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
         with contextlib.ExitStack() as stack:
@@ -592,8 +596,7 @@ class Scorer:
                     check_written(tmp, stats.records_out, out)
                 ok = True
             finally:
-                for engine in self.engines:
-                    engine.close()
+                self.close_engines()
                 if tsv_writer is not None:
                     tsv_writer.close(ok)
             if not streaming:
@@ -602,6 +605,11 @@ class Scorer:
             tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
         stats.genes_predicted = self.engines[0].genes_predicted
         return stats
+
+    def close_engines(self) -> None:
+        """Stop the engines' worker processes (idempotent)."""
+        for engine in self.engines:
+            engine.close()
 
     def _run_chunk(self, chunk, first: int, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
                    tsv_writer, clear: list[str]) -> None:
