@@ -389,7 +389,7 @@ def test_rewriting_from_an_unsorted_input_leaves_no_stale_index(inputs, tmp_path
     assert main(args) == 0  # a valid, complete, unindexed output, as docs/output.md promises
     assert os.listdir(tmp_path / "out") == [name]
     assert records_of(out) == records_of(unsorted)
-    assert f"{out} left unindexed" in caplog.text and "sort" in caplog.text
+    assert f"{out} is complete but not indexed" in caplog.text and "sort" in caplog.text
 
 
 def test_region_error_reaches_nobody_before_the_header_is_written(inputs):

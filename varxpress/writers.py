@@ -255,8 +255,8 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
         if done.returncode != 0:
             reason = " ".join(done.stderr.replace(path, name).split()) or f"bcftools index exited with status " \
                                                                                 f"{done.returncode}"
-            log.warning("%s left unindexed (%s): is the input sorted? `bcftools sort` it, then `bcftools index`",
-                        name, reason)
+            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
+                        "`bcftools index`", name, reason)
             with contextlib.suppress(OSError):
                 os.unlink(path + ".csi")
             return []
@@ -267,8 +267,8 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
         try:
             pysam.tabix_index(path, preset="vcf", force=True)
         except OSError as exc:  # htslib refuses unsorted input; the VCF itself is complete and valid
-            log.warning("%s left unindexed (%s): is the input sorted? `bcftools sort` it, then `tabix -p vcf`",
-                        name, str(exc).replace(path, name))
+            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
+                        "`tabix -p vcf`", name, str(exc).replace(path, name))
             with contextlib.suppress(OSError):
                 os.unlink(path + ".tbi")
             return []
