@@ -93,7 +93,8 @@ def test_crash_or_interrupt_mid_run_leaves_previous_output(many, reference, toy_
     assert unchanged(outdir)
 
 
-def test_ctrl_c_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many):
+def _scoring_in_a_subprocess(tmp_path, reference, toy_model, many) -> tuple[subprocess.Popen, Path]:
+    """A long `varxpress score` run in a child process, returned once its partial output is being written."""
     big = tmp_path / "big.vcf"
     text = many.read_text()
     header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
@@ -114,11 +115,33 @@ def test_ctrl_c_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model,
         time.sleep(0.05)
     time.sleep(0.5)  # scoring is under way
     assert proc.poll() is None, "finished before it could be interrupted: make the input bigger"
-    proc.send_signal(signal.SIGINT)
+    return proc, out
+
+
+@pytest.mark.parametrize("sig, status, message", [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many, sig, status,
+                                                            message):
+    """SIGTERM is what schedulers (SLURM) and `kill` send: handled like Ctrl-C, with its own exit status."""
+    proc, out = _scoring_in_a_subprocess(tmp_path, reference, toy_model, many)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err.decode()
-    assert "interrupted" in err.decode()
+    assert proc.returncode == status, err.decode()
+    assert message in err.decode() and "Traceback" not in err.decode()
     assert os.listdir(out.parent) == []
+
+
+def test_partials_of_a_killed_run_are_removed_by_the_next_run(tmp_path, reference, toy_model, many):
+    """kill -9 cannot be handled: its partial files stay until a later run of the same output succeeds."""
+    proc, out = _scoring_in_a_subprocess(tmp_path, reference, toy_model, many)
+    proc.kill()
+    proc.communicate(timeout=120)
+    left = os.listdir(out.parent)
+    assert left and all(n.startswith(f".{out.name}.{proc.pid}-") for n in left)
+    other = out.parent / ".other.vcf.gz.12345678.partial.vcf.gz"  # not this output's: kept
+    other.write_text("x")
+    assert score(many, reference, toy_model, out) == 0
+    assert sorted(os.listdir(out.parent)) == sorted([other.name, out.name])  # (unsorted input: no index)
 
 
 def test_read_only_output_folder_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
@@ -134,11 +157,13 @@ def test_read_only_output_folder_is_a_clear_error(many, reference, toy_model, ou
     assert unchanged(outdir)
 
 
-@pytest.mark.parametrize("name", ["out.vcf", "out.vcf.gz", "out.bcf"])
-def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp_path, caplog, name):
+@pytest.mark.parametrize("name, tsv", [("out.vcf", None), ("out.vcf.gz", None), ("out.bcf", None),
+                                       ("out.vcf", "out.tsv"), ("out.vcf.gz", "out.tsv.gz")])
+def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp_path, caplog, name, tsv):
     """A real failing write system call: a file-size limit makes write() fail (EFBIG) like a full disk (ENOSPC).
 
     cyvcf2 ignores htslib's write errors, so without the read-back check this run would succeed with a short file.
+    With a TSV on the same full disk too, the first failure is the one message (no traceback of the second).
     """
     folder = tmp_path / "out"
     folder.mkdir()
@@ -146,12 +171,14 @@ def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, hard))
     try:
-        status = score(many, reference, toy_model, folder / name)
+        status = score(many, reference, toy_model, folder / name, *(["--tsv", folder / tsv] if tsv else []))
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old)
     assert status == 1
-    assert f"cannot write {folder / name}" in caplog.text and "disk full" in caplog.text
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "disk full" in errors[0]
+    assert errors[0].startswith(f"cannot write {folder / name}" if not tsv else f"cannot write {folder}{os.sep}")
     assert os.listdir(folder) == []
 
 

@@ -217,3 +217,56 @@ def test_real_hg38_chr1(tmp_path):
         seq = g.fetch("1", 900_000, 900_100)
         assert len(seq) == 100 and set(seq) <= set("ACGTN")
         assert g.fetch("chr1", 999_990, 1_000_010).endswith("N" * 10)
+
+
+# -- a stale index: the FASTA rewritten after it was indexed ----------------------------------------------------------
+
+
+def _wrapped(contigs: dict[str, str], width: int) -> str:
+    return "".join(f">{n}\n" + "".join(s[i:i + width] + "\n" for i in range(0, len(s), width))
+                   for n, s in contigs.items())
+
+
+@pytest.mark.parametrize("change", ["line_width", "longer_contig", "renamed", "contig_removed"])
+def test_stale_fai_of_a_rewritten_fasta_is_refused_with_the_fix(tmp_path, change):
+    """The FASTA is rewritten after indexing, the index kept and newer: htslib would read the wrong bases."""
+    seqs = {"chr1": "ACGT" * 30, "chr2": "GGCCA" * 13}
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(_wrapped(seqs, 60))
+    Genome(fasta).close()  # makes ref.fa.fai
+    new = dict(seqs)
+    width = 60
+    if change == "line_width":
+        width = 50
+    elif change == "longer_contig":
+        new["chr1"] += "TTTTTTT"
+    elif change == "renamed":
+        new = {"chrA" if k == "chr1" else k: v for k, v in seqs.items()}
+    else:
+        del new["chr2"]
+    stamp = os.stat(f"{fasta}.fai").st_mtime
+    fasta.write_text(_wrapped(new, width))
+    os.utime(fasta, (stamp - 10, stamp - 10))  # dates do not matter for a plain FASTA: its layout is checked
+    with pytest.raises(FastaIndexError, match=r"does not match .*samtools faidx .*ref\.fa"):
+        Genome(fasta)
+    os.unlink(f"{fasta}.fai")  # the fix the message gives
+    with Genome(fasta) as g:
+        assert g.fetch(next(iter(new)), 0, 8) == next(iter(new.values()))[:8]
+
+
+def test_consistent_fai_is_accepted_whatever_its_date(tiny_genome):
+    Genome(tiny_genome).close()
+    stamp = os.stat(tiny_genome).st_mtime
+    os.utime(f"{tiny_genome}.fai", (stamp - 3600, stamp - 3600))  # a copy that reordered the dates
+    with Genome(tiny_genome) as g:
+        assert g.fetch("chr1", 0, 5) == read_plain_fasta(tiny_genome)["chr1"][:5]
+
+
+def test_bgzip_fasta_older_than_its_index_is_refused(tiny_genome):
+    gz = Path(f"{tiny_genome}.gz")
+    pysam.tabix_compress(str(tiny_genome), str(gz))
+    Genome(gz).close()
+    stamp = os.stat(f"{gz}.fai").st_mtime
+    os.utime(gz, (stamp + 60, stamp + 60))  # rewritten after indexing
+    with pytest.raises(FastaIndexError, match=r"older than .*delete .*\.fai and .*\.gzi.*samtools faidx"):
+        Genome(gz)

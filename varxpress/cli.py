@@ -49,7 +49,8 @@ EPILOGS = {
     "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
              "Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
              "SignAgreement|Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
-             "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage, 130 interrupted. "
+             "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage (an output that is an input "
+             "included), 130 interrupted, 141 the reader of stdout went away, 143 terminated (SIGTERM). "
              "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",
     "import-xpresso": "Output: a .vxm.h5 model file (docs/model-format.md).",
     "prepare": "Output: a .vxd.h5 training set (docs/training.md).",
@@ -234,10 +235,11 @@ def run_score(args: argparse.Namespace) -> int:
              "not scored: %s", stats.records_in, stats.records_out, stats.alleles, stats.alleles_scored,
              stats.scores, stats.scores_fast, skipped)
     if args.stats:
-        from varxpress.writers import atomic_path
+        from varxpress.outputs import open_output
 
-        with atomic_path(args.stats) as tmp, open(tmp, "w") as fh:
+        with open_output(args.stats) as fh:
             json.dump(stats.as_dict(), fh, indent=2, sort_keys=True)
+            fh.write("\n")
     return 0
 
 
@@ -301,8 +303,49 @@ def _log_warning(message, category, filename, lineno, file=None, line=None) -> N
     logging.getLogger("varxpress").warning("%s: %s", category.__name__, message)
 
 
+# options that name files a subcommand writes (each subcommand's own names; folders are checked as a whole)
+OUTPUT_OPTIONS = ("out", "tsv", "stats", "out_dir", "out_prefix", "report_dir", "ensemble_out", "model_out", "report",
+                  "workdir")
+# inputs whose argparse type does not already say so (existing_file / existing_path do)
+INPUT_OPTIONS = ("vcf", "h5", "configfile", "snakefile")
+
+
+def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict, dict]:
+    """``({option: [input paths]}, {option: [output paths]})`` of a parsed subcommand, for ``check_distinct``."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    inputs: dict[str, list[str]] = {}
+    outputs: dict[str, list[str]] = {}
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if value is None or action.dest == "help":
+            continue
+        name = max(action.option_strings, key=len) if action.option_strings else action.dest.upper()
+        values = [str(v) for v in (value if isinstance(value, list) else [value])]
+        if action.dest in OUTPUT_OPTIONS:
+            outputs[name] = values
+            if action.dest == "out_prefix":
+                outputs[name] = [v + ".tsv" for v in values]
+            elif action.dest == "out" and args.command in ("score", "workflow"):
+                outputs[name + " index"] = [v + s for v in values if v != "-" for s in (".tbi", ".csi")]
+        elif action.type in (existing_file, existing_path) or action.dest in INPUT_OPTIONS:
+            inputs[name] = values
+            inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
+    return inputs, outputs
+
+
+def _terminated(signum, frame) -> None:
+    from varxpress.errors import Terminated
+
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``varxpress``; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    """Entry point of ``varxpress``; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C),
+    141 the reader of standard output went away, 143 terminated (SIGTERM))."""
+    import signal
+
+    from varxpress.errors import ReaderGone, Terminated, UsageError
+    from varxpress.outputs import check_distinct
     from varxpress.pipeline import command_line
 
     words = sys.argv[1:] if argv is None else argv
@@ -312,13 +355,33 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = command_line(argv)
     setup_logging(args.quiet, args.verbose)
     module, _add, run_fn, _help = SUBCOMMANDS[args.command]
+    try:  # schedulers (SLURM) stop jobs with SIGTERM; only the main thread may set a handler
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:
+        previous = _terminated
     try:
+        check_distinct(*files_of(parser, args))
         return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+    except UsageError as exc:
+        log.error("%s", exc)
+        return 2
+    except ReaderGone as exc:
+        log.error("%s", exc)
+        return 141
     except VarxpressError as exc:
         log.error("%s", exc)
         return 1
+    except Terminated:
+        log.error("terminated (SIGTERM): no output was left half-written")
+        return 143
     except KeyboardInterrupt:
         log.error("interrupted: no output was left half-written")
         return 130
     except BrokenPipeError:
+        from varxpress.outputs import discard_stdout
+
+        discard_stdout()
         return 0
+    finally:
+        if previous is not _terminated:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

@@ -377,12 +377,13 @@ def _standardize(raw: np.ndarray, split: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _write_set(path: Path, onehot: np.ndarray, labels: np.ndarray, ids: Sequence[str], split: np.ndarray,
                features_raw: np.ndarray, attrs: dict, columns: dict, chunk_rows: int = 16) -> None:
-    """Write a prepared set atomically (``path.tmp`` then rename)."""
+    """Write a prepared set through :func:`varxpress.outputs.atomic_path` (a partial file, renamed when complete)."""
+    from varxpress.outputs import atomic_path
+
     features, mean, sd = _standardize(features_raw, split)
-    tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     n, width = onehot.shape[:2]
-    with h5py.File(tmp, "w") as h5:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("onehot", data=onehot, dtype=np.uint8, chunks=(max(1, min(n, chunk_rows)), width, 4),
                           compression="gzip", compression_opts=4, shuffle=True)
         h5.create_dataset("labels", data=labels.astype(np.float32))
@@ -404,7 +405,6 @@ def _write_set(path: Path, onehot: np.ndarray, labels: np.ndarray, ids: Sequence
         h5.attrs["created"] = _now()
         for key, value in attrs.items():
             h5.attrs[key] = json.dumps(value) if isinstance(value, (dict, list, tuple)) or value is None else value
-    os.replace(tmp, path)
     counts = {name: int((split == code).sum()) for code, name in enumerate(SPLITS)}
     log.info("wrote %s: %d items (train %d, valid %d, test %d), window %d bp, %d features", path, n,
              counts["train"], counts["valid"], counts["test"], width, features_raw.shape[1])

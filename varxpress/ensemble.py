@@ -31,6 +31,7 @@ import numpy as np
 
 from varxpress import scoring
 from varxpress.errors import ModelError
+from varxpress.outputs import atomic_path, open_output
 
 log = logging.getLogger(__name__)
 
@@ -240,16 +241,16 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
         dest = out / name
         if isinstance(given, (str, os.PathLike)):
             if Path(given).resolve() != dest.resolve():
-                shutil.copyfile(given, dest)
+                with atomic_path(dest) as tmp:
+                    shutil.copyfile(given, tmp)
             sha = hashlib.sha256(dest.read_bytes()).hexdigest()
         else:
             model.save(dest)
             sha = model.sha256
         entries.append({"file": name, "sha256": sha})
     manifest = out / MANIFEST
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "members": entries,
-                               "source": dict(source or {})}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, manifest)
+    with open_output(manifest) as fh:
+        fh.write(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "members": entries,
+                             "source": dict(source or {})}, indent=2, sort_keys=True) + "\n")
     log.info("exported an ensemble of %d models to %s", len(entries), out)
     return manifest

@@ -48,5 +48,17 @@ class OutputError(VarxpressError, OSError):
     """An output cannot be written (read-only location, full disk, ...)."""
 
 
+class UsageError(VarxpressError, ValueError):
+    """The command line asks for something that cannot be done (exit status 2), e.g. an output that is an input."""
+
+
+class ReaderGone(OutputError, BrokenPipeError):
+    """The reader of a pipe (standard output, a FIFO) went away, e.g. ``| head``; the other outputs are complete."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's kill, ``kill PID``) arrived; handled like Ctrl-C: outputs are cleaned up (exit 143)."""
+
+
 class RefMismatchWarning(UserWarning):
     """A record's REF allele disagrees with the reference genome (``--on-ref-mismatch warn``)."""

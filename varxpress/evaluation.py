@@ -31,6 +31,7 @@ import pandas as pd
 
 from .bootstrap import N_BOOT, Bootstrap
 from .cli import existing_path
+from .outputs import open_output, save_figure
 from .dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
 from .errors import DatasetError
 
@@ -403,11 +404,14 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
 def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFrame, guard: dict, model,
                       pset: PreparedSet, split: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "evaluation.tsv", sep="\t", index=False, float_format="%.6g")
-    predictions.to_csv(out_dir / "predictions.tsv", sep="\t", index=False, float_format="%.6g")
+    with open_output(out_dir / "evaluation.tsv") as fh:
+        table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    with open_output(out_dir / "predictions.tsv") as fh:
+        predictions.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     report = {"model": str(getattr(model, "path", "")), "dataset": str(pset.path), "split": split,
               "metrics": {r["predictor"]: _jsonable(r) for r in table.to_dict("records")}, **guard}
-    (out_dir / "evaluation.json").write_text(json.dumps(report, indent=2, allow_nan=False, default=str))
+    with open_output(out_dir / "evaluation.json") as fh:
+        fh.write(json.dumps(report, indent=2, allow_nan=False, default=str))
     plot_evaluation(table, predictions, out_dir / "evaluation.png", title=f"{pset.path.name}: {split}")
     log.info("wrote %s/evaluation.{tsv,json,png} and predictions.tsv", out_dir)
 
@@ -470,7 +474,7 @@ def plot_evaluation(table: pd.DataFrame, predictions: pd.DataFrame, path: Path, 
     bar_ax.set_title(title, fontsize=9)
     plot_pred_vs_obs(sc_ax, predictions["observed"].to_numpy(), predictions["model"].to_numpy(), "model")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -610,9 +614,9 @@ def run_predict(args: argparse.Namespace) -> int:
     frame = pd.DataFrame({"id": result.ids, "prediction": result.prediction})
     if result.observed is not None:
         frame["observed"] = result.observed
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    frame.to_csv(tmp, sep="\t", index=False, float_format="%.6g", na_rep="NA")
-    os.replace(tmp, args.out)
+    if str(args.out) != "-":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open_output(args.out) as fh:
+        frame.to_csv(fh, sep="\t", index=False, float_format="%.6g", na_rep="NA")
     log.info("wrote %d predictions to %s", len(frame), args.out)
     return 0

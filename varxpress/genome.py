@@ -11,7 +11,8 @@ Contig names are matched across FASTA, VCF and annotation by :meth:`Genome.resol
 3. the usual aliases: ``chr1 <-> 1``, ``chrX <-> X``, ``chrM <-> MT <-> M``.
 
 Indexes: a missing ``.fai`` (and, for bgzip, ``.gzi``) is made beside the FASTA when its folder is writable;
-otherwise :class:`~varxpress.errors.FastaIndexError` names the ``samtools faidx`` command that makes it.
+otherwise :class:`~varxpress.errors.FastaIndexError` names the ``samtools faidx`` command that makes it. A stale
+index (the FASTA rewritten after it was indexed) is refused the same way (:meth:`Genome._check_index`).
 A gzip (not bgzip) FASTA cannot be indexed; the error says how to recompress it.
 """
 
@@ -88,6 +89,30 @@ def _compression(path: Path) -> str:
     return "gzip"
 
 
+def _fai_mismatch(fasta: Path, fai: Path) -> str | None:
+    """Why the ``.fai`` lines (name, length, offset, line bases, line width) do not fit a plain FASTA, or None."""
+    size = fasta.stat().st_size
+    with open(fai, encoding="utf-8", errors="replace") as index, open(fasta, "rb") as fh:
+        for n, line in enumerate(index, 1):
+            fields = line.rstrip("\r\n").split("\t")
+            try:
+                name, length, offset, bases, width = fields[0], *map(int, fields[1:5])
+            except ValueError:
+                return f"line {n} is not NAME LENGTH OFFSET LINEBASES LINEWIDTH"
+            if bases <= 0 or width < bases or offset > size:
+                return f"contig {name}: offset {offset} or line layout {bases}/{width} impossible"
+            fh.seek(max(0, offset - 1024))
+            before = fh.read(offset - max(0, offset - 1024)).rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+            if before.split()[:1] != [b">" + name.encode()]:
+                return f"no >{name} header line just before offset {offset}"
+            end = offset + (length // bases) * width + length % bases
+            fh.seek(end)
+            after = fh.read(64).lstrip(b"\r\n")
+            if end > size or (after and not after.startswith(b">")):
+                return f"contig {name} is not {length} bases long"
+    return None
+
+
 def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
 
@@ -129,6 +154,7 @@ class Genome:
         self.fai_path = Path(f"{self.path}.fai")
         self.gzi_path = Path(f"{self.path}.gzi") if self.compression == "bgzip" else None
         self._ensure_index()
+        self._check_index()
         self._open()
         self._resolved: dict[str, str | None] = {}
 
@@ -153,6 +179,29 @@ class Genome:
             pysam.faidx(str(self.path))
         except (pysam.SamtoolsError, OSError) as exc:
             raise FastaIndexError(f"cannot index {self.path} ({exc}); check the file and run `{command}`") from exc
+
+    def _check_index(self) -> None:
+        """Refuse an index that does not describe the FASTA (the FASTA was rewritten after it was indexed).
+
+        A stale ``.fai`` makes htslib read other bases than the FASTA holds, silently. A plain FASTA is checked
+        against its ``.fai`` line by line (a ``>NAME`` header just before each contig's offset, and its last base
+        followed by the next header or the end of the file), whatever the files' dates (copies reorder them).
+        A bgzip FASTA cannot be checked without decompressing it, so there an index older than the FASTA is refused
+        (as htslib does for BAM and VCF indexes).
+        """
+        indexes = [p for p in (self.fai_path, self.gzi_path) if p is not None]
+        names = " and ".join(str(p) for p in indexes)
+        fix = (f"the FASTA was changed after it was indexed: delete {names} (varxpress remakes "
+               f"{'them' if len(indexes) > 1 else 'it'}) or run `samtools faidx {self.path}`")
+        if self.compression == "plain":
+            problem = _fai_mismatch(self.path, self.fai_path)
+            if problem:
+                raise FastaIndexError(f"FASTA index {self.fai_path} does not match {self.path} ({problem}): {fix}")
+            return
+        fasta_mtime = self.path.stat().st_mtime
+        for index in indexes:
+            if index.stat().st_mtime < fasta_mtime:
+                raise FastaIndexError(f"FASTA index {index} is older than {self.path}: {fix}")
 
     def _open(self) -> None:
         try:

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -594,22 +593,17 @@ class ExpressionModel:
 
     # ---- file I/O -----------------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to ``path`` (``.vxm.h5`` recommended) atomically (temp file + ``os.replace``).
+        """Write the model to ``path`` (``.vxm.h5`` recommended) through :func:`varxpress.outputs.atomic_path`.
 
         Returns the path. Raises OutputError when the folder cannot be written.
         """
         import h5py
 
+        from varxpress.outputs import atomic_path
+
         path = Path(path)
-        folder = path.parent if str(path.parent) else Path(".")
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise OutputError(f"cannot write model file {path}: {exc.strerror or exc}; choose a writable folder") from exc
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            with h5py.File(tmp, "w") as h5:
+            with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
                 h5.attrs["varxpress_format"] = FORMAT_VERSION
                 h5.attrs["metadata"] = json.dumps(self.metadata.to_dict(), sort_keys=True)
                 h5.attrs["hparams"] = json.dumps(self.metadata.hparams, sort_keys=True)
@@ -624,16 +618,10 @@ class ExpressionModel:
                     g.attrs["weight_names"] = json.dumps(names)
                     for wname, value in zip(names, values):
                         g.create_dataset(wname, data=np.asarray(value, dtype=np.float32))
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write model file {path}: {exc.strerror or exc}") from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+        except OutputError:
             raise
+        except OSError as exc:
+            raise OutputError(f"cannot write model file {path}: {exc.strerror or exc}") from exc
         self.path = path
         self._sha256 = sha256_file(path)
         log.info("saved model %r to %s (sha256 %s)", self.metadata.name, path, self._sha256[:12])

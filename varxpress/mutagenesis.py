@@ -33,6 +33,7 @@ import numpy as np
 from varxpress import scoring
 from varxpress.encode import ALPHABET, one_hot
 from varxpress.errors import AnnotationError, VarxpressError
+from varxpress.outputs import open_output, save_figure
 from varxpress.windows import Window, ref_window
 
 log = logging.getLogger(__name__)
@@ -336,9 +337,7 @@ def vcf_marks(vcf_path: str | None, genome, chrom: str, start: int, end: int) ->
 
 def write_tsv(results: list[MutagenesisResult], path: str | os.PathLike, provenance: Sequence[str] = ()) -> None:
     """Write the substitutions of ``results`` as TSV (``## `` provenance lines, header, rows), atomically."""
-    from varxpress.writers import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+    with open_output(path) as fh:
         for line in provenance:
             fh.write(f"## {line}\n")
         fh.write("\t".join(TSV_COLUMNS) + "\n")
@@ -418,7 +417,7 @@ def plot_heatmap(res: MutagenesisResult, paths: Sequence[str | os.PathLike], mar
     fig.colorbar(img, ax=ax, label=units, shrink=0.9, pad=0.01)
     if own:
         for path in paths:
-            fig.savefig(path, dpi=110)
+            save_figure(fig, path, dpi=110)
         plt.close(fig)
     return fig
 
@@ -470,7 +469,7 @@ def plot_logo(res: MutagenesisResult, paths: Sequence[str | os.PathLike], marks=
     ax.set_ylabel(units)
     ax.set_title(title or f"{res.tss.gene_name}: importance of each reference base (-mean delta of its substitutions)")
     for path in paths:
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

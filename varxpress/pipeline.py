@@ -36,7 +36,8 @@ from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_t
 from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
                                 scan_vcf_text)
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
-from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, check_written, index_vcf, vcf_write_mode
+from varxpress.outputs import atomic_path, in_place
+from varxpress.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ NO_GENE = "no_gene_in_window"
 MISMATCH_POLICIES = ("error", "warn", "skip")
 _COMPLEMENT_INDEX = {"A": 3, "C": 2, "G": 1, "T": 0}
 _BASE_INDEX = {"A": 0, "C": 1, "G": 2, "T": 3}
+INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or removed) together with it
 
 
 def bundled(name: str) -> str:
@@ -596,9 +598,18 @@ class Scorer:
         provenance = self.provenance()
         clear = add_header(vcf, provenance)
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
-        index_suffixes = [".tbi", ".csi"]
+        records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
+        # what can be refused up front (no index for --region, an unreadable first record) is, before any header
+        # reaches the output (with `-o -` a header on stdout cannot be taken back)
+        try:
+            first = next(records, None)
+        except BaseException:
+            self.close_engines()
+            raise
+        records = itertools.chain([first] if first is not None else [], records)
+        streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
         with contextlib.ExitStack() as stack:
-            tmp = out if out == "-" else stack.enter_context(atomic_path(out, index_suffixes))
+            tmp = stack.enter_context(atomic_path(out, INDEX_SUFFIXES, stream=True))
             writer = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out))
             writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance]) if tsv else None
@@ -606,8 +617,6 @@ class Scorer:
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
-                records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path,
-                                       line_base)
                 for chunk in _chunks(records, cfg.chunk_size):
                     self._run_chunk(chunk, ordinal, vcf_path, line_base, stats, writer, tsv_writer, clear)
                     ordinal += len(chunk)
@@ -617,18 +626,24 @@ class Scorer:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
                                    f"{scan.records} data lines; check it with `bcftools view {vcf_path}`")
                 writer.close()
-                if out != "-":
+                if not streaming:
                     check_written(tmp, stats.records_out, out)
                 ok = True
             finally:
-                for engine in self.engines:
-                    engine.close()
+                self.close_engines()
                 if tsv_writer is not None:
                     tsv_writer.close(ok)
-            if out != "-":
+            if not streaming:
                 index_vcf(tmp, out)
+        if tsv_writer is not None:
+            tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
         stats.genes_predicted = self.engines[0].genes_predicted
         return stats
+
+    def close_engines(self) -> None:
+        """Stop the engines' worker processes (idempotent)."""
+        for engine in self.engines:
+            engine.close()
 
     def _run_chunk(self, chunk, first: int, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
                    tsv_writer, clear: list[str]) -> None:

@@ -301,9 +301,9 @@ def render_html(report: VariantReport) -> str:
 
 def write_report(report: VariantReport, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path`` atomically."""
-    from varxpress.writers import atomic_path
+    from varxpress.outputs import open_output
 
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with open_output(path, encoding="utf-8") as fh:
         fh.write(render_html(report))
     return Path(path)
 
@@ -351,7 +351,9 @@ def run(args: argparse.Namespace) -> int:
                 wanted.append((v, rec.ID or f"{rec.CHROM}:{pos}:{rec.REF}:{alt}"))
     if not wanted:
         raise VcfError("give at least one VARIANT (CHROM:POS:REF:ALT) or --vcf")
-    single = str(args.out).endswith((".html", ".htm"))
+    from varxpress.outputs import in_place
+
+    single = str(args.out).endswith((".html", ".htm")) or in_place(args.out)  # one page to stdout, a FIFO, ...
     if single and len(wanted) != 1:
         raise VarxpressError(f"--out {args.out} is one file but {len(wanted)} variants were given; give a folder")
     inputs = load_inputs(args)
@@ -383,9 +385,9 @@ def run(args: argparse.Namespace) -> int:
         best = max(report.genes, key=lambda g: abs(g.delta))
         items.append(f'<li><a href="{html.escape(name)}">{html.escape(label)}</a>: {html.escape(best.tss.gene_name)} '
                      f'delta {best.delta:+.4g}</li>')
-    from varxpress.writers import atomic_path
+    from varxpress.outputs import open_output
 
-    with atomic_path(folder / "index.html") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with open_output(folder / "index.html", encoding="utf-8") as fh:
         fh.write(f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>varxpress reports</title>"
                  f"<style>{_CSS}</style></head><body><h1>varxpress reports</h1><ul>{''.join(items)}</ul></body></html>\n")
     log.info("wrote %d reports to %s", len(items), folder)

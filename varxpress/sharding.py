@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from varxpress.errors import VarxpressError, VcfError
+from varxpress.outputs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -326,9 +327,9 @@ def gather(shard_vcfs: Sequence[str], out: str, threads: int = 1) -> None:
         Path(tmp, "header.txt").write_text("\n".join(lines) + "\n")
         concat = os.path.join(tmp, "concat.vcf.gz")
         _run([bcftools, "concat", "--no-version", "--threads", str(threads), "-f", listing, "-Oz", "-o", concat])
-        _run([bcftools, "reheader", "-h", os.path.join(tmp, "header.txt"), "-o", out + ".partial", concat])
-        os.replace(out + ".partial", out)
-    _run([tabix, "-f", "-p", "vcf", out])
+        with atomic_path(out, (".tbi", ".csi")) as part:  # the file and its index replace the old ones together
+            _run([bcftools, "reheader", "-h", os.path.join(tmp, "header.txt"), "-o", part, concat])
+            _run([tabix, "-f", "-p", "vcf", part])
 
 
 def aggregate_stats(stats: Sequence[Mapping]) -> dict:

@@ -52,6 +52,7 @@ from .bootstrap import Bootstrap
 from .collapse import SPREAD_FRACTION
 from .evaluation import (MIN_TEST_GENES, baseline_metrics, check_against_baselines, plot_pred_vs_obs,
                          regression_metrics, warn_if_failed)
+from .outputs import open_output, save_figure
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -453,16 +454,17 @@ def _json_safe(obj):
 def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -> None:
     from .evaluation import _pyplot
 
-    (report / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+    with open_output(report / "metrics.json") as handle:
+        handle.write(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
     hist = result.history
     keys = [k for k in ("loss", "val_loss") if k in hist]
     columns = keys + [k for k in ("val_pred_sd_ratio", "dead_relu_fraction") if k in hist]
-    with open(report / "history.tsv", "w") as handle:
+    with open_output(report / "history.tsv") as handle:
         handle.write("epoch\t" + "\t".join(columns) + "\n")
         for i in range(len(hist.get("loss", []))):
             handle.write(f"{i + 1}\t" + "\t".join(f"{hist[k][i]:.6g}" if i < len(hist[k]) else "NA"
                                                    for k in columns) + "\n")
-    with open(report / "predictions.tsv", "w") as handle:
+    with open_output(report / "predictions.tsv") as handle:
         names = sorted({n for v in preds.values() if len(v) > 3 for n in v[3]})
         handle.write("id\tsplit\tobserved\tprediction" + "".join(f"\t{n}" for n in names) + "\n")
         for split, item in preds.items():
@@ -480,13 +482,13 @@ def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -
     ax.set_ylabel("MSE" + (" (standardised labels)" if result.label_mean is not None else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(report / "learning_curves.png", dpi=100)
+    save_figure(fig, report / "learning_curves.png", dpi=100)
     plt.close(fig)
     fig, axes = plt.subplots(1, len(preds) or 1, figsize=(4.5 * max(len(preds), 1), 4), squeeze=False)
     for ax, (split, item) in zip(axes[0], preds.items()):
         plot_pred_vs_obs(ax, item[1], item[2], split)
     fig.tight_layout()
-    fig.savefig(report / "pred_vs_obs.png", dpi=100)
+    save_figure(fig, report / "pred_vs_obs.png", dpi=100)
     plt.close(fig)
     log.info("wrote %s/{metrics.json,history.tsv,predictions.tsv,learning_curves.png,pred_vs_obs.png}", report)
 
@@ -632,7 +634,7 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
         sd = preds.std(axis=1, ddof=1) if preds.shape[1] > 1 else np.full(len(mean), np.nan)
         metrics["test"] = regression_metrics(y, mean)
         metrics["test"]["mean_member_sd"] = float(np.mean(sd)) if len(sd) else float("nan")
-        with open(out_dir / "predictions.tsv", "w") as handle:
+        with open_output(out_dir / "predictions.tsv") as handle:
             handle.write("id\tobserved\tprediction\tsd\t" + "\t".join(n.split(".")[0] for n in names) + "\n")
             for j, gene in enumerate(ids):
                 handle.write(f"{gene}\t{y[j]:.6g}\t{mean[j]:.6g}\t{sd[j]:.6g}\t"
@@ -643,7 +645,8 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
                  ", ".join(f"{(x['test'] or {}).get('r2', float('nan')):.4f}" for x in metrics["members"]))
     else:
         log.warning("the set has no test split: the ensemble in %s has no test metrics", out_dir)
-    (out_dir / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+    with open_output(out_dir / "metrics.json") as handle:
+        handle.write(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
     return metrics
 
 

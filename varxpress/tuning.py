@@ -634,7 +634,10 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
         return SearchResult(done, None)
     best = min(ok, key=_rank)
     best_result = {"tid": best["tid"], **best["result"]}
-    (out_dir / "best_hparams.json").write_text(json.dumps(best_result["hparams"], indent=2, sort_keys=True))
+    from varxpress.outputs import open_output
+
+    with open_output(out_dir / "best_hparams.json") as handle:
+        handle.write(json.dumps(best_result["hparams"], indent=2, sort_keys=True))
     log.info("best trial %d: validation loss %.4g, hyperparameters in %s", best["tid"], best_result["loss"],
              out_dir / "best_hparams.json")
     train_args = {"standardize_labels": standardize_labels, "kmax": kmax, "max_memory_gb": max_memory_gb,

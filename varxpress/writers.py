@@ -1,7 +1,8 @@
 """Writers: the annotated VCF (every input record, in input order) and the per-(variant, allele, gene) TSV.
 
-Both are written atomically: into a temporary file beside the destination, renamed over it only when complete, so an
-error, a crash or Ctrl-C never leaves a half-written output behind. ``-`` writes to standard output (not atomic).
+Both are opened through :mod:`varxpress.outputs`: a regular file is written into a partial file beside the destination,
+renamed over it only when complete, so an error, a crash, Ctrl-C or SIGTERM never leaves a half-written output
+behind; ``-``, devices and FIFOs are written in place.
 
 INFO fields added to the VCF (declared in its header; see docs/output.md):
 
@@ -21,11 +22,11 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from varxpress.errors import OutputError
+from varxpress.errors import OutputError, ReaderGone
+from varxpress.outputs import atomic_path, discard_stdout
 from varxpress.scoring import GeneScore, strongest
 
 log = logging.getLogger(__name__)
@@ -54,61 +55,42 @@ def _vcf_safe(text: str) -> str:
     return text or "."
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = ()) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it (and ``tmp + suffix`` for each extra suffix) on success.
-
-    On any exception, KeyboardInterrupt included, the temporary files are removed and the destination is untouched.
-    Raises :class:`OutputError` when the folder is missing or not writable.
-    """
-    dest = Path(path)
-    folder = dest.parent if str(dest.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {dest}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial" + "".join(dest.suffixes[-2:]),
-                                   dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write {dest}: {exc.strerror} (is {folder} writable?)") from exc
-    os.close(fd)
-    extras = list(extra_suffixes)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        for suffix in extras:
-            if os.path.exists(tmp + suffix):
-                os.replace(tmp + suffix, str(dest) + suffix)
-        os.replace(tmp, dest)
-    except BaseException:
-        for p in [tmp] + [tmp + s for s in extras]:
-            with contextlib.suppress(OSError):
-                os.unlink(p)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class TsvWriter:
-    """Streams GeneScore rows to a TSV (gzip if the name ends in .gz); atomic unless ``path`` is ``-``."""
+    """Streams GeneScore rows to a TSV (gzip if the name ends in .gz) through :func:`atomic_path`; ``-`` is stdout.
+
+    When the reader of a pipe goes away (``--tsv - | head``), the rows stop there and :attr:`reader_gone` is set;
+    the caller finishes its other outputs and then reports it (:class:`ReaderGone`), never blaming the disk.
+    """
 
     def __init__(self, path: str, header_lines: Iterable[str] = ()):
         self.path = path
+        self.rows = 0
+        self.reader_gone = False
         self._stack = contextlib.ExitStack()
         if path == "-":
             import sys
 
             self._fh: IO[str] = sys.stdout
         else:
-            tmp = self._stack.enter_context(atomic_path(path))
+            tmp = self._stack.enter_context(atomic_path(path, stream=True))
             opener = gzip.open if path.endswith(".gz") else open
             self._fh = self._stack.enter_context(opener(tmp, "wt"))
-        for line in header_lines:
-            self._fh.write(f"## {line}\n")
-        self._fh.write("\t".join(TSV_COLUMNS) + "\n")
+        self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(TSV_COLUMNS) + "\n")
+
+    def _write(self, text: str) -> None:
+        if self.reader_gone:
+            return
+        try:
+            self._fh.write(text)
+        except BrokenPipeError:
+            self._reader_went_away()
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+
+    def _reader_went_away(self) -> None:
+        self.reader_gone = True
+        if self.path == "-":
+            discard_stdout()
 
     def write(self, chrom: str, pos: int, vid: str, ref: str, score: GeneScore) -> None:
         row = (
@@ -117,21 +99,32 @@ class TsvWriter:
             _fmt(score.delta), _fmt(score.log2fc), _fmt(score.percentile), _fmt(score.delta_sd),
             _fmt(score.sign_agreement), ",".join(score.flags) or ".",
         )
-        try:
-            self._fh.write("\t".join(row) + "\n")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+        self._write("\t".join(row) + "\n")
+        self.rows += 1
 
     def close(self, ok: bool = True) -> None:
+        """Finish the file (``ok``) or remove the partial one; raises :class:`ReaderGone` after a broken pipe."""
         if ok:
             try:
+                if self.path == "-" and not self.reader_gone:
+                    self._fh.flush()
                 self._stack.close()
+            except BrokenPipeError:
+                self._reader_went_away()
             except OSError as exc:
                 if isinstance(exc, OutputError):
                     raise
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
-        else:
-            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        else:  # the partial file is removed; a failing flush of it (a full disk) must not hide the first error
+            with contextlib.suppress(OSError):
+                self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def check_reader(self) -> None:
+        """Raise :class:`ReaderGone` when the pipe's reader went away (call once the other outputs are complete)."""
+        if self.reader_gone:
+            where = "standard output" if self.path == "-" else self.path
+            raise ReaderGone(f"the reader of {where} went away (e.g. `| head`) after at most {self.rows} of the "
+                             f"TSV rows: the TSV is incomplete; every other output was written in full")
 
 
 def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
@@ -236,33 +229,48 @@ def check_written(path: str, records: int, dest: str | None = None) -> None:
 
 
 def vcf_write_mode(path: str) -> str:
-    """cyvcf2 Writer mode for an output name: BCF, bgzip VCF or plain VCF."""
+    """cyvcf2 Writer mode for an output name: BCF (``.bcf``), BGZF-compressed VCF (``.gz``, ``.bgz``, as bcftools
+    does for any such name) or plain VCF (anything else, ``-`` included)."""
     if path.endswith(".bcf"):
         return "wb"
-    if path.endswith((".vcf.gz", ".vcf.bgz")):
+    if path.endswith((".gz", ".bgz")):
         return "wz"
     return "w"
 
 
 def index_vcf(path: str, name: str | None = None) -> list[str]:
-    """Index a finished ``.vcf.gz`` (tabix .tbi) or ``.bcf`` (.csi); return the index suffixes written.
+    """Index a finished BGZF VCF (tabix .tbi) or BCF (.csi); return the index suffixes written.
 
-    ``name`` is the file's name in messages (``path`` may be a temporary file about to be renamed).
+    ``name`` is the output's name (its extension decides; ``path`` may be a temporary file about to be renamed).
+    An input that is not sorted cannot be indexed: the output is complete and valid, a warning says it is left
+    unindexed and why, and no index is returned (so none is left beside it).
     """
     name = name or path
-    if path.endswith(".bcf"):
+    mode = vcf_write_mode(name)
+    if mode == "wb":
         if shutil.which("bcftools") is None:
             log.warning("bcftools not on PATH: %s left without a .csi index", name)
             return []
-        subprocess.run(["bcftools", "index", "-f", path], check=True)
+        done = subprocess.run(["bcftools", "index", "-f", path], capture_output=True, text=True)
+        if done.returncode != 0:
+            reason = " ".join(done.stderr.replace(path, name).split()) or f"bcftools index exited with status " \
+                                                                                f"{done.returncode}"
+            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
+                        "`bcftools index`", name, reason)
+            with contextlib.suppress(OSError):
+                os.unlink(path + ".csi")
+            return []
         return [".csi"]
-    if path.endswith((".vcf.gz", ".vcf.bgz")):
+    if mode == "wz":
         import pysam
 
         try:
             pysam.tabix_index(path, preset="vcf", force=True)
         except OSError as exc:  # htslib refuses unsorted input; the VCF itself is complete and valid
-            log.warning("%s not indexed (%s): is the input sorted? `bcftools sort` it, then `tabix -p vcf`", name, exc)
+            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
+                        "`tabix -p vcf`", name, str(exc).replace(path, name))
+            with contextlib.suppress(OSError):
+                os.unlink(path + ".tbi")
             return []
         return [".tbi"]
     return []

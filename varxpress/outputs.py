@@ -1,0 +1,321 @@
+"""Opening outputs: the one place where every subcommand's output files are created, replaced and checked.
+
+What an output name means (as for coreutils and bcftools):
+
+* ``-``: standard output, written as the run goes.
+* a regular file, or a name that does not exist yet: written into a hidden *partial* file beside the destination,
+  ``.NAME.PID-HOST.XXXXXXXX.partial.EXT``, flushed to disk (``fsync``) and renamed over ``NAME`` only when complete,
+  so an error, a crash, Ctrl-C or SIGTERM leaves the previous file (or none) and never half a file. Index files
+  (``.tbi``, ``.csi``) of the destination are replaced with it: a new one is renamed in after the file, an old one
+  that the new file does not get is removed before, so no stale index is ever left beside a new file.
+* a symbolic link: followed; its final target is replaced as above and the link stays a link.
+* a character device (``/dev/null``, a terminal), a FIFO, a socket, ``/dev/stdout``, ``/dev/fd/N`` (process
+  substitution ``>(gzip > x)``): written in place; never renamed over, removed or truncated by rename.
+* an existing directory, a block device: refused with a one-line :class:`~varxpress.errors.OutputError`.
+
+Stale partial files: a run that was killed (``kill -9``, a node crash) cannot remove its partial file. A later
+successful run of the same output removes partial files of that same output name that follow the naming above
+and either were written on this machine (``HOST`` is a hash of the host name) by a process that no longer exists,
+or were last modified more than :data:`STALE_AFTER_S` seconds ago (a run on another machine sharing the folder).
+Nothing else is ever removed.
+
+:func:`check_distinct` refuses, before anything is opened, an output that is the same file as an input or as
+another output (device and inode where the file exists, the resolved path otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import socket
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Mapping
+
+from varxpress.errors import OutputError, UsageError
+
+__all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
+           "partial_pattern", "discard_stdout", "save_figure"]
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER_S = 24 * 3600  #: a partial file untouched this long is stale even if its writer's state is unknown
+_FD_PATHS = ("/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/proc/self/fd/", "/proc/thread-self/fd/")
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def partial_pattern(name: str) -> re.Pattern:
+    """Names of partial files of an output called ``name`` (with their index side files).
+
+    The ``PID-HOST.`` part is optional: older versions named partials ``.NAME.XXXXXXXX.partial.EXT``.
+    """
+    return re.compile(rf"^\.{re.escape(name)}\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{{8}})\.)?[a-z0-9_]{{8}}\.partial")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_partials(dest: str | os.PathLike, now: float | None = None) -> list[str]:
+    """Remove stale partial files of ``dest`` (see the module docstring for the rule); return their names."""
+    dest = Path(dest)
+    folder = dest.parent
+    pattern = partial_pattern(dest.name)
+    now = time.time() if now is None else now
+    host = _host_tag()
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = pattern.match(entry.name)
+            if not match or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            except OSError:
+                continue
+            pid = match.group("pid")
+            dead = pid is not None and match.group("host") == host and int(pid) != os.getpid() and not _alive(int(pid))
+            if old or dead:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    if removed:
+        log.info("removed %d stale partial file(s) of %s left by an earlier run: %s", len(removed), dest,
+                 ", ".join(sorted(removed)))
+    return removed
+
+
+def _fd_path(text: str) -> bool:
+    return text.startswith(_FD_PATHS) or re.match(r"^/proc/\d+/fd/", text) is not None
+
+
+def in_place(path: str | os.PathLike) -> bool:
+    """True when ``path`` is written in place: ``-``, ``/dev/fd/N``, a character device, FIFO or socket.
+
+    Raises:
+        OutputError: ``path`` is an existing directory, a block device or another special file.
+    """
+    text = os.fspath(path)
+    if text == "-" or _fd_path(text):
+        return True
+    try:
+        st = os.stat(text)  # follows symbolic links
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise OutputError(f"cannot write {text}: {exc.strerror or exc}") from exc
+    if stat.S_ISREG(st.st_mode):
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"cannot write {text}: it is a directory; give a file name inside it")
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        return True
+    raise OutputError(f"cannot write {text}: it is a block device or another special file; varxpress writes only "
+                      f"regular files, character devices, FIFOs and standard output")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = (), stream: bool = False) -> Iterator[str]:
+    """Yield the name to write ``path`` through; on success the output is in place (see the module docstring).
+
+    Args:
+        path: the output as the user named it (``-`` for standard output).
+        extra_suffixes: index suffixes (``.tbi``, ``.csi``) of the output: ``tmp + suffix`` files written beside the
+            yielded name are renamed in with it, and old ``path + suffix`` files are removed.
+        stream: the caller's writer can write ``-`` and device/FIFO names itself (cyvcf2, open()); the name is
+            then yielded as given for in-place outputs. Otherwise (HDF5, figures) the output is written into a
+            temporary file and copied into the stream when complete.
+
+    On any exception, KeyboardInterrupt and SIGTERM included, the partial files are removed and a regular
+    destination is untouched.
+
+    Raises:
+        OutputError: the folder is missing or not writable, the destination is a directory or a block device.
+    """
+    text = os.fspath(path)
+    if in_place(text):
+        if stream:
+            yield text
+        else:
+            with _via_temporary(text) as tmp:
+                yield tmp
+        return
+    dest = Path(os.path.realpath(text))  # through symbolic links: their target is replaced, the link stays
+    folder = dest.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {text}: folder {Path(text).parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}-{_host_tag()}.",
+                                   suffix=".partial" + "".join(dest.suffixes[-2:]), dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {text}: {exc.strerror} (is {Path(text).parent or '.'} writable?)") from exc
+    os.close(fd)
+    extras = list(extra_suffixes)
+    try:
+        yield tmp
+        try:
+            mode = stat.S_IMODE(os.stat(dest).st_mode)  # a replaced file keeps its permissions
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()  # mkstemp makes 0600 files; new outputs get the usual permissions
+        os.chmod(tmp, mode)
+        _fsync(tmp)
+        for suffix in extras:  # an old index must never outlive the file it indexed
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(dest) + suffix)
+        os.replace(tmp, dest)
+        for suffix in extras:
+            if os.path.exists(tmp + suffix):
+                os.replace(tmp + suffix, str(dest) + suffix)
+    except BaseException:
+        for p in [tmp] + [tmp + s for s in extras]:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+        raise
+    sweep_partials(dest)
+
+
+@contextlib.contextmanager
+def _via_temporary(target: str) -> Iterator[str]:
+    """A temporary file whose bytes are copied into ``target`` (``-`` = standard output) when complete."""
+    fd, tmp = tempfile.mkstemp(prefix=".varxpress.", suffix=".partial")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as src:
+            if target == "-":
+                sys.stdout.flush()
+                shutil.copyfileobj(src, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+            else:
+                with open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def open_output(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open an output for writing (``mode`` ``"w"``/``"wt"``/``"wb"``) through :func:`atomic_path`.
+
+    ``-`` is standard output (left open); a name ending in ``.gz`` is gzip-compressed.
+    """
+    text = os.fspath(path)
+    binary = "b" in mode
+    if text == "-":
+        out = sys.stdout.buffer if binary else sys.stdout
+        yield out
+        out.flush()
+        return
+    with atomic_path(text, stream=True) as tmp:
+        if text.endswith(".gz"):
+            import gzip
+
+            with gzip.open(tmp, "wb" if binary else "wt", **kwargs) as fh:
+                yield fh
+        else:
+            with open(tmp, mode, **kwargs) as fh:
+                yield fh
+
+
+# -- output = input ---------------------------------------------------------------------------------------------------
+
+
+def _identity(path: str) -> tuple | None:
+    """(device, inode) of an existing file, else its resolved path; None for a character device (``/dev/null``)."""
+    try:
+        st = os.fstat(sys.stdout.fileno()) if path == "-" else os.stat(path)
+    except (OSError, ValueError):
+        return None if path == "-" else ("path", os.path.realpath(path))
+    if stat.S_ISCHR(st.st_mode):
+        return None  # writes to /dev/null or a terminal destroy nothing; two of them are fine
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, Iterable[str]]) -> None:
+    """Refuse an output that is the same file as an input or as another output, before anything is opened.
+
+    Args:
+        inputs: option name (``--fasta``) -> the paths it reads (``-`` = standard input is ignored).
+        outputs: option name -> the paths it writes (``-`` = standard output).
+
+    Raises:
+        UsageError: one line naming both options and the path.
+    """
+    seen: dict[tuple, tuple[str, str]] = {}
+    for option, paths in inputs.items():
+        for p in paths:
+            if p is None or p == "-":
+                continue
+            ident = _identity(os.fspath(p))
+            if ident is not None:
+                seen.setdefault(ident, (option, os.fspath(p)))
+    taken: dict[tuple, tuple[str, str]] = {}
+    stdout_by = None
+    for option, paths in outputs.items():
+        for p in paths:
+            if p is None:
+                continue
+            p = os.fspath(p)
+            if p == "-":
+                if stdout_by is not None:
+                    raise UsageError(f"{stdout_by} and {option} both write to standard output (-); send one of "
+                                     f"them to a file")
+                stdout_by = option
+            ident = _identity(p)
+            if ident is None:
+                continue
+            if ident in seen and p != "-":
+                other, where = seen[ident]
+                raise UsageError(f"output {option} {p} is the input {other} {where}: writing it would destroy the "
+                                 f"input; choose another output name")
+            if ident in taken:
+                other, where = taken[ident]
+                raise UsageError(f"outputs {other} {where} and {option} {p} are the same file; give them different "
+                                 f"names")
+            taken[ident] = (option, p)
+
+
+def discard_stdout() -> None:
+    """Point standard output at ``/dev/null`` after its reader went away, so later flushes (at exit) cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
+    """``fig.savefig`` through :func:`atomic_path`; the format comes from the output's extension (PNG by default)."""
+    fmt = Path(os.fspath(path)).suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
