@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -271,6 +272,10 @@ class Engine:
         pending.clear()
 
 
+# pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
+_classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
+
+
 def _length_change(allele: Allele) -> int:
     return len(allele.alt) - len(allele.ref)
 
@@ -525,18 +530,20 @@ class Scorer:
                 skips[i] = SkipReason.REF_MISMATCH.value
             stats.skipped[SkipReason.REF_MISMATCH.value] += len(alts)
             return skips, tasks
+        ref = rec.REF
+        start = rec.POS - 1  # every allele of a record has the same REF span, so the same genes
+        genes = self.index.overlapping(chrom, start, start + max(len(ref), 1))
         for i, alt in enumerate(alts):
-            kind = classify_allele(rec.REF, alt, self.cfg.max_allele_len)
+            kind = _classify_allele(ref, alt, self.cfg.max_allele_len)
             if isinstance(kind, SkipReason):
                 skips[i] = kind.value
                 stats.skipped[kind.value] += 1
                 continue
-            allele = Allele(chrom, rec.POS, rec.REF.upper(), alt.upper(), i, kind)
-            genes = self.index.overlapping(chrom, allele.start, max(allele.end, allele.start + 1))
             if not genes:
                 skips[i] = NO_GENE
                 stats.skipped[NO_GENE] += 1
                 continue
+            allele = Allele(chrom, rec.POS, ref.upper(), alt.upper(), i, kind)
             stats.alleles_scored += 1
             tasks.extend(_Task(ordinal, allele, g) for g in genes)
         return skips, tasks
