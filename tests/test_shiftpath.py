@@ -104,3 +104,27 @@ def test_xpresso_shaped_indels_match_full_recomputation(xpresso):
     assert np.abs(fast - full).max() < 1e-5
     assert np.abs(fast - _keras(xpresso, alts, None)).max() < TOL
     assert len(cache.shifted) > 1, "shifted stretches should reuse the phase-pooled reference"
+
+
+def test_gene_jobs_with_indels_score_the_same_in_workers(xpresso):
+    """A job's indel windows (sequences) come back beside its substitutions, in order, from worker processes too."""
+    from varxpress.encode import ALPHABET
+    from varxpress.fastpath import GeneJob, ScoringPool
+
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(5)
+    length = scorer.length
+    genome = rng.integers(0, 4, length + 2 * MARGIN + 200)
+    ref = _onehot(genome[MARGIN : MARGIN + length])
+    seq = lambda codes: "".join(ALPHABET[c] if c >= 0 else "N" for c in codes)  # noqa: E731
+    ins = np.concatenate([genome[MARGIN : MARGIN + 500], [0, 1, 2], genome[MARGIN + 500 : MARGIN + length - 3]])
+    dele = np.concatenate([genome[MARGIN + 4 : MARGIN + 900], genome[MARGIN + 904 : MARGIN + length + 8]])
+    windows = [(seq(ins), 3), (seq(dele), -4)]
+    jobs = [GeneJob(k, ref, None, [[(10, 2)]], windows[k:]) for k in range(2)]
+    expected = scorer.predict_full(np.stack([_onehot(ins), _onehot(dele)]))
+    with ScoringPool(scorer, 2) as pool:
+        results = list(pool.map(jobs))
+    assert [r.key for r in results] == [0, 1]
+    np.testing.assert_allclose(results[0].window_preds, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(results[1].window_preds, expected[1:], rtol=0, atol=1e-5)
+    assert results[0].alt_preds.shape == (1,)
