@@ -85,6 +85,12 @@ def base_codes(onehot: np.ndarray) -> np.ndarray:
     return (onehot @ np.arange(1, 5, dtype=np.float32)).astype(np.int8)
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """(n, c) float32 -> (n,) opaque rows that compare equal exactly when every bit of the row does."""
+    x = np.ascontiguousarray(x)
+    return x.view(np.dtype((np.void, x.shape[1] * x.itemsize))).reshape(x.shape[0])
+
+
 def _phase_pool(cache, k: int, pool: int, offset: int) -> np.ndarray:
     """Stage ``k``'s reference pre-activation max-pooled from ``offset`` (0 <= offset < pool): row r is the max of
     ``z[offset + r p, offset + (r + 1) p)``; cached per gene, stage and offset."""
@@ -152,7 +158,7 @@ def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:
             found = stretches(ref_codes, base_codes(alt), shift, min_len=st.pad + 1)
         else:
             hint = shift // scale if shift % scale == 0 else 0
-            found = stretches(cache.a[k - 1], x, hint, min_len=st.pad + 1)
+            found = stretches(_rows(cache.a[k - 1]), _rows(x), hint, min_len=st.pad + 1)
         x = _stage(st, cache, k, x, found)
         scale *= st.pool
     return x
