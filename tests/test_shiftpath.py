@@ -49,14 +49,16 @@ def _indel_windows(rng: np.random.Generator, genome: np.ndarray, length: int, up
     return np.stack(windows), shifts
 
 
+def scorer_length(hp: dict) -> int:
+    return hp["upstream"] + hp["downstream"]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations())
 def test_indel_windows_equal_full_recomputation_for_random_configurations(case):
     hp, bias_sd, seed = case
     model = _model(hp, bias_sd, seed)
-    scorer = LocalScorer(model)
-    rng = np.random.default_rng(seed)
-    length = hp["upstream"] + hp["downstream"]
+    scorer, rng, length = LocalScorer(model), np.random.default_rng(seed), scorer_length(hp)
     genome = rng.integers(0, 4, length + 2 * MARGIN + 200)
     genome[rng.random(genome.size) < 0.03] = -1  # some N in the reference
     features = rng.normal(size=hp["n_features"]) if hp["n_features"] else None

@@ -6,20 +6,22 @@ ones, and the bases a shift pulls in at the window edge). The first convolution'
 only reads the bases ``[j - left, j + right]``, so wherever those all come from one stretch it equals the
 reference's pre-activation at ``j + s``, already cached by :meth:`varxpress.fastpath.LocalScorer.prepare`.
 
-:func:`predict_windows` therefore, per alternate window:
+:func:`predict_windows` therefore, per alternate window and conv stage (the same rule applies to a later stage,
+whose input is the previous stage's output: the part of the window that did not move, or moved by a multiple of the
+pooling so far, is again a copy of the reference's input):
 
-1. finds the stretches: for each candidate offset (0 and ``±shift``), the runs where the alternate one-hot equals
-   the reference's moved by that offset (an exact comparison, so any window is handled correctly; a run that is
-   only a chance match just saves less work);
-2. recomputes the first convolution only at the positions whose receptive field is not inside one stretch (the
-   indel's neighbourhood and the window edges; at a window edge the zero padding matches only for offset 0);
+1. finds the stretches: for each candidate offset (0 and ``±shift`` in the stage's units), the runs where the
+   stage's input equals the reference's moved by that offset (an exact comparison, so any window is handled
+   correctly; a run that is only a chance match just saves less work);
+2. recomputes the convolution only at the positions whose receptive field is not inside one stretch (the indel's
+   neighbourhood, the window edges, where the zero padding matches only for offset 0, and in a later stage the part
+   whose pooling phase changed);
 3. max-pools: a pooling window whose positions all come from one stretch with offset ``s`` is the maximum of the
-   reference pre-activations ``[q p + s, q p + s + p)``, i.e. the reference pooled at phase ``s mod p`` (computed
-   once per gene and phase, kept in the :class:`~varxpress.fastpath.RefCache`); the few other windows take the
-   maximum of their positions (cached or recomputed), then the activation (non-decreasing, so pooling first is
-   exact);
-4. runs the rest of the network in full (from the first pooling layer's output on: for the Xpresso network a
-   350 x 128 input, about 3 % of the arithmetic of the first layer), all windows of a gene stacked in batches.
+   reference pre-activations ``[q p + s, q p + s + p)``, i.e. the reference pooled at phase ``s mod p`` (phase 0
+   is the cached output; another phase is pooled over the rows needed, or once per gene and phase, kept in the
+   :class:`~varxpress.fastpath.RefCache`, when most rows are needed); the few other windows take the maximum of
+   their positions (cached or recomputed), then the activation (non-decreasing, so pooling first is exact);
+4. runs the dense head in full, all windows of a gene in one product.
 
 The result equals a full forward pass (to float32 rounding). See docs/performance.md for the measured rates.
 """
@@ -91,16 +93,24 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return x.view(np.dtype((np.void, x.shape[1] * x.itemsize))).reshape(x.shape[0])
 
 
-def _phase_pool(cache, k: int, pool: int, offset: int) -> np.ndarray:
-    """Stage ``k``'s reference pre-activation max-pooled from ``offset`` (0 <= offset < pool): row r is the max of
-    ``z[offset + r p, offset + (r + 1) p)``; cached per gene, stage and offset."""
-    pooled = cache.shifted.get((k, offset))
-    if pooled is None:
-        z = cache.z[k]
-        rows = (z.shape[0] - offset) // pool
-        pooled = z[offset : offset + rows * pool].reshape(rows, pool, z.shape[1]).max(axis=1)
-        cache.shifted[(k, offset)] = pooled
-    return pooled
+def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
+    """Stage ``k``'s reference output pooled from ``phase`` (0 <= phase < pool): for each of ``rows``, the activated
+    max of the pre-activation over ``[phase + r p, phase + (r + 1) p)``. Phase 0 is the cached output itself;
+    another phase is pooled over the rows asked for only (an indel's shifted part is often a small part of the
+    window), or over the whole layer, kept for the gene's next indels, when most rows are asked for."""
+    if phase == 0:
+        return cache.a[k][rows]
+    z, p = cache.z[k], st.pool
+    pooled = cache.shifted.get((k, phase))
+    if pooled is not None:
+        return pooled[rows]
+    lo, hi = int(rows.min()), int(rows.max()) + 1
+    n = (z.shape[0] - phase) // p
+    if hi - lo < n // 2:
+        part = z[phase + lo * p : phase + hi * p].reshape(hi - lo, p, z.shape[1]).max(axis=1)
+        return st.activate(part)[rows - lo]
+    pooled = cache.shifted[(k, phase)] = st.activate(z[phase : phase + n * p].reshape(n, p, z.shape[1]).max(axis=1))
+    return pooled[rows]
 
 
 def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) -> np.ndarray:
@@ -117,7 +127,7 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
             offset[a:b] = s
     win = offset[:used].reshape(n_out, p)
     uniform = (win == win[:, :1]).all(axis=1) & (win[:, 0] != _BAD)
-    pooled = np.empty((n_out, st.cout), dtype=np.float32)
+    out = np.empty((n_out, st.cout), dtype=np.float32)
     q = np.flatnonzero(uniform)
     if q.size:  # every position from one stretch: the reference pooled at that stretch's phase
         s = win[q, 0]
@@ -125,7 +135,7 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
         row = (q * p + s - phase) // p
         for ph in np.unique(phase):
             sel = phase == ph
-            pooled[q[sel]] = _phase_pool(cache, k, p, int(ph))[row[sel]]
+            out[q[sel]] = _phase_pool(cache, st, k, int(ph), row[sel])
     q = np.flatnonzero(~uniform)
     if q.size:  # the other windows: cached pre-activations where copied, recomputed elsewhere
         pos = q[:, None] * p + np.arange(p)[None, :]  # (w, p)
@@ -142,8 +152,8 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
             where = np.full(used, -1, dtype=np.int64)
             where[bad] = np.arange(bad.size)
             vals[~ok] = (cols @ st.kaug)[where[pos[~ok]]]
-        pooled[q] = vals.max(axis=1)
-    return st.activate(pooled)
+        out[q] = st.activate(vals.max(axis=1))
+    return out
 
 
 def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:
