@@ -74,14 +74,15 @@ def make_genome(folder: Path, length: int, rng: np.random.Generator) -> tuple[Pa
     return fasta, seqs
 
 
-def make_tss(folder: Path, seqs: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[Path, int]:
-    """One TSS per ~GENE_SPACING bp on both strands, away from contig ends; TSV with 1-based positions."""
+def make_tss(folder: Path, seqs: dict[str, np.ndarray], rng: np.random.Generator, spacing: int = GENE_SPACING
+             ) -> tuple[Path, int]:
+    """One TSS per ~``spacing`` bp on both strands, away from contig ends; TSV with 1-based positions."""
     path = folder / "tss.tsv"
     n = 0
     with open(path, "w") as fh:
         fh.write("gene_id\tgene_name\tchrom\tpos\tstrand\n")
         for name, seq in seqs.items():
-            count = max(1, seq.size // GENE_SPACING)
+            count = max(1, seq.size // spacing)
             for t in np.sort(rng.integers(20_000, max(20_001, seq.size - 20_000), count)):
                 strand = "+" if rng.random() < 0.5 else "-"
                 fh.write(f"G{n:06d}\t{'GENE%d' % n}\t{name}\t{int(t) + 1}\t{strand}\n")
@@ -200,7 +201,7 @@ def one_scale(folder: Path, n_records: int, args: argparse.Namespace) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     fasta, seqs = make_genome(folder, n_records * SPACING, rng)
-    tss, genes = make_tss(folder, seqs, rng)
+    tss, genes = make_tss(folder, seqs, rng, args.gene_spacing)
     vcf = make_vcf(folder, seqs, n_records, args.samples, args.indel_fraction, rng)
     del seqs
     print(f"[{n_records:,} records] generated genome, {genes:,} TSSs and VCF in {time.perf_counter() - t0:.1f} s",
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--samples", type=int, default=3)
     p.add_argument("--indel-fraction", type=float, default=0.12)
+    p.add_argument("--gene-spacing", type=int, default=GENE_SPACING,
+                   help="bp per TSS; e.g. 15000 with --indel-fraction 1 measures indel scoring rather than I/O")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--score-args", default="", help="extra arguments for varxpress score, e.g. '--no-fast-path'")
     p.add_argument("--baseline-src", help="also run score with varxpress imported from this source tree (e.g. "
@@ -275,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
                 "load_average_end": os.getloadavg()[0], "threads": args.threads, "seed": args.seed,
-                "indel_fraction": args.indel_fraction, "score_args": args.score_args,
+                "indel_fraction": args.indel_fraction, "gene_spacing": args.gene_spacing,
+                "score_args": args.score_args,
                 "baseline_src": args.baseline_src}
         Path(args.json).write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
 
