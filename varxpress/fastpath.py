@@ -19,8 +19,8 @@ The rule, per layer (positions are 0-based indices along the layer's input; ``[a
   ``W[changed flat rows]^T . delta``; the rest of the dense head is run in full (it is tiny).
 
 Only the layer types :func:`varxpress.model.build_network` produces are handled; :func:`supports` tells whether a
-network fits. Indels shift the window and are not substitutions: score them with a full forward pass
-(``ExpressionModel.predict`` or :meth:`LocalScorer.predict_full`).
+network fits. Indels shift the window and are not substitutions: :meth:`LocalScorer.predict_windows` (module
+:mod:`varxpress.shiftpath`) scores them by reusing the reference's first layer, shifted, and recomputing the rest.
 
 Predictions are on the network's own output scale (as ``keras_model.predict`` returns them), as float64.
 """
@@ -49,6 +49,7 @@ __all__ = [
     "GeneJob",
     "GeneResult",
     "supports",
+    "score_gene",
     "score_gene_substitutions",
     "score_genes",
     "ScoringPool",
@@ -268,6 +269,7 @@ class RefCache:
     a: list[np.ndarray] = field(repr=False)
     h: np.ndarray = field(repr=False)
     pred: float = 0.0
+    shifted: dict = field(default_factory=dict, repr=False)  #: base codes, first layer pooled per phase (shiftpath)
 
 
 def _activation_name(fn: Any) -> str:
@@ -501,9 +503,11 @@ class LocalScorer:
             raise ModelError(f"one-hot windows have shape {x.shape}, expected (n, {self.length}, 4)")
         return x
 
-    def _forward(self, x: np.ndarray, f: np.ndarray, keep: bool) -> tuple[np.ndarray, list, list, np.ndarray]:
+    def _forward(self, x: np.ndarray, f: np.ndarray, keep: bool, k0: int = 0
+                 ) -> tuple[np.ndarray, list, list, np.ndarray]:
+        """x: input of conv stage ``k0`` (the one-hot windows for 0), shape (n, length, c)."""
         zs, acts = [], []
-        for st in self.stages:
+        for st in self.stages[k0:]:
             z = st.preact(x)
             pooled = st.pool_full(z)
             x = st.activate(pooled.copy() if keep and pooled is z else pooled)
@@ -518,7 +522,7 @@ class LocalScorer:
     def predict_full(
         self, onehot: np.ndarray, features: np.ndarray | Sequence[float] | None = None, batch_size: int = 32
     ) -> np.ndarray:
-        """Full forward pass in numpy (a TensorFlow-free fallback, e.g. for indels).
+        """Full forward pass in numpy (a TensorFlow-free fallback).
 
         Args:
             onehot: windows, shape (n, L, 4) (rows A, C, G, T; N = zeros).
@@ -557,6 +561,16 @@ class LocalScorer:
             h=h[0],
             pred=float(pred[0]),
         )
+
+    def predict_windows(self, cache: RefCache, alts: np.ndarray, shifts: Sequence[int] | None = None) -> np.ndarray:
+        """Predict whole alternate windows (indels, complex alleles) of a prepared gene, reusing its first layer.
+
+        See :func:`varxpress.shiftpath.predict_windows`: alts (n, L, 4); shifts, per window, ``len(ALT) - len(REF)``
+        (a hint); returns (n,) float64 equal to a full forward pass.
+        """
+        from varxpress.shiftpath import predict_windows
+
+        return predict_windows(self, cache, alts, shifts)
 
     # ------------------------------------------------------------------ local path
     def predict_substitutions(self, cache: RefCache, edits: Sequence[Sequence[Edit]]) -> np.ndarray:
@@ -746,20 +760,38 @@ def score_gene_substitutions(
 
 # ---------------------------------------------------------------------- several genes, several processes
 class GeneJob(NamedTuple):
-    """One gene's work: ``key`` is returned untouched; ref_onehot (L, 4); features (F,) or None; edit-sets."""
+    """One gene's work: ``key`` is returned untouched; ref_onehot (L, 4); features (F,) or None; edit-sets;
+    ``windows``: whole alternate windows (indels), ``(sequence, len(ALT) - len(REF))`` each, oriented as the
+    network sees them (see :meth:`LocalScorer.predict_windows`)."""
 
     key: Any
     ref_onehot: np.ndarray
     features: np.ndarray | None
     edits: Sequence[Sequence[Edit]]
+    windows: Sequence[tuple[str, int]] = ()
 
 
 class GeneResult(NamedTuple):
-    """``ref_pred`` float and ``alt_preds`` (len(edits),) float64 of one :class:`GeneJob`."""
+    """``ref_pred`` float, ``alt_preds`` (len(edits),) and ``window_preds`` (len(windows),) float64 of one
+    :class:`GeneJob`."""
 
     key: Any
     ref_pred: float
     alt_preds: np.ndarray
+    window_preds: np.ndarray | None = None
+
+
+def score_gene(scorer: LocalScorer, job: GeneJob) -> GeneResult:
+    """Score one :class:`GeneJob`: its substitutions and its whole alternate windows, from one reference cache."""
+    if not job.windows:
+        ref, alt = score_gene_substitutions(scorer, job.ref_onehot, job.features, job.edits)
+        return GeneResult(job.key, ref, alt)
+    from varxpress.encode import one_hot
+
+    cache = scorer.prepare(job.ref_onehot, job.features)
+    alts = np.stack([one_hot(seq) for seq, _ in job.windows])
+    windows = scorer.predict_windows(cache, alts, [shift for _, shift in job.windows])
+    return GeneResult(job.key, cache.pred, scorer.predict_substitutions(cache, job.edits), windows)
 
 
 _WORKER_SCORER: LocalScorer | None = None
@@ -778,8 +810,7 @@ def _worker_init(scorer: LocalScorer) -> None:
 
 def _worker_score(job: GeneJob) -> GeneResult:
     assert _WORKER_SCORER is not None
-    ref, alt = score_gene_substitutions(_WORKER_SCORER, job.ref_onehot, job.features, job.edits)
-    return GeneResult(job.key, ref, alt)
+    return score_gene(_WORKER_SCORER, job)
 
 
 class ScoringPool:
@@ -806,8 +837,7 @@ class ScoringPool:
         """Score each :class:`GeneJob` (consumed lazily); yields :class:`GeneResult` in the order of ``jobs``."""
         if self._pool is None:
             for job in jobs:
-                ref, alt = score_gene_substitutions(self.scorer, job.ref_onehot, job.features, job.edits)
-                yield GeneResult(job.key, ref, alt)
+                yield score_gene(self.scorer, job)
             return
         pending: deque[Future] = deque()
         for job in jobs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -209,37 +210,58 @@ class Engine:
             subs = [i for i in indices if self.local is not None
                     and tasks[i].allele.kind in (AlleleKind.SNV, AlleleKind.MNV)]
             others = sorted(set(indices) - set(subs))
-            if self.pool is not None and subs:
-                from varxpress.fastpath import GeneJob
-
-                tss = tasks[subs[0]].tss
-                window = ref_window(self.genome, tss, self.spec)
-                edits = [self.substitution_edits(tasks[i].allele, window) for i in subs]
-                jobs.append(GeneJob((subs, window.off_contig), one_hot(window.seq), self._features_for(tss.gene_id),
-                                    edits))
-                if not others:
-                    continue
+            if self.pool is not None:
+                jobs.append(self._gene_job(tasks, subs, others))
+                continue
             ref = self.gene_ref(tasks[indices[0]].tss)
             base_flags = ("off_contig",) if ref.window.off_contig else ()
-            if subs and self.pool is None:
+            if subs:
                 alt_preds = self.local.predict_substitutions(ref.cache, [
                     self.substitution_edits(tasks[i].allele, ref.window) for i in subs])
                 for i, alt_pred in zip(subs, alt_preds):
                     results[i] = (tasks[i], ref.pred, float(alt_pred), base_flags, True)
-            for i in others:
-                alt = alt_window(self.genome, tasks[i].tss, self.spec, tasks[i].allele)
-                flags = base_flags + (("off_contig",) if alt.off_contig and not base_flags else ())
+            alts = [self.alt_of(tasks[i], base_flags) for i in others]
+            if self.local is not None and others:  # indels: the reference's first layer, shifted (shiftpath)
+                preds = self.local.predict_windows(ref.cache, one_hot([a[0].seq for a in alts]),
+                                                   [_length_change(tasks[i].allele) for i in others])
+                for i, (_, flags), alt_pred in zip(others, alts, preds):
+                    results[i] = (tasks[i], ref.pred, float(alt_pred), flags, False)
+                continue
+            for i, (alt, flags) in zip(others, alts):
                 pending.append((i, one_hot(alt.seq), ref.features, ref.pred, flags))
             if len(pending) >= self.batch_size:
                 self._flush(tasks, pending, results)
         self._flush(tasks, pending, results)
         if jobs:
             for res in self.pool.map(jobs):
-                subs, off_contig = res.key
+                subs, others, other_flags, off_contig = res.key
                 flags = ("off_contig",) if off_contig else ()
                 for i, alt_pred in zip(subs, res.alt_preds):
                     results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), flags, True)
+                for i, alt_pred, alt_flags in zip(others, res.window_preds if others else (), other_flags):
+                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), alt_flags, False)
         return results
+
+    def alt_of(self, task: _Task, base_flags: tuple[str, ...]) -> tuple[Window, tuple[str, ...]]:
+        """Alternate window of a task and its flags (``off_contig`` when the reference or it runs off the contig)."""
+        alt = alt_window(self.genome, task.tss, self.spec, task.allele)
+        return alt, base_flags + (("off_contig",) if alt.off_contig and not base_flags else ())
+
+    def _gene_job(self, tasks: list[_Task], subs: list[int], others: list[int]):
+        """A worker job for one gene: its substitutions as edits, its other alleles as whole alternate windows."""
+        from varxpress.fastpath import GeneJob
+
+        tss = tasks[(subs or others)[0]].tss
+        window = ref_window(self.genome, tss, self.spec)
+        base_flags = ("off_contig",) if window.off_contig else ()
+        edits = [self.substitution_edits(tasks[i].allele, window) for i in subs]
+        alts, flags = [], []
+        for i in others:
+            alt, alt_flags = self.alt_of(tasks[i], base_flags)
+            alts.append((alt.seq, _length_change(tasks[i].allele)))
+            flags.append(alt_flags)
+        return GeneJob((subs, others, flags, window.off_contig), one_hot(window.seq),
+                       self._features_for(tss.gene_id), edits, alts)
 
     def _flush(self, tasks, pending, results) -> None:
         for lo in range(0, len(pending), self.batch_size):
@@ -250,6 +272,14 @@ class Engine:
             for (i, _, _, ref_pred, flags), alt_pred in zip(batch, preds):
                 results[i] = (tasks[i], ref_pred, float(alt_pred), flags, False)
         pending.clear()
+
+
+# pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
+_classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
+
+
+def _length_change(allele: Allele) -> int:
+    return len(allele.alt) - len(allele.ref)
 
 
 def read_feature_table(path: str, n_features: int, mean=None, sd=None) -> dict[str, np.ndarray]:
@@ -528,18 +558,20 @@ class Scorer:
                 skips[i] = SkipReason.REF_MISMATCH.value
             stats.skipped[SkipReason.REF_MISMATCH.value] += len(alts)
             return skips, tasks
+        ref = rec.REF
+        start = pos - 1  # every allele of a record has the same REF span, so the same genes
+        genes = self.index.overlapping(chrom, start, start + max(len(ref), 1))
         for i, alt in enumerate(alts):
-            kind = classify_allele(rec.REF, alt, self.cfg.max_allele_len)
+            kind = _classify_allele(ref, alt, self.cfg.max_allele_len)
             if isinstance(kind, SkipReason):
                 skips[i] = kind.value
                 stats.skipped[kind.value] += 1
                 continue
-            allele = Allele(chrom, pos, rec.REF.upper(), alt.upper(), i, kind)
-            genes = self.index.overlapping(chrom, allele.start, max(allele.end, allele.start + 1))
             if not genes:
                 skips[i] = NO_GENE
                 stats.skipped[NO_GENE] += 1
                 continue
+            allele = Allele(chrom, pos, ref.upper(), alt.upper(), i, kind)
             stats.alleles_scored += 1
             tasks.extend(_Task(ordinal, allele, g) for g in genes)
         return skips, tasks

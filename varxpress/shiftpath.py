@@ -1,0 +1,202 @@
+"""Fast scoring of indels (and other alternate windows) by reusing the reference's first layer, shifted.
+
+An insertion or deletion shifts the sequence on one side of it: the alternate window is made of stretches that are
+the reference window moved by some offset ``s`` (0 on the unshifted side), and a few *fresh* bases (the inserted
+ones, and the bases a shift pulls in at the window edge). The first convolution's pre-activation at position ``j``
+only reads the bases ``[j - left, j + right]``, so wherever those all come from one stretch it equals the
+reference's pre-activation at ``j + s``, already cached by :meth:`varxpress.fastpath.LocalScorer.prepare`.
+
+:func:`predict_windows` therefore, per alternate window and conv stage (the same rule applies to a later stage,
+whose input is the previous stage's output: the part of the window that did not move, or moved by a multiple of the
+pooling so far, is again a copy of the reference's input):
+
+1. finds the stretches: for each candidate offset (0 and ``±shift`` in the stage's units), the runs where the
+   stage's input equals the reference's moved by that offset (an exact comparison, so any window is handled
+   correctly; a run that is only a chance match just saves less work);
+2. recomputes the convolution only at the positions whose receptive field is not inside one stretch (the indel's
+   neighbourhood, the window edges, where the zero padding matches only for offset 0, and in a later stage the part
+   whose pooling phase changed);
+3. max-pools: a pooling window whose positions all come from one stretch with offset ``s`` is the maximum of the
+   reference pre-activations ``[q p + s, q p + s + p)``, i.e. the reference pooled at phase ``s mod p`` (phase 0
+   is the cached output; another phase is pooled over the rows needed, or once per gene and phase, kept in the
+   :class:`~varxpress.fastpath.RefCache`, when most rows are needed); the few other windows take the maximum of
+   their positions (cached or recomputed), then the activation (non-decreasing, so pooling first is exact);
+4. runs the dense head in full, all windows of a gene in one product.
+
+The result equals a full forward pass (to float32 rounding). See docs/performance.md for the measured rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["base_codes", "stretches", "predict_windows"]
+
+_BAD = np.iinfo(np.int64).min  # offset of a position whose first-layer pre-activation must be recomputed
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends (exclusive) of the True runs of a boolean vector."""
+    edges = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def stretches(ref: np.ndarray, alt: np.ndarray, shift: int, most: int = 3, min_len: int = 1
+              ) -> list[tuple[int, int, int]]:
+    """Stretches of ``alt`` copied from ``ref``: ``[(lo, hi, s), ...]`` with ``alt[j] == ref[j + s]`` for every
+    ``j`` in ``[lo, hi)``, non-overlapping, longest first (at most ``most``; a run overlapping a longer one is cut
+    to its longest uncovered piece).
+
+    Args:
+        ref, alt: one-hot windows, shape (L, 4), or their base codes, shape (L,) (see :func:`base_codes`).
+        shift: the allele's length change (``len(ALT) - len(REF)``); offsets 0, ``shift`` and ``-shift`` are tried.
+        min_len: shorter runs are ignored (chance matches of a random sequence make many short ones).
+    """
+    length = ref.shape[0]
+    found = []
+    for s in sorted({0, int(shift), -int(shift)}):
+        if abs(s) >= length:
+            continue
+        lo, hi = max(0, -s), min(length, length - s)  # j such that j + s is in the window
+        eq = np.zeros(length, dtype=bool)
+        same = alt[lo:hi] == ref[lo + s : hi + s]
+        eq[lo:hi] = same if same.ndim == 1 else same.all(axis=1)
+        starts, ends = _runs(eq)
+        keep = np.flatnonzero(ends - starts >= min_len)
+        keep = keep[np.argsort(starts[keep] - ends[keep], kind="stable")[:most]]  # the longest few
+        found.extend((int(ends[i] - starts[i]), int(starts[i]), int(ends[i]), s) for i in keep)
+    found.sort(reverse=True)
+    taken: list[tuple[int, int, int]] = []
+    for _, a, b, s in found:
+        pieces = [(a, b)]
+        for lo, hi, _ in taken:  # the part of the run no longer stretch covers (chance matches extend runs)
+            pieces = [p for x, y in pieces for p in ((x, min(y, lo)), (max(x, hi), y)) if p[0] < p[1]]
+        if pieces:
+            x, y = max(pieces, key=lambda p: p[1] - p[0])
+            taken.append((x, y, s))
+            if len(taken) == most:
+                break
+    return taken
+
+
+def base_codes(onehot: np.ndarray) -> np.ndarray:
+    """One-hot rows (L, 4) -> codes (L,) int8: 1-4 for A, C, G, T, 0 for an all-zero (N) row; equal codes mean
+    equal rows for one-hot input."""
+    return (onehot @ np.arange(1, 5, dtype=np.float32)).astype(np.int8)
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """(n, c) float32 -> (n,) opaque rows that compare equal exactly when every bit of the row does."""
+    x = np.ascontiguousarray(x)
+    return x.view(np.dtype((np.void, x.shape[1] * x.itemsize))).reshape(x.shape[0])
+
+
+def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
+    """Stage ``k``'s reference output pooled from ``phase`` (0 <= phase < pool): for each of ``rows``, the activated
+    max of the pre-activation over ``[phase + r p, phase + (r + 1) p)``. Phase 0 is the cached output itself;
+    another phase is pooled over the rows asked for only (an indel's shifted part is often a small part of the
+    window), or over the whole layer, kept for the gene's next indels, when most rows are asked for."""
+    if phase == 0:
+        return cache.a[k][rows]
+    z, p = cache.z[k], st.pool
+    pooled = cache.shifted.get((k, phase))
+    if pooled is not None:
+        return pooled[rows]
+    lo, hi = int(rows.min()), int(rows.max()) + 1
+    n = (z.shape[0] - phase) // p
+    if hi - lo < n // 2:
+        part = z[phase + lo * p : phase + hi * p].reshape(hi - lo, p, z.shape[1]).max(axis=1)
+        return st.activate(part)[rows - lo]
+    pooled = cache.shifted[(k, phase)] = st.activate(z[phase : phase + n * p].reshape(n, p, z.shape[1]).max(axis=1))
+    return pooled[rows]
+
+
+def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) -> np.ndarray:
+    """Pooled, activated output of conv stage ``k`` for one alternate input ``x`` (n, c_in) -> (n // p, c_out),
+    given the ``found`` stretches of ``x`` copied from the reference's input of that stage."""
+    length, p = x.shape[0], st.pool
+    n_out = length // p
+    used = n_out * p
+    offset = np.full(length, _BAD, dtype=np.int64)  # per position: the reference offset it copies, or _BAD
+    for lo, hi, s in found:
+        a = 0 if (lo == 0 and s == 0) else lo + st.left  # zero padding matches only without a shift
+        b = length if (hi == length and s == 0) else hi - st.right
+        if a < b:
+            offset[a:b] = s
+    win = offset[:used].reshape(n_out, p)
+    uniform = (win == win[:, :1]).all(axis=1) & (win[:, 0] != _BAD)
+    out = np.empty((n_out, st.cout), dtype=np.float32)
+    q = np.flatnonzero(uniform)
+    if q.size:  # every position from one stretch: the reference pooled at that stretch's phase
+        s = win[q, 0]
+        phase = s % p
+        row = (q * p + s - phase) // p
+        for ph in np.unique(phase):
+            sel = phase == ph
+            out[q[sel]] = _phase_pool(cache, st, k, int(ph), row[sel])
+    q = np.flatnonzero(~uniform)
+    if q.size:  # the other windows: cached pre-activations where copied, recomputed elsewhere
+        pos = q[:, None] * p + np.arange(p)[None, :]  # (w, p)
+        off = offset[pos]
+        ok = off != _BAD
+        vals = cache.z[k][np.where(ok, pos + np.where(ok, off, 0), 0)]  # (w, p, c); bad rows overwritten below
+        bad = np.flatnonzero(offset[:used] == _BAD)
+        if bad.size:
+            xp = np.zeros((length + st.pad, st.cin), dtype=np.float32)
+            xp[st.left : st.left + length] = x
+            cols = np.empty((bad.size, st.k * st.cin + 1), dtype=np.float32)
+            cols[:, :-1] = xp[bad[:, None] + st.dilation * np.arange(st.k)[None, :]].reshape(bad.size, -1)
+            cols[:, -1] = 1.0
+            where = np.full(used, -1, dtype=np.int64)
+            where[bad] = np.arange(bad.size)
+            vals[~ok] = (cols @ st.kaug)[where[pos[~ok]]]
+        out[q] = st.activate(vals.max(axis=1))
+    return out
+
+
+def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:
+    """The last conv stage's output for one alternate window (L, 4): stage by stage, each reusing the reference
+    wherever its input is a copy of the reference's input (moved by ``shift`` scaled to that stage, or not)."""
+    ref_codes = cache.shifted.get("codes")
+    if ref_codes is None:
+        ref_codes = cache.shifted["codes"] = base_codes(cache.onehot)
+    x, scale = alt, 1
+    for k, st in enumerate(scorer.stages):
+        if k == 0:
+            found = stretches(ref_codes, base_codes(alt), shift, min_len=st.pad + 1)
+        else:
+            hint = shift // scale if shift % scale == 0 else 0
+            found = stretches(_rows(cache.a[k - 1]), _rows(x), hint, min_len=st.pad + 1)
+        x = _stage(st, cache, k, x, found)
+        scale *= st.pool
+    return x
+
+
+def predict_windows(scorer, cache, alts: np.ndarray, shifts: Sequence[int] | None = None) -> np.ndarray:
+    """Predict whole alternate windows of one gene from its reference cache.
+
+    Args:
+        scorer: the :class:`varxpress.fastpath.LocalScorer` of the model.
+        cache: from ``scorer.prepare`` for this gene's reference window.
+        alts: alternate windows, shape (n, L, 4), oriented as the network sees them.
+        shifts: per window, the allele's length change ``len(ALT) - len(REF)`` (0 for substitutions); None: all 0.
+            Only a hint for finding the shifted stretches: a wrong value costs speed, never correctness.
+
+    Returns:
+        predictions, shape (n,) float64, equal to a full forward pass of each window (to float32 rounding).
+    """
+    from varxpress.fastpath import _one_blas_thread
+
+    alts = scorer._check_onehot(alts)
+    n = alts.shape[0]
+    if n == 0:
+        return np.empty(0, dtype=np.float64)
+    shifts = [0] * n if shifts is None else list(shifts)
+    with _one_blas_thread():
+        last = np.stack([_window(scorer, cache, alts[i], int(shifts[i])) for i in range(n)])
+        head = scorer.head
+        h = last.reshape(n, -1) @ head.w_flat.reshape(-1, head.w_flat.shape[2])
+        h = h.astype(np.float64) + scorer._features(cache.features, n) @ head.w_feat + head.bias
+        return head.finish(h)
