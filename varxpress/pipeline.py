@@ -30,7 +30,7 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
-from varxpress.scoring import GeneScore, log2_fold_change
+from varxpress.scoring import GeneScore, log2_fold_change, quality_flags
 from varxpress.tss import TSS, TSSIndex, read_tss
 from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
@@ -196,7 +196,10 @@ class Engine:
         return edits
 
     def score(self, tasks: list[_Task]) -> list[tuple[_Task, float, float, tuple[str, ...], bool]]:
-        """Predict every task; returns ``(task, ref_pred, alt_pred, flags, fast)`` in the order of ``tasks``."""
+        """Predict every task; ``(task, ref_pred, alt_pred, flags, fast, n_fraction)`` in the order of ``tasks``.
+
+        ``n_fraction``: the fraction of ``N`` in the gene's reference window (:attr:`Window.n_fraction`).
+        """
         by_gene: dict[str, list[int]] = collections.defaultdict(list)
         for i, task in enumerate(tasks):
             by_gene[task.tss.gene_id].append(i)
@@ -213,7 +216,7 @@ class Engine:
                 tss = tasks[subs[0]].tss
                 window = ref_window(self.genome, tss, self.spec)
                 edits = [self.substitution_edits(tasks[i].allele, window) for i in subs]
-                jobs.append(GeneJob((subs, window.off_contig), one_hot(window.seq), self._features_for(tss.gene_id),
+                jobs.append(GeneJob((subs, window.off_contig, window.n_fraction), one_hot(window.seq), self._features_for(tss.gene_id),
                                     edits))
                 if not others:
                     continue
@@ -223,20 +226,20 @@ class Engine:
                 alt_preds = self.local.predict_substitutions(ref.cache, [
                     self.substitution_edits(tasks[i].allele, ref.window) for i in subs])
                 for i, alt_pred in zip(subs, alt_preds):
-                    results[i] = (tasks[i], ref.pred, float(alt_pred), base_flags, True)
+                    results[i] = (tasks[i], ref.pred, float(alt_pred), base_flags, True, ref.window.n_fraction)
             for i in others:
                 alt = alt_window(self.genome, tasks[i].tss, self.spec, tasks[i].allele)
                 flags = base_flags + (("off_contig",) if alt.off_contig and not base_flags else ())
-                pending.append((i, one_hot(alt.seq), ref.features, ref.pred, flags))
+                pending.append((i, one_hot(alt.seq), ref.features, ref.pred, flags, ref.window.n_fraction))
             if len(pending) >= self.batch_size:
                 self._flush(tasks, pending, results)
         self._flush(tasks, pending, results)
         if jobs:
             for res in self.pool.map(jobs):
-                subs, off_contig = res.key
+                subs, off_contig, n_fraction = res.key
                 flags = ("off_contig",) if off_contig else ()
                 for i, alt_pred in zip(subs, res.alt_preds):
-                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), flags, True)
+                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), flags, True, n_fraction)
         return results
 
     def _flush(self, tasks, pending, results) -> None:
@@ -245,8 +248,8 @@ class Engine:
             X = np.stack([b[1] for b in batch])
             F = None if batch[0][2] is None else np.stack([b[2] for b in batch])
             preds = self.model.predict(X, F, batch_size=self.batch_size)
-            for (i, _, _, ref_pred, flags), alt_pred in zip(batch, preds):
-                results[i] = (tasks[i], ref_pred, float(alt_pred), flags, False)
+            for (i, _, _, ref_pred, flags, n_fraction), alt_pred in zip(batch, preds):
+                results[i] = (tasks[i], ref_pred, float(alt_pred), flags, False, n_fraction)
         pending.clear()
 
 
@@ -530,8 +533,11 @@ class Scorer:
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
         fcs = log2_fold_change(ens.mean_delta, *self._scale)
-        for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
+        bg_max_n = None if self.background is None else self.background.provenance.get("max_n_fraction")
+        for i, (task, _ref, _alt, flags, _fast, n_fraction) in enumerate(results):
             d = float(ens.mean_delta[i])
+            p = None if pct is None else float(pct[i])
+            flags = quality_flags("off_contig" in flags, n_fraction, p, bg_max_n)
             fc = None if fcs is None else fcs[i]
             allele, tss = task.allele, task.tss
             out[task.record].append(GeneScore(
@@ -539,7 +545,7 @@ class Scorer:
                 gene_name=tss.gene_name, strand=tss.strand, tss_pos=tss.pos0 + 1,
                 distance=distance_to_tss(allele, tss), ref_pred=float(ens.ref_mean[i]),
                 alt_pred=float(ens.alt_mean[i]), delta=d, log2fc=None if fc is None else float(fc), flags=flags,
-                percentile=None if pct is None else float(pct[i]),
+                percentile=p, n_fraction=n_fraction,
                 delta_sd=None if single else float(ens.sd_delta[i]),
                 sign_agreement=None if single else float(ens.sign_agreement[i]),
             ))
