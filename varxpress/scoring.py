@@ -59,6 +59,16 @@ def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None 
     return tuple(flags)
 
 
+def units_text(output_scale: str, short: bool = False) -> str:
+    """The model's output unit in words, for people (``short``: a colour-bar label on two lines)."""
+    if output_scale == "standardized_log10":
+        return ("change of predicted log10 mRNA level\n(standard deviations across genes)" if short else
+                "predicted log10 mRNA level, in standard deviations across genes")
+    if output_scale == "log10":
+        return "change of predicted log10 mRNA level" if short else "predicted log10 mRNA level"
+    return f"change of model output\n({output_scale})" if short else f"model output ({output_scale})"
+
+
 def delta(ref_pred: np.ndarray | float, alt_pred: np.ndarray | float) -> np.ndarray | float:
     """``alt - ref`` on the model's output scale (same shape as the inputs)."""
     return np.subtract(alt_pred, ref_pred)
