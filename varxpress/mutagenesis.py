@@ -624,7 +624,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                           f"{DEFAULT_RANGE[1]}, trimmed like --start)")
     p.add_argument("--vcf", type=existing_file, help="mark this VCF's variants on the plots")
     p.add_argument("--out-prefix", "-o", required=True,
-                   help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg,pdf}, PREFIX.GENE.logo.{png,svg,pdf} (PNG at 300 dpi)")
+                   help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg,pdf}, PREFIX.GENE.logo.{png,svg,pdf} "
+                        "(PNG at 300 dpi)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="write the TSV only")
 
 

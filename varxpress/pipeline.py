@@ -216,7 +216,8 @@ class Engine:
                 tss = tasks[subs[0]].tss
                 window = ref_window(self.genome, tss, self.spec)
                 edits = [self.substitution_edits(tasks[i].allele, window) for i in subs]
-                jobs.append(GeneJob((subs, window.off_contig, window.n_fraction), one_hot(window.seq), self._features_for(tss.gene_id),
+                key = (subs, window.off_contig, window.n_fraction)
+                jobs.append(GeneJob(key, one_hot(window.seq), self._features_for(tss.gene_id),
                                     edits))
                 if not others:
                     continue

@@ -214,7 +214,8 @@ font-weight:bold}.missing{color:#888}.note{color:#555;font-size:.9em}img{max-wid
 .answer{font-size:1.12em;background:#f4f8fb;border-left:5px solid #2166ac;padding:.6em 1em;margin:.8em 0}
 .caveats{background:#fff6e0;border-left:5px solid #e69f00;padding:.5em 1em .5em 2.2em;margin:.8em 0}
 .caveats li{margin:.3em 0}.flag{font-family:monospace;background:#eee;padding:0 .3em;border-radius:3px}
-body.index{max-width:none;font-size:.92em}th.sort{cursor:pointer;user-select:none}th.sort:after{content:" \\2195";color:#999}
+body.index{max-width:none;font-size:.92em}th.sort{cursor:pointer;user-select:none}
+th.sort:after{content:" \\2195";color:#999}
 tr.unscored td{color:#777}
 """
 
@@ -260,7 +261,8 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     if fc is not None:
         change = (fc - 1.0) * 100.0
         if abs(change) < 0.5:
-            size = f"essentially the same amount of {name} mRNA {where} as with the reference allele (fold change {fc:.3f}×)"
+            size = (f"essentially the same amount of {name} mRNA {where} as with the reference allele "
+                    f"(fold change {fc:.3f}×)")
         else:
             more = "more" if change > 0 else "less"
             size = (f"<b>about {abs(change):.0f} % {more} {name} mRNA</b> {where} than with the reference allele "
@@ -536,10 +538,11 @@ def index_rows(n: int, label: str, variant: str, page: str | None, report: Varia
     rows = []
     for g in report.genes:
         fc = fold_change(g)
+        allele_g = strand_allele(report.allele.ref, report.allele.alt, g.tss.strand)
         agree = ("" if not g.ensemble else f"{g.ensemble['sign_agreement'] * 100:.0f} % of {g.ensemble['k']}")
         rows.append(
             f"<tr>{cell(str(n), n)}{cell(link)}{cell(e(variant))}{cell(e(g.tss.gene_name))}"
-            f"{cell(e(strand_allele(report.allele.ref, report.allele.alt, g.tss.strand)) + f' ({g.distance:+,})', g.distance)}"
+            f"{cell(e(allele_g) + f' ({g.distance:+,})', g.distance)}"
             f"{cell(_num(fc, '{:.3f}×'), '' if fc is None else fc, 'num')}"
             f"{cell(_num(g.delta, '{:+.4g}'), g.delta, 'num')}"
             f"{cell(_num(g.percentile, '{:.1f}'), '' if g.percentile is None else g.percentile, 'num')}"
