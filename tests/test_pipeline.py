@@ -115,6 +115,7 @@ def test_every_record_out_in_order_with_reasons(inputs, toy_model, tmp_path):
     assert vxp_entries(by_id["snv_plus"])[0]["distance"] == str(44 - 59)
     counts = json.loads(stats.read_text())
     assert counts["records_in"] == counts["records_out"] == len(inputs["rows"])
+    assert counts["flags"] == {"n_rich": 1, "off_contig": 1}  # the edge record's one score
     assert counts["skipped"]["ref_mismatch"] == 1 and counts["skipped"]["unknown_contig"] == 1
     lines = [l for l in tsv.read_text().splitlines() if not l.startswith("##")]
     assert lines[0].split("\t") == list(TSV_COLUMNS)

@@ -135,11 +135,11 @@ def _artefacts(tmp_path: Path) -> Path:
     return folder
 
 
-def _chromium_run(html: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _chromium_run(html: Path, tmp_path: Path, *args: str, fragment: str = "") -> subprocess.CompletedProcess:
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0", *args,
-           html.resolve().as_uri()]
+           html.resolve().as_uri() + fragment]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -275,6 +275,15 @@ def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
     for reason in ("disagrees with the genome", "symbolic_allele", "spanning_deletion", "no gene's window",
                    "is not in"):
         assert f"not scored: {reason}" in index or reason in index.split("not scored:", 1)[1], reason
+    # sorted by delta (column 6), largest first, in the browser: the scored rows in order, unscored ones last
+    res = _chromium_run(out / "index.html", tmp_path, "--dump-dom", fragment="#sort=6-desc")
+    assert res.returncode == 0 and console_messages(res.stderr) == [], res.stderr[-2000:]
+    cells = [re.findall(r'<td data-v="([^"]*)" class="num">[^<]*(?:<[^>]+>[^<]*)*?</td>', r)
+             for r in re.findall(r"<tr.*?</tr>", res.stdout.split("<tbody>")[1])]
+    deltas = [r[1] if len(r) > 1 else "" for r in cells]
+    scored = [float(d) for d in deltas if d]
+    assert len(scored) >= 15 and scored == sorted(scored, reverse=True)
+    assert deltas[len(scored):] == [""] * (len(deltas) - len(scored))
     raw = (out / "index.html").read_text()
     assert raw.count("not scored:") == 5 and "<script>" in raw and "http" not in raw.split("<body")[1]
     shot = _artefacts(tmp_path) / "demo_tert_c228t.png"

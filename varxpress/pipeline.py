@@ -615,10 +615,9 @@ class Scorer:
         results = member_results[0]
         stats.scores += len(results)
         stats.scores_fast += sum(1 for r in results if r[4])
-        for r in results:
-            for flag in r[3]:
-                stats.flags[flag] += 1
         scores = self._scores(member_results)
+        for flag in (f for rec_scores in scores.values() for s in rec_scores for f in s.flags):
+            stats.flags[flag] += 1
         for k, rec in enumerate(chunk):
             ordinal = first + k
             mine = scores.get(ordinal, [])

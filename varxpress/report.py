@@ -509,12 +509,17 @@ document.querySelectorAll('th.sort').forEach(function (th, col) {
     function key(r) { var c = r.cells[col]; return c.dataset.v !== undefined ? c.dataset.v : c.textContent; }
     rows.sort(function (a, b) {
       var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : (isNaN(nx) - isNaN(ny)) || String(x).localeCompare(String(y));
+      if (isNaN(nx) !== isNaN(ny) && (x === '' || y === '')) { return x === '' ? 1 : -1; }  // blanks last
+      var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
       return asc ? cmp : -cmp;
     });
     rows.forEach(function (r) { body.appendChild(r); });
   });
 });
+// index.html#sort=COLUMN or #sort=COLUMN-desc opens the table sorted (a link can share a sorted view)
+var wanted = /^#sort=(\d+)(-desc)?$/.exec(location.hash);
+var heading = wanted && document.querySelectorAll('th.sort')[+wanted[1]];
+if (heading) { heading.click(); if (wanted[2]) { heading.click(); } }
 """
 
 _INDEX_COLUMNS = ("#", "ID", "variant (genome + strand)", "gene", "allele on the gene's strand (bp to TSS)",
