@@ -517,7 +517,7 @@ document.querySelectorAll('th.sort').forEach(function (th, col) {
   });
 });
 // index.html#sort=COLUMN or #sort=COLUMN-desc opens the table sorted (a link can share a sorted view)
-var wanted = /^#sort=(\d+)(-desc)?$/.exec(location.hash);
+var wanted = /^#sort=(\\d+)(-desc)?$/.exec(location.hash);
 var heading = wanted && document.querySelectorAll('th.sort')[+wanted[1]];
 if (heading) { heading.click(); if (wanted[2]) { heading.click(); } }
 """
