@@ -109,9 +109,12 @@ def test_plots_and_vcf_marks(world, tmp_path):
     for kind in ("heatmap", "logo"):
         png = tmp_path / "out" / f"tert.PLUS1.{kind}.png"
         svg = tmp_path / "out" / f"tert.PLUS1.{kind}.svg"
+        pdf = tmp_path / "out" / f"tert.PLUS1.{kind}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
         text = svg.read_text()
         assert "<svg" in text and "</svg>" in text and svg.stat().st_size > 2000
+        assert "mySNV" in text  # text stays text in the SVG
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
     assert len(read_tsv(f"{prefix}.tsv")) == 30 * 3
     from varxpress.model import ExpressionModel
     from varxpress.mutagenesis import _marks_offsets, vcf_marks
@@ -152,3 +155,63 @@ def test_errors_are_clear(world, tmp_path, caplog):
     assert find_gene(tss, "x").gene_id == "A"
     with pytest.raises(AnnotationError, match="gene 'B' is not in the TSS set"):
         find_gene(tss, "B")
+
+
+def _text_boxes(fig):
+    """Window extents of every visible, non-empty text artist of a drawn figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig).draw()  # a closed figure keeps no canvas of its own
+    renderer = fig.canvas.get_renderer()
+    hidden = set()  # labels of ticks outside the view limits exist but are not drawn
+    for ax in fig.findobj(lambda a: hasattr(a, "get_major_ticks")):
+        lo, hi = sorted(ax.get_view_interval())
+        hidden |= {id(lab) for tick in ax.get_major_ticks() + ax.get_minor_ticks()
+                   if not lo - 1e-9 <= tick.get_loc() <= hi + 1e-9 for lab in (tick.label1, tick.label2)}
+    # Text.get_window_extent: the letters alone (an Annotation's own extent adds its leader line)
+    return [(t, Text.get_window_extent(t, renderer)) for t in fig.findobj(Text)
+            if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+
+
+def test_figures_fit_do_not_overlap_and_print_at_300_dpi(world, tmp_path):
+    from PIL import Image
+
+    from varxpress.model import ExpressionModel
+    from varxpress.mutagenesis import plot_heatmap, plot_logo
+
+    res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), Genome(world["fasta"]),
+                                 TSS("G2", "MINUS1", "chr1", 119, "-"), np.arange(109, 139))
+    # three variants on neighbouring bases with long names, and the TSS label beside them: they would collide
+    marks = [(p, f"a_long_variant_name_{p}", CHR1[p], "A" if CHR1[p] != "A" else "C") for p in (118, 119, 120)]
+    for plot in (plot_heatmap, plot_logo):
+        paths = [tmp_path / f"{plot.__name__}.{ext}" for ext in ("png", "svg", "pdf")]
+        fig = plot(res, paths, marks, units="change of predicted log10 mRNA level")
+        assert all(p.stat().st_size > 2000 for p in paths)
+        assert Image.open(paths[0]).info["dpi"][0] == pytest.approx(300, abs=1)
+        boxes = _text_boxes(fig)
+        bounds = fig.bbox
+        for t, box in boxes:  # nothing clipped: every text inside the figure
+            assert box.x0 >= bounds.x0 - 1 and box.y0 >= bounds.y0 - 1, t.get_text()
+            assert box.x1 <= bounds.x1 + 1 and box.y1 <= bounds.y1 + 1, t.get_text()
+        labels = [(t.get_text(), box) for t, box in boxes if t.get_gid() == "variant-label"]
+        assert sorted(name for name, _ in labels) == sorted(["TSS"] + [m[1] for m in marks])
+        for i, (name, box) in enumerate(labels):
+            for other, box2 in labels[i + 1:]:
+                assert not box.overlaps(box2), (name, other)
+        texts = " ".join(t.get_text() for t, _ in boxes)
+        assert "MINUS1 strand, − on the genome" in texts  # the axis says which strand the bases are read on
+        assert "bp" in texts and "log10 mRNA" in texts  # and the units
+    # the heat map's top axis spells the reference bases as the transcript strand reads them
+    fig = plot_heatmap(res, [], marks)
+    (top,) = fig.axes[0].child_axes
+    assert "".join(t.get_text() for t in top.get_xticklabels()) == res.ref_bases
+
+
+def test_default_range_covers_the_real_sequence(world, tmp_path):
+    prefix = tmp_path / "edge"
+    assert mutagenesis(world, prefix, "--gene", "EDGE", "--no-plots") == 0
+    rows = read_tsv(f"{prefix}.tsv")
+    # EDGE: TSS chr2:12 (+), window [-9, 21): off-contig and chr2's first 10 bases are N, real from position 11
+    assert {int(r["pos"]) for r in rows} == set(range(11, 22))
+    assert {int(r["offset"]) for r in rows} == set(range(-1, 10))

@@ -76,7 +76,7 @@ def run_score(inputs, model, out, *extra):
 def vxp_entries(rec):
     raw = rec.INFO.get("VXP")
     keys = ("allele", "consequence", "gene", "symbol", "strand", "tss", "distance", "ref", "alt", "delta", "log2fc", "percentile",
-            "delta_sd", "sign_agreement", "flags")
+            "delta_sd", "sign_agreement", "flags", "n_frac")
     return [dict(zip(keys, e.split("|"), strict=True)) for e in raw.split(",")] if raw else []
 
 
@@ -108,11 +108,14 @@ def test_every_record_out_in_order_with_reasons(inputs, toy_model, tmp_path):
     assert [(e["allele"], e["gene"]) for e in vxp_entries(by_id["multi"])] == [
         (by_id["multi"].ALT[0], "G1"), (by_id["multi"].ALT[1], "G1")]
     assert len(by_id["multi"].INFO.get("VXP_MAX_DELTA")) == 2
-    assert [e["flags"] for e in vxp_entries(by_id["edge"])] == ["off_contig"]
+    # G3's window [-16, 14) on chr2: 16 of its 30 bases are off-contig padding
+    assert [(e["flags"], e["n_frac"]) for e in vxp_entries(by_id["edge"])] == [("off_contig&n_rich", "0.533333")]
+    assert [(e["flags"], e["n_frac"]) for e in vxp_entries(by_id["snv_plus"])] == [(".", "0")]
     assert vxp_entries(by_id["snv_minus"])[0]["distance"] == str(119 - 114)
     assert vxp_entries(by_id["snv_plus"])[0]["distance"] == str(44 - 59)
     counts = json.loads(stats.read_text())
     assert counts["records_in"] == counts["records_out"] == len(inputs["rows"])
+    assert counts["flags"] == {"n_rich": 1, "off_contig": 1}  # the edge record's one score
     assert counts["skipped"]["ref_mismatch"] == 1 and counts["skipped"]["unknown_contig"] == 1
     lines = [l for l in tsv.read_text().splitlines() if not l.startswith("##")]
     assert lines[0].split("\t") == list(TSV_COLUMNS)
@@ -212,7 +215,7 @@ def test_header_names_model_reference_and_fields(inputs, toy_model, tmp_path):
     assert "##varxpress_reference=<File=g.fa," in header
     assert "##varxpress_command=varxpress score" in header
     assert ("Format: Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|"
-            "DeltaSD|SignAgreement|Flags") in header
+            "DeltaSD|SignAgreement|Flags|NFrac") in header
     for field in ("VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_SKIP"):
         assert f"##INFO=<ID={field}," in header
 

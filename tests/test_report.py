@@ -135,11 +135,11 @@ def _artefacts(tmp_path: Path) -> Path:
     return folder
 
 
-def _chromium_run(html: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _chromium_run(html: Path, tmp_path: Path, *args: str, fragment: str = "") -> subprocess.CompletedProcess:
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0", *args,
-           html.resolve().as_uri()]
+           html.resolve().as_uri() + fragment]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -179,17 +179,118 @@ def test_html_report_in_headless_chromium(world, tmp_path):
 
 def test_several_variants_and_vcf_give_a_folder(world, tmp_path):
     vcf = tmp_path / "small.vcf"
+    snv = f"{CHR1[65]}\t{OTHER[CHR1[65]]}"
     vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
                    f"chr1\t45\tins1\t{CHR1[44]}\t{CHR1[44]}GG\t.\t.\t.\n"
-                   f"chr1\t150\tfar\t{CHR1[149]}\t{OTHER[CHR1[149]]}\t.\t.\t.\n")
+                   f"chr1\t150\tfar\t{CHR1[149]}\t{OTHER[CHR1[149]]}\t.\t.\t.\n"
+                   f"chr1\t66\tsame_a\t{snv}\t.\t.\t.\n"  # two records of one variant: two pages
+                   f"chr1\t66\tsame_a\t{snv}\t.\t.\t.\n"
+                   f"chr1\t50\tno_alt\t{CHR1[49]}\t.\t.\t.\t.\n")
     out = tmp_path / "reports"
     assert explain(world, out, f"chr1:66:{CHR1[65]}:{OTHER[CHR1[65]]}", "--vcf", vcf, "--flank", 3) == 0
     pages = sorted(p.name for p in out.iterdir())
-    assert pages == sorted(["index.html", f"chr1_66_{CHR1[65]}_{OTHER[CHR1[65]]}.html",
-                            f"chr1_45_{CHR1[44]}_{CHR1[44]}GG.html"])
+    stem = f"chr1_66_{CHR1[65]}_{OTHER[CHR1[65]]}"
+    assert pages == sorted(["index.html", f"{stem}.html", f"ins1__chr1_45_{CHR1[44]}_{CHR1[44]}GG.html",
+                            f"same_a__{stem}.html", f"same_a__{stem}-2.html"])
     index = (out / "index.html").read_text()
-    assert "far: not scored" in index and "no gene" in index
-    assert "(INS)" in (out / f"chr1_45_{CHR1[44]}_{CHR1[44]}GG.html").read_text()
+    rows = re.findall(r"<tr.*?</tr>", index.split("<tbody>")[1])
+    ids = [re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", r)[1]) for r in rows]
+    # every input in order, one row per gene: the CLI variant and same_a reach both genes
+    assert ids == [f"chr1:66:{CHR1[65]}:{OTHER[CHR1[65]]}"] * 2 + ["ins1", "far"] + ["same_a"] * 4 + ["no_alt"]
+    assert "not scored" in rows[3] and "no gene" in rows[3]
+    assert "not scored" in rows[-1] and "missing_alt" in rows[-1]
+    links = re.findall(r'href="([^"]+)"', index)
+    assert sorted(set(links)) == sorted(set(pages) - {"index.html"})
+    assert "genome + strand, INS)" in (out / f"ins1__chr1_45_{CHR1[44]}_{CHR1[44]}GG.html").read_text()
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"
+
+
+def _text(dom: str) -> str:
+    """The words of a rendered page: tags dropped, entities and whitespace normalised."""
+    import html
+
+    body = dom.split("<body", 1)[1].split(">", 1)[1]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def _window_n_fraction(chrom: str, tss0: int, strand: str) -> float:
+    import pysam
+
+    lo, hi = (tss0 - 7000, tss0 + 3500) if strand == "+" else (tss0 - 3499, tss0 + 7001)
+    seq = pysam.FastaFile(str(EXAMPLE / "hg38_promoters.fa.gz")).fetch(chrom, lo, hi).upper()
+    return seq.count("N") / (hi - lo)
+
+
+def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
+    """The demo's pages in a browser: the plain sentence, the gene-strand allele, the N-rich caveat, the index."""
+    from varxpress.model import ExpressionModel
+    from varxpress.pipeline import DEFAULT_MODEL, bundled
+
+    out = _artefacts(tmp_path) / "demo_reports"
+    shutil.rmtree(out, ignore_errors=True)
+    vcf = EXAMPLE / "demo.vcf"
+    assert main(["explain", "--vcf", str(vcf), "--fasta", str(EXAMPLE / "hg38_promoters.fa.gz"), "--tss",
+                 str(EXAMPLE / "tss.bed"), "--tss-offset", "10000", "--flank", "0", "--out", str(out), "--quiet"]) == 0
+    tss = {f[6]: (f[0], int(f[1]) + 10000, f[5]) for f in (l.split() for l in open(EXAMPLE / "tss.bed"))}
+
+    def dom(name: str) -> str:
+        res = _chromium_run(out / name, tmp_path, "--dump-dom")
+        assert res.returncode == 0 and console_messages(res.stderr) == [], res.stderr[-2000:]
+        return _text(res.stdout)
+
+    # TERT C228T: genome G>A at chr5:1295113 on a minus-strand gene
+    chrom, t0, strand = tss["TERT"]
+    assert strand == "-"
+    upstream = (1295113 - 1) - t0  # minus strand: upstream of the TSS is to its right on the genome
+    page = dom("TERT_C228T__chr5_1295113_G_A.html")
+    assert page.split()[0] == "TERT_C228T"  # the user's own ID is the title
+    assert "chr5:1,295,113 G>A (genome + strand" in page
+    m = re.search(r"The model predicts about (\d+) % more TERT mRNA with the A allele \(C>T on the TERT strand, "
+                  rf"{upstream} bp upstream of the TSS\) than with the reference allele \(fold change ([\d.]+)×\)\. "
+                  r"That change is unusually large: as large as or larger than ([\d.]+) % of random", page)
+    assert m, page[:1500]
+    delta = float(re.search(r"Delta \(alt − ref\) ([+-][\d.]+)", page)[1])
+    label_sd = ExpressionModel.load(bundled(DEFAULT_MODEL)).metadata.label_sd
+    fold = 2 ** (delta * label_sd * np.log2(10))  # the fold change follows from the delta as docs/output.md says
+    assert float(m[2]) == pytest.approx(fold, abs=0.006) and int(m[1]) == round((fold - 1) * 100)
+    nfrac = _window_n_fraction(chrom, t0, strand)
+    assert nfrac > 0.9
+    assert f"Mostly unknown sequence. {nfrac * 100:.1f} % of the 10,500 bases the model reads for TERT are N" in page
+    assert "background_mismatch" in page and "docs/" not in page  # the guide is in the page, not in a source path
+    assert page.index("Predicted effect") < page.index("Caveats") < page.index("Details")
+    # a gene whose whole window is real sequence: no N caveat
+    page = dom("chr1_1890969_T_A.html")
+    gene = re.search(r"(ENSG\d+|[A-Z0-9]+): the model|Gene (\S+)", page)
+    assert gene and "The model predicts" in page
+    assert "Unknown bases (N) in the window 0.0 %" in page
+    assert "Mostly unknown sequence" not in page and "n_rich," not in page
+    # the index: every record, in order, with the reason for those not scored
+    index = dom("index.html")
+    ids = [l.split("\t")[2] if l.split("\t")[2] != "." else ":".join(l.split("\t")[i] for i in (0, 1, 3, 4))
+           for l in open(vcf) if not l.startswith("#")]
+    positions = [index.find(f" {i} ") for i in ids]
+    assert all(p > 0 for p in positions), [i for i, p in zip(ids, positions) if p < 0]
+    for reason in ("disagrees with the genome", "symbolic_allele", "spanning_deletion", "no gene's window",
+                   "is not in"):
+        assert f"not scored: {reason}" in index or reason in index.split("not scored:", 1)[1], reason
+    # sorted by delta (column 6), largest first, in the browser: the scored rows in order, unscored ones last
+    res = _chromium_run(out / "index.html", tmp_path, "--dump-dom", fragment="#sort=6-desc")
+    assert res.returncode == 0 and console_messages(res.stderr) == [], res.stderr[-2000:]
+    cells = [re.findall(r'<td data-v="([^"]*)" class="num">[^<]*(?:<[^>]+>[^<]*)*?</td>', r)
+             for r in re.findall(r"<tr.*?</tr>", res.stdout.split("<tbody>")[1])]
+    deltas = [r[1] if len(r) > 1 else "" for r in cells]
+    scored = [float(d) for d in deltas if d]
+    assert len(scored) >= 15 and scored == sorted(scored, reverse=True)
+    assert deltas[len(scored):] == [""] * (len(deltas) - len(scored))
+    raw = (out / "index.html").read_text()
+    assert raw.count("not scored:") == 5 and "<script>" in raw and "http" not in raw.split("<body")[1]
+    shot = _artefacts(tmp_path) / "demo_tert_c228t.png"
+    res = _chromium_run(out / "TERT_C228T__chr5_1295113_G_A.html", tmp_path, f"--screenshot={shot}",
+                        "--window-size=1100,1400")
+    assert res.returncode == 0 and shot.is_file()
+    print(f"demo report: {out}; screenshot: {shot}")
 
 
 def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog):

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from varxpress.scoring import GeneScore, delta, log2_fold_change, log10_scale, strongest
+from varxpress.scoring import GeneScore, delta, log2_fold_change, log10_scale, quality_flags, strongest
+from varxpress.windows import Window
 
 
 def test_delta_is_alt_minus_ref_elementwise():
@@ -93,3 +94,20 @@ def test_score_background_and_mutagenesis_compute_deltas_with_scoring_delta(tiny
     assert np.abs(bg).max() > 0 and bg_r == pytest.approx(-bg, abs=1e-6)
     assert np.isfinite(mut).sum() >= 6 * 3
     np.testing.assert_allclose(mut_r, -mut, atol=1e-6)
+
+
+def test_window_n_fraction_counts_unknown_bases_and_padding():
+    assert Window("ACGTNNNNNN", "c", 0, 10, "+", False).n_fraction == 0.6
+    assert Window("ACGT", "c", 0, 4, "-", False).n_fraction == 0.0
+
+
+@pytest.mark.parametrize("off, nfrac, pct, bg_max, flags", [
+    (False, 0.0, 99.0, 0.05, ()),
+    (False, 0.05, 99.0, 0.05, ()),  # at the threshold: not N-rich
+    (False, 0.06, None, None, ("n_rich",)),  # no percentile: nothing to mismatch
+    (False, 0.06, 50.0, None, ("n_rich", "background_mismatch")),  # a background that does not say: 5 %
+    (False, 0.06, 50.0, 1.0, ("n_rich",)),  # a background built with every window
+    (True, 0.5, 50.0, 0.05, ("off_contig", "n_rich", "background_mismatch")),
+])
+def test_quality_flags(off, nfrac, pct, bg_max, flags):
+    assert quality_flags(off, nfrac, pct, bg_max) == flags

@@ -116,7 +116,7 @@ class Background:
         """Write the background to ``path`` (HDF5) atomically; returns the path."""
         import h5py
 
-        from varxpress.writers import atomic_path
+        from varxpress.outputs import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:

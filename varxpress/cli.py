@@ -48,7 +48,7 @@ SUBCOMMANDS = {
 EPILOGS = {
     "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
              "Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
-             "SignAgreement|Flags), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
+             "SignAgreement|Flags|NFrac), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
              "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage (an output that is an input "
              "included), 130 interrupted, 141 the reader of stdout went away, 143 terminated (SIGTERM). "
              "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",
@@ -60,8 +60,9 @@ EPILOGS = {
     "predict": "Output: TSV of id, prediction and observed value (docs/training.md).",
     "workflow": "Output: one gathered, indexed VCF and a report (docs/workflow.md).",
     "background": "Output: <model>.background.h5 (docs/interpretation.md).",
-    "mutagenesis": "Output: TSV, heat map and logo (PNG, SVG) (docs/interpretation.md).",
-    "explain": "Output: a self-contained HTML page per variant (docs/interpretation.md).",
+    "mutagenesis": "Output: TSV, heat map and logo (PNG at 300 dpi, SVG, PDF) (docs/interpretation.md).",
+    "explain": "Output: a self-contained HTML page per variant; for several, a folder with a sortable index.html "
+               "(docs/interpretation.md).",
 }
 
 

@@ -6,8 +6,8 @@ base; see docs/windows.md) and writes
 
 * ``PREFIX.tsv``: one row per substitution (gene, 1-based genomic position, offset, REF and ALT on the genome's
   ``+`` strand as a VCF would write them, reference and alternate prediction, ``delta = alt - ref``);
-* ``PREFIX.GENE.heatmap.{png,svg}``: position x base, colour = delta of mutating to that base;
-* ``PREFIX.GENE.logo.{png,svg}``: a sequence logo of the reference bases, letter height = per-position importance
+* ``PREFIX.GENE.heatmap.{png,svg,pdf}``: position x base, colour = delta of mutating to that base;
+* ``PREFIX.GENE.logo.{png,svg,pdf}``: a sequence logo of the reference bases, letter height = per-position importance
   ``-mean(delta over the three substitutions)`` (a tall letter above the axis: the model needs that base for
   expression; below the axis: the base holds expression down).
 
@@ -34,6 +34,7 @@ from varxpress import scoring
 from varxpress.encode import ALPHABET, one_hot
 from varxpress.errors import AnnotationError, VarxpressError
 from varxpress.outputs import open_output, save_figure
+from varxpress.scoring import units_text
 from varxpress.windows import Window, ref_window
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,27 @@ class MutagenesisResult:
                             int(self.positions[k]) + 1, int(self.offsets[k]), ref_g, alt_g, self.ref_pred,
                             float(alt), float(alt - self.ref_pred)))
         return out
+
+
+DEFAULT_RANGE = (-500, 100)  #: default offsets of ``--gene`` scans (half-open), before trimming N
+
+
+def real_offsets(genome, tss, spec, offsets: np.ndarray) -> np.ndarray:
+    """``offsets`` (ascending) trimmed to the first..last that is not ``N`` in the gene's reference window.
+
+    A window of the example genome is mostly ``N`` around a few hundred real bases: a scan of the default range
+    then covers that real stretch rather than a strip of blank columns. All ``N``: returned unchanged.
+    """
+    window = ref_window(genome, tss, spec)
+    pos0 = tss.pos0 + offsets if tss.strand == "+" else tss.pos0 - offsets
+    inside = (pos0 >= window.start) & (pos0 < window.end)
+    real = np.zeros(len(offsets), dtype=bool)
+    idx = window_index(window, pos0[inside])
+    real[np.flatnonzero(inside)] = [window.seq[i] in "ACGT" for i in idx]
+    if not real.any():
+        return offsets
+    k = np.flatnonzero(real)
+    return offsets[k[0]:k[-1] + 1]
 
 
 def window_index(window: Window, pos0: np.ndarray) -> np.ndarray:
@@ -369,55 +391,159 @@ def _marks_offsets(res: MutagenesisResult, marks) -> list[tuple[float, str, str]
     return out
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")  #: what the mutagenesis figures are written as (vector and bitmap)
+FIGURE_DPI = 300  #: PNG resolution (print quality)
+_CELL_INCHES = 0.075  #: width of one position: room for its reference letter at 5.5 pt
+_LABEL_TAG = "variant-label"  #: gid of the variant labels (tests check that none overlap)
+
+
 def _figure_width(m: int) -> float:
-    return float(min(max(6.0, m / 25.0 + 2.0), 40.0))
+    return float(min(max(6.0, m * _CELL_INCHES + 2.4), 40.0))
 
 
-def plot_heatmap(res: MutagenesisResult, paths: Sequence[str | os.PathLike], marks=(), units: str = "delta",
-                 title: str | None = None, ax=None):
-    """Heat map position x base (colour = delta, diverging around 0); TSS line, marked variants boxed/arrowed.
+def _strand_words(res: MutagenesisResult) -> str:
+    name = res.tss.gene_name
+    return f"{name} strand, {'+' if res.window.strand == '+' else '−'} on the genome"
 
-    Writes each of ``paths`` (format from the suffix: .png, .svg); with ``ax`` draws into it and writes nothing.
-    """
+
+def _position_label(res: MutagenesisResult) -> str:
+    return f"position relative to the {res.tss.gene_name} TSS (bp, direction of transcription; negative = upstream)"
+
+
+def _setup_figure(m: int, height: float):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    d = res.deltas
+    plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text (editable, searchable)
+    plt.rcParams["pdf.fonttype"] = 42  # TrueType in PDF, as journals ask
+    return plt.subplots(figsize=(_figure_width(m), height), layout="constrained")
+
+
+def _reference_letters(ax, res: MutagenesisResult) -> None:
+    """The reference base of every position as the x tick labels (transcript strand), where there is room."""
+    m = len(res.offsets)
+    width_pt = (ax.figure.get_figwidth() - 2.4) * 72 / max(m, 1)  # the axes' share of the figure, per position
+    if width_pt < 3.0:
+        return
+    sec = ax.secondary_xaxis("top")
+    sec.set_xticks(res.offsets, list(res.ref_bases), fontsize=min(7.0, width_pt / 0.7), family="DejaVu Sans Mono")
+    sec.tick_params(length=0, pad=1)
+
+
+def _label_levels(items: list[tuple[float, str]], data_per_point: float, size: float = 7.0) -> list[int]:
+    """Stack labels centred at data x: each goes on the lowest row where it clears every label already there."""
+    from matplotlib.textpath import TextPath
+
+    right_edges: list[float] = []  # per row, the right end of its last label
+    levels = []
+    for x, label in items:
+        half = (TextPath((0, 0), label, size=size).get_extents().width / 2 + 2.0) * data_per_point
+        row = next((r for r, edge in enumerate(right_edges) if edge < x - half), len(right_edges))
+        if row == len(right_edges):
+            right_edges.append(x + half)
+        else:
+            right_edges[row] = x + half
+        levels.append(row)
+    return levels
+
+
+def _place_labels(ax, items: list[tuple[float, str]], base_pt: float, colour: str = "#1b7837") -> None:
+    """Labels above the axes at their data x, stacked in rows so that none overlap (see :func:`_label_levels`).
+
+    Overlaps are judged from each label's width in points and a conservative estimate of the axes' width (the
+    figure less room for the y label and the colour bar), so the result does not depend on the layout pass.
+    """
+    fig = ax.figure
+    x0, x1 = ax.get_xlim()
+    axes_pt = max(fig.get_figwidth() - 2.8, 1.0) * 72
+    items = sorted(items)
+    for (x, label), level in zip(items, _label_levels(items, (x1 - x0) / axes_pt)):
+        # lower rows drawn on top, on white: leader lines of higher labels pass behind them
+        ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, base_pt + level * 9.0),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=7, color=colour, gid=_LABEL_TAG,
+                    zorder=10 - min(level, 9) * 0.1, annotation_clip=False,
+                    bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none"},
+                    arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.6, "shrinkA": 0, "shrinkB": 0})
+
+
+def save_figures(fig, paths: Sequence[str | os.PathLike]) -> None:
+    """Write ``fig`` to each path, format from the suffix (PNG at :data:`FIGURE_DPI`), each through the output helper."""
+    for path in paths:
+        save_figure(fig, path, dpi=FIGURE_DPI)
+
+
+def _title(fig, ax, text: str, own: bool) -> None:
+    import textwrap
+
+    text = textwrap.fill(text, width=int(fig.get_figwidth() * 72 / 6.0))  # 10 pt letters are ~6 pt wide
+    if own:
+        fig.suptitle(text, fontsize=10)
+    else:
+        ax.set_title(text, fontsize=10)
+
+
+def plot_heatmap(res: MutagenesisResult, paths: Sequence[str | os.PathLike], marks=(), units: str = "delta",
+                 title: str | None = None, ax=None):
+    """Heat map position x base (colour = delta, diverging around 0); TSS line, marked variants boxed and labelled.
+
+    Columns: positions in the direction of transcription (upstream left), reference letters on the top axis;
+    rows: the substituted base as the transcript's strand reads it. White with a dot: the reference base (no
+    change); hatched: ``N`` (no data). Labels of nearby variants are stacked so that none overlap.
+    Writes each of ``paths`` (format from the suffix: .png at 300 dpi, .svg, .pdf); with ``ax`` draws into it and
+    writes nothing. Returns the figure.
+    """
+    import matplotlib
+
+    d = res.deltas.copy()
+    ref_rows = np.array([ALPHABET.find(b) for b in res.ref_bases])
+    real = ref_rows >= 0
+    d[np.flatnonzero(real), ref_rows[real]] = 0.0  # the reference base: no change
     vmax = float(np.nanmax(np.abs(d))) if np.isfinite(d).any() else 1.0
     vmax = vmax or 1.0
     own = ax is None
     if own:
-        fig, ax = plt.subplots(figsize=(_figure_width(len(res.offsets)), 2.6), constrained_layout=True)
+        fig, ax = _setup_figure(len(res.offsets), 3.0)
     else:
         fig = ax.figure
     x0, x1 = res.offsets[0] - 0.5, res.offsets[-1] + 0.5
-    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#dddddd")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=(1, 1, 1, 0))
+    ax.patch.set_facecolor("white")
+    ax.patch.set_hatch("////")
+    ax.patch.set_edgecolor("#999999")
     img = ax.imshow(np.ma.masked_invalid(d.T), aspect="auto", cmap=cmap, vmin=-vmax, vmax=vmax,
                     extent=(x0, x1, 3.5, -0.5), interpolation="nearest")
-    ref_rows = [ALPHABET.find(b) for b in res.ref_bases]
-    ks = [k for k, r in enumerate(ref_rows) if r >= 0]
+    ks = np.flatnonzero(real)
     if len(ks) <= 400:
-        ax.scatter(res.offsets[ks], [ref_rows[k] for k in ks], s=4, c="black", marker="o", linewidths=0)
+        ax.scatter(res.offsets[ks], ref_rows[ks], s=3, c="black", marker="o", linewidths=0)
     ax.set_yticks(range(4), list(ALPHABET))
     ax.set_xlim(x0, x1)
+    _reference_letters(ax, res)
     if x0 <= 0 <= x1:
-        ax.axvline(0, color="black", lw=1.2, ls="--")
-        ax.annotate("TSS", (0, -0.5), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+        ax.axvline(-0.5, color="black", lw=1.0, ls="--")
+    labels = []
     for x, label, base in _marks_offsets(res, marks):
-        ax.annotate(label, (x, -0.5), xytext=(0, 12), textcoords="offset points", ha="center", va="bottom",
-                    fontsize=7, color="darkgreen", arrowprops={"arrowstyle": "-|>", "color": "darkgreen", "lw": 0.8})
+        labels.append((x, label))
         if base:
             ax.add_patch(matplotlib.patches.Rectangle((x - 0.5, ALPHABET.find(base) - 0.5), 1, 1, fill=False,
-                                                      ec="darkgreen", lw=1.5))
-    ax.set_xlabel(f"offset from the TSS of {res.tss.gene_name} ({res.tss.strand} strand; negative = upstream)")
-    ax.set_ylabel("base")
-    ax.set_title(title or f"{res.tss.gene_name}: predicted effect of each substitution", pad=22 if marks else 6)
-    fig.colorbar(img, ax=ax, label=units, shrink=0.9, pad=0.01)
+                                                      ec="black", lw=1.4))
+    if x0 <= 0 <= x1:
+        labels.append((-0.5, "TSS"))
+    top = "; top: reference bases" if ax.child_axes else ""
+    ax.set_xlabel(_position_label(res) + f"\nrows: substituted base{top}; bases on the {_strand_words(res)}",
+                  fontsize=8)
+    ax.set_ylabel(f"substituted base\n({_strand_words(res)})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    _title(fig, ax, title or f"{res.tss.gene_name}: predicted effect of every single-base substitution", own)
+    bar = fig.colorbar(img, ax=ax, shrink=0.95, pad=0.01)
+    bar.set_label(units, fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    _place_labels(ax, labels, 16.0 if len(ax.child_axes) else 4.0)
     if own:
-        for path in paths:
-            save_figure(fig, path, dpi=110)
+        save_figures(fig, paths)
+        import matplotlib.pyplot as plt
+
         plt.close(fig)
     return fig
 
@@ -437,40 +563,45 @@ def _draw_letter(ax, letter: str, x: float, bottom: float, height: float, color:
     ax.add_patch(PathPatch(tr.transform_path(path), fc=color, ec="none"))
 
 
-_LOGO_COLOURS = {"A": "#109648", "C": "#255c99", "G": "#f7b32b", "T": "#d62839"}
+# Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), dark to light so that the
+# letters also differ in grey: A green, C blue, G orange, T vermillion
+_LOGO_COLOURS = {"A": "#009E73", "C": "#0072B2", "G": "#E69F00", "T": "#D55E00"}
 
 
 def plot_logo(res: MutagenesisResult, paths: Sequence[str | os.PathLike], marks=(), units: str = "importance",
-              title: str | None = None) -> None:
-    """Sequence logo of the reference bases, height = :meth:`MutagenesisResult.importance`; TSS and marks shown."""
-    import matplotlib
+              title: str | None = None):
+    """Sequence logo of the reference bases, height = :meth:`MutagenesisResult.importance`; TSS and marks shown.
 
-    matplotlib.use("Agg", force=False)
+    Letters as the transcript's strand reads them; written like :func:`plot_heatmap`. Returns the figure.
+    """
     import matplotlib.pyplot as plt
 
     imp = res.importance()
-    fig, ax = plt.subplots(figsize=(_figure_width(len(res.offsets)), 2.4), constrained_layout=True)
+    fig, ax = _setup_figure(len(res.offsets), 2.8)
     for x, base, h in zip(res.offsets, res.ref_bases, imp):
         if base in _LOGO_COLOURS and np.isfinite(h):
             _draw_letter(ax, base, float(x), 0.0, float(h), _LOGO_COLOURS[base])
     lim = float(np.nanmax(np.abs(imp))) if np.isfinite(imp).any() else 1.0
-    lim = (lim or 1.0) * 1.15
-    x0, x1 = res.offsets[0] - 0.5, res.offsets[-1] + 0.5
+    lim = (lim or 1.0) * 1.1
+    x0, x1 = res.offsets[0] - 1.0, res.offsets[-1] + 1.0
     ax.set_xlim(x0, x1)
     ax.set_ylim(-lim, lim)
     ax.axhline(0, color="grey", lw=0.6)
+    labels = [(x, label) for x, label, _base in _marks_offsets(res, marks)]
+    for x, _label in labels:
+        ax.axvline(x, color="#1b7837", lw=0.6, ls=":")
     if x0 <= 0 <= x1:
-        ax.axvline(0, color="black", lw=1.2, ls="--")
-        ax.text(0, lim * 0.95, " TSS", fontsize=8, va="top")
-    for x, label, _base in _marks_offsets(res, marks):
-        ax.axvline(x, color="darkgreen", lw=0.8, ls=":")
-        ax.text(x, -lim * 0.95, label, fontsize=7, color="darkgreen", rotation=90, va="bottom", ha="right")
-    ax.set_xlabel(f"offset from the TSS of {res.tss.gene_name} ({res.tss.strand} strand; negative = upstream)")
-    ax.set_ylabel(units)
-    ax.set_title(title or f"{res.tss.gene_name}: importance of each reference base (-mean delta of its substitutions)")
-    for path in paths:
-        save_figure(fig, path, dpi=110)
+        ax.axvline(-0.5, color="black", lw=1.0, ls="--")
+        labels.append((-0.5, "TSS"))
+    ax.set_xlabel(_position_label(res) + f";\nletters: reference bases on the {_strand_words(res)}", fontsize=8)
+    ax.set_ylabel(f"importance\n{units}", fontsize=8)
+    ax.tick_params(labelsize=7)
+    _title(fig, ax, title or f"{res.tss.gene_name}: importance of each reference base "
+                             f"(minus the mean effect of its three substitutions)", True)
+    _place_labels(ax, labels, 4.0)
+    save_figures(fig, paths)
     plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -486,12 +617,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--region", "-r", type=parse_region,
                       help="CHROM:START-END (1-based, inclusive): every gene whose window holds it is scanned there")
     add_input_arguments(p)
-    p.add_argument("--start", type=int, default=-500,
-                   help="first offset from the TSS (transcription direction, negative = upstream) with --gene")
-    p.add_argument("--end", type=int, default=100, help="offset one past the last scanned position (half-open)")
+    p.add_argument("--start", type=int,
+                   help="first offset from the TSS (transcription direction, negative = upstream) with --gene "
+                        f"(default: {DEFAULT_RANGE[0]}, trimmed to the part of the window that is not N)")
+    p.add_argument("--end", type=int, help="offset one past the last scanned position (half-open; default: "
+                                          f"{DEFAULT_RANGE[1]}, trimmed like --start)")
     p.add_argument("--vcf", type=existing_file, help="mark this VCF's variants on the plots")
     p.add_argument("--out-prefix", "-o", required=True,
-                   help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg}, PREFIX.GENE.logo.{png,svg}")
+                   help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg,pdf}, PREFIX.GENE.logo.{png,svg,pdf} "
+                        "(PNG at 300 dpi)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="write the TSV only")
 
 
@@ -510,13 +644,17 @@ def run(args: argparse.Namespace) -> int:
     jobs = []  # (tss, genomic positions)
     if args.gene:
         tss = find_gene(inputs.tss, args.gene)
-        if args.end <= args.start:
-            raise MutagenesisError(f"--start {args.start} --end {args.end}: need start < end (offsets, half-open)")
         up, down = spec.upstream, spec.downstream
-        if args.start < -up or args.end > down:
-            raise MutagenesisError(f"--start {args.start} --end {args.end} reach outside the model window "
+        start = max(DEFAULT_RANGE[0], -up) if args.start is None else args.start  # defaults stay in the window
+        end = min(DEFAULT_RANGE[1], down) if args.end is None else args.end
+        if end <= start:
+            raise MutagenesisError(f"--start {start} --end {end}: need start < end (offsets, half-open)")
+        if start < -up or end > down:
+            raise MutagenesisError(f"--start {start} --end {end} reach outside the model window "
                                    f"[-{up}, {down}) around the TSS")
-        offs = np.arange(args.start, args.end)
+        offs = np.arange(start, end)
+        if args.start is None and args.end is None:
+            offs = real_offsets(genome, tss, spec, offs)
         jobs.append((tss, tss.pos0 + offs if tss.strand == "+" else tss.pos0 - offs))
     else:
         chrom, start, end = args.region
@@ -551,7 +689,9 @@ def run(args: argparse.Namespace) -> int:
         for res in results:
             marks = vcf_marks(args.vcf, genome, res.window.chrom, int(res.positions.min()), int(res.positions.max()) + 1)
             stem = f"{prefix}.{_safe(res.tss.gene_name)}"
-            plot_heatmap(res, [f"{stem}.heatmap.png", f"{stem}.heatmap.svg"], marks, units=f"delta ({md.output_scale})")
-            plot_logo(res, [f"{stem}.logo.png", f"{stem}.logo.svg"], marks, units=f"importance ({md.output_scale})")
+            plot_heatmap(res, [f"{stem}.heatmap.{ext}" for ext in FIGURE_FORMATS], marks,
+                         units=units_text(md.output_scale, short=True))
+            plot_logo(res, [f"{stem}.logo.{ext}" for ext in FIGURE_FORMATS], marks,
+                      units=units_text(md.output_scale, short=True).replace("change of ", "", 1))
     log.info("wrote %s.tsv%s", prefix, " and plots" if args.plots else "")
     return 0

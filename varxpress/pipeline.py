@@ -32,7 +32,7 @@ from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
 from varxpress.inputs import input_name, seekable_input
-from varxpress.scoring import GeneScore, mean_log2_fold_change
+from varxpress.scoring import GeneScore, mean_log2_fold_change, quality_flags
 from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss  # noqa: F401 (re-exported)
 from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
                                 scan_vcf_text)
@@ -199,7 +199,10 @@ class Engine:
         return edits
 
     def score(self, tasks: list[_Task]) -> list[tuple[_Task, float, float, tuple[str, ...], bool]]:
-        """Predict every task; returns ``(task, ref_pred, alt_pred, flags, fast)`` in the order of ``tasks``."""
+        """Predict every task; ``(task, ref_pred, alt_pred, flags, fast, n_fraction)`` in the order of ``tasks``.
+
+        ``n_fraction``: the fraction of ``N`` in the gene's reference window (:attr:`Window.n_fraction`).
+        """
         by_gene: dict[str, list[int]] = collections.defaultdict(list)
         for i, task in enumerate(tasks):
             by_gene[task.tss.gene_id].append(i)
@@ -219,27 +222,27 @@ class Engine:
                 alt_preds = self.local.predict_substitutions(ref.cache, [
                     self.substitution_edits(tasks[i].allele, ref.window) for i in subs])
                 for i, alt_pred in zip(subs, alt_preds):
-                    results[i] = (tasks[i], ref.pred, float(alt_pred), base_flags, True)
+                    results[i] = (tasks[i], ref.pred, float(alt_pred), base_flags, True, ref.window.n_fraction)
             alts = [self.alt_of(tasks[i], base_flags) for i in others]
             if self.local is not None and others:  # indels: the reference's first layer, shifted (shiftpath)
                 preds = self.local.predict_windows(ref.cache, one_hot([a[0].seq for a in alts]),
                                                    [_length_change(tasks[i].allele) for i in others])
                 for i, (_, flags), alt_pred in zip(others, alts, preds):
-                    results[i] = (tasks[i], ref.pred, float(alt_pred), flags, False)
+                    results[i] = (tasks[i], ref.pred, float(alt_pred), flags, False, ref.window.n_fraction)
                 continue
             for i, (alt, flags) in zip(others, alts):
-                pending.append((i, one_hot(alt.seq), ref.features, ref.pred, flags))
+                pending.append((i, one_hot(alt.seq), ref.features, ref.pred, flags, ref.window.n_fraction))
             if len(pending) >= self.batch_size:
                 self._flush(tasks, pending, results)
         self._flush(tasks, pending, results)
         if jobs:
             for res in self.pool.map(jobs):
-                subs, others, other_flags, off_contig = res.key
+                subs, others, other_flags, off_contig, n_fraction = res.key
                 flags = ("off_contig",) if off_contig else ()
                 for i, alt_pred in zip(subs, res.alt_preds):
-                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), flags, True)
+                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), flags, True, n_fraction)
                 for i, alt_pred, alt_flags in zip(others, res.window_preds if others else (), other_flags):
-                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), alt_flags, False)
+                    results[i] = (tasks[i], float(res.ref_pred), float(alt_pred), alt_flags, False, n_fraction)
         return results
 
     def alt_of(self, task: _Task, base_flags: tuple[str, ...]) -> tuple[Window, tuple[str, ...]]:
@@ -260,7 +263,7 @@ class Engine:
             alt, alt_flags = self.alt_of(tasks[i], base_flags)
             alts.append((alt.seq, _length_change(tasks[i].allele)))
             flags.append(alt_flags)
-        return GeneJob((subs, others, flags, window.off_contig), one_hot(window.seq),
+        return GeneJob((subs, others, flags, window.off_contig, window.n_fraction), one_hot(window.seq),
                        self._features_for(tss.gene_id), edits, alts)
 
     def _flush(self, tasks, pending, results) -> None:
@@ -269,8 +272,8 @@ class Engine:
             X = np.stack([b[1] for b in batch])
             F = None if batch[0][2] is None else np.stack([b[2] for b in batch])
             preds = self.model.predict(X, F, batch_size=self.batch_size)
-            for (i, _, _, ref_pred, flags), alt_pred in zip(batch, preds):
-                results[i] = (tasks[i], ref_pred, float(alt_pred), flags, False)
+            for (i, _, _, ref_pred, flags, n_fraction), alt_pred in zip(batch, preds):
+                results[i] = (tasks[i], ref_pred, float(alt_pred), flags, False, n_fraction)
         pending.clear()
 
 
@@ -590,8 +593,11 @@ class Scorer:
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
         fcs = mean_log2_fold_change(ref, alt, self._scales)
-        for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
+        bg_max_n = None if self.background is None else self.background.provenance.get("max_n_fraction")
+        for i, (task, _ref, _alt, flags, _fast, n_fraction) in enumerate(results):
             d = float(ens.mean_delta[i])
+            p = None if pct is None else float(pct[i])
+            flags = quality_flags("off_contig" in flags, n_fraction, p, bg_max_n)
             fc = None if fcs is None else fcs[i]
             allele, tss = task.allele, task.tss
             out[task.record].append(GeneScore(
@@ -599,7 +605,7 @@ class Scorer:
                 gene_name=tss.gene_name, strand=tss.strand, tss_pos=tss.pos0 + 1,
                 distance=distance_to_tss(allele, tss), ref_pred=float(ens.ref_mean[i]),
                 alt_pred=float(ens.alt_mean[i]), delta=d, log2fc=None if fc is None else float(fc), flags=flags,
-                percentile=None if pct is None else float(pct[i]),
+                percentile=p, n_fraction=n_fraction,
                 delta_sd=None if single else float(ens.sd_delta[i]),
                 sign_agreement=None if single else float(ens.sign_agreement[i]),
             ))
@@ -690,10 +696,9 @@ class Scorer:
         results = member_results[0]
         stats.scores += len(results)
         stats.scores_fast += sum(1 for r in results if r[4])
-        for r in results:
-            for flag in r[3]:
-                stats.flags[flag] += 1
         scores = self._scores(member_results)
+        for flag in (f for rec_scores in scores.values() for s in rec_scores for f in s.flags):
+            stats.flags[flag] += 1
         for k, rec in enumerate(chunk):
             ordinal = first + k
             mine = scores.get(ordinal, [])

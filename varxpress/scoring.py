@@ -39,6 +39,39 @@ class GeneScore(NamedTuple):
     percentile: float | None = None  #: percentile of |delta| in the model's background; None without one
     delta_sd: float | None = None  #: standard deviation of delta across ensemble members; None for one model
     sign_agreement: float | None = None  #: fraction of ensemble members agreeing with the sign of the mean delta
+    n_fraction: float | None = None  #: fraction of ``N`` in the gene's reference window (Window.n_fraction)
+
+
+def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None = None,
+                  background_max_n: float | None = None) -> tuple[str, ...]:
+    """Flags of a score from its window's quality (see docs/output.md, *Flags*).
+
+    ``off_contig``: the window ran off a contig end (N padding). ``n_rich``: more than
+    :data:`~varxpress.windows.N_RICH_FRACTION` of the reference window is ``N``. ``background_mismatch``: a
+    percentile was computed although the window has more ``N`` than any window the background was built from
+    (``background_max_n``, the background's ``max_n_fraction``; :data:`N_RICH_FRACTION` where it does not say).
+    """
+    from varxpress.windows import N_RICH_FRACTION
+
+    flags = []
+    if off_contig:
+        flags.append("off_contig")
+    if n_fraction > N_RICH_FRACTION:
+        flags.append("n_rich")
+    limit = N_RICH_FRACTION if background_max_n is None else background_max_n
+    if percentile is not None and n_fraction > limit:
+        flags.append("background_mismatch")
+    return tuple(flags)
+
+
+def units_text(output_scale: str, short: bool = False) -> str:
+    """The model's output unit in words, for people (``short``: a colour-bar label on two lines)."""
+    if output_scale == "standardized_log10":
+        return ("change of predicted log10 mRNA level\n(standard deviations across genes)" if short else
+                "predicted log10 mRNA level, in standard deviations across genes")
+    if output_scale == "log10":
+        return "change of predicted log10 mRNA level" if short else "predicted log10 mRNA level"
+    return f"change of model output\n({output_scale})" if short else f"model output ({output_scale})"
 
 
 def delta(ref_pred: np.ndarray | float, alt_pred: np.ndarray | float) -> np.ndarray | float:

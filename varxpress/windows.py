@@ -28,6 +28,10 @@ Then ``alt window = hap[t'-L, t'+R)``, reverse-complemented on ``-``.
 Contig edges: positions outside the contig (or the alternate haplotype) are ``N`` and the window is flagged
 ``off_contig=True``; it is never dropped here.
 
+Window quality: :attr:`Window.n_fraction` is the fraction of ``N`` (unknown) bases the model reads, padding included.
+Reported for the reference window as ``NFrac``; above :data:`N_RICH_FRACTION` a score is flagged ``n_rich``
+(:func:`varxpress.scoring.quality_flags`).
+
 Distance (:func:`distance_to_tss`): signed, in the direction of transcription, positive = downstream of the TSS:
 ``s - t`` on ``+`` and ``t - (e - 1)`` on ``-`` (the REF base that comes first in transcription direction).
 """
@@ -44,7 +48,12 @@ if TYPE_CHECKING:
     from .tss import TSS
     from .variants import Allele
 
-__all__ = ["WindowSpec", "Window", "ref_window", "alt_window", "alt_tss", "distance_to_tss"]
+__all__ = ["N_RICH_FRACTION", "WindowSpec", "Window", "ref_window", "alt_window", "alt_tss", "distance_to_tss"]
+
+#: A window with more than this fraction of ``N`` is flagged ``n_rich``: 5 %, the default ``--max-n-fraction`` of
+#: ``varxpress background`` (the bundled background leaves such windows out), so a window above it is one the
+#: model's background holds nothing like, and 5 % of a 10.5 kb Xpresso window is ~500 bp, the size of a core promoter.
+N_RICH_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,11 @@ class Window:
     end: int
     strand: str
     off_contig: bool
+
+    @property
+    def n_fraction(self) -> float:
+        """Fraction of the window's bases that are ``N`` (unknown sequence or off-contig padding), 0..1."""
+        return (self.seq.count("N") + self.seq.count("n")) / len(self.seq) if self.seq else 0.0
 
 
 def ref_window(genome: Genome, tss: TSS, spec: WindowSpec) -> Window:

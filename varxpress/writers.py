@@ -32,10 +32,11 @@ from varxpress.scoring import GeneScore, strongest
 log = logging.getLogger(__name__)
 
 VXP_FIELDS = ("Allele", "Consequence", "Gene", "Symbol", "Strand", "TSS", "Distance", "RefPred", "AltPred", "Delta", "Log2FC",
-              "Percentile", "DeltaSD", "SignAgreement", "Flags")
+              "Percentile", "DeltaSD", "SignAgreement", "Flags", "NFrac")
 TSV_COLUMNS = (
     "chrom", "pos", "id", "ref", "alt", "record", "gene_id", "gene_name", "strand", "tss_pos", "distance",
     "ref_pred", "alt_pred", "delta", "log2fc", "percentile", "delta_sd", "sign_agreement", "flags",
+    "n_frac",
 )
 # Sequence Ontology term of every VXP entry (SO:0001566): the promoter window the model reads is the regulatory
 # region. bcftools +split-vep requires a Consequence subfield.
@@ -97,7 +98,7 @@ class TsvWriter:
             chrom, str(pos), vid, ref, score.alt, str(score.record + 1), score.gene_id, score.gene_name,
             score.strand, str(score.tss_pos), str(score.distance), _fmt(score.ref_pred), _fmt(score.alt_pred),
             _fmt(score.delta), _fmt(score.log2fc), _fmt(score.percentile), _fmt(score.delta_sd),
-            _fmt(score.sign_agreement), ",".join(score.flags) or ".",
+            _fmt(score.sign_agreement), ",".join(score.flags) or ".", _fmt(score.n_fraction),
         )
         self._write("\t".join(row) + "\n")
         self.rows += 1
@@ -184,6 +185,7 @@ def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str]
                 _vcf_safe(s.alt), CONSEQUENCE, _vcf_safe(s.gene_id), _vcf_safe(s.gene_name), s.strand, str(s.tss_pos),
                 str(s.distance), _fmt(s.ref_pred), _fmt(s.alt_pred), _fmt(s.delta), _fmt(s.log2fc),
                 _fmt(s.percentile), _fmt(s.delta_sd), _fmt(s.sign_agreement), "&".join(s.flags) or ".",
+                _fmt(s.n_fraction),
             ))
             for s in scores
         )

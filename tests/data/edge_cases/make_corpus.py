@@ -128,7 +128,7 @@ def build() -> None:
     case("missing_chrom_header_line.vcf", header(chrom_line=False) + [snv("chr1", 45, "a")],
          err(r"missing_chrom_header_line\.vcf:9: expected the tab-separated header line #CHROM"))
     case("missing_contig_header_lines.vcf", header(contigs=False) + [snv("chr1", 45, "a"), snv("chr2", 3, "b")],
-         ok(("a", "scored"), ("b", "scored"), flags={"b": "off_contig"}, log="contigs chr1, chr2 used by records "
+         ok(("a", "scored"), ("b", "scored"), flags={"b": "off_contig&n_rich"}, log="contigs chr1, chr2 used by records "
             "but not declared"))
     case("undeclared_info_field.vcf", H + [snv("chr1", 45, "a", info="DP=3;FOO=bar;SOMATIC"), snv("chr1", 46, "b")],
          ok(("a", "scored"), ("b", "scored"), log="INFO tags FOO used by records but not declared"))
@@ -177,20 +177,21 @@ def build() -> None:
         rec("chr1", 252, "alt_n", "N", "N"),
         snv("chr1", 260, "acgt_among_n"),
     ], ok(("ref_a_at_genome_n", "scored"), ("ref_n", "scored"), ("alt_n", "invalid_allele"),
-          ("acgt_among_n", "scored")))
+          ("acgt_among_n", "scored"),  # G4's window is 22 of 30 bases N
+          flags={"ref_a_at_genome_n": "n_rich", "ref_n": "n_rich", "acgt_among_n": "n_rich"}))
     # -- contig edges -----------------------------------------------------------------------------------------------
     case("variant_at_position_1.vcf", H + [snv("chr1", 1, "chr1_first"), snv("chr2", 1, "chr2_first"),
                                             rec("chr2", 1, "del_at_1", base("chr2", 1, 2), base("chr2", 1))],
          ok(("chr1_first", "no_gene_in_window"), ("chr2_first", "scored"), ("del_at_1", "scored"),
-            flags={"chr2_first": "off_contig", "del_at_1": "off_contig"}))
+            flags={"chr2_first": "off_contig&n_rich", "del_at_1": "off_contig&n_rich"}))
     case("variant_at_last_base.vcf", H + [snv("chr1", 300, "chr1_last"), snv("chr2", 60, "chr2_last"),
                                            rec("chr2", 60, "ins_at_end", base("chr2", 60), base("chr2", 60) + "A")],
          ok(("chr1_last", "no_gene_in_window"), ("chr2_last", "scored"), ("ins_at_end", "scored"),
-            flags={"chr2_last": "off_contig", "ins_at_end": "off_contig"}))
+            flags={"chr2_last": "off_contig&n_rich", "ins_at_end": "off_contig&n_rich"}))
     case("windows_off_both_contig_ends.vcf", H + [snv("chr2", 10, "off_left"), snv("chr2", 12, "off_left_2"),
                                                    snv("chr2", 50, "off_right")],
          ok(("off_left", "scored"), ("off_left_2", "scored"), ("off_right", "scored"),
-            flags={"off_left": "off_contig", "off_right": "off_contig", "off_left_2": "off_contig"}))
+            flags={"off_left": "off_contig&n_rich", "off_right": "off_contig&n_rich", "off_left_2": "off_contig&n_rich"}))
     case("ref_past_contig_end.vcf", H + [rec("chr2", 0, "pos_zero", "A", "G"),
                                          rec("chr2", 59, "del_past_end", base("chr2", 59, 2) + "A", base("chr2", 59)),
                                          rec("chr2", 61, "pos_past_end", "A", "G")],
@@ -204,7 +205,7 @@ def build() -> None:
                                                                      "##contig=<ID=2,length=60>"]) + [
         snv("chr1", 45, "one", vcf_chrom="1"), snv("chr1", 115, "one_minus", vcf_chrom="1"),
         snv("chr2", 3, "two", vcf_chrom="2"),
-    ], ok(("one", "scored"), ("one_minus", "scored"), ("two", "scored"), flags={"two": "off_contig"}))
+    ], ok(("one", "scored"), ("one_minus", "scored"), ("two", "scored"), flags={"two": "off_contig&n_rich"}))
     case("chr_prefix_vcf_with.vcf", header(contigs=False, extra=["##contig=<ID=chr3,length=80>",
                                                                   "##contig=<ID=chrM,length=100>"]) + [
         snv("3", 30, "three", vcf_chrom="chr3"), rec("chrM", 10, "mito", "A", "G"),
@@ -249,7 +250,7 @@ def build() -> None:
     case("unsorted.vcf", H + [snv("chr2", 10, "c"), snv("chr1", 115, "b"), snv("chr1", 45, "a"),
                               snv("3", 30, "d"), snv("chr1", 46, "a2")],
          ok(("c", "scored"), ("b", "scored"), ("a", "scored"), ("d", "scored"), ("a2", "scored"),
-            flags={"c": "off_contig"}, out="out.vcf.gz", indexed=False, log="not indexed"))
+            flags={"c": "off_contig&n_rich"}, out="out.vcf.gz", indexed=False, log="not indexed"))
     case("missing_alt.vcf", H + [rec("chr1", 45, "noalt", b("chr1", 45), "."), snv("chr1", 46, "fine"),
                                  rec("chr1", 300, "noalt_nogene", b("chr1", 300), ".")],
          ok(("noalt", "missing_alt"), ("fine", "scored"), ("noalt_nogene", "missing_alt")))
@@ -267,7 +268,7 @@ def build() -> None:
     case("truncated_plain_gzip.vcf.gz", data, {"plain_gzip": True, **err(
         r"truncated_plain_gzip\.vcf\.gz:\d+: the compressed file is truncated or corrupt after line \d+")})
     case("gzip_not_bgzip.vcf.gz", H + [snv("chr1", 45, "a"), snv("chr2", 50, "b")],
-         {"plain_gzip": True, **ok(("a", "scored"), ("b", "scored"), flags={"b": "off_contig"})})
+         {"plain_gzip": True, **ok(("a", "scored"), ("b", "scored"), flags={"b": "off_contig&n_rich"})})
     case("info_collides_with_ours.vcf", header(extra=[
         '##INFO=<ID=VXP,Number=1,Type=Integer,Description="someone else\'s VXP">',
         '##INFO=<ID=VXP_SKIP,Number=.,Type=String,Description="someone else\'s VXP_SKIP">']) + [
@@ -291,7 +292,7 @@ def build() -> None:
     ], ok(("biallelic", "scored"), ("multiallelic", "scored"), ("haploid", "scored"), ("unscored", "symbolic_allele")))
     case("bcf_input.bcf", H + [snv("chr1", 45, "a"), rec("chr1", 46, "star", b("chr1", 46), "*"),
                                snv("chr2", 1, "edge")],
-         ok(("a", "scored"), ("star", "spanning_deletion"), ("edge", "scored"), flags={"edge": "off_contig"}))
+         ok(("a", "scored"), ("star", "spanning_deletion"), ("edge", "scored"), flags={"edge": "off_contig&n_rich"}))
     # -- malformed lines: stop with file:line: cause ----------------------------------------------------------------
     line_no = len(H) + 2  # the second record
     good = [snv("chr1", 45, "a")]
