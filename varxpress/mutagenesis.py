@@ -486,9 +486,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--region", "-r", type=parse_region,
                       help="CHROM:START-END (1-based, inclusive): every gene whose window holds it is scanned there")
     add_input_arguments(p)
-    p.add_argument("--start", type=int, default=-500,
-                   help="first offset from the TSS (transcription direction, negative = upstream) with --gene")
-    p.add_argument("--end", type=int, default=100, help="offset one past the last scanned position (half-open)")
+    p.add_argument("--start", type=int, default=None,
+                   help="first offset from the TSS (transcription direction, negative = upstream) with --gene "
+                        "(default: -500, or the model window's first offset when it reads less upstream)")
+    p.add_argument("--end", type=int, default=None,
+                   help="offset one past the last scanned position (half-open; default: 100, or the model "
+                        "window's end when it reads less downstream)")
     p.add_argument("--vcf", type=existing_file, help="mark this VCF's variants on the plots")
     p.add_argument("--out-prefix", "-o", required=True,
                    help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg}, PREFIX.GENE.logo.{png,svg}")
@@ -510,13 +513,15 @@ def run(args: argparse.Namespace) -> int:
     jobs = []  # (tss, genomic positions)
     if args.gene:
         tss = find_gene(inputs.tss, args.gene)
-        if args.end <= args.start:
-            raise MutagenesisError(f"--start {args.start} --end {args.end}: need start < end (offsets, half-open)")
         up, down = spec.upstream, spec.downstream
-        if args.start < -up or args.end > down:
-            raise MutagenesisError(f"--start {args.start} --end {args.end} reach outside the model window "
+        start = max(-500, -up) if args.start is None else args.start
+        end = min(100, down) if args.end is None else args.end
+        if end <= start:
+            raise MutagenesisError(f"--start {start} --end {end}: need start < end (offsets, half-open)")
+        if start < -up or end > down:
+            raise MutagenesisError(f"--start {start} --end {end} reach outside the model window "
                                    f"[-{up}, {down}) around the TSS")
-        offs = np.arange(args.start, args.end)
+        offs = np.arange(start, end)
         jobs.append((tss, tss.pos0 + offs if tss.strand == "+" else tss.pos0 - offs))
     else:
         chrom, start, end = args.region
