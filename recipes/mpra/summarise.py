@@ -42,14 +42,23 @@ def _bootstrap(frame: pd.DataFrame, groups: np.ndarray, predictors: list[str], s
     out = {}
     for p in predictors:
         point = _metrics(y_all, frame[p].to_numpy())
-        out[p] = {m: {"value": round(point[m], 4),
-                      "ci95": [round(float(np.nanpercentile([d[m] for d in draws[p]], q)), 4) for q in (2.5, 97.5)]}
-                  for m in point}
+        out[p] = {}
+        for m in point:  # a constant predictor (the mean) has no correlation: null
+            values = np.asarray([d[m] for d in draws[p]])
+            out[p][m] = ({"value": None, "ci95": None} if not np.isfinite(point[m]) else
+                         {"value": round(point[m], 4),
+                          "ci95": [round(float(np.percentile(values, q)), 4) for q in (2.5, 97.5)]})
     diff = [a["pearson"] - b["pearson"] for a, b in zip(draws["model"], draws["kmer_ridge"])]
     out["model_minus_kmer_ridge_pearson"] = {
         "value": round(out["model"]["pearson"]["value"] - out["kmer_ridge"]["pearson"]["value"], 4),
         "ci95": [round(float(np.percentile(diff, q)), 4) for q in (2.5, 97.5)]}
     return out
+
+
+def _test_predictions(report: Path) -> pd.DataFrame:
+    """The test rows of a ``train`` report's predictions.tsv, the model's column named ``model``."""
+    frame = pd.read_csv(report / "predictions.tsv", sep="\t", dtype={"id": str})
+    return frame[frame["split"] == "test"].rename(columns={"prediction": "model"}).reset_index(drop=True)
 
 
 def summarise(out_dir: Path) -> dict:
@@ -59,10 +68,10 @@ def summarise(out_dir: Path) -> dict:
     result: dict = {"bootstrap": {"resamples": N_BOOT, "unit": "leak group", "interval": "percentile 95%",
                                   "seed": 0}, "cells": {}}
     for cell in CELLS:
-        ev = out_dir / f"{cell}.eval"
-        if not (ev / "predictions.tsv").exists():
+        report = out_dir / f"human-mpra-{cell.lower()}.report"
+        if not (report / "predictions.tsv").exists():
             continue
-        frame = pd.read_csv(ev / "predictions.tsv", sep="\t", dtype={"id": str})
+        frame = _test_predictions(report)
         with PreparedSet(out_dir / f"{cell}.vxd.h5") as pset:
             group_of = dict(zip(pset.ids, pset.column("group")))
             n = {name: int((pset.split == code).sum()) for code, name in enumerate(("train", "valid", "test"))}
@@ -80,7 +89,15 @@ def summarise(out_dir: Path) -> dict:
         }
     trials = out_dir / "HepG2.search" / "trials.tsv"
     if trials.exists():
-        result["search"] = {"trials": pd.read_csv(trials, sep="\t").to_dict("records")}
+        result["search"] = {"space": "recipes/mpra/space.yaml", "trials": 4, "trial_epochs": 2,
+                            "trials_table": pd.read_csv(trials, sep="\t").to_dict("records")}
+        best = out_dir / "search-best.report"
+        if (best / "metrics.json").exists():
+            metrics = json.loads((best / "metrics.json").read_text())
+            result["search"]["best_retrained"] = {
+                "test": metrics["model"]["test"], "beats_baselines": metrics["beats_baselines"],
+                "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+                "kmer_ridge_test": metrics["baselines"]["kmer_ridge"]["test"]}
     return result
 
 
@@ -90,10 +107,10 @@ def plot(out_dir: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = [c for c in CELLS if (out_dir / f"{c}.eval" / "predictions.tsv").exists()]
+    cells = [c for c in CELLS if (out_dir / f"human-mpra-{c.lower()}.report" / "predictions.tsv").exists()]
     fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells), 4), squeeze=False)
     for ax, cell in zip(axes[0], cells):
-        frame = pd.read_csv(out_dir / f"{cell}.eval" / "predictions.tsv", sep="\t")
+        frame = _test_predictions(out_dir / f"human-mpra-{cell.lower()}.report")
         y, p = frame["observed"].to_numpy(), frame["model"].to_numpy()
         ax.scatter(p, y, s=3, alpha=0.3, color="tab:blue", rasterized=True)
         lo, hi = min(y.min(), p.min()), max(y.max(), p.max())
