@@ -24,8 +24,8 @@ N_BOOT = 2000
 
 def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     ss_res, ss_tot = float(np.sum((y - p) ** 2)), float(np.sum((y - y.mean()) ** 2))
-    return {"pearson": float(np.corrcoef(y, p)[0, 1]) if p.std() > 0 else float("nan"),
-            "spearman": float(stats.spearmanr(y, p)[0]) if p.std() > 0 else float("nan"),
+    return {"pearson": float(np.corrcoef(y, p)[0, 1]) if np.ptp(p) > 0 else float("nan"),
+            "spearman": float(stats.spearmanr(y, p)[0]) if np.ptp(p) > 0 else float("nan"),
             "r2": 1.0 - ss_res / ss_tot}
 
 
@@ -87,6 +87,9 @@ def summarise(out_dir: Path) -> dict:
             "parameters": int(model.keras_model.count_params()),
             "units": "log10 activity (log2 RNA/DNA x log10 2)",
         }
+    stability = out_dir / "window_stability.json"
+    if stability.exists():
+        result["window_stability"] = json.loads(stability.read_text())
     trials = out_dir / "HepG2.search" / "trials.tsv"
     if trials.exists():
         result["search"] = {"space": "recipes/mpra/space.yaml", "trials": 4, "trial_epochs": 2,
