@@ -842,8 +842,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from varxpress.cli import non_negative_int, positive_float, positive_int
 
     src = parser.add_argument_group("input")
-    src.add_argument("--labels", required=True, type=existing_path,
+    src.add_argument("--labels", type=existing_path,
                      help="per-gene label table (TSV/CSV, optional header): id and expression value")
+    src.add_argument("--sequence-table", type=existing_path, action="append", default=None,
+                     help="table of sequences and measured values (`seq value` or `id seq value`, e.g. an MPRA "
+                          "library), instead of --labels; repeat to pool tables (see docs/training.md)")
+    src.add_argument("--adapters", default="none",
+                     help="--sequence-table: constant flanks to strip: none (default), auto (the longest prefix "
+                          "and suffix every row shares) or PREFIX,SUFFIX")
+    src.add_argument("--value-log-base", type=float, default=None,
+                     help="--sequence-table: the values are logarithms to this base (2 for a log2 RNA/DNA ratio); "
+                          "they are stored as log10 so deltas come out in log10 units (default: as they are)")
     src.add_argument("--genome", type=existing_path, help="reference FASTA (plain or bgzip), with --tss")
     src.add_argument("--tss", type=existing_path, help="TSS annotation: BED, GTF, GFF3 or TSV (as for `score`)")
     src.add_argument("--sequences", type=existing_path,
@@ -877,8 +886,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     win.add_argument("--align", choices=("center", "left", "right"), default="center",
                      help="--sequences: how records of another length are padded/cropped (default: center)")
     spl = parser.add_argument_group("split")
-    spl.add_argument("--split", choices=("random", "chrom"), default="random",
-                     help="random genes, or held-out chromosomes (--test-chroms/--valid-chroms)")
+    spl.add_argument("--split", choices=("random", "chrom", "group"), default=None,
+                     help="random genes, held-out chromosomes (--test-chroms/--valid-chroms), or, for "
+                          "--sequence-table, whole leak groups (same element in either orientation, identical or "
+                          "reverse-complementary sequence) (default: group for --sequence-table, else random)")
     spl.add_argument("--test-size", type=_size_arg, default=1000.0,
                      help="test items: a count or a fraction (default 1000, as Xpresso)")
     spl.add_argument("--valid-size", type=_size_arg, default=1000.0,
@@ -892,13 +903,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress prepare``; returns the exit status."""
+    if args.sequence_table:
+        from .seqtable import prepare_sequence_tables
+
+        if args.labels or args.sequences or args.genome or args.tss or args.features:
+            raise DatasetError("--sequence-table carries its own values: give it without --labels, --sequences, "
+                               "--genome, --tss or --features")
+        prepare_sequence_tables(args.sequence_table, args.out, adapters=args.adapters, id_column=args.id_column,
+                                label_column=args.label_column, length=args.length, tss_index=args.tss_index,
+                                align=args.align, split_method=args.split or "group", test_size=args.test_size,
+                                valid_size=args.valid_size, seed=args.seed, label_units=args.label_units,
+                                value_log_base=args.value_log_base)
+        return 0
+    split = args.split or "random"
+    if split == "group":
+        raise DatasetError("--split group needs --sequence-table (groups come from sequences and element ids)")
+    if not args.labels:
+        raise DatasetError("give --labels (with --genome/--tss or --sequences) or --sequence-table")
     if bool(args.sequences) == bool(args.genome or args.tss):
         raise DatasetError("give either --genome and --tss (genomic windows) or --sequences (a FASTA), not both")
     labels = read_label_table(args.labels, args.id_column, args.label_column, args.label_transform,
                               args.pseudocount)
     features = (read_feature_table(args.features, args.id_column, args.feature_columns)
                 if args.features else None)
-    common = dict(features=features, split_method=args.split, test_size=args.test_size,
+    common = dict(features=features, split_method=split, test_size=args.test_size,
                   valid_size=args.valid_size, seed=args.seed, label_units=args.label_units)
     if args.sequences:
         prepare_sequences(args.sequences, labels, args.out, length=args.length, tss_index=args.tss_index,

@@ -85,6 +85,9 @@ DEFAULT_HPARAMS: dict[str, Any] = {
 _MAX_CONV, _MAX_DENSE = 4, 2
 _OPTIMIZERS = ("adam", "sgd")
 _OUTPUT_SCALES = ("standardized_log10", "log10")
+#: ``global_pool``: what joins the last conv layer to the dense head; ``none`` = Flatten (Xpresso), ``max``/``avg``
+#: = GlobalMaxPooling1D/GlobalAveragePooling1D (position-free summary, few weights; suits short library sequences).
+_GLOBAL_POOLS = ("none", "max", "avg")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -128,6 +131,8 @@ def flattened_length(hparams: Mapping[str, Any]) -> int:
     length = int(hparams["upstream"]) + int(hparams["downstream"])
     for layer in hparams["conv"]:
         length //= int(layer.get("pool", 1))
+    if hparams.get("global_pool", "none") != "none":
+        return int(hparams["conv"][-1]["filters"]) if length >= 1 else 0
     return length * int(hparams["conv"][-1]["filters"])
 
 
@@ -196,6 +201,15 @@ def validate_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     hp["epochs"] = _as_int(hp["epochs"], "epochs", 1)
     hp["patience"] = _as_int(hp["patience"], "patience", 0)
     hp["seed"] = _as_int(hp["seed"], "seed", 0)
+    # optional keys (absent from DEFAULT_HPARAMS so models made before them keep their hyperparameters unchanged)
+    if "global_pool" in hp:
+        if hp["global_pool"] not in _GLOBAL_POOLS:
+            raise ModelError(f"hyperparameter global_pool={hp['global_pool']!r} must be one of "
+                             f"{', '.join(_GLOBAL_POOLS)}")
+    if "rc_augment" in hp:
+        if not isinstance(hp["rc_augment"], (bool, np.bool_)) and hp["rc_augment"] not in (0, 1):
+            raise ModelError(f"hyperparameter rc_augment={hp['rc_augment']!r} must be true or false")
+        hp["rc_augment"] = bool(hp["rc_augment"])
 
     length = hp["upstream"] + hp["downstream"]
     remaining = length
@@ -256,7 +270,7 @@ def layer_names(hparams: Mapping[str, Any]) -> list[str]:
         names.append(f"conv_{i}")
         if layer["pool"] > 1:
             names.append(f"pool_{i}")
-    names.append("flatten")
+    names.append("global_pool" if hp.get("global_pool", "none") != "none" else "flatten")
     if hp["n_features"] > 0:
         names.append("concat")
     for j in range(1, len(hp["dense"]) + 1):
@@ -291,7 +305,12 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
         )(x)
         if c["pool"] > 1:
             x = layers.MaxPooling1D(pool_size=c["pool"], strides=c["pool"], padding="valid", name=f"pool_{i}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    if hp.get("global_pool", "none") == "max":
+        x = layers.GlobalMaxPooling1D(name="global_pool")(x)
+    elif hp.get("global_pool", "none") == "avg":
+        x = layers.GlobalAveragePooling1D(name="global_pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     inputs = [promoter]
     if hp["n_features"] > 0:
         halflife = keras.Input(shape=(hp["n_features"],), name="halflife")
@@ -349,6 +368,8 @@ def iter_layers(model: "ExpressionModel | Any") -> list[LayerInfo]:
                                                 "padding": layer.padding}, {}))
         elif cls == "Flatten":
             out.append(LayerInfo(name, "flatten", {}, {}))
+        elif cls in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
+            out.append(LayerInfo(name, "global_pool", {"mode": "max" if "Max" in cls else "avg"}, {}))
         elif cls == "Concatenate":
             out.append(LayerInfo(name, "concat", {}, {}))
         elif cls == "Dense":

@@ -92,7 +92,10 @@ class WindowBatches:
 
     @staticmethod
     def make(source: Arrays | tuple[PreparedSet, np.ndarray], upstream: int, downstream: int,
-             labels: np.ndarray, batch_size: int, use_features: bool, shuffle: bool, seed: int):
+             labels: np.ndarray, batch_size: int, use_features: bool, shuffle: bool, seed: int,
+             rc_augment: bool = False):
+        """``rc_augment``: each row of a batch is reverse-complemented (bases reversed, A<->T, C<->G) with
+        probability 1/2, drawn afresh every epoch (a training-time choice; the label is kept)."""
         keras = _keras()
 
         class _Batches(keras.utils.PyDataset):
@@ -115,6 +118,9 @@ class WindowBatches:
                     arrays = pset.read_rows(rows[pick], upstream, downstream)
                     X, feats = arrays.X, arrays.features
                 X = X.astype(np.float32)
+                if rc_augment:
+                    flip = self.rng.random(len(pick)) < 0.5
+                    X[flip] = X[flip, ::-1, ::-1]  # ACGT channel order: reversing it complements
                 inputs = {"promoter": X, "halflife": feats.astype(np.float32)} if use_features else X
                 return inputs, labels[pick].astype(np.float32)
 
@@ -239,7 +245,8 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
     use_features = int(hp["n_features"]) > 0
     batch = int(hp.get("batch_size", 128))
     up, down = int(hp["upstream"]), int(hp["downstream"])
-    train_batches = WindowBatches.make(train_data, up, down, y_train, batch, use_features, True, seed)
+    train_batches = WindowBatches.make(train_data, up, down, y_train, batch, use_features, True, seed,
+                                       rc_augment=bool(hp.get("rc_augment", False)))
     valid_batches = WindowBatches.make(valid_data, up, down, y_valid, max(batch, 256), use_features, False, seed)
     network = build_network(hp)
     _compile(network, hp)

@@ -9,7 +9,8 @@ Search space
     ``upstream``, ``downstream`` (window bounds), ``n_conv`` (1-4), ``conv_filters``, ``conv_kernel``,
     ``conv_dilation``, ``conv_pool`` (one draw *per conv layer*; ``conv2_pool`` etc. override a single layer),
     ``n_dense`` (1-2), ``dense_units``, ``dense_dropout`` (per dense layer, ``dense1_units`` ...),
-    ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, and fixed-only ``epochs``, ``patience``,
+    ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, ``global_pool`` (``none``/``max``/``avg``),
+    ``rc_augment`` (reverse-complement augmentation, true/false), and fixed-only ``epochs``, ``patience``,
     ``seed``, ``n_features``.
 
     Distributions: ``[choice, a, b, ...]``, ``[uniform, lo, hi]``, ``[quniform, lo, hi, q]``,
@@ -110,7 +111,7 @@ DEFAULT_SPACE: dict[str, Any] = {
 _FIXED_ONLY = ("epochs", "patience", "seed", "n_features")
 _LAYER_PARAMS = {"conv": ("filters", "kernel", "dilation", "pool"), "dense": ("units", "dropout")}
 _TOP_PARAMS = ("upstream", "downstream", "n_conv", "n_dense", "learning_rate", "batch_size", "optimizer",
-               "momentum") + _FIXED_ONLY
+               "momentum", "global_pool", "rc_augment") + _FIXED_ONLY
 
 
 # -- space --------------------------------------------------------------------------------------------------------------
