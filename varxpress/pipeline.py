@@ -20,7 +20,6 @@ import shlex
 import sys
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -30,6 +29,7 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
+from varxpress.registry import BUNDLED, DEFAULT, data_path, model_file, resolve
 from varxpress.scoring import GeneScore, log2_fold_change
 from varxpress.tss import TSS, TSSIndex, read_tss
 from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
@@ -38,18 +38,17 @@ from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, chec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "xpresso_human_hg38.vxm.h5"
-DEFAULT_TSS = "hg38_promoters_cage_corrected.bed.gz"
-DEFAULT_TSS_OFFSET = 10000
+# the default bundled model's files (named models: varxpress.registry)
+DEFAULT_MODEL = BUNDLED[DEFAULT].model
+DEFAULT_TSS = BUNDLED[DEFAULT].tss
+DEFAULT_TSS_OFFSET = BUNDLED[DEFAULT].tss_offset
 NO_GENE = "no_gene_in_window"
 MISMATCH_POLICIES = ("error", "warn", "skip")
 _COMPLEMENT_INDEX = {"A": 3, "C": 2, "G": 1, "T": 0}
 _BASE_INDEX = {"A": 0, "C": 1, "G": 2, "T": 3}
 
 
-def bundled(name: str) -> str:
-    """Path of a file bundled in ``varxpress/data``."""
-    return str(resources.files("varxpress") / "data" / name)
+bundled = data_path  # path of a file bundled in varxpress/data
 
 
 @dataclass
@@ -60,11 +59,11 @@ class ScoreConfig:
     fasta: str
     out: str = "-"
     tsv: str | None = None
-    model: str | None = None  #: None: the bundled Xpresso human model
+    model: str | None = None  #: a bundled model's name or a file (None: the default, see varxpress.registry)
     ensemble: str | None = None  #: an ensemble (folder or manifest) instead of ``model``
     background: str | None = None  #: None: the background stored beside the model, if any
-    tss: str | None = None  #: None: the bundled Xpresso CAGE-corrected hg38 TSS set
-    tss_offset: int | None = None  #: TSS = BED start + offset; None: BED convention (or 10000 for the bundled set)
+    tss: str | None = None  #: None: the bundled model's own TSS set (a model file: the default model's)
+    tss_offset: int | None = None  #: TSS = BED start + offset; None: BED convention (or the bundled set's offset)
     tss_format: str = "auto"
     contig_map: str | None = None
     features: str | None = None  #: per-gene model features (TSV: gene_id then one column per feature)
@@ -429,7 +428,7 @@ class Scorer:
             ensemble = EnsembleModel.load(cfg.ensemble)
             self.model_path, self.members, self.model_sha256 = cfg.ensemble, ensemble.members, ensemble.sha256
         else:
-            self.model_path = cfg.model or bundled(DEFAULT_MODEL)
+            self.model_path = model_file(cfg.model)
             self.members = [ExpressionModel.load(self.model_path)]
             self.model_sha256 = self.members[0].sha256
         self.model = self.members[0]  # window, features and output scale are common to all members
@@ -438,8 +437,7 @@ class Scorer:
             self.background.check_model(None if cfg.ensemble else self.model_sha256)
         else:
             self.background = None if cfg.ensemble else Background.for_model(self.model_path, self.model_sha256)
-        self.tss_path = cfg.tss or bundled(DEFAULT_TSS)
-        offset = cfg.tss_offset if cfg.tss_offset is not None or cfg.tss else DEFAULT_TSS_OFFSET
+        _, self.tss_path, offset = resolve(cfg.model, cfg.tss, cfg.tss_offset)
         self.tss = read_tss(self.tss_path, offset=offset, fmt=cfg.tss_format)
         spec = self.model.window_spec
         self.index = TSSIndex(self.tss, spec.upstream, spec.downstream, genome=self.genome)

@@ -207,8 +207,11 @@ def build_space(space: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ModelError(f"search space has unknown parameters {unknown}; see `varxpress hyperopt --help`")
     for key in _FIXED_ONLY:
-        if _is_dist(space.get(key)):
-            raise ModelError(f"search space {key} must be a fixed value")
+        spec = space.get(key)
+        if _is_dist(spec) and not (key == "n_features" and spec[0] == "choice"):
+            raise ModelError(f"search space {key} must be a fixed value"
+                             + (" or [choice, 0, N] (without / with the set's N features)"
+                                if key == "n_features" else ""))
     out: dict[str, Any] = {}
     for key in _TOP_PARAMS:
         if key in space:
