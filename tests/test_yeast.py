@@ -83,7 +83,7 @@ def test_bundled_files_exist_and_yeast_model_records_its_origin() -> None:
     model = ExpressionModel.load(path)
     md = model.metadata
     assert md.genome_build == "R64-1-1"
-    assert md.training_data["split"]["test_chroms"] == ["chrIV", "chrXVI"]
+    assert md.training_data["test_chroms"] == ["chrIV", "chrXVI"] and md.training_data["valid_chroms"] == ["chrXII"]
     assert len(md.training_data["sha256"]) == 64
     assert md.metrics["model"]["test"]["n"] == 1025  # genes of chrIV + chrXVI in the TSS set (data README)
     with gzip.open(registry.BUNDLED["yeast"].tss_path, "rt") as fh:

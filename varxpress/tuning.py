@@ -9,8 +9,8 @@ Search space
     ``upstream``, ``downstream`` (window bounds), ``n_conv`` (1-4), ``conv_filters``, ``conv_kernel``,
     ``conv_dilation``, ``conv_pool`` (one draw *per conv layer*; ``conv2_pool`` etc. override a single layer),
     ``n_dense`` (1-2), ``dense_units``, ``dense_dropout`` (per dense layer, ``dense1_units`` ...),
-    ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, and fixed-only ``epochs``, ``patience``,
-    ``seed``, ``n_features``.
+    ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, ``n_features`` (fixed, or ``[choice, 0, N]``:
+    without / with the set's N features), and fixed-only ``epochs``, ``patience``, ``seed``.
 
     Distributions: ``[choice, a, b, ...]``, ``[uniform, lo, hi]``, ``[quniform, lo, hi, q]``,
     ``[loguniform, lo, hi]`` and ``[qloguniform, lo, hi, q]`` (bounds in natural units, not logs),

@@ -3,8 +3,8 @@
 
 Run as a user with their own genome would (docs/model-quality.md has the recorded run)::
 
-    python recipes/yeast/recipe.py all --out yeast_run          # every step, ~45 minutes on 2 CPU cores
-    python recipes/yeast/recipe.py search --out yeast_run       # one step (steps: inputs prepare search train evaluate)
+    python recipes/yeast/recipe.py all --out yeast_run --results yeast.json --figures figures/
+    python recipes/yeast/recipe.py search --out yeast_run       # one step: inputs prepare search train evaluate report
 
 Each varxpress step is logged as the exact command line it runs, and skipped when its output exists (delete it to
 redo the step); the search resumes where it stopped. Split: whole chromosomes, test chrIV + chrXVI, validation
@@ -54,7 +54,7 @@ import pysam
 
 log = logging.getLogger("recipe")
 HERE = Path(__file__).resolve().parent
-STEPS = ("inputs", "prepare", "search", "train", "evaluate")
+STEPS = ("inputs", "prepare", "search", "train", "evaluate", "report")
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI"]
 GENOME_NAME = "Saccharomyces_cerevisiae.R64-1-1.dna.chromosome.{}.fa.gz"
@@ -198,6 +198,69 @@ def run_steps(args: argparse.Namespace) -> None:
         for name in variants:
             varxpress("evaluate", "-m", out / f"{name}.vxm.h5", "-d", dataset, "--kmax", args.kmax,
                       "-o", out / f"{name}.eval")
+    if "report" in steps and args.results:
+        write_results(out, args.results, args.figures)
+
+
+ROWS = {  # results row -> (evaluation folder, row of its evaluation.json)
+    "network": ("yeast.eval", "model"),
+    "network_no_half_life": ("yeast_nohl.eval", "model"),
+    "training_mean": ("yeast.eval", "mean"),
+    "kmer_ridge": ("yeast.eval", "kmer_ridge"),
+}
+METRICS = ("pearson", "spearman", "r2")
+
+
+def search_summary(search: Path) -> dict:
+    """Trials, their outcome and the search's wall time, from the stored hyperopt trials."""
+    import pickle
+
+    with (search / "trials.pkl").open("rb") as fh:  # a file this recipe wrote
+        trials = pickle.load(fh)["trials"].trials
+    ok = [t for t in trials if t["result"].get("status") == "ok"]
+    times = [t[k] for t in trials for k in ("book_time", "refresh_time") if t.get(k)]
+    return {"trials": len(trials), "ok": len(ok),
+            "with_half_life": sum(1 for t in ok if t["result"]["hparams"].get("n_features")),
+            "wall_minutes": round((max(times) - min(times)).total_seconds() / 60, 1) if times else None,
+            "best_val_loss": min(t["result"]["loss"] for t in ok) if ok else None}
+
+
+def write_results(out: Path, results: Path, figures: Path | None) -> dict:
+    """Step ``report``: the side-by-side table as JSON (``results``) and the figures of the network's run."""
+    table = {}
+    for row, (folder, key) in ROWS.items():
+        metrics = json.loads((out / folder / "evaluation.json").read_text())["metrics"][key]
+        entry = {"n": metrics["n"]}
+        for m in METRICS:
+            if f"{m}_ci_low" not in metrics:
+                raise SystemExit(f"{out / folder}/evaluation.json has no bootstrap interval for {m}: "
+                                 "evaluate with a varxpress that reports them")
+            entry.update({m: metrics[m], f"{m}_ci_low": metrics[f"{m}_ci_low"],
+                          f"{m}_ci_high": metrics[f"{m}_ci_high"]})
+        table[row] = entry
+    from varxpress.dataset import PreparedSet
+
+    with PreparedSet(out / "yeast.vxd.h5") as pset:
+        split = {"test_chroms": pset.attr("test_chroms"), "valid_chroms": pset.attr("valid_chroms"),
+                 "counts": pset.fingerprint()["n"]}
+    result = {"models": table, "split": split, "search": search_summary(out / "search"),
+              "hyperparameters": json.loads((out / "yeast.hparams.json").read_text()),
+              "bootstrap": "95% percentile intervals over test genes (varxpress evaluate)"}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    log.info("wrote %s", results)
+    if figures is not None:
+        import shutil
+
+        figures.mkdir(parents=True, exist_ok=True)
+        for src, dst in (("yeast.report/learning_curves.png", "yeast_learning_curves.png"),
+                         ("yeast.report/pred_vs_obs.png", "yeast_pred_vs_obs.png"),
+                         ("yeast.eval/evaluation.png", "yeast_evaluation.png")):
+            shutil.copyfile(out / src, figures / dst)
+    for row, e in table.items():
+        log.info("%-22s n %d  " + "  ".join(f"{m} %.3f [%.3f, %.3f]" for m in METRICS), row, e["n"],
+                 *[v for m in METRICS for v in (e[m], e[f"{m}_ci_low"], e[f"{m}_ci_high"])])
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,8 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs of the final models (default: the space's)")
     parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=Path, default=None,
+                        help="report: JSON of the side-by-side table (the repository's: benchmarks/results/yeast.json)")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="report: folder for the learning-curve and predicted-vs-observed PNGs")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="recipe %(levelname)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("recipe %(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False  # varxpress's own messages are logged by its command line, once
     run_steps(args)
     return 0
 
