@@ -187,7 +187,7 @@ def run_steps(args: argparse.Namespace) -> None:
         best = json.loads((search / "best_hparams.json").read_text())
         for name, n_features in variants.items():
             model = out / f"{name}.vxm.h5"
-            if model.exists():
+            if model.exists() or (args.variant and name != args.variant):
                 continue
             hparams = out / f"{name}.hparams.json"
             hparams.write_text(json.dumps(dict(best, n_features=n_features, **(
@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds of search per run")
     parser.add_argument("--trial-epochs", type=int, default=5, help="epochs per trial")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of the final models (default: the space's)")
+    parser.add_argument("--variant", choices=("yeast", "yeast_nohl"), default=None,
+                        help="train: only this model (two processes can train both at once)")
     parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=None,
