@@ -42,7 +42,29 @@ def test_bed_offset_none_and_names(tmp_path):
                                     "chr1 300 400 G2 0 - .\n")
     got = read_tss(bed, offset=None)
     assert got == [TSS("G1", "ABC", "chr1", 100, "+"), TSS("G2", "G2", "chr1", 399, "-")]
-    assert read_tss(bed)[1].pos0 == 300  # default offset 0: start on both strands
+    assert read_tss(bed) == got  # the BED convention is the default, as in every subcommand
+    assert read_tss(bed, offset=0)[1].pos0 == 300  # an explicit offset counts from the start on both strands
+
+
+def test_bed_of_centred_windows_read_without_offset_warns(tmp_path, caplog):
+    bed = write(tmp_path / "w.bed", "chr1\t1000\t21000\tG1\t0\t+\nchr1\t5000\t25000\tG2\t0\t-\n")
+    read_tss(bed)
+    assert "all 2 intervals are 20000 bp long" in caplog.text and "--tss-offset 10000" in caplog.text
+    caplog.clear()
+    read_tss(bed, offset=10000)
+    read_tss(write(tmp_path / "v.bed", "chr1\t1000\t21000\tG1\t0\t+\nchr1\t5000\t25001\tG2\t0\t-\n"))
+    assert "intervals are" not in caplog.text  # an offset given, or gene bodies of different lengths
+
+
+def test_load_tss_defaults(tmp_path):
+    from varxpress.tss import DEFAULT_TSS_OFFSET, load_tss
+
+    bed = write(tmp_path / "t.bed", "chr1\t100\t200\tG1\t0\t+\nchr1\t300\t400\tG2\t0\t-\n")
+    assert load_tss(bed) == (str(bed), read_tss(bed, offset=None))
+    assert load_tss(bed, 50)[1][1].pos0 == 350
+    path, bundled = load_tss()  # the bundled hg38 set: BED intervals of TSS +- 10 kb
+    assert path.endswith("hg38_promoters_cage_corrected.bed.gz") and len(bundled) > 10000
+    assert bundled == read_tss(path, offset=DEFAULT_TSS_OFFSET)
 
 
 @pytest.mark.parametrize(

@@ -201,3 +201,22 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
         result = json.loads((out / f"{name}.eval" / "evaluation.json").read_text())
         text = json.dumps(result)
         assert '"n": 68' in text  # the test split is chrI, whole
+
+
+def test_named_ensemble_scores_like_the_manifest(tmp_path) -> None:
+    """``--model human-mouse`` is the bundled ensemble manifest with the human TSS set."""
+    lines = (EXAMPLE / "demo.vcf").read_text().splitlines()
+    vcf = tmp_path / "tert.vcf"
+    vcf.write_text("\n".join([x for x in lines if x.startswith("#")] + [x for x in lines if "\tTERT_C228T\t" in x])
+                   + "\n")
+    rows = {}
+    for how, extra in (("named", ["--model", "human-mouse"]),
+                       ("manifest", ["--ensemble", registry.BUNDLED["human-mouse"].model_path,
+                                     "--tss", registry.BUNDLED["human"].tss_path, "--tss-offset", "10000"])):
+        tsv = tmp_path / f"{how}.tsv"
+        assert main(["score", str(vcf), "--fasta", str(EXAMPLE / "hg38_promoters.fa.gz"), "--out",
+                     str(tmp_path / f"{how}.vcf"), "--tsv", str(tsv), "--quiet", *extra]) == 0
+        body = [x for x in tsv.read_text().splitlines() if not x.startswith("##")]
+        rows[how] = body
+        assert "Members=2" in (tmp_path / f"{how}.vcf").read_text()
+    assert rows["named"] == rows["manifest"] and len(rows["named"]) >= 2

@@ -446,7 +446,7 @@ def prepare_genomic(
     features: FeatureTable | None = None,
     upstream: int = 10000,
     downstream: int = 10000,
-    tss_offset: int | None = 0,
+    tss_offset: int | None = None,
     tss_format: str = "auto",
     contig_map: dict[str, str] | None = None,
     split_method: str = "random",
@@ -468,12 +468,13 @@ def prepare_genomic(
 
     Args:
         genome_path: reference FASTA (plain or bgzip).
-        tss_path: TSS annotation read by :func:`varxpress.tss.read_tss` (BED/GTF/GFF3/TSV).
+        tss_path: TSS annotation read by :func:`varxpress.tss.load_tss` (BED/GTF/GFF3/TSV), as ``score`` reads it.
         labels: from :func:`read_label_table`; genes without a label are left out (counted).
         out_path: the HDF5 file to write.
         features: optional per-gene features (:func:`read_feature_table`).
         upstream, downstream: stored window bounds; models may use any window inside them.
-        tss_offset, tss_format: passed to ``read_tss``.
+        tss_offset, tss_format: passed to ``load_tss``; ``None`` (default) is the BED convention (start on ``+``,
+            end - 1 on ``-``), the same default as ``score``'s.
         split_method, test_size, valid_size, test_chroms, valid_chroms, seed: see :func:`make_split`.
         label_units: what the labels are, recorded for model metadata.
         genome_build: assembly name (e.g. ``hg38``), recorded for model metadata.
@@ -485,14 +486,14 @@ def prepare_genomic(
         DatasetError: no gene has both a TSS and a label, or the split is impossible.
     """
     from .genome import Genome
-    from .tss import read_tss
+    from .tss import load_tss
     from .windows import WindowSpec, ref_window
 
     if upstream < 0 or downstream < 1:
         raise DatasetError(f"window bounds upstream={upstream}, downstream={downstream}: need upstream >= 0, "
                            "downstream >= 1 (the TSS base is downstream position 0)")
     genome = Genome(genome_path, contig_map=contig_map)
-    tss_list = read_tss(tss_path, offset=tss_offset, fmt=tss_format)
+    _, tss_list = load_tss(tss_path, tss_offset, tss_format)
     counts: dict[str, int] = {"tss_records": len(tss_list), "labels": len(labels.values)}
     keys, n_version = _match_ids([t.gene_id for t in tss_list], labels.values)
     counts["label_ids_matched_without_version"] = n_version
@@ -854,8 +855,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--pseudocount", type=float, default=0.1, help="pseudocount for --label-transform log10")
     src.add_argument("--label-units", default="log10 expression",
                      help="what the labels are, recorded in the set and in models trained on it")
-    src.add_argument("--tss-offset", type=lambda s: None if s.lower() == "none" else int(s), default=0,
-                     help="BED TSS offset as for `score` (Xpresso BED: 10000; 'none': start on +, end-1 on -)")
+    src.add_argument("--tss-offset", type=int, default=None,
+                     help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
+                          "default: BED convention, start on + and end-1 on -, as for `score`")
     src.add_argument("--tss-format", default="auto", help="TSS file format: auto, bed, gtf, gff3, tsv")
     src.add_argument("--contig-map", type=existing_path, help="two-column TSV of contig name aliases")
     src.add_argument("--genome-build", default="unknown", help="assembly name recorded in the set, e.g. hg38")

@@ -11,6 +11,10 @@ features (the best ``k`` trials of ``varxpress hyperopt``, or the folds of a cro
 :meth:`EnsembleModel.load` takes the manifest, its folder, or a folder without a manifest (then every
 ``*.vxm.h5`` in it, in name order). :func:`ensemble_stats` turns per-member reference and alternate predictions
 into the mean delta, its standard deviation and the members' agreement on its sign.
+
+Members must share their output scale. Standardised members may have been trained on different labels (the
+bundled human-mouse ensemble): each member's delta is then in its own label-SD units, the mean delta averages
+those, and ``varxpress.scoring.mean_log2_fold_change`` converts each member's delta with its own ``label_sd``.
 """
 
 from __future__ import annotations
@@ -114,8 +118,8 @@ class EnsembleModel:
                                  f"{first.metadata.output_scale}; deltas would not be comparable")
             a, b = m.metadata.label_sd, first.metadata.label_sd
             if a is not None and b is not None and not np.isclose(a, b, rtol=1e-6):
-                log.warning("ensemble member %d has label_sd %.6g, member 1 %.6g: standardised deltas differ in "
-                            "scale; their mean is on member 1's scale only approximately", i, a, b)
+                log.info("ensemble member %d has label_sd %.6g, member 1 %.6g: deltas are averaged in each "
+                         "member's own label-SD units, log2 fold changes with each member's own label_sd", i, a, b)
         self.members = list(members)
         self.path = Path(path) if path is not None else None
         self.source = dict(source or {})

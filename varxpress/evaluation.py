@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .bootstrap import N_BOOT, Bootstrap
 from .cli import existing_path
 from .dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
 from .errors import DatasetError
@@ -41,6 +42,7 @@ __all__ = [
     "KmerRidgeBaseline",
     "baseline_metrics",
     "check_against_baselines",
+    "MIN_TEST_GENES",
     "model_predictions",
     "evaluate",
     "EvaluationResult",
@@ -56,6 +58,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NEAR_CONSTANT = 0.01  # prediction sd below this fraction of the label sd counts as a constant predictor
+#: Fewest evaluation genes on which the baseline verdict is given. With n = 30 the standard error of a Pearson r
+#: (Fisher z) is 1/sqrt(27) = 0.19, so only r above ~0.36 is told apart from 0 at 95%, and percentile bootstrap
+#: intervals of fewer than ~30 resampled units are known to be too narrow; below it any verdict is noise.
+MIN_TEST_GENES = 30
+VERDICT_BEATS = "beats the baselines"
+VERDICT_TOO_FEW = "too few test genes to tell"
+VERDICT_CONSTANT = "predictions are near-constant"
+VERDICT_NO_CORRELATION = "no positive correlation"
+VERDICT_WORSE = "does not beat the baselines"
+VERDICT_UNCLEAR = "not clearly better than the baselines"
 
 
 # -- metrics --------------------------------------------------------------------------------------------------------
@@ -191,35 +203,90 @@ def baseline_metrics(train: tuple[np.ndarray, np.ndarray, np.ndarray],
     return metrics, preds
 
 
-def check_against_baselines(model: dict, baselines: dict[str, dict], margin: float = 0.0) -> dict:
-    """The constant-predictor guard.
+def check_against_baselines(y: np.ndarray, model_pred: np.ndarray, baseline_preds: dict[str, np.ndarray],
+                            margin: float = 0.0, min_genes: int = MIN_TEST_GENES, n_boot: int = N_BOOT,
+                            seed: int = 0, boot: Bootstrap | None = None) -> dict:
+    """The baseline verdict: does the model beat every baseline by more than noise on these genes?
+
+    The model beats the baselines when all of these hold (checked in this order; the first that fails is the
+    ``verdict``, every one that fails is listed in ``reasons``):
+
+    1. at least ``min_genes`` genes (:data:`MIN_TEST_GENES`), else ``"too few test genes to tell"``;
+    2. predictions not near-constant (sd >= :data:`NEAR_CONSTANT` of the label sd);
+    3. a positive Pearson r between predictions and labels, else ``"no positive correlation"``;
+    4. for every baseline, the paired bootstrap 95% interval of ``r2(model) - r2(baseline)`` (same resampled
+       genes for both, :class:`varxpress.bootstrap.Bootstrap`) lies above ``margin``: ``"does not beat the
+       baselines"`` when even the point difference does not, ``"not clearly better than the baselines"`` when
+       only the interval reaches down to the margin.
 
     Args:
-        model: :func:`regression_metrics` of the model on the test split.
-        baselines: ``{baseline name: regression_metrics on the same split}``.
-        margin: r² the model must gain over every baseline.
+        y: shape (n,), observed labels.
+        model_pred: shape (n,), the model's predictions in label units.
+        baseline_preds: baseline name -> shape (n,) predictions of the same genes.
+        margin: r² the model must gain over every baseline (lower interval bound above it).
+        min_genes: fewest genes on which a verdict is given.
+        n_boot, seed: bootstrap resamples and seed (ignored when ``boot`` is given).
+        boot: a :class:`Bootstrap` already run on ``{"model": ..., **baselines}`` of these genes.
 
     Returns:
-        ``{"beats_baselines": bool, "near_constant": bool, "r2_margin": {name: model r2 - baseline r2}}``.
-        ``beats_baselines`` is false when the model's r² is not above every baseline's by more than ``margin``,
-        or when its predictions are near-constant (sd < 1% of the label sd), or r² is NaN.
+        ``beats_baselines`` (bool), ``verdict`` (str), ``reasons`` (list of str), ``near_constant`` (bool), ``n``,
+        ``min_genes``, ``model_pearson``, ``r2_margin`` ({baseline: model r2 - baseline r2}), ``paired``
+        ({baseline: ``r2_diff``, ``r2_diff_ci``, ``pearson_diff``, ``pearson_diff_ci``}) and ``bootstrap``
+        (its settings); NaN as None.
     """
-    near_constant = not (model["pred_sd"] >= NEAR_CONSTANT * model["label_sd"]) if model["n"] else True
-    margins = {name: float(model["r2"] - m["r2"]) for name, m in baselines.items()}
-    beats = (not near_constant and np.isfinite(model["r2"])
-             and all(np.isfinite(v) and v > margin for v in margins.values()))
-    return {"beats_baselines": bool(beats), "near_constant": bool(near_constant), "r2_margin": margins}
+    y = np.asarray(y, dtype=np.float64).ravel()
+    model = regression_metrics(y, model_pred)
+    if boot is None:
+        boot = Bootstrap(y, {"model": model_pred, **baseline_preds}, n_boot, seed)
+    n = model["n"]
+    near_constant = not (model["pred_sd"] >= NEAR_CONSTANT * model["label_sd"]) if n else True
+    reasons = []
+    if n < min_genes:
+        reasons.append(f"{VERDICT_TOO_FEW} ({n} genes; a verdict needs at least {min_genes})")
+    if near_constant:
+        reasons.append(f"{VERDICT_CONSTANT} (sd < {100 * NEAR_CONSTANT:.0f}% of the label sd)")
+    if not model["pearson"] > 0:
+        reasons.append(f"{VERDICT_NO_CORRELATION} (Pearson r = {model['pearson']:.3f})")
+    margins, paired, worse, unclear = {}, {}, [], []
+    for name, pred in baseline_preds.items():
+        base = regression_metrics(y, pred)
+        margins[name] = float(model["r2"] - base["r2"])
+        low, high = boot.difference("model", name, "r2")
+        paired[name] = {"r2_diff": margins[name], "r2_diff_ci": [low, high],
+                        "pearson_diff": float(model["pearson"] - base["pearson"]),
+                        "pearson_diff_ci": list(boot.difference("model", name, "pearson"))}
+        if not margins[name] > margin:
+            worse.append(f"{name}: r2 {model['r2']:.3f} vs {base['r2']:.3f}")
+        elif not low > margin:
+            unclear.append(f"{name}: r2 gain {margins[name]:.3f}, 95% interval [{low:.3f}, {high:.3f}]")
+    if worse:
+        reasons.append(f"{VERDICT_WORSE} ({'; '.join(worse)})")
+    if unclear:
+        reasons.append(f"{VERDICT_UNCLEAR} ({'; '.join(unclear)})")
+    verdict = reasons[0].split(" (")[0] if reasons else VERDICT_BEATS
+    return _nan_to_none({
+        "beats_baselines": not reasons, "verdict": verdict, "reasons": reasons, "near_constant": bool(near_constant),
+        "n": int(n), "min_genes": int(min_genes), "model_pearson": model["pearson"], "r2_margin": margins,
+        "r2_margin_required": float(margin), "paired": paired,
+        "bootstrap": {"n_boot": boot.n_boot, "seed": boot.seed, "level": 0.95, "paired": True}})
 
 
-def warn_if_failed(guard: dict, model_r2: float, baselines: dict[str, dict], where: str) -> None:
+def _nan_to_none(obj):
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return None if isinstance(obj, float) and not np.isfinite(obj) else obj
+
+
+def warn_if_failed(guard: dict, where: str) -> None:
     """Log the loud warning of a model that fails :func:`check_against_baselines`."""
     if guard["near_constant"]:
         log.warning("!!! %s: the predictions are (nearly) constant (sd < %.0f%% of the label sd): the model has "
                     "collapsed to one value; check the labels, the learning rate and the window !!!",
                     where, 100 * NEAR_CONSTANT)
     if not guard["beats_baselines"]:
-        others = ", ".join(f"{name} r2 = {m['r2']:.3f}" for name, m in baselines.items())
-        log.warning("!!! %s: the model (test r2 = %.3f) does NOT beat the baselines (%s) !!!", where, model_r2, others)
+        log.warning("!!! %s: %s: %s !!!", where, guard["verdict"], "; ".join(guard["reasons"]))
 
 
 # -- model predictions ----------------------------------------------------------------------------------------------
@@ -271,7 +338,8 @@ def model_predictions(model, pset: PreparedSet, split: str | Sequence[str], batc
 
 @dataclass
 class EvaluationResult:
-    """``table``: one row per predictor (model, mean, kmer_ridge) with :func:`regression_metrics` columns;
+    """``table``: one row per predictor (model, mean, kmer_ridge) with :func:`regression_metrics` columns and the
+    bootstrap 95% interval of each of ``pearson``, ``spearman``, ``r2`` (``pearson_ci_low``, ``pearson_ci_high``, ...);
     ``predictions``: per gene id, observed, model and baseline predictions; ``guard``: the baseline check."""
 
     table: pd.DataFrame
@@ -280,8 +348,12 @@ class EvaluationResult:
 
 
 def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test", out_dir: str | None = None,
-             kmax: int = 6, batch_size: int = 256) -> EvaluationResult:
+             kmax: int = 6, batch_size: int = 256, n_boot: int = N_BOOT, seed: int = 0) -> EvaluationResult:
     """Metrics of ``model`` on a split of a prepared set, beside the mean and k-mer ridge baselines.
+
+    Every metric gets a bootstrap 95% interval over the split's genes (``*_ci_low``/``*_ci_high``; ``n_boot``
+    resamples seeded with ``seed``, the same resamples for every predictor), and the verdict of
+    :func:`check_against_baselines` uses the paired differences on those resamples.
 
     Args:
         model: an ``ExpressionModel`` or a model file path.
@@ -314,10 +386,13 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     metrics, preds = baseline_metrics((train.X, train.features, train.labels),
                                       {split: (arrays.X, arrays.features, y)}, kmax)
     model_metrics = regression_metrics(y, pred)
-    guard = check_against_baselines(model_metrics, {k: v[split] for k, v in metrics.items()})
-    warn_if_failed(guard, model_metrics["r2"], {k: v[split] for k, v in metrics.items()}, f"evaluate on {split}")
-    rows = [{"predictor": "model", **model_metrics, "calibrated": calibrated}]
-    rows += [{"predictor": name, **m[split], "calibrated": False} for name, m in metrics.items()]
+    base_preds = {name: p[split] for name, p in preds.items()}
+    boot = Bootstrap(y, {"model": pred, **base_preds}, n_boot, seed)
+    guard = check_against_baselines(y, pred, base_preds, boot=boot)
+    warn_if_failed(guard, f"evaluate on {split}")
+    rows = [{"predictor": "model", **model_metrics, **boot.intervals("model"), "calibrated": calibrated}]
+    rows += [{"predictor": name, **m[split], **boot.intervals(name), "calibrated": False}
+             for name, m in metrics.items()]
     table = pd.DataFrame(rows)
     predictions = pd.DataFrame({"id": arrays.ids, "observed": y, "model": pred,
                                 **{name: p[split] for name, p in preds.items()}})
@@ -354,27 +429,43 @@ def _pyplot():
     return plt
 
 
+def _with_interval(value: float, low: float, high: float) -> str:
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) else f"{value:.3f}"
+
+
 def plot_pred_vs_obs(ax, observed: np.ndarray, predicted: np.ndarray, label: str) -> None:
-    """Scatter of predicted against observed with the y = x line and r²/Pearson in the title."""
+    """Scatter of predicted against observed with the y = x line; r² and Pearson (bootstrap 95% interval over
+    the genes in brackets) in the title."""
     m = regression_metrics(observed, predicted)
+    ci = Bootstrap(observed, {label: predicted}).intervals(label)
     ax.scatter(observed, predicted, s=6, alpha=0.5, linewidths=0)
     lo = float(np.nanmin([np.min(observed), np.min(predicted)])) if len(observed) else 0.0
     hi = float(np.nanmax([np.max(observed), np.max(predicted)])) if len(observed) else 1.0
     ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--")
     ax.set_xlabel("observed")
     ax.set_ylabel("predicted")
-    ax.set_title(f"{label}: r² = {m['r2']:.3f}, Pearson = {m['pearson']:.3f}, n = {m['n']}", fontsize=9)
+    ax.set_title(f"{label}: r² = {_with_interval(m['r2'], ci['r2_ci_low'], ci['r2_ci_high'])}, Pearson = "
+                 f"{_with_interval(m['pearson'], ci['pearson_ci_low'], ci['pearson_ci_high'])}, n = {m['n']}",
+                 fontsize=8)
 
 
 def plot_evaluation(table: pd.DataFrame, predictions: pd.DataFrame, path: Path, title: str = "") -> None:
-    """PNG: r² of model and baselines (bars) and the model's predicted-vs-observed scatter."""
+    """PNG: r² of model and baselines (bars, bootstrap 95% intervals as error bars) and the model's
+    predicted-vs-observed scatter."""
     plt = _pyplot()
     fig, (bar_ax, sc_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
     r2 = table["r2"].fillna(0).to_numpy()
     colors = ["tab:blue" if p == "model" else "tab:grey" for p in table["predictor"]]
     bar_ax.bar(table["predictor"], r2, color=colors)
+    if "r2_ci_low" in table:
+        low, high = table["r2_ci_low"].to_numpy(float), table["r2_ci_high"].to_numpy(float)
+        ok = np.isfinite(low) & np.isfinite(high)
+        err = np.vstack([np.where(ok, r2 - low, 0), np.where(ok, high - r2, 0)]).clip(min=0)
+        bar_ax.errorbar(np.arange(len(r2)), r2, yerr=err, fmt="none", ecolor="black", capsize=4, lw=1,
+                        label="bootstrap 95% interval")
+        bar_ax.legend(fontsize=8, loc="lower right")
     for i, v in enumerate(r2):
-        bar_ax.text(i, v, f"{v:.3f}", ha="center", va="bottom" if v >= 0 else "top", fontsize=9)
+        bar_ax.text(i, v, f"{v:.3f}", ha="left", va="bottom" if v >= 0 else "top", fontsize=9)
     bar_ax.axhline(0, color="black", lw=0.8)
     bar_ax.set_ylabel("r²")
     bar_ax.set_title(title, fontsize=9)
@@ -461,19 +552,29 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
     parser.add_argument("--batch-size", type=int, default=256, help="prediction batch size")
     parser.add_argument("--require-beats-baselines", action="store_true",
-                        help="exit with status 3 when the model does not beat both baselines")
+                        help="exit with status 3 unless the model beats both baselines: positive Pearson r and an "
+                             "r2 gain over each baseline whose paired bootstrap 95%% interval is above 0, on at "
+                             f"least {MIN_TEST_GENES} genes (fewer: 'too few test genes to tell', also status 3)")
+    parser.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="B",
+                        help="bootstrap resamples of the genes for the 95%% intervals and the verdict "
+                             "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default %(default)s)")
     parser.add_argument("-o", "--out-dir", required=True, type=Path,
                         help="folder for evaluation.tsv/.json/.png and predictions.tsv")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``varxpress evaluate``."""
-    result = evaluate(args.model, args.dataset, args.split, args.out_dir, args.kmax, args.batch_size)
+    result = evaluate(args.model, args.dataset, args.split, args.out_dir, args.kmax, args.batch_size,
+                      args.bootstrap, args.seed)
     for row in result.table.to_dict("records"):
-        log.info("%-10s r2 %.4f  pearson %.4f  spearman %.4f  mse %.4g  (n=%d)", row["predictor"], row["r2"],
-                 row["pearson"], row["spearman"], row["mse"], row["n"])
-    if args.require_beats_baselines and not result.guard["beats_baselines"]:
-        log.error("the model does not beat the baselines (--require-beats-baselines)")
+        log.info("%-10s r2 %s  pearson %s  spearman %s  mse %.4g  (n=%d; 95%% bootstrap intervals)",
+                 row["predictor"], *(_with_interval(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+                                     for m in ("r2", "pearson", "spearman")), row["mse"], row["n"])
+    guard = result.guard
+    log.info("verdict: %s", guard["verdict"])
+    if args.require_beats_baselines and not guard["beats_baselines"]:
+        log.error("--require-beats-baselines: %s", "; ".join(guard["reasons"]))
         return 3
     return 0
 

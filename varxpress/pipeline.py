@@ -29,9 +29,9 @@ from varxpress import __version__
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
-from varxpress.registry import BUNDLED, DEFAULT, data_path, model_file, resolve
-from varxpress.scoring import GeneScore, log2_fold_change
-from varxpress.tss import TSS, TSSIndex, read_tss
+from varxpress.registry import BUNDLED, DEFAULT, data_path, model_file, named_ensemble, resolve
+from varxpress.scoring import GeneScore, mean_log2_fold_change
+from varxpress.tss import TSS, TSSIndex, load_tss, read_tss  # noqa: F401 (load_tss re-exported)
 from varxpress.variants import Allele, AlleleKind, SkipReason, check_ref, classify_allele, scan_vcf_text
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
 from varxpress.writers import TsvWriter, add_header, annotate, atomic_path, check_written, index_vcf, vcf_write_mode
@@ -419,14 +419,15 @@ class Scorer:
             raise ValueError(f"on_ref_mismatch must be one of {MISMATCH_POLICIES}, not {cfg.on_ref_mismatch!r}")
         if cfg.ensemble and cfg.model:
             raise ValueError("give a model or an ensemble, not both")
+        ensemble_path = cfg.ensemble or named_ensemble(cfg.model)  # --model human-mouse is an ensemble
         self.cfg = cfg
         contig_map = read_contig_map(cfg.contig_map) if cfg.contig_map else None
         self.genome = Genome(cfg.fasta, contig_map=contig_map)
-        if cfg.ensemble:
+        if ensemble_path:
             from varxpress.ensemble import EnsembleModel
 
-            ensemble = EnsembleModel.load(cfg.ensemble)
-            self.model_path, self.members, self.model_sha256 = cfg.ensemble, ensemble.members, ensemble.sha256
+            ensemble = EnsembleModel.load(ensemble_path)
+            self.model_path, self.members, self.model_sha256 = ensemble_path, ensemble.members, ensemble.sha256
         else:
             self.model_path = model_file(cfg.model)
             self.members = [ExpressionModel.load(self.model_path)]
@@ -434,9 +435,9 @@ class Scorer:
         self.model = self.members[0]  # window, features and output scale are common to all members
         if cfg.background:
             self.background = Background.load(cfg.background)
-            self.background.check_model(None if cfg.ensemble else self.model_sha256)
+            self.background.check_model(None if ensemble_path else self.model_sha256)
         else:
-            self.background = None if cfg.ensemble else Background.for_model(self.model_path, self.model_sha256)
+            self.background = None if ensemble_path else Background.for_model(self.model_path, self.model_sha256)
         _, self.tss_path, offset = resolve(cfg.model, cfg.tss, cfg.tss_offset)
         self.tss = read_tss(self.tss_path, offset=offset, fmt=cfg.tss_format)
         spec = self.model.window_spec
@@ -448,8 +449,7 @@ class Scorer:
                                           td.get("feature_sd"))
         self.engines = [Engine(m, self.genome, features, fast=cfg.fast, batch_size=cfg.batch_size,
                                threads=cfg.threads) for m in self.members]
-        md = self.model.metadata
-        self._scale = (md.output_scale, md.label_sd)
+        self._scales = [(m.metadata.output_scale, m.metadata.label_sd) for m in self.members]
 
     def provenance(self) -> list[tuple[str, str]]:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
@@ -527,7 +527,7 @@ class Scorer:
         ens = ensemble_stats(ref, alt)
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         single = len(member_results) == 1
-        fcs = log2_fold_change(ens.mean_delta, *self._scale)
+        fcs = mean_log2_fold_change(alt - ref, self._scales)
         for i, (task, _ref, _alt, flags, _fast) in enumerate(results):
             d = float(ens.mean_delta[i])
             fc = None if fcs is None else fcs[i]

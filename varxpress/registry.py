@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "model_argument",
-           "model_path_argument", "describe"]
+           "model_path_argument", "named_ensemble", "describe"]
 
 
 def data_path(filename: str) -> str:
@@ -34,6 +34,7 @@ class BundledModel:
     tss_offset: int | None  #: BED: TSS = start + offset on both strands; None: start on +, end - 1 on -
     genome_build: str
     description: str
+    kind: str = "model"  #: "model" (a .vxm.h5) or "ensemble" (an ensemble manifest, scored as `--ensemble`)
 
     @property
     def model_path(self) -> str:
@@ -44,7 +45,7 @@ class BundledModel:
         return data_path(self.tss)
 
 
-#: name -> bundled model. ``mouse`` and the ``human-mouse`` ensemble are registered here when they ship.
+#: name -> bundled model
 BUNDLED: dict[str, BundledModel] = {
     "human": BundledModel(
         "human", "xpresso_human_hg38.vxm.h5", "hg38_promoters_cage_corrected.bed.gz", 10000, "hg38",
@@ -52,6 +53,12 @@ BUNDLED: dict[str, BundledModel] = {
     "yeast": BundledModel(
         "yeast", "yeast_r64_tifseq.vxm.h5", "yeast_r64_tifseq_tss.bed.gz", None, "R64-1-1",
         "S. cerevisiae network trained by varxpress (docs/model-quality.md), 4,818 TIF-seq R64-1-1 TSSs"),
+    "mouse": BundledModel(
+        "mouse", "xpresso_mouse_mm10.vxm.h5", "hg38_promoters_cage_corrected.bed.gz", 10000, "hg38",
+        "published Xpresso mouse network applied to human promoter windows, the human TSS set"),
+    "human-mouse": BundledModel(
+        "human-mouse", "xpresso_human_mouse.ensemble.json", "hg38_promoters_cage_corrected.bed.gz", 10000, "hg38",
+        "ensemble of the human and mouse networks: mean delta, its spread, sign agreement", kind="ensemble"),
 }
 
 #: the model used when ``--model`` is not given
@@ -65,6 +72,12 @@ def lookup(model: str | None) -> BundledModel | None:
     if model in BUNDLED and not Path(model).exists():
         return BUNDLED[model]
     return None
+
+
+def named_ensemble(model: str | None) -> str | None:
+    """The manifest of a bundled ensemble ``model`` names, else None."""
+    entry = lookup(model) if model is not None else None
+    return entry.model_path if entry is not None and entry.kind == "ensemble" else None
 
 
 def model_file(model: str | None) -> str:

@@ -3,6 +3,11 @@
 ``delta = alt - ref`` on the model's output scale. Where the model's metadata says how the output maps to log10
 expression (``output_scale`` ``"log10"``, or ``"standardized_log10"`` with ``label_sd``), the fold change follows:
 ``log2fc = delta_log10 * log2(10)``. Otherwise the fold change is undefined and reported as missing.
+
+Ensembles: each member's delta is on its own output scale; for standardised members that is the member's own
+label-SD units, so the mean delta averages "how many of its own label SDs each member moves". The ensemble's fold
+change is the mean of the members' own fold changes (each with its own ``label_sd``), not the mean delta times
+one member's ``label_sd``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,25 @@ def log2_fold_change(delta_out: np.ndarray | float, output_scale: str, label_sd:
     if factor is None:
         return None
     return np.multiply(delta_out, factor * LOG2_10)
+
+
+def mean_log2_fold_change(deltas: np.ndarray, scales: list[tuple[str, float | None]]):
+    """log2 fold change of an ensemble: the mean over members of each member's own log2 fold change.
+
+    Args:
+        deltas: shape (n, k), member ``j``'s ``alt - ref`` on its own output scale in column ``j``.
+        scales: ``k`` pairs ``(output_scale, label_sd)``, one per member.
+
+    Returns:
+        shape (n,), or None when any member's output scale does not say how it maps to log10 expression.
+        Members standardised with different label sds (e.g. networks trained on different species' labels) are
+        each converted with their own ``label_sd`` before averaging.
+    """
+    deltas = np.asarray(deltas, dtype=np.float64)
+    factors = [log10_scale(scale, sd) for scale, sd in scales]
+    if not factors or any(f is None for f in factors):
+        return None
+    return (deltas * np.asarray(factors, dtype=np.float64)).mean(axis=1) * LOG2_10
 
 
 def strongest(scores: list[GeneScore]) -> GeneScore | None:

@@ -15,8 +15,11 @@ it is smaller than ``--max-memory-gb`` (default 8); otherwise batches are read f
 by a ``keras.utils.PyDataset``. Either way each batch is converted to float32 on the fly.
 
 After training the model is checked against the training-mean and the k-mer ridge baselines on the test split
-(:func:`varxpress.evaluation.check_against_baselines`): ``metrics.json`` carries ``beats_baselines`` and
-``near_constant``, a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit status 3.
+(:func:`varxpress.evaluation.check_against_baselines`: positive correlation, an r² gain over each baseline that holds
+under a paired bootstrap over the test genes, enough test genes to tell): ``metrics.json`` carries
+``beats_baselines``, ``verdict``, ``reasons`` and ``near_constant``, every metric has its bootstrap 95% interval
+(``*_ci_low``/``*_ci_high``), a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit
+status 3.
 
 Cross-validation ensemble (``--cv-folds K``): the train and valid rows are dealt at random into ``K`` folds; member
 ``i`` validates (early stopping) on fold ``i``, trains on the others with seed ``seed + i`` and is tested on the
@@ -45,7 +48,10 @@ import numpy as np
 from .cli import existing_path
 from .dataset import Arrays, PreparedSet
 from .errors import DatasetError, ModelError
-from .evaluation import baseline_metrics, check_against_baselines, plot_pred_vs_obs, regression_metrics, warn_if_failed
+from .bootstrap import Bootstrap
+from .collapse import SPREAD_FRACTION
+from .evaluation import (MIN_TEST_GENES, baseline_metrics, check_against_baselines, plot_pred_vs_obs,
+                         regression_metrics, warn_if_failed)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -53,6 +59,8 @@ __all__ = ["read_hparams", "set_seed", "WindowBatches", "FitResult", "fit", "Tra
            "EnsembleResult", "member_name", "train_cv", "write_ensemble_report", "add_arguments", "run"]
 
 log = logging.getLogger(__name__)
+
+ON_COLLAPSE = ("warn", "stop")
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -118,8 +126,10 @@ class WindowBatches:
 
 @dataclass
 class FitResult:
-    """A fitted network. ``history``: per-epoch ``loss``/``val_loss`` (standardised units when labels are);
-    ``best_epoch`` 1-based; ``label_mean``/``label_sd``: the label standardisation (None when off)."""
+    """A fitted network. ``history``: per-epoch ``loss``/``val_loss`` (standardised units when labels are) and
+    the collapse checks' ``val_pred_sd_ratio``/``dead_relu_fraction``; ``best_epoch`` 1-based;
+    ``label_mean``/``label_sd``: the label standardisation (None when off); ``collapse``: ``detected`` (bool),
+    ``events`` (one per collapsed epoch, :class:`varxpress.collapse.CollapseMonitor`), ``threshold``, ``action``."""
 
     keras_model: object
     history: dict
@@ -128,6 +138,7 @@ class FitResult:
     label_mean: float | None
     label_sd: float | None
     hparams: dict
+    collapse: dict = field(default_factory=dict)
 
 
 def read_hparams(path: str | os.PathLike) -> dict:
@@ -180,7 +191,7 @@ def _labels_of(data) -> np.ndarray:
 def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epochs: int | None = None,
         checkpoint: str | os.PathLike | None = None, max_memory_gb: float = 8.0, cache: dict | None = None,
         verbose: int = 0, deterministic: bool = True,
-        label_scale: tuple[float, float] | None = None) -> FitResult:
+        label_scale: tuple[float, float] | None = None, on_collapse: str = "warn") -> FitResult:
     """Build and fit a network on the train split, early-stopping on the valid split.
 
     Args:
@@ -194,12 +205,17 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
         cache: a dict reused across calls (hyperopt trials) to keep loaded splits in memory.
         label_scale: ``(mean, sd)`` to standardise labels with instead of the training split's (cross-validation
             members share one scale).
+        on_collapse: ``"warn"`` (default) or ``"stop"``: what to do when the predictions collapse to nearly one
+            value or the final ReLU layer dies (:mod:`varxpress.collapse`); either way it is logged and recorded.
 
     Raises:
         ModelError: hyperparameters that do not fit the set; DatasetError: an empty train or valid split.
     """
+    from .collapse import SPREAD_FRACTION, CollapseMonitor, likely_causes
     from .model import build_network
 
+    if on_collapse not in ON_COLLAPSE:
+        raise ModelError(f"on_collapse {on_collapse!r} is not one of {', '.join(ON_COLLAPSE)}")
     keras = _keras()
     hp = _prepare_hparams(hparams, pset)
     seed = int(hp.get("seed", 0))
@@ -211,6 +227,7 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
     if len(y_train) == 0 or len(y_valid) == 0:
         raise DatasetError(f"{pset.path} has {len(y_train)} training and {len(y_valid)} validation items; "
                            "both must be non-empty (prepare with --valid-size > 0)")
+    raw_mean, raw_sd = float(np.mean(y_train)), float(np.std(y_train))
     mean = sd = None
     if standardize_labels:
         if label_scale is not None:
@@ -226,6 +243,8 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
     network = build_network(hp)
     _compile(network, hp)
     n_epochs = int(epochs if epochs is not None else hp.get("epochs", 10))
+    monitor = CollapseMonitor.make(valid_batches, y_valid, likely_causes(float(hp.get("learning_rate", 5e-4)),
+                                   standardize_labels, raw_mean, raw_sd), stop=on_collapse == "stop")
     with tempfile.TemporaryDirectory(prefix="varxpress-fit-") as tmp:
         ckpt = Path(checkpoint) if checkpoint else Path(tmp) / "best.weights.h5"
         callbacks = [
@@ -234,15 +253,19 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
             keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
                                             save_weights_only=True),
             keras.callbacks.TerminateOnNaN(),
+            monitor,
         ]
         history = network.fit(train_batches, validation_data=valid_batches, epochs=n_epochs, callbacks=callbacks,
                               verbose=verbose)
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        hist.update(monitor.history)
         val = np.asarray(hist.get("val_loss", [np.nan]), dtype=np.float64)
         if np.isfinite(val).any() and ckpt.exists():
             network.load_weights(str(ckpt))  # the best epoch, also when training stopped on NaN
     best = int(np.nanargmin(val)) if np.isfinite(val).any() else len(val) - 1
-    return FitResult(network, hist, best + 1, float(val[best]), mean, sd, hp)
+    collapse = {"detected": bool(monitor.events), "events": monitor.events, "threshold": SPREAD_FRACTION,
+                "action": on_collapse}
+    return FitResult(network, hist, best + 1, float(val[best]), mean, sd, hp, collapse)
 
 
 def _compile(network, hp: dict) -> None:
@@ -289,7 +312,7 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
           report_dir: str | os.PathLike | None = None, standardize_labels: bool = True, epochs: int | None = None,
           seed: int | None = None, name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0,
           deterministic: bool = True, verbose: int = 0, source: str = "varxpress train",
-          label_scale: tuple[float, float] | None = None) -> TrainResult:
+          label_scale: tuple[float, float] | None = None, on_collapse: str = "warn") -> TrainResult:
     """Train, check against the baselines, save the model and write the report.
 
     Args:
@@ -300,6 +323,8 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
             and ``predictions.tsv`` (default: ``<out without suffix>.report/``).
         kmax: longest k-mer of the ridge baseline.
         label_scale: ``(mean, sd)`` of the label standardisation (default: the training split's).
+        on_collapse: ``"warn"`` or ``"stop"`` (see :func:`fit`); the checks land in ``metrics["collapse"]`` (also in
+            the model's metadata) and ``history.tsv``.
 
     Returns:
         :class:`TrainResult`; ``metrics["beats_baselines"]`` is the guard's verdict.
@@ -314,11 +339,15 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
     report = Path(report_dir) if report_dir else out.with_name(out.name.split(".")[0] + ".report")
     report.mkdir(parents=True, exist_ok=True)
     result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
-                 verbose=verbose, deterministic=deterministic, label_scale=label_scale)
+                 verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse)
     hp = result.hparams
     log.info("trained %d epochs; best epoch %d, validation loss %.4g", len(result.history.get("loss", [])),
              result.best_epoch, result.best_val_loss)
     metrics, preds = _score_splits(pset, result, hp, kmax, max_memory_gb)
+    metrics["collapse"] = result.collapse
+    if result.collapse["detected"]:
+        log.warning("!!! train: the model collapsed during training (epochs %s); see %s/metrics.json "
+                    "(\"collapse\") !!!", ", ".join(str(e["epoch"]) for e in result.collapse["events"]), report)
     _save_model(result, pset, hp, metrics, out, name or out.name.split(".")[0], standardize_labels, source)
     _write_report(report, result, metrics, preds)
     return TrainResult(out, metrics, report, result, {split: item[:3] for split, item in preds.items()})
@@ -352,13 +381,20 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
     else:
         log.warning("the set is too large for the in-memory baselines: run `varxpress evaluate` on a subset")
         metrics["baselines"] = {}
+    boots = {}
+    for split, item in preds.items():  # bootstrap 95% intervals over genes, the same resamples for every predictor
+        boots[split] = Bootstrap(item[1], {"model": item[2], **(item[3] if len(item) > 3 else {})})
+        metrics["model"][split].update(boots[split].intervals("model"))
+        for name in (item[3] if len(item) > 3 else {}):
+            metrics["baselines"][name][split].update(boots[split].intervals(name))
     guard_split = "test" if "test" in metrics["model"] else "valid"
-    if guard_split in metrics["model"] and metrics["baselines"]:
-        base = {k: v[guard_split] for k, v in metrics["baselines"].items()}
-        guard = check_against_baselines(metrics["model"][guard_split], base)
-        warn_if_failed(guard, metrics["model"][guard_split]["r2"], base, f"train ({guard_split} split)")
+    if guard_split in metrics["model"] and len(preds[guard_split]) > 3:
+        _, y, p, base_preds = preds[guard_split]
+        guard = check_against_baselines(y, p, base_preds, boot=boots[guard_split])
+        warn_if_failed(guard, f"train ({guard_split} split)")
     else:
-        guard = {"beats_baselines": False, "near_constant": True, "r2_margin": {}}
+        guard = {"beats_baselines": False, "verdict": "no baselines", "reasons": ["the baselines could not be fitted"],
+                 "near_constant": True, "r2_margin": {}}
     metrics.update(guard, guard_split=guard_split)
     for split, m in metrics["model"].items():
         log.info("%s: r2 %.4f, pearson %.4f, spearman %.4f, mse %.4g (mean baseline r2 %.4f, k-mer ridge r2 %.4f)",
@@ -420,10 +456,12 @@ def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -
     (report / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
     hist = result.history
     keys = [k for k in ("loss", "val_loss") if k in hist]
+    columns = keys + [k for k in ("val_pred_sd_ratio", "dead_relu_fraction") if k in hist]
     with open(report / "history.tsv", "w") as handle:
-        handle.write("epoch\t" + "\t".join(keys) + "\n")
+        handle.write("epoch\t" + "\t".join(columns) + "\n")
         for i in range(len(hist.get("loss", []))):
-            handle.write(f"{i + 1}\t" + "\t".join(f"{hist[k][i]:.6g}" for k in keys) + "\n")
+            handle.write(f"{i + 1}\t" + "\t".join(f"{hist[k][i]:.6g}" if i < len(hist[k]) else "NA"
+                                                   for k in columns) + "\n")
     with open(report / "predictions.tsv", "w") as handle:
         names = sorted({n for v in preds.values() if len(v) > 3 for n in v[3]})
         handle.write("id\tsplit\tobserved\tprediction" + "".join(f"\t{n}" for n in names) + "\n")
@@ -513,7 +551,7 @@ def member_name(i: int) -> str:
 def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: str | os.PathLike, folds: int,
              standardize_labels: bool = True, epochs: int | None = None, seed: int | None = None,
              name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0, deterministic: bool = True,
-             verbose: int = 0, source: str = "varxpress train") -> EnsembleResult:
+             verbose: int = 0, source: str = "varxpress train", on_collapse: str = "warn") -> EnsembleResult:
     """Train one member per cross-validation fold of the train + valid rows and export them as an ensemble.
 
     Member ``i`` (1-based) early-stops on fold ``i``, trains on the other folds with seed ``seed + i - 1`` and is
@@ -552,7 +590,8 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
             members.append(train(view, {**hp, "seed": base_seed + i}, file, None, standardize_labels, epochs,
                                  name=f"{name or file.name.split('.')[0]}_fold{i + 1}", kmax=kmax,
                                  max_memory_gb=max_memory_gb, deterministic=deterministic, verbose=verbose,
-                                 source=f"{source} (cross-validation fold {i + 1} of {folds})", label_scale=scale))
+                                 source=f"{source} (cross-validation fold {i + 1} of {folds})", label_scale=scale,
+                                 on_collapse=on_collapse))
     ens_source = {"kind": "cv", "folds": folds, "fold_seed": base_seed,
                   "seeds": [base_seed + i for i in range(folds)],
                   "valid_sizes": [int((assignment == i).sum()) for i in range(folds)],
@@ -628,12 +667,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline (default 6)")
     parser.add_argument("--max-memory-gb", type=float, default=8.0,
                         help="splits larger than this (uint8 windows) are streamed from the HDF5 file")
+    parser.add_argument("--on-collapse", choices=ON_COLLAPSE, default="warn",
+                        help="when, at the end of an epoch, the validation predictions' sd falls below "
+                             f"{100 * SPREAD_FRACTION:g}%% of the labels' sd or every unit of the final ReLU layer "
+                             "is dead: warn loudly and go on (warn, default) or stop training (stop); recorded in "
+                             "metrics.json and the model's metadata either way")
     parser.add_argument("--nondeterministic", dest="deterministic", action="store_false",
                         help="allow non-deterministic (faster on GPU) TensorFlow ops")
     parser.add_argument("--require-beats-baselines", action="store_true",
                         help="exit with status 3 when the model (and, with --cv-folds, any ensemble member) does "
-                             "not beat the mean and k-mer ridge baselines on the test split, or its predictions are "
-                             "near-constant")
+                             "not beat the mean and k-mer ridge baselines on the test split: it needs a positive "
+                             "Pearson r, non-constant predictions and an r2 gain over each baseline whose paired "
+                             f"bootstrap 95%% interval is above 0, on at least {MIN_TEST_GENES} test genes (fewer: "
+                             "'too few test genes to tell', also status 3)")
     ens = parser.add_argument_group("cross-validation ensemble")
     ens.add_argument("--cv-folds", type=_fold_count, default=None, metavar="K",
                      help="also train K members, one per fold of the train + valid genes (fold i validates member "
@@ -661,14 +707,15 @@ def run(args: argparse.Namespace) -> int:
     source = getattr(args, "command_line", None) or "varxpress train"
     result = train(args.dataset, hparams, args.out, args.report_dir, args.standardize_labels, args.epochs,
                    args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic,
-                   verbose=0, source=source)
+                   verbose=0, source=source, on_collapse=args.on_collapse)
     failed = []
     if not result.metrics.get("beats_baselines", False):
-        failed.append(f"the model (see {result.report_dir}/metrics.json)")
+        failed.append(f"the model: {result.metrics.get('verdict')} (see {result.report_dir}/metrics.json)")
     if args.cv_folds:
         folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
         ens = train_cv(args.dataset, hparams, folder, args.cv_folds, args.standardize_labels, args.epochs,
-                       args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic, source=source)
+                       args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic, source=source,
+                       on_collapse=args.on_collapse)
         failed += [f"ensemble member {m['file']}" for m in ens.metrics["members"] if not m["beats_baselines"]]
     if failed and args.require_beats_baselines:
         log.error("not beating the baselines: %s; failing as --require-beats-baselines asks", "; ".join(failed))

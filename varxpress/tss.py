@@ -6,9 +6,11 @@ transcript's leftmost base on ``+``, its rightmost base on ``-``).
 Formats read by :func:`read_tss` (plain or gzip/bgzip; ``fmt="auto"`` goes by the file suffix):
 
 * **BED** (``.bed``): BED6 ``chrom start end gene_id score strand`` with an optional 7th column gene name.
-  ``TSS = start + offset`` on both strands (the Xpresso BED stores TSS +-10 kb: ``offset=10000``);
-  with ``offset=None`` the TSS is ``start`` on ``+`` and ``end - 1`` on ``-`` (a BED of transcripts).
-  Without a 7th column, ``gene_name = gene_id``.
+  By default (``offset=None``, the BED convention) the TSS is ``start`` on ``+`` and ``end - 1`` on ``-``: right
+  for a BED of transcripts or gene bodies. With an offset, ``TSS = start + offset`` on both strands: right for a
+  BED of windows centred on the TSS (the Xpresso BED stores TSS +-10 kb: ``offset=10000``). A BED whose intervals
+  all have one even length of 1 kb or more, read without an offset, gets a warning naming the offset that would
+  put the TSS at their centre. Without a 7th column, ``gene_name = gene_id``.
 * **GTF** (``.gtf``) and **GFF3** (``.gff3``/``.gff``), GENCODE or Ensembl: ``transcript`` (GFF3: any feature
   whose Parent is a gene) records, grouped by gene. One transcript per gene is picked, by the first rule that
   separates them:
@@ -29,6 +31,11 @@ Columns are tab-separated (BED/TSV lines without a tab may use spaces). Lines st
 ``track``/``browser`` lines, and a GFF3 ``##FASTA`` section) are skipped. Any malformed line, or a gene id
 seen twice (BED/TSV), raises :class:`~varxpress.errors.AnnotationError` naming the file and line.
 
+One convention for every subcommand: :func:`load_tss` is how ``prepare``, ``score`` and the interpretation
+subcommands get their TSS set, with one default: the file's own convention (BED: start on ``+``, end - 1 on ``-``),
+or, when no file is given, the bundled hg38 set (:data:`DEFAULT_TSS`) at its offset (:data:`DEFAULT_TSS_OFFSET`).
+A model trained on ``prepare``'s windows therefore sees, in ``score``, the same TSS base for base.
+
 Windows (:class:`TSSIndex`): with upstream ``U`` and downstream ``D`` the genomic window is ``[t-U, t+D)`` on
 ``+`` and ``[t-D, t+U)`` on ``-`` (not clipped to the contig: the window builder pads with ``N``).
 """
@@ -42,6 +49,7 @@ import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -51,9 +59,16 @@ from .errors import AnnotationError
 if TYPE_CHECKING:
     from .genome import Genome
 
-__all__ = ["TSS", "read_tss", "TSSIndex", "canonical_contig"]
+__all__ = ["TSS", "read_tss", "load_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET", "TSSIndex", "canonical_contig"]
 
 log = logging.getLogger(__name__)
+
+#: The TSS set used when none is given, bundled in ``varxpress/data``: Xpresso's CAGE-corrected hg38 TSSs, stored
+#: as BED intervals of TSS +- 10 kb, so it is read with ``TSS = start + DEFAULT_TSS_OFFSET``.
+DEFAULT_TSS = "hg38_promoters_cage_corrected.bed.gz"
+DEFAULT_TSS_OFFSET = 10000
+#: Shortest common interval length of a BED read without offset that triggers the "centred windows?" warning.
+_CENTRED_WINDOW_MIN = 1000
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,7 @@ def _add_unique(genes: dict[str, TSS], tss: TSS, path: Path, lineno: int, seen_a
 def _read_bed(path: Path, offset: int | None) -> list[TSS]:
     genes: dict[str, TSS] = {}
     seen_at: dict[str, int] = {}
+    lengths: set[int] = set()
     for lineno, fields in _lines(path):
         if fields[0].startswith(("track", "browser")):
             continue
@@ -148,6 +164,13 @@ def _read_bed(path: Path, offset: int | None) -> list[TSS]:
                 )
         name = fields[6] if len(fields) > 6 and fields[6] not in ("", ".") else gene_id
         _add_unique(genes, TSS(gene_id, name, chrom, pos0, strand), path, lineno, seen_at)
+        lengths.add(end - start)
+    if offset is None and len(genes) > 1 and len(lengths) == 1:
+        (length,) = lengths
+        if length >= _CENTRED_WINDOW_MIN and length % 2 == 0:
+            log.warning("%s: all %d intervals are %d bp long; read with the BED convention (TSS = start on +, "
+                        "end - 1 on -). If they are windows centred on the TSS, give --tss-offset %d", path,
+                        len(genes), length, length // 2)
     return list(genes.values())
 
 
@@ -316,12 +339,32 @@ def _pick_per_gene(transcripts: list[_Transcript], path: Path) -> list[TSS]:
     return [tx.tss() for tx in best.values()]
 
 
-def read_tss(path: str | os.PathLike, offset: int | None = 0, fmt: str = "auto") -> list[TSS]:
+def load_tss(path: str | os.PathLike | None = None, offset: int | None = None,
+             fmt: str = "auto") -> tuple[str, list[TSS]]:
+    """The TSS set of a subcommand, with the one default every subcommand shares.
+
+    Args:
+        path: annotation file (BED, GTF, GFF3, TSV); ``None``: the bundled hg38 set (:data:`DEFAULT_TSS`).
+        offset: BED only: ``TSS = start + offset`` on both strands; ``None`` (default): the BED convention (start
+            on ``+``, end - 1 on ``-``), or :data:`DEFAULT_TSS_OFFSET` for the bundled set.
+        fmt: as for :func:`read_tss`.
+
+    Returns:
+        ``(path read, TSS records)``.
+    """
+    if path is None:
+        path = str(resources.files("varxpress") / "data" / DEFAULT_TSS)
+        offset = DEFAULT_TSS_OFFSET if offset is None else offset
+    return str(path), read_tss(path, offset=offset, fmt=fmt)
+
+
+def read_tss(path: str | os.PathLike, offset: int | None = None, fmt: str = "auto") -> list[TSS]:
     """Read one TSS per gene from a BED, GTF, GFF3 or TSV file (see the module docstring for the rules).
 
     Args:
         path: annotation file, plain or gzip-compressed.
-        offset: BED only: TSS = ``start + offset`` (Xpresso BED: 10000); ``None``: ``start`` on +, ``end-1`` on -.
+        offset: BED only: ``None`` (default): ``start`` on +, ``end - 1`` on -; else TSS = ``start + offset``
+            on both strands (Xpresso BED: 10000).
         fmt: ``"auto"`` (by suffix), ``"bed"``, ``"gtf"``, ``"gff3"`` or ``"tsv"``.
 
     Returns:
