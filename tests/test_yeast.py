@@ -178,9 +178,13 @@ def test_recipe_inputs_put_the_tss_at_each_five_prime_utr_start(tmp_path) -> Non
     assert float(value) == pytest.approx(math.log10(10.79442266), abs=1e-6)  # its half-life in the source table
 
 
+@pytest.mark.slow
 @needs_yeast
 def test_small_recipe_runs_end_to_end(tmp_path) -> None:
-    """Two chromosomes, two trials of one epoch: every step of the recipe, on the real files."""
+    """Two chromosomes, two trials of one epoch: every step of the recipe, on the real files.
+
+    Slow because it trains four small networks and fits the k-mer ridge four times (about 25 s of CPU).
+    """
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({
         "upstream": ["choice", 200, 300], "downstream": 100, "n_features": ["choice", 0, 1], "n_conv": 1,
@@ -189,7 +193,8 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     out = tmp_path / "run"
     assert _recipe().main(["all", "--out", str(out), "--chroms", "chrI,chrIII", "--test-chroms", "chrI",
                            "--valid-chroms", "", "--valid-size", "20", "--upstream", "300", "--downstream", "100",
-                           "--space", str(space), "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3"]) == 0
+                           "--space", str(space), "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3",
+                           "--results", str(tmp_path / "results.json")]) == 0
     assert len((out / "search" / "trials.tsv").read_text().splitlines()) == 1 + 2
     best = json.loads((out / "search" / "best_hparams.json").read_text())
     for name, n_features in (("yeast", 1), ("yeast_nohl", 0)):
@@ -199,8 +204,14 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
         assert model.n_features == n_features and model.metadata.genome_build == "R64-1-1"
         assert model.window_spec.upstream == best["upstream"]
         result = json.loads((out / f"{name}.eval" / "evaluation.json").read_text())
-        text = json.dumps(result)
-        assert '"n": 68' in text  # the test split is chrI, whole
+        assert result["metrics"]["model"]["n"] == 68  # the test split is chrI, whole
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["models"]) == {"network", "network_no_half_life", "training_mean", "kmer_ridge"}
+    assert results["split"]["test_chroms"] == ["chrI"] and results["search"]["trials"] == 2
+    for entry in results["models"].values():
+        assert entry["n"] == 68
+        low, high = entry["r2_ci_low"], entry["r2_ci_high"]
+        assert low <= entry["r2"] <= high
 
 
 def test_named_ensemble_scores_like_the_manifest(tmp_path) -> None:
