@@ -202,13 +202,17 @@ def run_steps(args: argparse.Namespace) -> None:
         write_results(out, args.results, args.figures)
 
 
-ROWS = {  # results row -> (evaluation folder, row of its evaluation.json)
-    "network": ("yeast.eval", "model"),
-    "network_no_half_life": ("yeast_nohl.eval", "model"),
-    "training_mean": ("yeast.eval", "mean"),
-    "kmer_ridge": ("yeast.eval", "kmer_ridge"),
+ROWS = {  # results row -> (train report folder, column of its predictions.tsv)
+    "network": ("yeast.report", "prediction"),
+    "network_no_half_life": ("yeast_nohl.report", "prediction"),
+    "training_mean": ("yeast.report", "mean"),
+    "kmer_ridge": ("yeast.report", "kmer_ridge"),
 }
 METRICS = ("pearson", "spearman", "r2")
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
 def search_summary(search: Path) -> dict:
@@ -227,16 +231,25 @@ def search_summary(search: Path) -> dict:
 
 def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     """Step ``report``: the side-by-side table as JSON (``results``) and the figures of the network's run."""
+    import pandas as pd
+
+    from varxpress.bootstrap import Bootstrap
+    from varxpress.evaluation import regression_metrics
+
+    frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t").query("split == 'test'")
+              for folder, _ in ROWS.values()}
+    first = frames["yeast.report"]
+    for folder, frame in frames.items():  # every predictor is judged on the same genes, in the same order
+        if list(frame["id"]) != list(first["id"]):
+            raise SystemExit(f"{out / folder}/predictions.tsv: test genes differ from yeast.report's")
+    y = first["observed"].to_numpy(float)
+    preds = {row: frames[folder][col].to_numpy(float) for row, (folder, col) in ROWS.items()}
+    boot = Bootstrap(y, preds, seed=0)  # the same resamples for every predictor
     table = {}
-    for row, (folder, key) in ROWS.items():
-        metrics = json.loads((out / folder / "evaluation.json").read_text())["metrics"][key]
-        entry = {"n": metrics["n"]}
-        for m in METRICS:
-            if f"{m}_ci_low" not in metrics:
-                raise SystemExit(f"{out / folder}/evaluation.json has no bootstrap interval for {m}: "
-                                 "evaluate with a varxpress that reports them")
-            entry.update({m: metrics[m], f"{m}_ci_low": metrics[f"{m}_ci_low"],
-                          f"{m}_ci_high": metrics[f"{m}_ci_high"]})
+    for row, p in preds.items():
+        metrics = regression_metrics(y, p)
+        entry = {"n": int(len(y)), **{m: _finite(metrics[m]) for m in METRICS}}
+        entry.update({k: _finite(v) for k, v in boot.intervals(row).items()})
         table[row] = entry
     from varxpress.dataset import PreparedSet
 
@@ -245,7 +258,8 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
                  "counts": pset.fingerprint()["n"]}
     result = {"models": table, "split": split, "search": search_summary(out / "search"),
               "hyperparameters": json.loads((out / "yeast.hparams.json").read_text()),
-              "bootstrap": "95% percentile intervals over test genes (varxpress evaluate)"}
+              "bootstrap": f"95% percentile intervals over the test genes, {boot.n_boot} resamples shared by all rows "
+                           "(varxpress.bootstrap)"}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     log.info("wrote %s", results)
@@ -254,12 +268,11 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
 
         figures.mkdir(parents=True, exist_ok=True)
         for src, dst in (("yeast.report/learning_curves.png", "yeast_learning_curves.png"),
-                         ("yeast.report/pred_vs_obs.png", "yeast_pred_vs_obs.png"),
-                         ("yeast.eval/evaluation.png", "yeast_evaluation.png")):
+                         ("yeast.report/pred_vs_obs.png", "yeast_pred_vs_obs.png")):
             shutil.copyfile(out / src, figures / dst)
     for row, e in table.items():
-        log.info("%-22s n %d  " + "  ".join(f"{m} %.3f [%.3f, %.3f]" for m in METRICS), row, e["n"],
-                 *[v for m in METRICS for v in (e[m], e[f"{m}_ci_low"], e[f"{m}_ci_high"])])
+        log.info("%-22s n %d  %s", row, e["n"], "  ".join(f"{m} {e[m]} [{e[m + '_ci_low']}, {e[m + '_ci_high']}]"
+                                                         for m in METRICS))
     return result
 
 
