@@ -16,6 +16,7 @@ from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import VarxpressError
+from varxpress.registry import DEFAULT, describe, model_argument
 
 log = logging.getLogger("varxpress")
 
@@ -180,15 +181,17 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
                    help="annotated output: .vcf, .vcf.gz (bgzip + tabix index) or .bcf; - for stdout")
     p.add_argument("--tsv", type=output_path, help="also write one row per variant, allele and gene (.tsv or .tsv.gz)")
     p.add_argument("--tss", type=existing_file,
-                   help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
+                   help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: the bundled model's own TSS set; "
+                        "for a model file, the default model's)")
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
-                        "default: BED convention, start on + and end-1 on -")
+                        "default: BED convention, start on + and end-1 on - (a bundled TSS set: its own offset)")
     p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
                    help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--model", "-m", type=existing_file,
-                       help="model file (.vxm.h5; default: bundled Xpresso human)")
+    which.add_argument("--model", "-m", type=model_argument,
+                       help=f"a bundled model by name, or a model file (.vxm.h5); default: {DEFAULT}. "
+                            f"Bundled: {describe()}")
     which.add_argument("--ensemble", type=existing_file,
                        help="an ensemble (folder of .vxm.h5 or its ensemble.json): mean delta, its SD across "
                             "members and their sign agreement")
@@ -271,7 +274,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="varxpress",
         description="Predict how genetic variants change a gene's mRNA level (Xpresso-style CNN on promoter windows).",
-        epilog="Documentation: docs/ in the source tree. Each subcommand has its own --help.",
+        epilog=f"Bundled models (--model NAME; or --model FILE.vxm.h5): {describe()}. "
+               "Documentation: docs/ in the source tree. Each subcommand has its own --help.",
     )
     parser.add_argument("--version", action="version", version=f"varxpress {__version__}")
     common = argparse.ArgumentParser(add_help=False)

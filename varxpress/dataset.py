@@ -733,6 +733,9 @@ class PreparedSet:
         return {"path": str(self.path.resolve()), "sha256": sha256_file(self.path), "kind": self.kind,
                 "labels": self.attr("label_source"), "upstream": self.upstream, "downstream": self.downstream,
                 "split_method": self.attr("split_method"), "split_seed": self.attr("split_seed"),
+                "test_chroms": self.attr("test_chroms"), "valid_chroms": self.attr("valid_chroms"),
+                "genome_build": self.attr("genome_build"), "genome": self.attr("genome"),
+                "tss_source": self.attr("tss_source"),
                 "n": {name: int((self.split == code).sum()) for code, name in enumerate(SPLITS)}}
 
     # rows ------------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from .cli import existing_path
 from .outputs import open_output, save_figure
 from .dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
 from .errors import DatasetError
+from .registry import BUNDLED, model_path_argument
 
 __all__ = [
     "regression_metrics",
@@ -548,7 +549,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress evaluate``."""
     from varxpress.cli import positive_int
 
-    parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
+    parser.add_argument("--model", "-m", required=True, type=model_path_argument,
+                        help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(BUNDLED)})")
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")
     parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
@@ -587,7 +589,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress predict``."""
     from varxpress.cli import non_negative_int, positive_int
 
-    parser.add_argument("--model", "-m", required=True, type=existing_path, help="model file (.vxm.h5)")
+    parser.add_argument("--model", "-m", required=True, type=model_path_argument,
+                        help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(BUNDLED)})")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--fasta", type=existing_path, help="FASTA of sequences (transcription direction)")
     src.add_argument("--dataset", type=existing_path, help="prepared set: predict its genes")

@@ -265,15 +265,17 @@ def saturation_mutagenesis(predictor: SubstitutionPredictor, genome, tss, positi
 def add_input_arguments(p: argparse.ArgumentParser, fasta_required: bool = True) -> None:
     """``--fasta --tss --tss-offset --tss-format --model --contig-map --features --threads --no-fast-path``."""
     from varxpress.cli import existing_file, positive_int
+    from varxpress.registry import DEFAULT, describe, model_argument
 
     p.add_argument("--fasta", "-f", required=fasta_required, type=existing_file, help="reference genome FASTA")
     p.add_argument("--tss", type=existing_file,
-                   help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: bundled Xpresso CAGE hg38 set)")
+                   help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: the bundled model's own TSS set)")
     p.add_argument("--tss-offset", type=int,
                    help="TSS = BED start + OFFSET (10000 for the Xpresso BED); default: BED convention")
     p.add_argument("--tss-format", default="auto", choices=["auto", "bed", "gtf", "gff3", "tsv"],
                    help="format of --tss; auto: from the file name and contents (BED, GTF, GFF3 or TSV)")
-    p.add_argument("--model", "-m", type=existing_file, help="model file (.vxm.h5; default: bundled Xpresso human)")
+    p.add_argument("--model", "-m", type=model_argument,
+                   help=f"a bundled model by name or a model file (.vxm.h5); default: {DEFAULT}. Bundled: {describe()}")
     p.add_argument("--contig-map", type=existing_file, help="two-column TSV: annotation/VCF contig -> FASTA contig")
     p.add_argument("--features", type=existing_file,
                    help="per-gene model features (TSV: gene id, then one column per feature); default: model defaults")
@@ -305,14 +307,15 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     """Load the genome, model, TSS set and features named by :func:`add_input_arguments`'s options."""
     from varxpress.genome import Genome, read_contig_map
     from varxpress.model import ExpressionModel
-    from varxpress.pipeline import DEFAULT_MODEL, bundled, read_feature_table
-    from varxpress.tss import load_tss
+    from varxpress.pipeline import read_feature_table
+    from varxpress.registry import resolve
+    from varxpress.tss import read_tss
 
     contig_map = read_contig_map(args.contig_map) if getattr(args, "contig_map", None) else None
     genome = Genome(args.fasta, contig_map=contig_map)
-    model_path = args.model or bundled(DEFAULT_MODEL)
+    model_path, tss_path, offset = resolve(args.model, args.tss, args.tss_offset)
     model = ExpressionModel.load(model_path)
-    tss_path, tss = load_tss(args.tss, args.tss_offset, args.tss_format)
+    tss = read_tss(tss_path, offset=offset, fmt=args.tss_format)
     features = read_feature_table(args.features, model.n_features) if getattr(args, "features", None) else {}
     return Inputs(genome, model, str(model_path), tss, str(tss_path), features)
 

@@ -21,7 +21,6 @@ import shlex
 import sys
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -32,8 +31,9 @@ from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
 from varxpress.inputs import input_name, seekable_input
+from varxpress.registry import BUNDLED, DEFAULT, data_path, model_file, named_ensemble, resolve
 from varxpress.scoring import GeneScore, mean_log2_fold_change, quality_flags
-from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss  # noqa: F401 (re-exported)
+from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss, read_tss  # noqa: F401 (re-exported)
 from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
                                 scan_vcf_text)
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
@@ -42,7 +42,8 @@ from varxpress.writers import TsvWriter, add_header, annotate, check_written, in
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "xpresso_human_hg38.vxm.h5"
+# the default bundled model's file (named models: varxpress.registry)
+DEFAULT_MODEL = BUNDLED[DEFAULT].model
 NO_GENE = "no_gene_in_window"
 MISMATCH_POLICIES = ("error", "warn", "skip")
 _COMPLEMENT_INDEX = {"A": 3, "C": 2, "G": 1, "T": 0}
@@ -50,9 +51,7 @@ _BASE_INDEX = {"A": 0, "C": 1, "G": 2, "T": 3}
 INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or removed) together with it
 
 
-def bundled(name: str) -> str:
-    """Path of a file bundled in ``varxpress/data``."""
-    return str(resources.files("varxpress") / "data" / name)
+bundled = data_path  # path of a file bundled in varxpress/data
 
 
 @dataclass
@@ -63,11 +62,11 @@ class ScoreConfig:
     fasta: str
     out: str = "-"
     tsv: str | None = None
-    model: str | None = None  #: None: the bundled Xpresso human model
+    model: str | None = None  #: a bundled model's name or a file (None: the default, see varxpress.registry)
     ensemble: str | None = None  #: an ensemble (folder or manifest) instead of ``model``
     background: str | None = None  #: None: the background stored beside the model, if any
-    tss: str | None = None  #: None: the bundled Xpresso CAGE-corrected hg38 TSS set
-    tss_offset: int | None = None  #: TSS = BED start + offset; None: BED convention (or 10000 for the bundled set)
+    tss: str | None = None  #: None: the bundled model's own TSS set (a model file: the default model's)
+    tss_offset: int | None = None  #: TSS = BED start + offset; None: BED convention (or the bundled set's offset)
     tss_format: str = "auto"
     contig_map: str | None = None
     features: str | None = None  #: per-gene model features (TSV: gene_id then one column per feature)
@@ -474,25 +473,27 @@ class Scorer:
             raise ValueError(f"on_ref_mismatch must be one of {MISMATCH_POLICIES}, not {cfg.on_ref_mismatch!r}")
         if cfg.ensemble and cfg.model:
             raise ValueError("give a model or an ensemble, not both")
+        ensemble_path = cfg.ensemble or named_ensemble(cfg.model)  # --model human-mouse is an ensemble
         self.cfg = cfg
         contig_map = read_contig_map(cfg.contig_map) if cfg.contig_map else None
         self.genome = Genome(cfg.fasta, contig_map=contig_map)
-        if cfg.ensemble:
+        if ensemble_path:
             from varxpress.ensemble import EnsembleModel
 
-            ensemble = EnsembleModel.load(cfg.ensemble)
-            self.model_path, self.members, self.model_sha256 = cfg.ensemble, ensemble.members, ensemble.sha256
+            ensemble = EnsembleModel.load(ensemble_path)
+            self.model_path, self.members, self.model_sha256 = ensemble_path, ensemble.members, ensemble.sha256
         else:
-            self.model_path = cfg.model or bundled(DEFAULT_MODEL)
+            self.model_path = model_file(cfg.model)
             self.members = [ExpressionModel.load(self.model_path)]
             self.model_sha256 = self.members[0].sha256
         self.model = self.members[0]  # window, features and output scale are common to all members
         if cfg.background:
             self.background = Background.load(cfg.background)
-            self.background.check_model(None if cfg.ensemble else self.model_sha256)
+            self.background.check_model(None if ensemble_path else self.model_sha256)
         else:
-            self.background = None if cfg.ensemble else Background.for_model(self.model_path, self.model_sha256)
-        self.tss_path, self.tss = load_tss(cfg.tss, cfg.tss_offset, cfg.tss_format)
+            self.background = None if ensemble_path else Background.for_model(self.model_path, self.model_sha256)
+        _, self.tss_path, offset = resolve(cfg.model, cfg.tss, cfg.tss_offset)
+        self.tss = read_tss(self.tss_path, offset=offset, fmt=cfg.tss_format)
         spec = self.model.window_spec
         self.index = TSSIndex(self.tss, spec.upstream, spec.downstream, genome=self.genome)
         features = None

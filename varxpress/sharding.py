@@ -231,11 +231,12 @@ def promoter_windows(contigs: Sequence[str], fasta: str, tss: str | None, tss_of
     window is ``upstream + downstream`` bases around each TSS on either strand (a superset of the model's window).
     """
     from varxpress.genome import Genome, read_contig_map
-    from varxpress.pipeline import DEFAULT_MODEL, bundled
-    from varxpress.tss import load_tss
+    from varxpress.registry import resolve
+    from varxpress.tss import read_tss
 
-    _, genes = load_tss(tss, tss_offset, tss_format)
-    up, down = model_window(model or bundled(DEFAULT_MODEL))
+    model_path, tss_path, offset = resolve(model, tss, tss_offset)
+    genes = read_tss(tss_path, offset=offset, fmt=tss_format)
+    up, down = model_window(model_path)
     reach = max(up, down)
     with Genome(fasta, contig_map=read_contig_map(contig_map) if contig_map else None) as genome:
         by_fasta: dict[str, list[tuple[int, int]]] = {}

@@ -10,8 +10,8 @@ Search space
     ``conv_dilation``, ``conv_pool`` (one draw *per conv layer*; ``conv2_pool`` etc. override a single layer),
     ``n_dense`` (1-2), ``dense_units``, ``dense_dropout`` (per dense layer, ``dense1_units`` ...),
     ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, ``global_pool`` (``none``/``max``/``avg``),
-    ``rc_augment`` (reverse-complement augmentation, true/false), and fixed-only ``epochs``, ``patience``,
-    ``seed``, ``n_features``.
+    ``rc_augment`` (reverse-complement augmentation, true/false), ``n_features`` (fixed, or ``[choice, 0, N]``:
+    without / with the set's N features), and fixed-only ``epochs``, ``patience``, ``seed``.
 
     Distributions: ``[choice, a, b, ...]``, ``[uniform, lo, hi]``, ``[quniform, lo, hi, q]``,
     ``[loguniform, lo, hi]`` and ``[qloguniform, lo, hi, q]`` (bounds in natural units, not logs),
@@ -208,8 +208,11 @@ def build_space(space: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ModelError(f"search space has unknown parameters {unknown}; see `varxpress hyperopt --help`")
     for key in _FIXED_ONLY:
-        if _is_dist(space.get(key)):
-            raise ModelError(f"search space {key} must be a fixed value")
+        spec = space.get(key)
+        if _is_dist(spec) and not (key == "n_features" and spec[0] == "choice"):
+            raise ModelError(f"search space {key} must be a fixed value"
+                             + (" or [choice, 0, N] (without / with the set's N features)"
+                                if key == "n_features" else ""))
     out: dict[str, Any] = {}
     for key in _TOP_PARAMS:
         if key in space:

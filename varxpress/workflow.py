@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from varxpress.errors import VarxpressError
+from varxpress.registry import DEFAULT, describe, lookup, model_argument
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inputs.add_argument("--tss-offset", type=int, help="TSS = BED start + OFFSET (10000 for the Xpresso BED)")
     inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"],
                         help="format of --tss (default auto: from the file name and contents)")
-    inputs.add_argument("--model", "-m", type=existing_file, help="model file (default: bundled Xpresso human)")
+    inputs.add_argument("--model", "-m", type=model_argument,
+                        help=f"bundled model name or model file (default: {DEFAULT}); bundled: {describe()}")
     inputs.add_argument("--contig-map", type=existing_file, help="two-column TSV of contig names -> FASTA names")
     inputs.add_argument("--features", type=existing_file, help="per-gene model features (TSV)")
     inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"],
@@ -135,6 +137,8 @@ def build_config(args: argparse.Namespace, cwd: Path) -> dict:
     if args.mem_mb is not None:
         resources["mem_mb"] = args.mem_mb
     for key in PATH_KEYS:
+        if key == "model" and config.get(key) and lookup(str(config[key])) is not None:
+            continue  # a bundled model's name, not a path
         if config.get(key):
             config[key] = str((cwd / str(config[key])).resolve()) if str(config[key]) != "-" else "-"
     missing = [k for k in ("vcf", "fasta", "out") if not config.get(k)]

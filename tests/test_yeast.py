@@ -1,0 +1,237 @@
+"""The yeast recipe (recipes/yeast/recipe.py), the bundled yeast model and the named-model mechanism.
+
+Real-data tests read ``../shared/data/yeast`` and skip with a visible reason where it is absent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+import pysam
+import pytest
+import yaml
+
+from varxpress import registry
+from varxpress.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+YEAST = ROOT.parent / "shared" / "data" / "yeast"
+EXAMPLE = ROOT / "example_data"
+needs_yeast = pytest.mark.skipif(not (YEAST / "tss").is_dir(), reason=f"{YEAST} absent: real yeast data not here")
+
+
+def _recipe():
+    spec = importlib.util.spec_from_file_location("yeast_recipe", ROOT / "recipes" / "yeast" / "recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _complement(seq: str) -> str:
+    return seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+# -- named models -------------------------------------------------------------------------------------------------------
+
+def test_resolve_named_models_and_files(tmp_path, monkeypatch) -> None:
+    human, yeast = registry.BUNDLED["human"], registry.BUNDLED["yeast"]
+    assert registry.resolve(None) == (human.model_path, human.tss_path, 10000)
+    assert registry.resolve("human") == registry.resolve(None)
+    # a named model brings its own TSS set and offset; --tss and --tss-offset override them one by one
+    assert registry.resolve("yeast") == (yeast.model_path, yeast.tss_path, None)
+    assert registry.resolve("yeast", tss_offset=5) == (yeast.model_path, yeast.tss_path, 5)
+    assert registry.resolve("yeast", tss="my.bed") == (yeast.model_path, "my.bed", None)
+    # a model file has no TSS set of its own: the default model's, as before named models existed
+    model = tmp_path / "mine.vxm.h5"
+    model.write_bytes(b"")
+    assert registry.resolve(str(model)) == (str(model), human.tss_path, 10000)
+    # a file that happens to be called like a bundled model is the file
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "yeast").write_bytes(b"")
+    assert registry.model_file("yeast") == "yeast"
+
+
+def test_unknown_model_name_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["score", str(EXAMPLE / "yeast_demo.vcf"), "--fasta", str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"),
+              "--model", "zebrafish"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "zebrafish" in err and "human" in err and "yeast" in err
+
+
+def test_help_lists_the_bundled_models(capsys) -> None:
+    texts = []
+    for argv in (["--help"], ["score", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        texts.append(capsys.readouterr().out)
+    for text in texts:
+        flat = "".join(text.split())  # argparse wraps lines, also at hyphens
+        for name, entry in registry.BUNDLED.items():
+            assert f"{name}({entry.genome_build}" in flat
+
+
+def test_bundled_files_exist_and_yeast_model_records_its_origin() -> None:
+    from varxpress.model import ExpressionModel
+
+    for entry in registry.BUNDLED.values():
+        assert Path(entry.model_path).is_file() and Path(entry.tss_path).is_file()
+    path = Path(registry.BUNDLED["yeast"].model_path)
+    assert path.stat().st_size < 500_000
+    model = ExpressionModel.load(path)
+    md = model.metadata
+    assert md.genome_build == "R64-1-1"
+    assert md.training_data["test_chroms"] == ["chrIV", "chrXVI"] and md.training_data["valid_chroms"] == ["chrXII"]
+    assert len(md.training_data["sha256"]) == 64
+    assert md.metrics["model"]["test"]["n"] == 1025  # genes of chrIV + chrXVI in the TSS set (data README)
+    with gzip.open(registry.BUNDLED["yeast"].tss_path, "rt") as fh:
+        rows = [line.split("\t") for line in fh]
+    assert len(rows) == 4818 and all(int(r[2]) - int(r[1]) == 1 for r in rows)
+
+
+# -- the example yeast VCF, scored by name ------------------------------------------------------------------------------
+
+def _score(tmp_path: Path, name: str, *extra: str) -> dict[str, list[dict]]:
+    tsv = tmp_path / f"{name}.tsv"
+    out = tmp_path / f"{name}.vcf"
+    status = main(["score", str(EXAMPLE / "yeast_demo.vcf"), "--fasta", str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"),
+                   "--out", str(out), "--tsv", str(tsv), "--quiet", *extra])
+    assert status == 0
+    rows: dict[str, list[dict]] = {}
+    header = None
+    for line in tsv.read_text().splitlines():
+        if line.startswith("##"):
+            continue
+        fields = line.split("\t")
+        if header is None:
+            header = [h.lstrip("#") for h in fields]
+            continue
+        row = dict(zip(header, fields))
+        rows.setdefault(row["id"], []).append(row)
+    records = {line.split("\t")[2]: line for line in out.read_text().splitlines() if not line.startswith("#")}
+    return rows, records
+
+
+def test_yeast_demo_scores_with_the_named_model(tmp_path) -> None:
+    rows, records = _score(tmp_path, "named", "--model", "yeast")
+    vcf = [line.split("\t") for line in (EXAMPLE / "yeast_demo.vcf").read_text().splitlines()
+           if not line.startswith("#")]
+    assert set(records) == {f[2] for f in vcf}  # every record comes back
+    for f in vcf:
+        gene = f[7].removeprefix("GENE=")
+        if gene == ".":
+            assert "VXP_SKIP=no_gene_in_window" in records[f[2]]
+            assert f[2] not in rows
+        else:  # scored on the gene whose promoter it was placed in, on its strand, upstream of the TSS
+            hit = [r for r in rows[f[2]] if r["gene_id"] == gene]
+            assert len(hit) == 1 and int(hit[0]["distance"]) < 0, (f[2], rows.get(f[2]))
+            assert float(hit[0]["delta"]) != 0.0
+    # the name is only a shorthand: the same files given explicitly give the same scores
+    entry = registry.BUNDLED["yeast"]
+    explicit, _ = _score(tmp_path, "explicit", "--model", entry.model_path, "--tss", entry.tss_path)
+    assert {k: [(r["gene_id"], r["delta"]) for r in v] for k, v in rows.items()} == \
+           {k: [(r["gene_id"], r["delta"]) for r in v] for k, v in explicit.items()}
+
+
+def test_yeast_demo_ref_alleles_match_the_example_genome() -> None:
+    fa = pysam.FastaFile(str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"))
+    assert dict(zip(fa.references, fa.lengths)) == {"chrI": 230218, "chrIII": 316620}  # R64-1-1 lengths
+    for line in (EXAMPLE / "yeast_demo.vcf").read_text().splitlines():
+        if not line.startswith("#"):
+            chrom, pos, _, ref = line.split("\t")[:4]
+            assert fa.fetch(chrom, int(pos) - 1, int(pos) - 1 + len(ref)) == ref
+
+
+# -- the recipe on the real files ---------------------------------------------------------------------------------------
+
+@needs_yeast
+def test_recipe_inputs_put_the_tss_at_each_five_prime_utr_start(tmp_path) -> None:
+    """The 1-bp TSS intervals sit at the 5' end of the matching 5' UTRs, and the UTRs end before an ATG."""
+    out = tmp_path / "inputs"
+    _recipe().build_inputs(YEAST, out, ["chrI", "chrIII"])
+    fa = pysam.FastaFile(str(out / "R64-1-1.fa.gz"))
+    assert list(fa.references) == ["chrI", "chrIII"]
+    tss = {}
+    for line in (out / "tss.bed").read_text().splitlines():
+        chrom, start, end, gene, _score, strand = line.split("\t")
+        tss[gene] = (chrom, int(start), strand)
+    assert len(tss) == 68 + 123  # genes on chrI and chrIII (data README)
+    checked = 0
+    for line in (YEAST / "tss" / "abundant_five_prime_UTRs_keepintrons.gff").read_text().splitlines():
+        f = line.split("\t")
+        if line.startswith("#") or f[0] not in ("chrI", "chrIII"):
+            continue
+        gene = re.match(r"ID=([^_;]+)_", f[8]).group(1)
+        if gene not in tss:
+            continue
+        start, end = int(f[3]), int(f[4])  # 1-based closed
+        five_prime0 = start - 1 if f[6] == "+" else end - 1
+        assert tss[gene] == (f[0], five_prime0, f[6])
+        codon = (fa.fetch(f[0], end, end + 3) if f[6] == "+" else _complement(fa.fetch(f[0], start - 4, start - 1)))
+        checked += codon.upper() == "ATG"
+    assert checked > 150
+    features = (out / "features.tsv").read_text().splitlines()
+    gene, value = features[1].split("\t")
+    assert features[0] == "gene_id\tlog10_half_life" and gene == "YAL001C"
+    assert float(value) == pytest.approx(math.log10(10.79442266), abs=1e-6)  # its half-life in the source table
+
+
+@pytest.mark.slow
+@needs_yeast
+def test_small_recipe_runs_end_to_end(tmp_path) -> None:
+    """Two chromosomes, two trials of one epoch: every step of the recipe, on the real files.
+
+    Slow because it trains four small networks and fits the k-mer ridge four times (about 25 s of CPU).
+    """
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({
+        "upstream": ["choice", 200, 300], "downstream": 100, "n_features": ["choice", 0, 1], "n_conv": 1,
+        "conv_filters": 8, "conv_kernel": 6, "conv_pool": 10, "dense_units": 8, "dense_dropout": 0.0,
+        "learning_rate": ["loguniform", 1e-3, 1e-2], "batch_size": 32, "epochs": 1, "patience": 1, "seed": 0}))
+    out = tmp_path / "run"
+    assert _recipe().main(["all", "--out", str(out), "--chroms", "chrI,chrIII", "--test-chroms", "chrI",
+                           "--valid-chroms", "", "--valid-size", "20", "--upstream", "300", "--downstream", "100",
+                           "--space", str(space), "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3",
+                           "--results", str(tmp_path / "results.json")]) == 0
+    assert len((out / "search" / "trials.tsv").read_text().splitlines()) == 1 + 2
+    best = json.loads((out / "search" / "best_hparams.json").read_text())
+    for name, n_features in (("yeast", 1), ("yeast_nohl", 0)):
+        from varxpress.model import ExpressionModel
+
+        model = ExpressionModel.load(out / f"{name}.vxm.h5")
+        assert model.n_features == n_features and model.metadata.genome_build == "R64-1-1"
+        assert model.window_spec.upstream == best["upstream"]
+        result = json.loads((out / f"{name}.eval" / "evaluation.json").read_text())
+        assert result["metrics"]["model"]["n"] == 68  # the test split is chrI, whole
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["models"]) == {"network", "network_no_half_life", "training_mean", "kmer_ridge"}
+    assert results["split"]["test_chroms"] == ["chrI"] and results["search"]["trials"] == 2
+    for entry in results["models"].values():
+        assert entry["n"] == 68
+        low, high = entry["r2_ci_low"], entry["r2_ci_high"]
+        assert low <= entry["r2"] <= high
+
+
+def test_named_ensemble_scores_like_the_manifest(tmp_path) -> None:
+    """``--model human-mouse`` is the bundled ensemble manifest with the human TSS set."""
+    lines = (EXAMPLE / "demo.vcf").read_text().splitlines()
+    vcf = tmp_path / "tert.vcf"
+    vcf.write_text("\n".join([x for x in lines if x.startswith("#")] + [x for x in lines if "\tTERT_C228T\t" in x])
+                   + "\n")
+    rows = {}
+    for how, extra in (("named", ["--model", "human-mouse"]),
+                       ("manifest", ["--ensemble", registry.BUNDLED["human-mouse"].model_path,
+                                     "--tss", registry.BUNDLED["human"].tss_path, "--tss-offset", "10000"])):
+        tsv = tmp_path / f"{how}.tsv"
+        assert main(["score", str(vcf), "--fasta", str(EXAMPLE / "hg38_promoters.fa.gz"), "--out",
+                     str(tmp_path / f"{how}.vcf"), "--tsv", str(tsv), "--quiet", *extra]) == 0
+        body = [x for x in tsv.read_text().splitlines() if not x.startswith("##")]
+        rows[how] = body
+        assert "Members=2" in (tmp_path / f"{how}.vcf").read_text()
+    assert rows["named"] == rows["manifest"] and len(rows["named"]) >= 2

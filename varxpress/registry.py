@@ -1,0 +1,122 @@
+"""Bundled models by name: the one place that maps ``--model NAME`` to the files shipped in ``varxpress/data``.
+
+Every subcommand that takes ``--model`` accepts either a bundled name (``human``, ``yeast``, ...) or the path of a
+``.vxm.h5`` file. A bundled model comes with the TSS set it was made for; ``score`` (and the other subcommands that
+read a TSS set) use that set unless ``--tss`` is given, with the model's TSS offset unless ``--tss-offset`` is given.
+A model given as a file has no TSS set of its own: without ``--tss`` the default model's set is used, as before.
+
+A file that happens to carry a bundled model's name (``./yeast``) is taken as the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET
+
+__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "model_argument",
+           "model_path_argument", "named_ensemble", "describe"]
+
+
+def data_path(filename: str) -> str:
+    """Path of a file shipped in ``varxpress/data``."""
+    return str(resources.files("varxpress") / "data" / filename)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """One named model: its file, its TSS set and how to read the TSS from that set."""
+
+    name: str
+    model: str  #: file name in varxpress/data
+    tss: str  #: its TSS set, file name in varxpress/data
+    tss_offset: int | None  #: BED: TSS = start + offset on both strands; None: start on +, end - 1 on -
+    genome_build: str
+    description: str
+    kind: str = "model"  #: "model" (a .vxm.h5) or "ensemble" (an ensemble manifest, scored as `--ensemble`)
+
+    @property
+    def model_path(self) -> str:
+        return data_path(self.model)
+
+    @property
+    def tss_path(self) -> str:
+        return data_path(self.tss)
+
+
+#: name -> bundled model
+BUNDLED: dict[str, BundledModel] = {
+    "human": BundledModel(
+        "human", "xpresso_human_hg38.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "published Xpresso human network (Agarwal & Shendure 2020), 18,413 CAGE-corrected hg38 TSSs"),
+    "yeast": BundledModel(
+        "yeast", "yeast_r64_tifseq.vxm.h5", "yeast_r64_tifseq_tss.bed.gz", None, "R64-1-1",
+        "S. cerevisiae network trained by varxpress (docs/model-quality.md), 4,818 TIF-seq R64-1-1 TSSs"),
+    "mouse": BundledModel(
+        "mouse", "xpresso_mouse_mm10.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "published Xpresso mouse network applied to human promoter windows, the human TSS set"),
+    "human-mouse": BundledModel(
+        "human-mouse", "xpresso_human_mouse.ensemble.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "ensemble of the human and mouse networks: mean delta, its spread, sign agreement", kind="ensemble"),
+}
+
+#: the model used when ``--model`` is not given
+DEFAULT = "human"
+
+
+def lookup(model: str | None) -> BundledModel | None:
+    """The bundled model ``model`` names (None: the default); None when ``model`` is a file path."""
+    if model is None:
+        return BUNDLED[DEFAULT]
+    if model in BUNDLED and not Path(model).exists():
+        return BUNDLED[model]
+    return None
+
+
+def named_ensemble(model: str | None) -> str | None:
+    """The manifest of a bundled ensemble ``model`` names, else None."""
+    entry = lookup(model) if model is not None else None
+    return entry.model_path if entry is not None and entry.kind == "ensemble" else None
+
+
+def model_file(model: str | None) -> str:
+    """The model file for ``--model``: a bundled name (None: the default) or a path, returned as is."""
+    entry = lookup(model)
+    return entry.model_path if entry is not None else str(model)
+
+
+def resolve(model: str | None, tss: str | None = None,
+            tss_offset: int | None = None) -> tuple[str, str, int | None]:
+    """``(model file, TSS file, TSS offset)`` for the options ``--model``, ``--tss``, ``--tss-offset``.
+
+    A given ``--tss`` is read with the given ``--tss-offset`` (None: the BED convention). Without ``--tss`` the TSS
+    set of the named model is used (a model file: the default model's set), with its own offset unless
+    ``--tss-offset`` says otherwise.
+    """
+    entry = lookup(model)
+    path = entry.model_path if entry is not None else str(model)
+    if tss:
+        return path, str(tss), tss_offset
+    own = entry if entry is not None else BUNDLED[DEFAULT]
+    return path, own.tss_path, tss_offset if tss_offset is not None else own.tss_offset
+
+
+def model_argument(text: str) -> str:
+    """argparse type of ``--model``: a bundled model's name or an existing file."""
+    if text in BUNDLED or Path(text).exists():
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a bundled model ({', '.join(BUNDLED)}) nor a file")
+
+
+def model_path_argument(text: str) -> Path:
+    """argparse type of a required ``--model``: the file of a bundled name, or an existing file, as a Path."""
+    return Path(model_file(model_argument(text)))
+
+
+def describe() -> str:
+    """One line per bundled model, for ``--help``."""
+    return "; ".join(f"{e.name} ({e.genome_build}{', default' if e.name == DEFAULT else ''}): {e.description}"
+                     for e in BUNDLED.values())
