@@ -108,7 +108,7 @@ def model_argument(text: str) -> str:
     """argparse type of ``--model``: a bundled model's name or an existing file."""
     if text in BUNDLED or Path(text).exists():
         return text
-    raise argparse.ArgumentTypeError(f"{text!r} is neither a bundled model ({', '.join(BUNDLED)}) nor a file")
+    raise argparse.ArgumentTypeError(f"no such file: {text} (nor a bundled model: {', '.join(BUNDLED)})")
 
 
 def model_path_argument(text: str) -> Path:
