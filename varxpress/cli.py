@@ -16,7 +16,7 @@ from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import VarxpressError
-from varxpress.registry import DEFAULT, describe, model_argument
+from varxpress.registry import DEFAULT, describe, model_argument, model_file, model_path_argument
 
 log = logging.getLogger("varxpress")
 
@@ -332,7 +332,10 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
                 outputs[name] = [v + ".tsv" for v in values]
             elif action.dest == "out" and args.command in ("score", "workflow"):
                 outputs[name + " index"] = [v + s for v in values if v != "-" for s in (".tbi", ".csi")]
-        elif action.type in (existing_file, existing_path) or action.dest in INPUT_OPTIONS:
+        elif action.type in (existing_file, existing_path, model_argument, model_path_argument) \
+                or action.dest in INPUT_OPTIONS:
+            if action.type in (model_argument, model_path_argument):  # a bundled model's name: its file
+                values = [model_file(v) for v in values]
             inputs[name] = values
             inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
     return inputs, outputs

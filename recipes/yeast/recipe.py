@@ -217,10 +217,9 @@ def _finite(x) -> float | None:
 
 def search_summary(search: Path) -> dict:
     """Trials, their outcome and the search's wall time, from the stored hyperopt trials."""
-    import pickle
+    from varxpress.tuning import TrialStore
 
-    with (search / "trials.pkl").open("rb") as fh:  # a file this recipe wrote
-        trials = pickle.load(fh)["trials"].trials
+    trials = TrialStore(search).load()[0].trials
     ok = [t for t in trials if t["result"].get("status") == "ok"]
     times = [t[k] for t in trials for k in ("book_time", "refresh_time") if t.get(k)]
     return {"trials": len(trials), "ok": len(ok),
