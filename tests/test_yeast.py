@@ -1,11 +1,10 @@
-"""The yeast recipe (recipes/yeast/recipe.py), the bundled yeast model and the named-model mechanism.
+"""The yeast recipe (recipes/yeast/recipe.py), the yeast example data and the named-model mechanism.
 
 Real-data tests read ``../shared/data/yeast`` and skip with a visible reason where it is absent.
 """
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import math
@@ -39,21 +38,25 @@ def _complement(seq: str) -> str:
 # -- named models -------------------------------------------------------------------------------------------------------
 
 def test_resolve_named_models_and_files(tmp_path, monkeypatch) -> None:
-    human, yeast = registry.BUNDLED["human"], registry.BUNDLED["yeast"]
+    human = registry.BUNDLED["human"]
     assert registry.resolve(None) == (human.model_path, human.tss_path, 10000)
     assert registry.resolve("human") == registry.resolve(None)
-    # a named model brings its own TSS set and offset; --tss and --tss-offset override them one by one
-    assert registry.resolve("yeast") == (yeast.model_path, yeast.tss_path, None)
-    assert registry.resolve("yeast", tss_offset=5) == (yeast.model_path, yeast.tss_path, 5)
-    assert registry.resolve("yeast", tss="my.bed") == (yeast.model_path, "my.bed", None)
+    # a named model with a TSS set of its own (as a bundled yeast model would have, 1-bp intervals, no offset)
+    own = registry.BundledModel("yeast-like", "y.vxm.h5", "y_tss.bed.gz", None, "R64-1-1", "test entry")
+    monkeypatch.setitem(registry.BUNDLED, own.name, own)
+    # it brings its own TSS set and offset; --tss and --tss-offset override them one by one
+    assert registry.resolve("yeast-like") == (own.model_path, own.tss_path, None)
+    assert registry.resolve("yeast-like", tss_offset=5) == (own.model_path, own.tss_path, 5)
+    assert registry.resolve("yeast-like", tss="my.bed") == (own.model_path, "my.bed", None)
     # a model file has no TSS set of its own: the default model's, as before named models existed
     model = tmp_path / "mine.vxm.h5"
     model.write_bytes(b"")
     assert registry.resolve(str(model)) == (str(model), human.tss_path, 10000)
     # a file that happens to be called like a bundled model is the file
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "yeast").write_bytes(b"")
-    assert registry.model_file("yeast") == "yeast"
+    (tmp_path / "mouse").write_bytes(b"")
+    assert registry.model_file("mouse") == "mouse"
+    assert registry.model_file("human") == human.model_path
 
 
 def test_unknown_model_name_is_a_usage_error(capsys) -> None:
@@ -62,7 +65,7 @@ def test_unknown_model_name_is_a_usage_error(capsys) -> None:
               "--model", "zebrafish"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "zebrafish" in err and "human" in err and "yeast" in err
+    assert "zebrafish" in err and "human" in err and "mouse" in err
 
 
 def test_help_lists_the_bundled_models(capsys) -> None:
@@ -77,67 +80,12 @@ def test_help_lists_the_bundled_models(capsys) -> None:
             assert f"{name}({entry.genome_build}" in flat
 
 
-def test_bundled_files_exist_and_yeast_model_records_its_origin() -> None:
-    from varxpress.model import ExpressionModel
-
+def test_bundled_files_exist() -> None:
     for entry in registry.BUNDLED.values():
         assert Path(entry.model_path).is_file() and Path(entry.tss_path).is_file()
-    path = Path(registry.BUNDLED["yeast"].model_path)
-    assert path.stat().st_size < 500_000
-    model = ExpressionModel.load(path)
-    md = model.metadata
-    assert md.genome_build == "R64-1-1"
-    assert md.training_data["test_chroms"] == ["chrIV", "chrXVI"] and md.training_data["valid_chroms"] == ["chrXII"]
-    assert len(md.training_data["sha256"]) == 64
-    assert md.metrics["model"]["test"]["n"] == 1025  # genes of chrIV + chrXVI in the TSS set (data README)
-    with gzip.open(registry.BUNDLED["yeast"].tss_path, "rt") as fh:
-        rows = [line.split("\t") for line in fh]
-    assert len(rows) == 4818 and all(int(r[2]) - int(r[1]) == 1 for r in rows)
 
 
 # -- the example yeast VCF, scored by name ------------------------------------------------------------------------------
-
-def _score(tmp_path: Path, name: str, *extra: str) -> dict[str, list[dict]]:
-    tsv = tmp_path / f"{name}.tsv"
-    out = tmp_path / f"{name}.vcf"
-    status = main(["score", str(EXAMPLE / "yeast_demo.vcf"), "--fasta", str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"),
-                   "--out", str(out), "--tsv", str(tsv), "--quiet", *extra])
-    assert status == 0
-    rows: dict[str, list[dict]] = {}
-    header = None
-    for line in tsv.read_text().splitlines():
-        if line.startswith("##"):
-            continue
-        fields = line.split("\t")
-        if header is None:
-            header = [h.lstrip("#") for h in fields]
-            continue
-        row = dict(zip(header, fields))
-        rows.setdefault(row["id"], []).append(row)
-    records = {line.split("\t")[2]: line for line in out.read_text().splitlines() if not line.startswith("#")}
-    return rows, records
-
-
-def test_yeast_demo_scores_with_the_named_model(tmp_path) -> None:
-    rows, records = _score(tmp_path, "named", "--model", "yeast")
-    vcf = [line.split("\t") for line in (EXAMPLE / "yeast_demo.vcf").read_text().splitlines()
-           if not line.startswith("#")]
-    assert set(records) == {f[2] for f in vcf}  # every record comes back
-    for f in vcf:
-        gene = f[7].removeprefix("GENE=")
-        if gene == ".":
-            assert "VXP_SKIP=no_gene_in_window" in records[f[2]]
-            assert f[2] not in rows
-        else:  # scored on the gene whose promoter it was placed in, on its strand, upstream of the TSS
-            hit = [r for r in rows[f[2]] if r["gene_id"] == gene]
-            assert len(hit) == 1 and int(hit[0]["distance"]) < 0, (f[2], rows.get(f[2]))
-            assert float(hit[0]["delta"]) != 0.0
-    # the name is only a shorthand: the same files given explicitly give the same scores
-    entry = registry.BUNDLED["yeast"]
-    explicit, _ = _score(tmp_path, "explicit", "--model", entry.model_path, "--tss", entry.tss_path)
-    assert {k: [(r["gene_id"], r["delta"]) for r in v] for k, v in rows.items()} == \
-           {k: [(r["gene_id"], r["delta"]) for r in v] for k, v in explicit.items()}
-
 
 def test_yeast_demo_ref_alleles_match_the_example_genome() -> None:
     fa = pysam.FastaFile(str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"))

@@ -1,11 +1,11 @@
 """Bundled models by name: the one place that maps ``--model NAME`` to the files shipped in ``varxpress/data``.
 
-Every subcommand that takes ``--model`` accepts either a bundled name (``human``, ``yeast``, ...) or the path of a
+Every subcommand that takes ``--model`` accepts either a bundled name (``human``, ``mouse``, ...) or the path of a
 ``.vxm.h5`` file. A bundled model comes with the TSS set it was made for; ``score`` (and the other subcommands that
 read a TSS set) use that set unless ``--tss`` is given, with the model's TSS offset unless ``--tss-offset`` is given.
 A model given as a file has no TSS set of its own: without ``--tss`` the default model's set is used, as before.
 
-A file that happens to carry a bundled model's name (``./yeast``) is taken as the file.
+A file that happens to carry a bundled model's name (``./mouse``) is taken as the file.
 """
 
 from __future__ import annotations
@@ -52,9 +52,6 @@ BUNDLED: dict[str, BundledModel] = {
     "human": BundledModel(
         "human", "xpresso_human_hg38.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
         "published Xpresso human network (Agarwal & Shendure 2020), 18,413 CAGE-corrected hg38 TSSs"),
-    "yeast": BundledModel(
-        "yeast", "yeast_r64_tifseq.vxm.h5", "yeast_r64_tifseq_tss.bed.gz", None, "R64-1-1",
-        "S. cerevisiae network trained by varxpress (docs/model-quality.md), 4,818 TIF-seq R64-1-1 TSSs"),
     "mouse": BundledModel(
         "mouse", "xpresso_mouse_mm10.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
         "published Xpresso mouse network applied to human promoter windows, the human TSS set"),
