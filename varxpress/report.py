@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from varxpress import __version__
+from varxpress import __version__, scoring
 from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, VarxpressError, VcfError
 from varxpress.scoring import log2_fold_change, quality_flags, units_text
@@ -147,7 +147,7 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
         X, rw, aw = _member_windows(model, genome, tss, allele)
         f = inputs.features_for(tss.gene_id)
         preds = model.predict(X, None if f is None else np.stack([f, f]))
-        d = float(preds[1] - preds[0])
+        d = float(scoring.delta(preds[0], preds[1]))
         fc = log2_fold_change(d, md.output_scale, md.label_sd)
         pct = None if background is None else float(background.percentile(abs(d)))
         flags = quality_flags(rw.off_contig or aw.off_contig, rw.n_fraction, pct, bg_max_n)
@@ -162,7 +162,7 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
             st = ensemble_stats(p[0:1], p[1:2])
             ens = {"k": len(ensemble), "mean_delta": float(st.mean_delta[0]), "sd_delta": float(st.sd_delta[0]),
                    "sign_agreement": float(st.sign_agreement[0]), "all_agree": bool(st.all_agree[0]),
-                   "member_deltas": [float(x) for x in p[1] - p[0]]}
+                   "member_deltas": [float(x) for x in scoring.delta(p[0], p[1])]}
         gr = GeneReport(tss, rw, distance_to_tss(allele, tss), float(preds[0]), float(preds[1]), d,
                         None if fc is None else float(fc), pct, flags, ens, rw.n_fraction)
         if flank > 0:
