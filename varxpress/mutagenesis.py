@@ -308,14 +308,12 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     from varxpress.genome import Genome, read_contig_map
     from varxpress.model import ExpressionModel
     from varxpress.pipeline import read_feature_table
-    from varxpress.registry import resolve
-    from varxpress.tss import read_tss
+    from varxpress.registry import load_tss_set
 
     contig_map = read_contig_map(args.contig_map) if getattr(args, "contig_map", None) else None
     genome = Genome(args.fasta, contig_map=contig_map)
-    model_path, tss_path, offset = resolve(args.model, args.tss, args.tss_offset)
+    model_path, tss_path, tss = load_tss_set(args.model, args.tss, args.tss_offset, args.tss_format)
     model = ExpressionModel.load(model_path)
-    tss = read_tss(tss_path, offset=offset, fmt=args.tss_format)
     features = read_feature_table(args.features, model.n_features) if getattr(args, "features", None) else {}
     return Inputs(genome, model, str(model_path), tss, str(tss_path), features)
 

@@ -31,9 +31,9 @@ from varxpress.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.genome import Genome, read_contig_map
 from varxpress.inputs import input_name, seekable_input
-from varxpress.registry import BUNDLED, DEFAULT, data_path, model_file, named_ensemble, resolve
+from varxpress.registry import BUNDLED, DEFAULT, data_path, load_tss_set, model_file, named_ensemble
 from varxpress.scoring import GeneScore, mean_log2_fold_change, quality_flags
-from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex, load_tss, read_tss  # noqa: F401 (re-exported)
+from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex  # noqa: F401 (DEFAULT_* re-exported)
 from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
                                 scan_vcf_text)
 from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
@@ -492,8 +492,7 @@ class Scorer:
             self.background.check_model(None if ensemble_path else self.model_sha256)
         else:
             self.background = None if ensemble_path else Background.for_model(self.model_path, self.model_sha256)
-        _, self.tss_path, offset = resolve(cfg.model, cfg.tss, cfg.tss_offset)
-        self.tss = read_tss(self.tss_path, offset=offset, fmt=cfg.tss_format)
+        _, self.tss_path, self.tss = load_tss_set(cfg.model, cfg.tss, cfg.tss_offset, cfg.tss_format)
         spec = self.model.window_spec
         self.index = TSSIndex(self.tss, spec.upstream, spec.downstream, genome=self.genome)
         features = None

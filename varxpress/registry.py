@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET
+from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
 __all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "model_argument",
-           "model_path_argument", "named_ensemble", "describe"]
+           "model_path_argument", "named_ensemble", "describe", "load_tss_set"]
 
 
 def data_path(filename: str) -> str:
@@ -99,6 +99,14 @@ def resolve(model: str | None, tss: str | None = None,
         return path, str(tss), tss_offset
     own = entry if entry is not None else BUNDLED[DEFAULT]
     return path, own.tss_path, tss_offset if tss_offset is not None else own.tss_offset
+
+
+def load_tss_set(model: str | None, tss: str | None = None, tss_offset: int | None = None,
+                 fmt: str = "auto") -> tuple[str, str, list[TSS]]:
+    """``(model file, TSS file, TSS records)`` for ``--model --tss --tss-offset --tss-format``: :func:`resolve`,
+    then the TSS file read the way every scoring subcommand reads it."""
+    model_path, tss_path, offset = resolve(model, tss, tss_offset)
+    return model_path, tss_path, read_tss(tss_path, offset=offset, fmt=fmt)
 
 
 def model_argument(text: str) -> str:

@@ -231,11 +231,9 @@ def promoter_windows(contigs: Sequence[str], fasta: str, tss: str | None, tss_of
     window is ``upstream + downstream`` bases around each TSS on either strand (a superset of the model's window).
     """
     from varxpress.genome import Genome, read_contig_map
-    from varxpress.registry import resolve
-    from varxpress.tss import read_tss
+    from varxpress.registry import load_tss_set
 
-    model_path, tss_path, offset = resolve(model, tss, tss_offset)
-    genes = read_tss(tss_path, offset=offset, fmt=tss_format)
+    model_path, _, genes = load_tss_set(model, tss, tss_offset, tss_format)
     up, down = model_window(model_path)
     reach = max(up, down)
     with Genome(fasta, contig_map=read_contig_map(contig_map) if contig_map else None) as genome:
