@@ -7,7 +7,7 @@ then measures variant-gene scores per second
   (running it on every pair would take most of an hour), batch ``--batch-size`` (32), TensorFlow limited to ``--threads``;
 * fast path, engine level: ``LocalScorer.prepare`` + ``predict_substitutions`` per gene (window fetch and
   one-hot encoding included), in this process and over ``--threads`` worker processes (``score_genes``);
-* end to end (when ``varxpress.pipeline.score_vcf`` is importable): ``varxpress score`` on the SNV-only VCF and on
+* end to end (when ``varxpress.scoring.pipeline.score_vcf`` is importable): ``varxpress score`` on the SNV-only VCF and on
   the whole VCF (indels go through full recomputation there).
 
 It prints the rates, the ratio, peak RSS and the largest |fast - full| on the common sample. Not a test.
@@ -109,7 +109,7 @@ def make_data(folder: Path, n_genes: int, n_snvs: int, n_indels: int, seed: int)
 
 def load_model(folder: Path, model_path: str | None, seed: int):
     """The bundled Xpresso model when present (or --model), else the Xpresso architecture with random weights."""
-    from varxpress.model import DEFAULT_HPARAMS, DEFAULT_MODEL_PATH, ExpressionModel
+    from varxpress.models.network import DEFAULT_HPARAMS, DEFAULT_MODEL_PATH, ExpressionModel
 
     path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
     if path.exists():
@@ -127,8 +127,8 @@ def load_model(folder: Path, model_path: str | None, seed: int):
 
 def snv_pairs(data: dict, model):
     """{gene TSS: [(pos0, alt)]} for every SNV-gene pair (a variant in several windows counts for each)."""
-    from varxpress.genome import Genome
-    from varxpress.tss import TSSIndex, read_tss
+    from varxpress.io.genome import Genome
+    from varxpress.io.tss import TSSIndex, read_tss
 
     genome = Genome(str(data["fasta"]))
     tss = read_tss(str(data["tss"]), fmt="tsv")
@@ -156,9 +156,9 @@ def edits_for(window, snvs) -> list[list[tuple[int, int]]]:
 
 
 def gene_jobs(genome, by_gene, spec):
-    from varxpress.encode import one_hot
-    from varxpress.fastpath import GeneJob
-    from varxpress.windows import ref_window
+    from varxpress.sequence.encode import one_hot
+    from varxpress.models.fastpath import GeneJob
+    from varxpress.sequence.windows import ref_window
 
     for t, snvs in by_gene.items():
         w = ref_window(genome, t, spec)
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full-sample", type=int, default=2000, help="SNV-gene pairs scored by full recomputation")
     ap.add_argument("--batch-size", type=int, default=32, help="Keras batch size of full recomputation (score's default)")
     ap.add_argument("--model", help="a .vxm.h5 model (default: the bundled one, else random Xpresso-shaped)")
-    ap.add_argument("--no-end-to-end", action="store_true", help="skip the varxpress.pipeline runs")
+    ap.add_argument("--no-end-to-end", action="store_true", help="skip the varxpress.scoring.pipeline runs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", help="keep the generated data here (default: a temporary folder)")
     args = ap.parse_args(argv)
@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(min(args.threads, 2))
-    from varxpress.encode import one_hot
-    from varxpress.fastpath import LocalScorer, score_gene_substitutions, score_genes
-    from varxpress.windows import alt_window, ref_window
+    from varxpress.sequence.encode import one_hot
+    from varxpress.models.fastpath import LocalScorer, score_gene_substitutions, score_genes
+    from varxpress.sequence.windows import alt_window, ref_window
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"# machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu}, {platform.platform()}")
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak RSS so far (model loaded, fast path only): {own:,.0f} MB (this process), {kids:,.0f} MB (worker)")
 
     # --- full recomputation on the fixed sample of SNV-gene pairs
-    from varxpress.variants import Allele, AlleleKind
+    from varxpress.io.variants import Allele, AlleleKind
 
     windows = []
     for t, (p0, alt) in sample:
@@ -259,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     # --- end to end
     if not args.no_end_to_end:
         try:
-            from varxpress.pipeline import ScoreConfig, score_vcf
+            from varxpress.scoring.pipeline import ScoreConfig, score_vcf
         except ImportError as exc:
-            print(f"end to end: skipped, varxpress.pipeline not usable ({exc})")
+            print(f"end to end: skipped, varxpress.scoring.pipeline not usable ({exc})")
         else:
             for label, vcf in (("SNV-only VCF", data["vcf_snv"]), ("whole VCF (SNVs + indels)", data["vcf_all"])):
                 for fast in (True,):

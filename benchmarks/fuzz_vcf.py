@@ -12,7 +12,7 @@ Two targets, both driven by hypothesis (no extra dependency):
    (properties of tests/test_properties.py: exit 0 with every record out in order and byte-identical reruns, or exit
    1 with an error naming the broken line and no output; any other exception is a finding).
 2. ``scan``: arbitrary bytes, with and without a valid header, through the line scanner
-   (:func:`varxpress.variants.scan_vcf_text`): it returns or raises :class:`~varxpress.errors.VcfError`; when it
+   (:func:`varxpress.io.variants.scan_vcf_text`): it returns or raises :class:`~varxpress.errors.VcfError`; when it
    accepts a file, htslib (cyvcf2) must read exactly as many records without an error.
 
 A finding is printed as hypothesis's minimal failing example and the script exits 1. Runs in a child process
@@ -58,7 +58,7 @@ def fuzz_scan(examples: int, seed: int) -> None:
     from hypothesis import strategies as st
 
     from varxpress.errors import VcfError
-    from varxpress.variants import scan_vcf_text
+    from varxpress.io.variants import scan_vcf_text
 
     folder = Path(tempfile.mkdtemp(prefix="vxp-fuzz-scan-"))
     header = (b"##fileformat=VCFv4.2\n##contig=<ID=chr1,length=100>\n"

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from varxpress.background import Background, BackgroundError, build_background, default_path
+from varxpress.interpret.background import Background, BackgroundError, build_background, default_path
 from varxpress.cli import main
-from varxpress.encode import one_hot
-from varxpress.genome import Genome
-from varxpress.tss import TSS
-from varxpress.windows import ref_window
+from varxpress.sequence.encode import one_hot
+from varxpress.io.genome import Genome
+from varxpress.io.tss import TSS
+from varxpress.sequence.windows import ref_window
 
 UP, DOWN = 20, 10
 RNG = random.Random(7)
@@ -144,7 +144,7 @@ def _all_snv_deltas(model, genome, genes) -> np.ndarray:
 
 
 def test_exhaustive_background_equals_every_snv(world):
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(world["model"])
     genome = Genome(world["fasta"])
@@ -159,7 +159,7 @@ def test_exhaustive_background_equals_every_snv(world):
 
 
 def test_sample_is_seeded_subset_and_n_windows_are_handled(world):
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(world["model"])
     genome = Genome(world["fasta"])
@@ -185,7 +185,7 @@ def test_cli_writes_beside_the_model_with_provenance(world, tmp_path):
     argv = ["background", "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--model", str(model),
             "--n-snvs", "50", "--seed", "1", "--quiet"]
     assert main(argv) == 0
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     m = ExpressionModel.load(model)
     bg = Background.for_model(model, m.sha256)
@@ -207,8 +207,8 @@ def test_bundled_background_belongs_to_the_bundled_model_and_reproduces_the_docs
     import argparse
     from pathlib import Path
 
-    from varxpress.mutagenesis import load_inputs
-    from varxpress.report import explain_variant
+    from varxpress.interpret.mutagenesis import load_inputs
+    from varxpress.interpret.report import explain_variant
 
     root = Path(__file__).resolve().parents[1]
     args = argparse.Namespace(fasta=str(root / "example_data" / "hg38_promoters.fa.gz"),

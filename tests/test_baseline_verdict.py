@@ -14,9 +14,9 @@ import pytest
 from scipy import stats
 
 from tests._planted import planted, write_fasta, write_labels
-from varxpress import dataset
-from varxpress.bootstrap import Bootstrap, interval, resample_metrics
-from varxpress.evaluation import MIN_TEST_GENES, check_against_baselines, regression_metrics
+from varxpress.learning import dataset
+from varxpress.learning.bootstrap import Bootstrap, interval, resample_metrics
+from varxpress.learning.evaluation import MIN_TEST_GENES, check_against_baselines, regression_metrics
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_resampled_metrics_match_scipy_on_each_resample() -> None:
 
 
 def test_blocks_do_not_change_the_resamples(monkeypatch) -> None:
-    from varxpress import bootstrap
+    from varxpress.learning import bootstrap
 
     rng = np.random.default_rng(2)
     y, p = rng.normal(size=50), rng.normal(size=50)

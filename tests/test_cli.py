@@ -83,7 +83,7 @@ def test_entry_points(launcher):
 
 def test_score_help_states_the_output_layout_the_writer_uses():
     from varxpress.cli import EPILOGS
-    from varxpress.writers import VXP_FIELDS
+    from varxpress.io.writers import VXP_FIELDS
 
     assert "|".join(VXP_FIELDS) in EPILOGS["score"]
     assert set(EPILOGS) == set(SUBCOMMANDS)

@@ -1,4 +1,4 @@
-"""Collapse detection while training (varxpress.collapse): a dead final ReLU layer, predictions without spread.
+"""Collapse detection while training (varxpress.learning.collapse): a dead final ReLU layer, predictions without spread.
 
 The collapsing configurations are tiny (a 120-base window, 4 filters, 4 dense units, 1-2 epochs on 400 sequences)
 and recreate the two classic causes: a final ReLU layer whose bias starts so negative that every unit is dead, and
@@ -17,13 +17,13 @@ import pytest
 
 from tests._planted import trained_planted
 from tests.test_training import _kmer_friendly_set, _tiny_hparams
-from varxpress import training
-from varxpress.collapse import SPREAD_FRACTION, likely_causes
+from varxpress.learning import training
+from varxpress.learning.collapse import SPREAD_FRACTION, likely_causes
 
 
 def _dead_relu_network(monkeypatch, bias: float = -50.0) -> None:
     """Make build_network return networks whose last dense layer's bias is ``bias`` (every unit dead)."""
-    from varxpress import model
+    from varxpress.models import network as model
 
     original = model.build_network
 
@@ -41,7 +41,7 @@ def test_a_dead_final_relu_is_reported_with_its_causes(tmp_path: Path, monkeypat
     import yaml
 
     from varxpress.cli import main
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     set_path = _kmer_friendly_set(tmp_path)
     _dead_relu_network(monkeypatch)

@@ -1,4 +1,4 @@
-"""Tests of varxpress.dataset: label/feature tables, splits, prepared sets (genomic and sequence mode)."""
+"""Tests of varxpress.learning.dataset: label/feature tables, splits, prepared sets (genomic and sequence mode)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import h5py
 import numpy as np
 import pytest
 
-from varxpress import dataset
-from varxpress.dataset import PreparedSet, fit_length, make_split, read_feature_table, read_label_table
-from varxpress.encode import decode, one_hot
+from varxpress.learning import dataset
+from varxpress.learning.dataset import PreparedSet, fit_length, make_split, read_feature_table, read_label_table
+from varxpress.sequence.encode import decode, one_hot
 from varxpress.errors import DatasetError
 
 from tests._planted import write_fasta, write_labels
@@ -207,9 +207,9 @@ def genome_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_prepare_genomic_windows_equal_score_windows(genome_files: dict[str, Path]) -> None:
-    from varxpress.genome import Genome
-    from varxpress.tss import read_tss
-    from varxpress.windows import WindowSpec, ref_window
+    from varxpress.io.genome import Genome
+    from varxpress.io.tss import read_tss
+    from varxpress.sequence.windows import WindowSpec, ref_window
 
     dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], read_label_table(genome_files["labels"]),
                             genome_files["out"], upstream=200, downstream=150, test_size=1, valid_size=1,

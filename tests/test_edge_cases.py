@@ -21,7 +21,7 @@ import yaml
 
 from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
 from varxpress.cli import main
-from varxpress.writers import INFO_IDS, VXP_FIELDS
+from varxpress.io.writers import INFO_IDS, VXP_FIELDS
 
 CASES = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 OURS = set(INFO_IDS)

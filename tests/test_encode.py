@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from varxpress.encode import ALPHABET, decode, one_hot, reverse_complement
+from varxpress.sequence.encode import ALPHABET, decode, one_hot, reverse_complement
 
 IUPAC = "ACGTNRYSWKMBDHVacgtnryswkmbdhv"
 

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from varxpress.encode import one_hot
-from varxpress.ensemble import MANIFEST, EnsembleModel, ensemble_stats, export_ensemble
+from varxpress.sequence.encode import one_hot
+from varxpress.models.ensemble import MANIFEST, EnsembleModel, ensemble_stats, export_ensemble
 from varxpress.errors import ModelError
 
 UP, DOWN = 20, 10
@@ -19,7 +19,7 @@ UP, DOWN = 20, 10
 @pytest.fixture(scope="module")
 def members(tmp_path_factory):
     from tests.toy import toy_model_file
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     paths = [toy_model_file(tmp_path_factory.mktemp(f"m{seed}"), UP, DOWN, seed=seed) for seed in (0, 1, 2)]
     return paths, [ExpressionModel.load(p) for p in paths]
@@ -114,7 +114,7 @@ def test_load_errors(members, tmp_path):
 
 def test_members_must_share_window_and_features(members, tmp_path):
     from tests.toy import toy_model_file
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     _, models = members
     other = ExpressionModel.load(toy_model_file(tmp_path, UP + 2, DOWN))

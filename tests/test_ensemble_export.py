@@ -13,9 +13,11 @@ import pytest
 import yaml
 
 from tests._planted import planted_files, write_fasta
-from varxpress import dataset, training, tuning
+from varxpress.learning import dataset
+from varxpress.learning import training
+from varxpress.learning import tuning
 from varxpress.cli import main
-from varxpress.ensemble import MANIFEST, EnsembleModel
+from varxpress.models.ensemble import MANIFEST, EnsembleModel
 from varxpress.errors import DatasetError
 
 #: ~1 s per fit on a CPU: window 60 + 60 of a 160 bp set.

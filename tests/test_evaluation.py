@@ -1,4 +1,4 @@
-"""Tests of varxpress.evaluation: metrics, k-mer counting, baselines, ``evaluate`` and ``predict``."""
+"""Tests of varxpress.learning.evaluation: metrics, k-mer counting, baselines, ``evaluate`` and ``predict``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from tests._planted import planted, trained_planted, write_fasta, write_labels
 from tests.realdata import DATA, need
-from varxpress import dataset
-from varxpress.encode import one_hot
-from varxpress.evaluation import KmerRidgeBaseline, evaluate, kmer_counts, regression_metrics
+from varxpress.learning import dataset
+from varxpress.sequence.encode import one_hot
+from varxpress.learning.evaluation import KmerRidgeBaseline, evaluate, kmer_counts, regression_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -115,7 +115,7 @@ def _small_planted_set(folder: Path, n: int = 80) -> Path:
 
 def test_evaluate_bundled_xpresso_model_on_any_prepared_set(tmp_path: Path, caplog) -> None:
     """A model window wider than the set (N-padded), features the set lacks (defaults): still evaluated."""
-    from varxpress.model import DEFAULT_MODEL_PATH
+    from varxpress.models.network import DEFAULT_MODEL_PATH
 
     if not DEFAULT_MODEL_PATH.exists():
         pytest.skip(f"{DEFAULT_MODEL_PATH} absent: the bundled Xpresso model is made by `varxpress import-xpresso`")
@@ -130,7 +130,7 @@ def test_evaluate_bundled_xpresso_model_on_any_prepared_set(tmp_path: Path, capl
 
 def test_evaluate_calibrates_a_model_without_label_scale(tmp_path: Path, caplog) -> None:
     from tests.toy import toy_hparams
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     set_path = _small_planted_set(tmp_path)
     model = ExpressionModel.from_hparams(toy_hparams(150, 150), name="nolabels")
@@ -145,7 +145,7 @@ def test_evaluate_calibrates_a_model_without_label_scale(tmp_path: Path, caplog)
 def test_evaluate_xpresso_on_real_hg38_genes(tmp_path: Path) -> None:
     """Real hg38 windows + Xpresso's own labels: the bundled model correlates with the labels."""
     from varxpress.cli import main
-    from varxpress.model import DEFAULT_MODEL_PATH
+    from varxpress.models.network import DEFAULT_MODEL_PATH
 
     windows = DATA / "hg38" / "hg38_65_windows_131kb.fa.gz"
     tss_bed = DATA / "xpresso" / "hg38_promoters_cage_corrected.bed.gz"
@@ -191,7 +191,7 @@ def test_evaluate_xpresso_on_real_hg38_genes(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_predict_fasta_and_dataset(trained, tmp_path: Path) -> None:
     from varxpress.cli import main
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(trained["model"])
     seqs = trained["seqs"][:5]

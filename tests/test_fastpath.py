@@ -1,4 +1,4 @@
-"""Tests of varxpress.fastpath: local recomputation must equal a full forward pass of the Keras network."""
+"""Tests of varxpress.models.fastpath: local recomputation must equal a full forward pass of the Keras network."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from varxpress.errors import ModelError
-from varxpress.fastpath import (
+from varxpress.models.fastpath import (
     GeneJob,
     LocalScorer,
     ScoringPool,
@@ -21,7 +21,7 @@ from varxpress.fastpath import (
     score_genes,
     supports,
 )
-from varxpress.model import DEFAULT_HPARAMS, ExpressionModel
+from varxpress.models.network import DEFAULT_HPARAMS, ExpressionModel
 
 TOL = 1e-4  # on the network's output scale
 
@@ -130,7 +130,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
     """The small random batches above take the masked-window and whole-batch paths; force the others."""
     from unittest import mock
 
-    from varxpress import fastpath
+    from varxpress.models import fastpath
 
     hp, bias_sd, seed = case
     model = _model(hp, bias_sd, seed)
@@ -154,7 +154,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
 def test_unchanged_max_equals_masked_max(n_queries, direct_max):
     from unittest import mock
 
-    from varxpress import fastpath
+    from varxpress.models import fastpath
 
     rng = np.random.default_rng(n_queries)
     pool, cout, length = 7, 5, 7 * 60 + 3

@@ -21,7 +21,8 @@ import h5py
 import pytest
 
 from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
-from varxpress import pipeline, writers
+from varxpress.scoring import pipeline
+from varxpress.io import writers
 from varxpress.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.realdata import DATA, need
-import varxpress.genome as genome_mod
+import varxpress.io.genome as genome_mod
 from varxpress.errors import FastaIndexError, GenomeError, UnknownContigError
-from varxpress.genome import Genome, contig_aliases, read_contig_map
+from varxpress.io.genome import Genome, contig_aliases, read_contig_map
 
 
 

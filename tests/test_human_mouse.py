@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from varxpress.model import ExpressionModel
+from varxpress.models.network import ExpressionModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -36,8 +36,8 @@ def _score(tmp_path: Path, name: str, extra: list[str]) -> pd.DataFrame:
 
 
 def test_bundled_mouse_model_and_ensemble_metadata() -> None:
-    from varxpress.ensemble import EnsembleModel
-    from varxpress.xpresso import KNOWN_MODELS
+    from varxpress.models.ensemble import EnsembleModel
+    from varxpress.models.xpresso import KNOWN_MODELS
 
     mouse = ExpressionModel.load(MOUSE)
     md = mouse.metadata
@@ -65,7 +65,7 @@ def test_mouse_label_scale_is_the_moments_of_the_mouse_labels() -> None:
 
 @pytest.mark.realdata
 def test_bundled_mouse_model_is_the_published_network(tmp_path: Path) -> None:
-    from varxpress.xpresso import import_xpresso
+    from varxpress.models.xpresso import import_xpresso
 
     src = DATA / "xpresso" / "mouse_trainepoch.05-0.278.h5"
     if not src.exists():

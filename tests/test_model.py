@@ -1,4 +1,4 @@
-"""Tests of varxpress.model: hyperparameters, network builder, model file round trip and load errors."""
+"""Tests of varxpress.models.network: hyperparameters, network builder, model file round trip and load errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from varxpress.errors import ModelError, OutputError
-from varxpress.model import (
+from varxpress.models.network import (
     DEFAULT_HPARAMS,
     DEFAULT_MODEL_PATH,
     ExpressionModel,
@@ -24,7 +24,7 @@ from varxpress.model import (
     load_hparams,
     validate_hparams,
 )
-from varxpress.windows import WindowSpec
+from varxpress.sequence.windows import WindowSpec
 
 TINY = {
     "upstream": 40, "downstream": 20,
@@ -343,7 +343,7 @@ def test_metadata_dict_round_trip() -> None:
 
 
 def test_import_is_lazy() -> None:
-    code = "import sys, varxpress.model; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = "import sys, varxpress.models.network; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from varxpress.cli import main
-from varxpress.encode import one_hot, reverse_complement
+from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import AnnotationError
-from varxpress.genome import Genome
-from varxpress.mutagenesis import SubstitutionPredictor, find_gene, saturation_mutagenesis
-from varxpress.tss import TSS
+from varxpress.io.genome import Genome
+from varxpress.interpret.mutagenesis import SubstitutionPredictor, find_gene, saturation_mutagenesis
+from varxpress.io.tss import TSS
 
 UP, DOWN = 20, 10
 RNG = random.Random(11)
@@ -74,7 +74,7 @@ def test_tsv_equals_score_of_the_same_substitutions(world, tmp_path, gene):
 
 
 def test_result_matches_hand_built_minus_strand_windows(world):
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(world["model"])
     genome = Genome(world["fasta"])
@@ -116,8 +116,8 @@ def test_plots_and_vcf_marks(world, tmp_path):
         assert "mySNV" in text  # text stays text in the SVG
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
     assert len(read_tsv(f"{prefix}.tsv")) == 30 * 3
-    from varxpress.model import ExpressionModel
-    from varxpress.mutagenesis import _marks_offsets, vcf_marks
+    from varxpress.models.network import ExpressionModel
+    from varxpress.interpret.mutagenesis import _marks_offsets, vcf_marks
 
     genome = Genome(world["fasta"])
     res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), genome,
@@ -177,8 +177,8 @@ def _text_boxes(fig):
 def test_figures_fit_do_not_overlap_and_print_at_300_dpi(world, tmp_path):
     from PIL import Image
 
-    from varxpress.model import ExpressionModel
-    from varxpress.mutagenesis import plot_heatmap, plot_logo
+    from varxpress.models.network import ExpressionModel
+    from varxpress.interpret.mutagenesis import plot_heatmap, plot_logo
 
     res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), Genome(world["fasta"]),
                                  TSS("G2", "MINUS1", "chr1", 119, "-"), np.arange(109, 139))

@@ -1,4 +1,4 @@
-"""Opening outputs (varxpress.outputs): what each kind of output name gets, and what is never destroyed.
+"""Opening outputs (varxpress.io.outputs): what each kind of output name gets, and what is never destroyed.
 
 Nothing here touches the real /dev: devices, FIFOs and links are made in tmp_path, so a wrong rename is seen on
 them (a FIFO or device node turned into a regular file) without harm.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from varxpress import outputs
+from varxpress.io import outputs
 from varxpress.errors import OutputError, UsageError
-from varxpress.outputs import atomic_path, check_distinct, in_place, open_output, sweep_partials
+from varxpress.io.outputs import atomic_path, check_distinct, in_place, open_output, sweep_partials
 
 
 def write(path: str, text: str) -> None:
@@ -458,7 +458,7 @@ def test_predict_into_a_fifo_writes_it_in_place(inputs, tmp_path):
 def test_dash_and_dev_stdout_on_one_pipe_are_one_output(tmp_path):
     """`--out - --tsv /dev/stdout` would interleave both on the pipe (the pipe's inode is compared)."""
     done = subprocess.run(
-        [sys.executable, "-c", "import os, sys\nfrom varxpress.outputs import check_distinct\n"
+        [sys.executable, "-c", "import os, sys\nfrom varxpress.io.outputs import check_distinct\n"
                                "check_distinct({}, {'--out': ['-'], '--tsv': ['/dev/stdout']})"],
         capture_output=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert done.returncode != 0 and b"are the same file" in done.stderr

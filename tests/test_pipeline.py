@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from varxpress.cli import main
-from varxpress.encode import one_hot, reverse_complement
+from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import RefMismatchWarning
-from varxpress.model import ExpressionModel
-from varxpress.writers import TSV_COLUMNS
+from varxpress.models.network import ExpressionModel
+from varxpress.io.writers import TSV_COLUMNS
 
 UP, DOWN = 20, 10
 CHR1 = ("GATTACAGGCTTACCGATCGTTAGCATGCAAGTCCTAGGATCCATGGCATTACGGATCGAACTGTTCGACGTAGCTAGGCATCGATCGGATC"
@@ -288,7 +288,7 @@ def test_no_background_means_missing_percentile_never_zero(inputs, toy_model, tm
 
 
 def test_percentiles_against_a_background_equal_brute_force(inputs, toy_model, tmp_path):
-    from varxpress.background import Background
+    from varxpress.interpret.background import Background
 
     values = np.random.default_rng(3).exponential(0.01, size=500)
     bg_path = tmp_path / "bg.h5"
@@ -305,7 +305,7 @@ def test_percentiles_against_a_background_equal_brute_force(inputs, toy_model, t
 
 
 def test_background_of_another_model_is_refused(inputs, toy_model, tmp_path, caplog):
-    from varxpress.background import Background
+    from varxpress.interpret.background import Background
 
     bg_path = tmp_path / "bg.h5"
     Background(np.linspace(0, 1, 10), {"model_sha256": "0" * 64}).save(bg_path)
@@ -316,7 +316,7 @@ def test_background_of_another_model_is_refused(inputs, toy_model, tmp_path, cap
 
 def test_ensemble_reports_mean_sd_and_sign_agreement_of_members(inputs, tmp_path):
     from tests.toy import toy_model_file
-    from varxpress.ensemble import export_ensemble
+    from varxpress.models.ensemble import export_ensemble
 
     members = []
     for i in range(3):
@@ -354,7 +354,7 @@ def test_worker_processes_give_the_same_scores(inputs, toy_model, tmp_path):
 
 def test_feature_table_is_standardised_with_training_statistics(tmp_path):
     from varxpress.errors import DatasetError
-    from varxpress.pipeline import read_feature_table
+    from varxpress.scoring.pipeline import read_feature_table
 
     table = tmp_path / "f.tsv"
     table.write_text("gene\tlen\tgc\nG1\t100\t0.5\nG2\t\t0.7\n")
@@ -452,7 +452,7 @@ def test_record_ordinals_and_line_numbers_across_chunks(inputs, toy_model, tmp_p
 
 def test_no_fast_path_turns_the_incremental_engine_off(inputs, toy_model, tmp_path, monkeypatch):
     """A fast path made to answer 1.0 too high shows in the scores unless --no-fast-path is given."""
-    from varxpress import fastpath
+    from varxpress.models import fastpath
 
     real = fastpath.LocalScorer.predict_substitutions
     monkeypatch.setattr(fastpath.LocalScorer, "predict_substitutions",

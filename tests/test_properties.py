@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from varxpress.cli import main
-from varxpress.variants import scan_vcf_text
+from varxpress.io.variants import scan_vcf_text
 from varxpress.errors import VcfError
 
 UP, DOWN = 20, 10

@@ -97,7 +97,7 @@ def defaults_run(published: pd.DataFrame, tmp_path_factory) -> tuple[pd.DataFram
 
 
 def test_bundled_label_scale_is_the_least_squares_fit_of_published_predictions(fitted_label_scale) -> None:
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     sd, mean = fitted_label_scale
     md = ExpressionModel.load().metadata
@@ -133,9 +133,9 @@ def test_tert_c228t_delta_and_log2fc(defaults_run, fitted_label_scale) -> None:
 
     TERT is on the minus strand, TSS (0-based) = bundled BED start + 10000 = 1295051; its window is
     [TSS-3500, TSS+7000) reverse-complemented. The example genome holds the real TERT promoter element there, N
-    elsewhere. The window and the one-hot table below are this test's own (not varxpress.windows / encode).
+    elsewhere. The window and the one-hot table below are this test's own (not varxpress.sequence.windows / encode).
     """
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     tsv, _ = defaults_run
     gene, chrom, pos, _ref, alt = TERT

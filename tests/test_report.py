@@ -20,7 +20,7 @@ import pytest
 
 from varxpress.cli import main
 from varxpress.errors import VcfError
-from varxpress.report import parse_variant
+from varxpress.interpret.report import parse_variant
 
 UP, DOWN = 20, 10
 RNG = random.Random(5)
@@ -32,11 +32,11 @@ OTHER = {"A": "C", "C": "G", "G": "T", "T": "A"}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from tests.toy import toy_model_file
-    from varxpress.background import Background, build_background, default_path
-    from varxpress.ensemble import export_ensemble
-    from varxpress.genome import Genome
-    from varxpress.model import ExpressionModel
-    from varxpress.tss import TSS
+    from varxpress.interpret.background import Background, build_background, default_path
+    from varxpress.models.ensemble import export_ensemble
+    from varxpress.io.genome import Genome
+    from varxpress.models.network import ExpressionModel
+    from varxpress.io.tss import TSS
 
     folder = tmp_path_factory.mktemp("report")
     fa = folder / "g.fa"
@@ -76,9 +76,9 @@ def score_tsv(world, tmp_path, model, variants) -> list[dict]:
 
 
 def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
-    from varxpress.ensemble import EnsembleModel
-    from varxpress.mutagenesis import SubstitutionPredictor, load_inputs
-    from varxpress.report import explain_variant
+    from varxpress.models.ensemble import EnsembleModel
+    from varxpress.interpret.mutagenesis import SubstitutionPredictor, load_inputs
+    from varxpress.interpret.report import explain_variant
 
     pos = 64  # inside both windows: G1 [39, 69) on +, G2 [59, 89) on -
     ref, alt = CHR1[pos - 1], OTHER[CHR1[pos - 1]]
@@ -225,8 +225,8 @@ def _window_n_fraction(chrom: str, tss0: int, strand: str) -> float:
 
 def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
     """The demo's pages in a browser: the plain sentence, the gene-strand allele, the N-rich caveat, the index."""
-    from varxpress.model import ExpressionModel
-    from varxpress.pipeline import DEFAULT_MODEL, bundled
+    from varxpress.models.network import ExpressionModel
+    from varxpress.scoring.pipeline import DEFAULT_MODEL, bundled
 
     out = _artefacts(tmp_path) / "demo_reports"
     shutil.rmtree(out, ignore_errors=True)

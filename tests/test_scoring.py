@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from varxpress.scoring import GeneScore, delta, log2_fold_change, log10_scale, quality_flags, strongest
-from varxpress.windows import Window
+from varxpress.scoring.scores import GeneScore, delta, log2_fold_change, log10_scale, quality_flags, strongest
+from varxpress.sequence.windows import Window
 
 
 def test_delta_is_alt_minus_ref_elementwise():
@@ -44,13 +44,13 @@ def test_delta_broadcasts_one_reference_over_many_alternates():
 def test_score_background_and_mutagenesis_compute_deltas_with_scoring_delta(tiny_genome, tmp_path, monkeypatch):
     """Replace scoring.delta by ``ref - alt``: every consumer's deltas flip sign, so each one goes through it."""
     from tests.toy import toy_model_file
-    from varxpress import scoring
-    from varxpress.background import build_background
+    from varxpress.scoring import scores as scoring
+    from varxpress.interpret.background import build_background
     from varxpress.cli import main
-    from varxpress.genome import Genome
-    from varxpress.model import ExpressionModel
-    from varxpress.mutagenesis import SubstitutionPredictor, saturation_mutagenesis
-    from varxpress.tss import TSS
+    from varxpress.io.genome import Genome
+    from varxpress.models.network import ExpressionModel
+    from varxpress.interpret.mutagenesis import SubstitutionPredictor, saturation_mutagenesis
+    from varxpress.io.tss import TSS
 
     model_path = toy_model_file(tmp_path, 20, 10)
     seq = "".join(line.strip() for line in tiny_genome.read_text().splitlines()[1:5] if not line.startswith(">"))

@@ -1,4 +1,4 @@
-"""Tests of varxpress.seqtable: sequence tables (MPRA libraries), adapters, leak groups and the group split."""
+"""Tests of varxpress.learning.seqtable: sequence tables (MPRA libraries), adapters, leak groups and the group split."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from varxpress.cli import main
-from varxpress.dataset import PreparedSet
-from varxpress.encode import decode
+from varxpress.learning.dataset import PreparedSet
+from varxpress.sequence.encode import decode
 from varxpress.errors import DatasetError
-from varxpress.seqtable import (canonical, element_of, group_split, leak_groups, read_sequence_table,
+from varxpress.learning.seqtable import (canonical, element_of, group_split, leak_groups, read_sequence_table,
                                 strip_adapters)
 
 LEFT, RIGHT = "AGGACCGGATCAACT", "CATTGCGTGAACCGA"  # the lentiMPRA library's constant flanks

@@ -1,4 +1,4 @@
-"""Tests of varxpress.shiftpath: indel windows scored from the shifted reference cache must equal full recomputation."""
+"""Tests of varxpress.models.shiftpath: indel windows scored from the shifted reference cache must equal full recomputation."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.test_fastpath import TOL, _keras, _model, _onehot, configurations
-from varxpress.fastpath import LocalScorer
-from varxpress.model import DEFAULT_HPARAMS, ExpressionModel
-from varxpress.shiftpath import stretches
+from varxpress.models.fastpath import LocalScorer
+from varxpress.models.network import DEFAULT_HPARAMS, ExpressionModel
+from varxpress.models.shiftpath import stretches
 
 MARGIN = 120  # genome bases on each side of the reference window, pulled in by shifts
 
@@ -110,8 +110,8 @@ def test_xpresso_shaped_indels_match_full_recomputation(xpresso):
 
 def test_gene_jobs_with_indels_score_the_same_in_workers(xpresso):
     """A job's indel windows (sequences) come back beside its substitutions, in order, from worker processes too."""
-    from varxpress.encode import ALPHABET
-    from varxpress.fastpath import GeneJob, ScoringPool
+    from varxpress.sequence.encode import ALPHABET
+    from varxpress.models.fastpath import GeneJob, ScoringPool
 
     scorer = LocalScorer(xpresso)
     rng = np.random.default_rng(5)

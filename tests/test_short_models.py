@@ -10,10 +10,10 @@ import h5py
 import numpy as np
 import pytest
 
-from varxpress import fastpath
+from varxpress.models import fastpath
 from varxpress.cli import main
 from varxpress.errors import ModelError
-from varxpress.model import ExpressionModel, build_network, flattened_length, layer_names, validate_hparams
+from varxpress.models.network import ExpressionModel, build_network, flattened_length, layer_names, validate_hparams
 
 from tests.test_pipeline import GENES, inputs, run_score, vxp_entries  # noqa: F401  (inputs is a fixture)
 
@@ -80,8 +80,8 @@ def test_global_pool_model_round_trips_and_falls_back_from_the_fast_path(inputs,
 
 
 def test_rc_augmentation_flips_about_half_the_rows_with_labels_kept() -> None:
-    from varxpress.dataset import Arrays
-    from varxpress.training import WindowBatches
+    from varxpress.learning.dataset import Arrays
+    from varxpress.learning.training import WindowBatches
 
     rng = np.random.default_rng(1)
     X = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (64, 12))]

@@ -1,4 +1,4 @@
-"""Tests of varxpress.training: a small network trained for real on planted-motif data (tests/_planted.py).
+"""Tests of varxpress.learning.training: a small network trained for real on planted-motif data (tests/_planted.py).
 
 The planted labels depend on *where* motif A lies (core vs decoy region, same k-mer counts) and on an AND of two
 motifs, so a CNN can explain nearly all of the variance while the training mean explains none and a k-mer ridge
@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from tests._planted import MOTIF_A, SMALL_HPARAMS, trained_planted, write_fasta, write_labels
-from varxpress import dataset, training
+from varxpress.learning import dataset
+from varxpress.learning import training
 from varxpress.errors import DatasetError, ModelError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -76,7 +77,7 @@ def test_report_files(trained) -> None:
 
 @pytest.mark.slow
 def test_saved_model_carries_its_metadata(trained) -> None:
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(trained["model"])
     meta = model.metadata
@@ -102,8 +103,8 @@ def test_trained_model_scores_variants_unchanged(trained, tmp_path: Path) -> Non
     """`score` uses a `train` model as it is: destroying motif A in the core region lowers the prediction a lot,
     a substitution in plain background hardly changes it."""
     from varxpress.cli import main
-    from varxpress.encode import one_hot
-    from varxpress.model import ExpressionModel
+    from varxpress.sequence.encode import one_hot
+    from varxpress.models.network import ExpressionModel
 
     info, seqs = trained["info"], trained["seqs"]
     gene = next(i for i, d in enumerate(info) if d["core"] and not d["b"] and not d["c"])
@@ -214,7 +215,7 @@ def test_read_hparams_keeps_what_the_file_leaves_out(tmp_path: Path) -> None:
 
 
 def test_example_hparam_files_are_valid() -> None:
-    from varxpress.model import validate_hparams
+    from varxpress.models.network import validate_hparams
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "examples"
     files = sorted(folder.glob("hparams_*.*"))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tests.realdata import DATA, need
 from varxpress.errors import AnnotationError
-from varxpress.genome import Genome
-from varxpress.tss import TSS, TSSIndex, canonical_contig, read_tss
+from varxpress.io.genome import Genome
+from varxpress.io.tss import TSS, TSSIndex, canonical_contig, read_tss
 
 
 
@@ -57,7 +57,7 @@ def test_bed_of_centred_windows_read_without_offset_warns(tmp_path, caplog):
 
 
 def test_load_tss_defaults(tmp_path):
-    from varxpress.tss import DEFAULT_TSS_OFFSET, load_tss
+    from varxpress.io.tss import DEFAULT_TSS_OFFSET, load_tss
 
     bed = write(tmp_path / "t.bed", "chr1\t100\t200\tG1\t0\t+\nchr1\t300\t400\tG2\t0\t-\n")
     assert load_tss(bed) == (str(bed), read_tss(bed, offset=None))
@@ -285,7 +285,7 @@ def test_xpresso_bed_matches_kipoi_windows():
 
 
 def test_the_bundled_tss_set_names_genes_by_symbol_and_keeps_the_ensembl_id():
-    from varxpress.pipeline import DEFAULT_TSS, DEFAULT_TSS_OFFSET, bundled
+    from varxpress.scoring.pipeline import DEFAULT_TSS, DEFAULT_TSS_OFFSET, bundled
 
     tss = read_tss(bundled(DEFAULT_TSS), offset=DEFAULT_TSS_OFFSET)
     by_id = {t.gene_id: t for t in tss}

@@ -1,4 +1,4 @@
-"""Tests of varxpress.tuning: space building, persisted trials, resume after kill -9, SparkTrials in local mode."""
+"""Tests of varxpress.learning.tuning: space building, persisted trials, resume after kill -9, SparkTrials in local mode."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tests._planted import planted_files
-from varxpress import dataset, tuning
+from varxpress.learning import dataset
+from varxpress.learning import tuning
 from varxpress.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def test_interrupted_search_saves_finished_trials(tiny_set: Path, tmp_path: Path
     result = tuning.search(tiny_set, tmp_path, space, algo="anneal", max_evals=3, trial_epochs=1, final=True,
                            final_epochs=1, model_out=tmp_path / "best.vxm.h5")
     assert sorted(t["tid"] for t in result.trials.trials) == [0, 1, 3]  # tid 2 (interrupted) is not reused
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.load(result.model_path)
     assert model.metadata.hparams["upstream"] == 40 and "beats_baselines" in model.metadata.metrics

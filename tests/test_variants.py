@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from varxpress.errors import UnknownContigError
-from varxpress.genome import Genome
-from varxpress.variants import (
+from varxpress.io.genome import Genome
+from varxpress.io.variants import (
     Allele,
     AlleleKind,
     SkipReason,

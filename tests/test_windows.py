@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from varxpress.encode import reverse_complement
-from varxpress.genome import Genome
-from varxpress.tss import TSS
-from varxpress.variants import Allele, classify_allele
-from varxpress.windows import Window, WindowSpec, alt_tss, alt_window, distance_to_tss, ref_window
+from varxpress.sequence.encode import reverse_complement
+from varxpress.io.genome import Genome
+from varxpress.io.tss import TSS
+from varxpress.io.variants import Allele, classify_allele
+from varxpress.sequence.windows import Window, WindowSpec, alt_tss, alt_window, distance_to_tss, ref_window
 
 #         0         1
 #         01234567890123456789

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from varxpress import sharding
+from varxpress.workflow import sharding
 from varxpress.cli import build_parser, main
 from varxpress.errors import VcfError
-from varxpress.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
-from varxpress.workflow import WorkflowError, build_config, snakemake_command
+from varxpress.workflow.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
+from varxpress.workflow.runner import WorkflowError, build_config, snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"

@@ -52,7 +52,7 @@ def test_a_hostile_file_name_in_a_folder_with_a_space_runs_nothing_and_scores(tm
 
 def test_a_bundled_profile_can_be_named_and_a_folder_is_kept(tmp_path):
     from tests.test_workflow import _args
-    from varxpress.workflow import bundled_workflow, snakemake_command
+    from varxpress.workflow.runner import bundled_workflow, snakemake_command
 
     cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", "slurm"]))
     assert Path(cmd[cmd.index("--profile") + 1]) == bundled_workflow() / "profiles" / "slurm"

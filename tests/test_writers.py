@@ -3,8 +3,8 @@ import os
 import pytest
 
 from varxpress.errors import OutputError
-from varxpress.scoring import GeneScore
-from varxpress.writers import TsvWriter, TSV_COLUMNS, atomic_path
+from varxpress.scoring.scores import GeneScore
+from varxpress.io.writers import TsvWriter, TSV_COLUMNS, atomic_path
 
 
 def test_atomic_path_renames_only_on_success(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of varxpress.xpresso: converting published Xpresso Keras 2 models and checking them against references.
+"""Tests of varxpress.models.xpresso: converting published Xpresso Keras 2 models and checking them against references.
 
 Synthetic tests write a small Keras-2.0.5-style HDF5 file (model_config JSON + model_weights groups) into tmp_path.
 Real-data tests read ``../shared/data`` through ``tests.realdata`` (skipped with a reason where it is absent,
@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 from tests.realdata import DATA, need
-from varxpress import xpresso
-from varxpress.encode import one_hot, reverse_complement
+from varxpress.models import xpresso
+from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import ModelError
-from varxpress.model import ExpressionModel, build_network
-from varxpress.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
+from varxpress.models.network import ExpressionModel, build_network
+from varxpress.models.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
 
 HUMAN = DATA / "xpresso" / "human_trainepoch.11-0.426.h5"
 MOUSE = DATA / "xpresso" / "mouse_trainepoch.05-0.278.h5"

@@ -15,7 +15,7 @@ import pysam
 import pytest
 import yaml
 
-from varxpress import registry
+from varxpress.models import registry
 from varxpress.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     assert len((out / "search" / "trials.tsv").read_text().splitlines()) == 1 + 2
     best = json.loads((out / "search" / "best_hparams.json").read_text())
     for name, n_features in (("yeast", 1), ("yeast_nohl", 0)):
-        from varxpress.model import ExpressionModel
+        from varxpress.models.network import ExpressionModel
 
         model = ExpressionModel.load(out / f"{name}.vxm.h5")
         assert model.n_features == n_features and model.metadata.genome_build == "R64-1-1"

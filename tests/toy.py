@@ -16,7 +16,7 @@ def toy_hparams(upstream: int, downstream: int, n_features: int = 0, seed: int =
 
 def toy_model_file(folder: Path, upstream: int, downstream: int, n_features: int = 0, seed: int = 0) -> Path:
     """Save an untrained, randomly initialised toy model (seeded) to ``folder/toy.vxm.h5`` and return the path."""
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     model = ExpressionModel.from_hparams(toy_hparams(upstream, downstream, n_features, seed), name="toy",
                                          genome_build="toy", output_scale="log10")

@@ -34,7 +34,7 @@ WINDOW_RULE = {
 
 
 def main(out_dir: Path) -> None:
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     for cell, (name, what, folds) in FILES.items():
         model = ExpressionModel.load(out_dir / f"{name.replace('_', '-')}.vxm.h5")

@@ -62,8 +62,8 @@ def _test_predictions(report: Path) -> pd.DataFrame:
 
 
 def summarise(out_dir: Path) -> dict:
-    from varxpress.dataset import PreparedSet
-    from varxpress.model import ExpressionModel
+    from varxpress.learning.dataset import PreparedSet
+    from varxpress.models.network import ExpressionModel
 
     result: dict = {"bootstrap": {"resamples": N_BOOT, "unit": "leak group", "interval": "percentile 95%",
                                   "seed": 0}, "cells": {}}

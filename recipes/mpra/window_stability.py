@@ -27,10 +27,10 @@ TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 
 
 def main() -> None:
-    from varxpress.encode import one_hot, reverse_complement
-    from varxpress.genome import Genome
-    from varxpress.model import ExpressionModel
-    from varxpress.tss import read_tss
+    from varxpress.sequence.encode import one_hot, reverse_complement
+    from varxpress.io.genome import Genome
+    from varxpress.models.network import ExpressionModel
+    from varxpress.io.tss import read_tss
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)

@@ -217,7 +217,7 @@ def _finite(x) -> float | None:
 
 def search_summary(search: Path) -> dict:
     """Trials, their outcome and the search's wall time, from the stored hyperopt trials."""
-    from varxpress.tuning import TrialStore
+    from varxpress.learning.tuning import TrialStore
 
     trials = TrialStore(search).load()[0].trials
     ok = [t for t in trials if t["result"].get("status") == "ok"]
@@ -232,8 +232,8 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     """Step ``report``: the side-by-side table as JSON (``results``) and the figures of the network's run."""
     import pandas as pd
 
-    from varxpress.bootstrap import Bootstrap
-    from varxpress.evaluation import regression_metrics
+    from varxpress.learning.bootstrap import Bootstrap
+    from varxpress.learning.evaluation import regression_metrics
 
     frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t").query("split == 'test'")
               for folder, _ in ROWS.values()}
@@ -250,7 +250,7 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
         entry = {"n": int(len(y)), **{m: _finite(metrics[m]) for m in METRICS}}
         entry.update({k: _finite(v) for k, v in boot.intervals(row).items()})
         table[row] = entry
-    from varxpress.dataset import PreparedSet
+    from varxpress.learning.dataset import PreparedSet
 
     with PreparedSet(out / "yeast.vxd.h5") as pset:
         split = {"test_chroms": pset.attr("test_chroms"), "valid_chroms": pset.attr("valid_chroms"),
@@ -258,7 +258,7 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     result = {"models": table, "split": split, "search": search_summary(out / "search"),
               "hyperparameters": json.loads((out / "yeast.hparams.json").read_text()),
               "bootstrap": f"95% percentile intervals over the test genes, {boot.n_boot} resamples shared by all rows "
-                           "(varxpress.bootstrap)"}
+                           "(varxpress.learning.bootstrap)"}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     log.info("wrote %s", results)

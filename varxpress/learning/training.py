@@ -1,7 +1,7 @@
 """Train a network on a prepared set (``varxpress train``).
 
-Route: hyperparameters (JSON/YAML, :func:`varxpress.model.load_hparams`) -> windows cropped from the prepared set to
-the hyperparameters' ``upstream``/``downstream`` -> :func:`varxpress.model.build_network` -> Keras ``fit`` with early
+Route: hyperparameters (JSON/YAML, :func:`varxpress.models.network.load_hparams`) -> windows cropped from the prepared set to
+the hyperparameters' ``upstream``/``downstream`` -> :func:`varxpress.models.network.build_network` -> Keras ``fit`` with early
 stopping on validation loss (the best epoch's weights are restored and kept as a checkpoint) -> a model file in the
 format ``score`` reads, whose metadata records the window, the label scale, the feature standardisation, the
 hyperparameters, the metrics and the training set's fingerprint.
@@ -15,7 +15,7 @@ it is smaller than ``--max-memory-gb`` (default 8); otherwise batches are read f
 by a ``keras.utils.PyDataset``. Either way each batch is converted to float32 on the fly.
 
 After training the model is checked against the training-mean and the k-mer ridge baselines on the test split
-(:func:`varxpress.evaluation.check_against_baselines`: positive correlation, an r² gain over each baseline that holds
+(:func:`varxpress.learning.evaluation.check_against_baselines`: positive correlation, an r² gain over each baseline that holds
 under a paired bootstrap over the test genes, enough test genes to tell): ``metrics.json`` carries
 ``beats_baselines``, ``verdict``, ``reasons`` and ``near_constant``, every metric has its bootstrap 95% interval
 (``*_ci_low``/``*_ci_high``), a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit
@@ -25,7 +25,7 @@ Cross-validation ensemble (``--cv-folds K``): the train and valid rows are dealt
 ``i`` validates (early stopping) on fold ``i``, trains on the others with seed ``seed + i`` and is tested on the
 set's own test split, which no member touches. The members share one label standardisation (mean and sd of all
 train + valid labels) so their outputs, and deltas, are on one scale. They are exported with
-:func:`varxpress.ensemble.export_ensemble`; the folder's ``metrics.json`` holds the test metrics of the members'
+:func:`varxpress.models.ensemble.export_ensemble`; the folder's ``metrics.json`` holds the test metrics of the members'
 mean prediction. ``-o`` is still the ordinary model trained on the recorded split.
 
 Repeatability: ``keras.utils.set_random_seed(seed)`` and, with ``deterministic`` (default), TensorFlow's
@@ -45,14 +45,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import existing_path
-from .dataset import Arrays, PreparedSet
-from .errors import DatasetError, ModelError
-from .bootstrap import Bootstrap
-from .collapse import SPREAD_FRACTION
-from .evaluation import (MIN_TEST_GENES, baseline_metrics, check_against_baselines, plot_pred_vs_obs,
+from varxpress.cli import existing_path
+from varxpress.learning.dataset import Arrays, PreparedSet
+from varxpress.errors import DatasetError, ModelError
+from varxpress.learning.bootstrap import Bootstrap
+from varxpress.learning.collapse import SPREAD_FRACTION
+from varxpress.learning.evaluation import (MIN_TEST_GENES, baseline_metrics, check_against_baselines, plot_pred_vs_obs,
                          regression_metrics, warn_if_failed)
-from .outputs import open_output, save_figure
+from varxpress.io.outputs import open_output, save_figure
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -136,7 +136,7 @@ class FitResult:
     """A fitted network. ``history``: per-epoch ``loss``/``val_loss`` (standardised units when labels are) and
     the collapse checks' ``val_pred_sd_ratio``/``dead_relu_fraction``; ``best_epoch`` 1-based;
     ``label_mean``/``label_sd``: the label standardisation (None when off); ``collapse``: ``detected`` (bool),
-    ``events`` (one per collapsed epoch, :class:`varxpress.collapse.CollapseMonitor`), ``threshold``, ``action``."""
+    ``events`` (one per collapsed epoch, :class:`varxpress.learning.collapse.CollapseMonitor`), ``threshold``, ``action``."""
 
     keras_model: object
     history: dict
@@ -151,15 +151,15 @@ class FitResult:
 def read_hparams(path: str | os.PathLike) -> dict:
     """Hyperparameters from a JSON or YAML file *as written* (keys left out stay out, so :func:`fit` can fill
     ``upstream``/``downstream``/``n_features`` from the prepared set before
-    :func:`varxpress.model.validate_hparams` fills the rest from ``DEFAULT_HPARAMS``)."""
-    from .model import read_hparams_file
+    :func:`varxpress.models.network.validate_hparams` fills the rest from ``DEFAULT_HPARAMS``)."""
+    from varxpress.models.network import read_hparams_file
 
     return read_hparams_file(path)
 
 
 def _prepare_hparams(hparams: dict, pset: PreparedSet) -> dict:
     """Fill window and feature count from the set where the hyperparameters leave them out; validate."""
-    from .model import validate_hparams
+    from varxpress.models.network import validate_hparams
 
     hp = copy.deepcopy(dict(hparams))
     hp.setdefault("upstream", pset.upstream)
@@ -203,7 +203,7 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
 
     Args:
         pset: the prepared set.
-        hparams: hyperparameters (see :mod:`varxpress.model`); ``n_features``, ``upstream``, ``downstream``
+        hparams: hyperparameters (see :mod:`varxpress.models.network`); ``n_features``, ``upstream``, ``downstream``
             default to the set's.
         standardize_labels: z-score labels with the training split's mean/sd.
         epochs: overrides ``hparams["epochs"]``.
@@ -213,13 +213,13 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
         label_scale: ``(mean, sd)`` to standardise labels with instead of the training split's (cross-validation
             members share one scale).
         on_collapse: ``"warn"`` (default) or ``"stop"``: what to do when the predictions collapse to nearly one
-            value or the final ReLU layer dies (:mod:`varxpress.collapse`); either way it is logged and recorded.
+            value or the final ReLU layer dies (:mod:`varxpress.learning.collapse`); either way it is logged and recorded.
 
     Raises:
         ModelError: hyperparameters that do not fit the set; DatasetError: an empty train or valid split.
     """
-    from .collapse import SPREAD_FRACTION, CollapseMonitor, likely_causes
-    from .model import build_network
+    from varxpress.learning.collapse import SPREAD_FRACTION, CollapseMonitor, likely_causes
+    from varxpress.models.network import build_network
 
     if on_collapse not in ON_COLLAPSE:
         raise ModelError(f"on_collapse {on_collapse!r} is not one of {', '.join(ON_COLLAPSE)}")
@@ -414,8 +414,8 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
 
 def _save_model(result: FitResult, pset: PreparedSet, hp: dict, metrics: dict, out: Path, name: str,
                 standardize_labels: bool, source: str) -> None:
-    from . import __version__
-    from .model import ExpressionModel, ModelMetadata
+    from varxpress import __version__
+    from varxpress.models.network import ExpressionModel, ModelMetadata
 
     units = str(pset.attr("label_units", "log10 expression"))
     feature_names = pset.feature_names if int(hp["n_features"]) else []
@@ -459,7 +459,7 @@ def _json_safe(obj):
 
 
 def _write_report(report: Path, result: FitResult, metrics: dict, preds: dict) -> None:
-    from .evaluation import _pyplot
+    from varxpress.learning.evaluation import _pyplot
 
     with open_output(report / "metrics.json") as handle:
         handle.write(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
@@ -576,7 +576,7 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
     Returns:
         :class:`EnsembleResult`.
     """
-    from .ensemble import export_ensemble
+    from varxpress.models.ensemble import export_ensemble
 
     path = dataset.path if isinstance(dataset, PreparedSet) else Path(dataset)
     hp = copy.deepcopy(hparams)

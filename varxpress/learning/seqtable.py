@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .encode import one_hot
-from .errors import DatasetError
+from varxpress.sequence.encode import one_hot
+from varxpress.errors import DatasetError
 
 __all__ = ["SequenceTable", "read_sequence_table", "strip_adapters", "element_of", "canonical", "leak_groups",
            "group_split", "prepare_sequence_tables"]
@@ -88,7 +88,7 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
         DatasetError: missing file, no DNA column, a non-DNA sequence or non-number value (file and line named),
             a duplicated id.
     """
-    from .model import sha256_file
+    from varxpress.models.network import sha256_file
 
     path = Path(path)
     if not path.is_file():
@@ -268,7 +268,7 @@ def prepare_sequence_tables(
     """Pool sequence tables, strip adapters, split without leaks and write a prepared set (``kind = sequences``).
 
     ``length`` (default: the longest stripped sequence), ``align`` and ``tss_index`` (default ``length // 2``) as
-    for :func:`varxpress.dataset.prepare_sequences`: the window index ``tss_index`` is the base a model trained on the
+    for :func:`varxpress.learning.dataset.prepare_sequences`: the window index ``tss_index`` is the base a model trained on the
     set will put on the TSS when it scores genomic variants (``upstream = tss_index``). ``split_method``: ``group``
     (:func:`leak_groups` + :func:`group_split`) or ``random`` (rows drawn at random, which can leak).
     ``value_log_base``: the values are logarithms to this base (e.g. 2 for a log2 RNA/DNA ratio); they are stored
@@ -278,7 +278,7 @@ def prepare_sequence_tables(
     Raises:
         DatasetError: bad tables, adapters, sizes or ``tss_index``.
     """
-    from .dataset import _write_set, fit_length, make_split
+    from varxpress.learning.dataset import _write_set, fit_length, make_split
 
     tables = [read_sequence_table(p, id_column, label_column) for p in paths]
     ids = [i for t in tables for i in t.ids]

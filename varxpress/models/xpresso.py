@@ -4,7 +4,7 @@ Source: Agarwal V, Shendure J. Predicting mRNA abundance directly from genomic s
 neural networks. Cell Reports 31:107663 (2020); models from github.com/vagarwal87/Xpresso (MIT licence).
 
 The conversion reads the architecture from the file's ``model_config`` attribute (nothing about it is hard-coded),
-maps it to varxpress hyperparameters, builds the network with :func:`varxpress.model.build_network`, copies the
+maps it to varxpress hyperparameters, builds the network with :func:`varxpress.models.network.build_network`, copies the
 weights, and verifies the result: the converted network must reproduce, within ``atol`` (1e-5), the predictions of
 an independent pure-numpy forward pass (:func:`numpy_forward`) driven by the original file's ``model_config`` and
 weights, on random one-hot windows (with some N rows) and random half-life features.
@@ -26,8 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelError
-from .model import ExpressionModel, ModelMetadata, build_network, sha256_file, validate_hparams
+from varxpress.errors import ModelError
+from varxpress.models.network import ExpressionModel, ModelMetadata, build_network, sha256_file, validate_hparams
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ def numpy_forward(config: dict[str, Any], weights: dict[str, list[np.ndarray]],
                   inputs: dict[str, np.ndarray]) -> np.ndarray:
     """Evaluate a Keras 2 functional ``model_config`` with ``weights`` in float64 numpy.
 
-    Independent of Keras and of :func:`varxpress.model.build_network`: it walks the config's layers in order
+    Independent of Keras and of :func:`varxpress.models.network.build_network`: it walks the config's layers in order
     (Keras stores them topologically) and applies Conv1D ('same'/'valid', dilation, relu/linear), MaxPooling1D
     ('valid'), Flatten (channels-last, row-major, as Keras), Concatenate (last axis), Dense, Activation and Dropout
     (identity at prediction).

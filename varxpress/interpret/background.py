@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from varxpress import scoring
-from varxpress.encode import one_hot
+from varxpress.scoring import scores
+from varxpress.sequence.encode import one_hot
 from varxpress.errors import VarxpressError
-from varxpress.model import sha256_file
+from varxpress.models.network import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Background:
         """Write the background to ``path`` (HDF5) atomically; returns the path."""
         import h5py
 
-        from varxpress.outputs import atomic_path
+        from varxpress.io.outputs import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:
@@ -166,7 +166,7 @@ class Background:
     def for_model(cls, model_path: str | os.PathLike, model_sha256: str | None = None) -> "Background | None":
         """The background stored beside a model (``<model>.background.h5``), or None where there is none.
 
-        With ``model_sha256`` (the loaded model's :attr:`~varxpress.model.ExpressionModel.sha256`), a background
+        With ``model_sha256`` (the loaded model's :attr:`~varxpress.models.network.ExpressionModel.sha256`), a background
         built for another model file is refused with a warning (None is returned): its percentiles would be wrong.
         """
         path = default_path(model_path)
@@ -203,7 +203,7 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
     """Sample SNVs uniformly from every (gene, window position, alternative base) and score them.
 
     Args:
-        model: the :class:`~varxpress.model.ExpressionModel`.
+        model: the :class:`~varxpress.models.network.ExpressionModel`.
         genome: the reference.
         tss_list: the genes (those on contigs absent from the genome are skipped and counted).
         n_snvs: sample size (without replacement); ``<= 0`` or at least the number of possible SNVs: all of them.
@@ -216,8 +216,8 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
         ``(background, signed_deltas)``: the background (provenance filled except file names) and the sampled
         signed deltas, shape (n,), in sampling order (for tests and summaries).
     """
-    from varxpress.mutagenesis import SubstitutionPredictor
-    from varxpress.windows import ref_window
+    from varxpress.interpret.mutagenesis import SubstitutionPredictor
+    from varxpress.sequence.windows import ref_window
 
     spec = model.window_spec
     genes, counts, skipped, too_many_n = [], [], 0, 0
@@ -270,7 +270,7 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
             f = np.asarray(model.metadata.default_features, dtype=np.float32)
         ref = predictor.reference(onehot, f)
         alt = predictor.predict(ref, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
-        deltas[a:b] = scoring.delta(ref.pred, alt)
+        deltas[a:b] = scores.delta(ref.pred, alt)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -301,7 +301,7 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress background``."""
     from varxpress.cli import fraction, non_negative_int, output_path
-    from varxpress.mutagenesis import add_input_arguments
+    from varxpress.interpret.mutagenesis import add_input_arguments
 
     add_input_arguments(p)
     p.add_argument("--n-snvs", "-n", type=non_negative_int, default=DEFAULT_N_SNVS,
@@ -316,7 +316,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress background``: sample, score, save."""
-    from varxpress.mutagenesis import load_inputs
+    from varxpress.interpret.mutagenesis import load_inputs
 
     inputs = load_inputs(args)
     bg, deltas = build_background(inputs.model, inputs.genome, inputs.tss, n_snvs=args.n_snvs, seed=args.seed,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from varxpress.errors import VarxpressError, VcfError
-from varxpress.outputs import atomic_path
+from varxpress.io.outputs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,8 @@ def promoter_windows(contigs: Sequence[str], fasta: str, tss: str | None, tss_of
     Names are matched through the FASTA (``chr1`` ↔ ``1``, ``--contig-map``) like ``varxpress score`` does; the
     window is ``upstream + downstream`` bases around each TSS on either strand (a superset of the model's window).
     """
-    from varxpress.genome import Genome, read_contig_map
-    from varxpress.registry import load_tss_set
+    from varxpress.io.genome import Genome, read_contig_map
+    from varxpress.models.registry import load_tss_set
 
     model_path, _, genes = load_tss_set(model, tss, tss_offset, tss_format)
     up, down = model_window(model_path)

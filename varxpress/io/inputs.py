@@ -1,6 +1,6 @@
 """The one way ``varxpress score`` opens its input VCF: as a file that can be read more than once.
 
-Scoring reads the input several times (the text pre-scan of :func:`varxpress.variants.scan_vcf_text`, then htslib,
+Scoring reads the input several times (the text pre-scan of :func:`varxpress.io.variants.scan_vcf_text`, then htslib,
 and a region query seeks through an index). A regular file allows that; standard input (``-``), a named pipe
 (``mkfifo``) or a process substitution (``<(zcat x.vcf.gz)``, a ``/dev/fd/N`` pipe) can be read only once, so
 :func:`seekable_input` copies those, once, to a temporary file (in ``$TMPDIR``) that every later step reads and that

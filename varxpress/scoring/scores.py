@@ -47,11 +47,11 @@ def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None 
     """Flags of a score from its window's quality (see docs/output.md, *Flags*).
 
     ``off_contig``: the window ran off a contig end (N padding). ``n_rich``: more than
-    :data:`~varxpress.windows.N_RICH_FRACTION` of the reference window is ``N``. ``background_mismatch``: a
+    :data:`~varxpress.sequence.windows.N_RICH_FRACTION` of the reference window is ``N``. ``background_mismatch``: a
     percentile was computed although the window has more ``N`` than any window the background was built from
     (``background_max_n``, the background's ``max_n_fraction``; :data:`N_RICH_FRACTION` where it does not say).
     """
-    from varxpress.windows import N_RICH_FRACTION
+    from varxpress.sequence.windows import N_RICH_FRACTION
 
     flags = []
     if off_contig:
@@ -77,7 +77,7 @@ def units_text(output_scale: str, short: bool = False) -> str:
 def delta(ref_pred: np.ndarray | float, alt_pred: np.ndarray | float) -> np.ndarray | float:
     """``alt - ref`` on the model's output scale (shape: the inputs' broadcast).
 
-    The one place a delta is computed: ``score`` (through :func:`varxpress.ensemble.ensemble_stats`), the
+    The one place a delta is computed: ``score`` (through :func:`varxpress.models.ensemble.ensemble_stats`), the
     background, mutagenesis and ensembles all call it.
     """
     return np.subtract(alt_pred, ref_pred)

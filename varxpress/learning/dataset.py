@@ -50,11 +50,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .cli import existing_path
-from .encode import one_hot
-from .errors import DatasetError
-from .model import sha256_file
+from varxpress import __version__
+from varxpress.cli import existing_path
+from varxpress.sequence.encode import one_hot
+from varxpress.errors import DatasetError
+from varxpress.models.network import sha256_file
 
 __all__ = [
     "FORMAT",
@@ -252,7 +252,7 @@ def read_fasta_records(path: str | os.PathLike) -> list[tuple[str, str]]:
         opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
     records: list[tuple[str, str]] = []
     name, parts = None, []
-    from varxpress.inputs import text_lines
+    from varxpress.io.inputs import text_lines
 
     with opener(path, "rb") as handle:
         for lineno, line in text_lines(handle, "ascii"):
@@ -377,8 +377,8 @@ def _standardize(raw: np.ndarray, split: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _write_set(path: Path, onehot: np.ndarray, labels: np.ndarray, ids: Sequence[str], split: np.ndarray,
                features_raw: np.ndarray, attrs: dict, columns: dict, chunk_rows: int = 16) -> None:
-    """Write a prepared set through :func:`varxpress.outputs.atomic_path` (a partial file, renamed when complete)."""
-    from varxpress.outputs import atomic_path
+    """Write a prepared set through :func:`varxpress.io.outputs.atomic_path` (a partial file, renamed when complete)."""
+    from varxpress.io.outputs import atomic_path
 
     features, mean, sd = _standardize(features_raw, split)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -466,14 +466,14 @@ def prepare_genomic(
 ) -> Path:
     """Build a prepared set of TSS-centred genomic windows for the genes that have a label.
 
-    Each gene's window is built by :func:`varxpress.windows.ref_window` with ``WindowSpec(upstream, downstream)``,
+    Each gene's window is built by :func:`varxpress.sequence.windows.ref_window` with ``WindowSpec(upstream, downstream)``,
     i.e. exactly the reference window ``score`` builds for a model with these bounds (transcription direction,
     reverse-complemented on ``-``, N-padded and flagged past a contig end). A model window ``(U, D)`` with
     ``U <= upstream`` and ``D <= downstream`` is the column range ``[upstream - U, upstream + D)`` of it.
 
     Args:
         genome_path: reference FASTA (plain or bgzip).
-        tss_path: TSS annotation read by :func:`varxpress.tss.load_tss` (BED/GTF/GFF3/TSV), as ``score`` reads it.
+        tss_path: TSS annotation read by :func:`varxpress.io.tss.load_tss` (BED/GTF/GFF3/TSV), as ``score`` reads it.
         labels: from :func:`read_label_table`; genes without a label are left out (counted).
         out_path: the HDF5 file to write.
         features: optional per-gene features (:func:`read_feature_table`).
@@ -490,9 +490,9 @@ def prepare_genomic(
     Raises:
         DatasetError: no gene has both a TSS and a label, or the split is impossible.
     """
-    from .genome import Genome
-    from .tss import load_tss
-    from .windows import WindowSpec, ref_window
+    from varxpress.io.genome import Genome
+    from varxpress.io.tss import load_tss
+    from varxpress.sequence.windows import WindowSpec, ref_window
 
     if upstream < 0 or downstream < 1:
         raise DatasetError(f"window bounds upstream={upstream}, downstream={downstream}: need upstream >= 0, "
@@ -907,7 +907,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress prepare``; returns the exit status."""
     if args.sequence_table:
-        from .seqtable import prepare_sequence_tables
+        from varxpress.learning.seqtable import prepare_sequence_tables
 
         if args.labels or args.sequences or args.genome or args.tss or args.features:
             raise DatasetError("--sequence-table carries its own values: give it without --labels, --sequences, "
@@ -939,7 +939,7 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError("genomic windows need both --genome and --tss")
         contig_map = None
         if args.contig_map:
-            from .genome import read_contig_map
+            from varxpress.io.genome import read_contig_map
             contig_map = read_contig_map(args.contig_map)
         prepare_genomic(args.genome, args.tss, labels, args.out, upstream=args.upstream,
                         downstream=args.downstream, tss_offset=args.tss_offset, tss_format=args.tss_format,

@@ -18,9 +18,9 @@ The rule, per layer (positions are 0-based indices along the layer's input; ``[a
 * ``Flatten`` + ``Concatenate(features)`` + first ``Dense``: the cached pre-activation ``h`` changes by
   ``W[changed flat rows]^T . delta``; the rest of the dense head is run in full (it is tiny).
 
-Only the layer types :func:`varxpress.model.build_network` produces are handled; :func:`supports` tells whether a
+Only the layer types :func:`varxpress.models.network.build_network` produces are handled; :func:`supports` tells whether a
 network fits. Indels shift the window and are not substitutions: :meth:`LocalScorer.predict_windows` (module
-:mod:`varxpress.shiftpath`) scores them by reusing the reference's first layer, shifted, and recomputing the rest.
+:mod:`varxpress.models.shiftpath`) scores them by reusing the reference's first layer, shifted, and recomputing the rest.
 
 Predictions are on the network's own output scale (as ``keras_model.predict`` returns them), as float64.
 """
@@ -57,7 +57,7 @@ __all__ = [
 
 Edit = tuple[int, int]
 """One substituted base: ``(window_index, base_index)``; window index 0-based in the (oriented) window, base index
-0-3 for A, C, G, T (``varxpress.encode.ALPHABET``) or -1 for N (an all-zero one-hot row)."""
+0-3 for A, C, G, T (``varxpress.sequence.encode.ALPHABET``) or -1 for N (an all-zero one-hot row)."""
 
 # Largest float32 array (elements) one batch step may allocate; batches of edits are cut to stay below it.
 _BATCH_ELEMENTS = 1 << 22
@@ -422,7 +422,7 @@ def supports(model: Any) -> bool:
     """Whether :class:`LocalScorer` can score this network exactly.
 
     Args:
-        model: a ``varxpress.model.ExpressionModel`` or a ``keras.Model``.
+        model: a ``varxpress.models.network.ExpressionModel`` or a ``keras.Model``.
 
     Returns:
         True for networks of the shape ``build_network`` makes (Conv1D 'same' -> activation -> MaxPooling1D with
@@ -443,7 +443,7 @@ class LocalScorer:
     Holds only numpy arrays (picklable; no TensorFlow needed after construction).
 
     Args:
-        model: ``varxpress.model.ExpressionModel`` (its ``.keras_model`` and ``.metadata.default_features`` are used)
+        model: ``varxpress.models.network.ExpressionModel`` (its ``.keras_model`` and ``.metadata.default_features`` are used)
             or a plain ``keras.Model``.
         threads: worker processes :func:`score_genes` uses by default. The methods of this class run in the
             calling thread with one BLAS thread (the batched products are small: more BLAS threads or a thread
@@ -565,10 +565,10 @@ class LocalScorer:
     def predict_windows(self, cache: RefCache, alts: np.ndarray, shifts: Sequence[int] | None = None) -> np.ndarray:
         """Predict whole alternate windows (indels, complex alleles) of a prepared gene, reusing its first layer.
 
-        See :func:`varxpress.shiftpath.predict_windows`: alts (n, L, 4); shifts, per window, ``len(ALT) - len(REF)``
+        See :func:`varxpress.models.shiftpath.predict_windows`: alts (n, L, 4); shifts, per window, ``len(ALT) - len(REF)``
         (a hint); returns (n,) float64 equal to a full forward pass.
         """
-        from varxpress.shiftpath import predict_windows
+        from varxpress.models.shiftpath import predict_windows
 
         return predict_windows(self, cache, alts, shifts)
 
@@ -786,7 +786,7 @@ def score_gene(scorer: LocalScorer, job: GeneJob) -> GeneResult:
     if not job.windows:
         ref, alt = score_gene_substitutions(scorer, job.ref_onehot, job.features, job.edits)
         return GeneResult(job.key, ref, alt)
-    from varxpress.encode import one_hot
+    from varxpress.sequence.encode import one_hot
 
     cache = scorer.prepare(job.ref_onehot, job.features)
     alts = np.stack([one_hot(seq) for seq, _ in job.windows])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import VarxpressError
-from varxpress.registry import DEFAULT, describe, model_argument, model_file, model_path_argument
+from varxpress.models.registry import DEFAULT, describe, model_argument, model_file, model_path_argument
 
 log = logging.getLogger("varxpress")
 
@@ -24,23 +24,23 @@ log = logging.getLogger("varxpress")
 SUBCOMMANDS = {
     "score": ("varxpress.cli", "add_score_arguments", "run_score",
               "score the variants of a VCF/BCF: annotated VCF and TSV of predicted expression changes"),
-    "import-xpresso": ("varxpress.xpresso", "add_arguments", "run",
+    "import-xpresso": ("varxpress.models.xpresso", "add_arguments", "run",
                        "convert a published Xpresso Keras HDF5 model into a varxpress model file"),
-    "prepare": ("varxpress.dataset", "add_arguments", "run",
+    "prepare": ("varxpress.learning.dataset", "add_arguments", "run",
                 "build a training set (HDF5) from a genome, a TSS file and a label table"),
-    "train": ("varxpress.training", "add_arguments", "run", "train a model from a prepared set and hyperparameters"),
-    "hyperopt": ("varxpress.tuning", "add_arguments", "run", "search hyperparameters (TPE/anneal/random, resumable)"),
-    "evaluate": ("varxpress.evaluation", "add_evaluate_arguments", "run_evaluate",
+    "train": ("varxpress.learning.training", "add_arguments", "run", "train a model from a prepared set and hyperparameters"),
+    "hyperopt": ("varxpress.learning.tuning", "add_arguments", "run", "search hyperparameters (TPE/anneal/random, resumable)"),
+    "evaluate": ("varxpress.learning.evaluation", "add_evaluate_arguments", "run_evaluate",
                  "metrics of a model on a prepared set, beside the mean and k-mer ridge baselines"),
-    "predict": ("varxpress.evaluation", "add_predict_arguments", "run_predict",
+    "predict": ("varxpress.learning.evaluation", "add_predict_arguments", "run_predict",
                 "predicted expression of the sequences of a FASTA or the genes of a prepared set"),
-    "workflow": ("varxpress.workflow", "add_arguments", "run",
+    "workflow": ("varxpress.workflow.runner", "add_arguments", "run",
                  "score a cohort VCF in shards with Snakemake (local or cluster), gathered into one indexed VCF"),
-    "background": ("varxpress.background", "add_arguments", "run",
+    "background": ("varxpress.interpret.background", "add_arguments", "run",
                    "background distribution of |delta| of random promoter SNVs, for percentiles of scores"),
-    "mutagenesis": ("varxpress.mutagenesis", "add_arguments", "run",
+    "mutagenesis": ("varxpress.interpret.mutagenesis", "add_arguments", "run",
                     "score every substitution near a gene's TSS: TSV, heat map and sequence logo"),
-    "explain": ("varxpress.report", "add_arguments", "run",
+    "explain": ("varxpress.interpret.report", "add_arguments", "run",
                 "self-contained HTML report of one variant: predictions, percentile, uncertainty, local map"),
 }
 
@@ -130,7 +130,7 @@ def parse_region(text: str) -> tuple[str, int, int]:
     """``chr:start-end`` (1-based, inclusive, commas allowed) or ``chr`` -> (chrom, start0, end)."""
     chrom, sep, rng = text.replace(",", "").rpartition(":")
     if not sep:
-        from varxpress.sharding import CONTIG_END
+        from varxpress.workflow.sharding import CONTIG_END
 
         return text, 0, CONTIG_END
     try:
@@ -221,7 +221,7 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from varxpress.pipeline import ScoreConfig, score_vcf
+    from varxpress.scoring.pipeline import ScoreConfig, score_vcf
 
     regions = list(args.region) + list(args.regions)
     cfg = ScoreConfig(
@@ -239,7 +239,7 @@ def run_score(args: argparse.Namespace) -> int:
              "not scored: %s", stats.records_in, stats.records_out, stats.alleles, stats.alleles_scored,
              stats.scores, stats.scores_fast, skipped)
     if args.stats:
-        from varxpress.outputs import open_output
+        from varxpress.io.outputs import open_output
 
         with open_output(args.stats) as fh:
             json.dump(stats.as_dict(), fh, indent=2, sort_keys=True)
@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     from varxpress.errors import ReaderGone, Terminated, UsageError
-    from varxpress.outputs import check_distinct
-    from varxpress.pipeline import command_line
+    from varxpress.io.outputs import check_distinct
+    from varxpress.scoring.pipeline import command_line
 
     words = sys.argv[1:] if argv is None else argv
     command = next((w for w in words if not w.startswith("-")), "")
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted: no output was left half-written")
         return 130
     except BrokenPipeError:
-        from varxpress.outputs import discard_stdout
+        from varxpress.io.outputs import discard_stdout
 
         discard_stdout()
         return 0

@@ -39,11 +39,11 @@ Spark
 
 At the end the best trial's hyperparameters are written to ``OUT_DIR/best_hparams.json`` and, unless
 ``--no-final``, retrained with ``--final-epochs`` (default: the space's ``epochs``) by
-:func:`varxpress.training.train`, which saves the model and its report.
+:func:`varxpress.learning.training.train`, which saves the model and its report.
 
 Ensemble
     ``--ensemble-top-k K`` retrains the ``K`` best successful trials (validation loss, ties by trial id) the same
-    way and exports them with :func:`varxpress.ensemble.export_ensemble` to ``--ensemble-out`` (default
+    way and exports them with :func:`varxpress.models.ensemble.export_ensemble` to ``--ensemble-out`` (default
     ``OUT_DIR/ensemble``), source ``{"kind": "hyperopt-top-k", "trials": [...], "losses": [...]}``. Members must
     read one window, so only trials with the best trial's ``upstream``/``downstream`` are eligible (others are
     skipped, with a warning). The final model, when made, is reused as the best trial's member.
@@ -64,9 +64,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli import existing_path
-from .dataset import PreparedSet
-from .errors import DatasetError, ModelError, VarxpressError
+from varxpress.cli import existing_path
+from varxpress.learning.dataset import PreparedSet
+from varxpress.errors import DatasetError, ModelError, VarxpressError
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -277,8 +277,8 @@ class Objective:
     def __call__(self, flat: dict[str, Any]) -> dict[str, Any]:
         from hyperopt import STATUS_FAIL, STATUS_OK
 
-        from .evaluation import regression_metrics
-        from .training import _load_split, fit, predict_network
+        from varxpress.learning.evaluation import regression_metrics
+        from varxpress.learning.training import _load_split, fit, predict_network
 
         hp = flat_to_hparams(flat)
         try:
@@ -487,8 +487,8 @@ def top_k_trials(trials: list[dict], k: int) -> list[dict]:
 def _retrain(dataset, trial: dict, out: Path, out_dir: Path, flat_space: dict, final_epochs: int | None,
              **train_args):
     """Retrain one finished trial with the final epochs (``final_epochs``, else the space's ``epochs``) through
-    :func:`varxpress.training.train`; returns its :class:`~varxpress.training.TrainResult`."""
-    from .training import train
+    :func:`varxpress.learning.training.train`; returns its :class:`~varxpress.learning.training.TrainResult`."""
+    from varxpress.learning.training import train
 
     hp = copy.deepcopy(trial["result"]["hparams"])
     if final_epochs is not None:
@@ -502,8 +502,8 @@ def _export_top_k(dataset, ranked: list[dict], folder: Path, final_model, out_di
                   final_epochs: int | None, **train_args) -> Path:
     """Retrain the ``ranked`` trials (reusing ``final_model``, the best trial's retrained model, when given) into
     ``folder`` and export them as an ensemble with its report; returns the manifest."""
-    from .ensemble import export_ensemble
-    from .training import member_name, write_ensemble_report
+    from varxpress.models.ensemble import export_ensemble
+    from varxpress.learning.training import member_name, write_ensemble_report
 
     members = []
     for i, trial in enumerate(ranked, 1):
@@ -638,7 +638,7 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
         return SearchResult(done, None)
     best = min(ok, key=_rank)
     best_result = {"tid": best["tid"], **best["result"]}
-    from varxpress.outputs import open_output
+    from varxpress.io.outputs import open_output
 
     with open_output(out_dir / "best_hparams.json") as handle:
         handle.write(json.dumps(best_result["hparams"], indent=2, sort_keys=True))

@@ -4,7 +4,7 @@
 
 Records are streamed in chunks of ``chunk_size``; each chunk is classified, paired with the genes whose window holds
 it (interval index), scored gene by gene (the reference window of a gene is predicted once and kept in a small LRU
-cache; substitutions go through the incremental engine of :mod:`varxpress.fastpath` where the model allows, other
+cache; substitutions go through the incremental engine of :mod:`varxpress.models.fastpath` where the model allows, other
 alleles are predicted in batches of full alternate windows) and written back in input order. Memory is bounded by
 the chunk size and the cache size, whatever the size of the VCF.
 """
@@ -27,22 +27,22 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from varxpress import __version__
-from varxpress.encode import one_hot
+from varxpress.sequence.encode import one_hot
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
-from varxpress.genome import Genome, read_contig_map
-from varxpress.inputs import input_name, seekable_input
-from varxpress.registry import BUNDLED, DEFAULT, data_path, load_tss_set, model_file, named_ensemble
-from varxpress.scoring import GeneScore, mean_log2_fold_change, quality_flags
-from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex  # noqa: F401 (DEFAULT_* re-exported)
-from varxpress.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
+from varxpress.io.genome import Genome, read_contig_map
+from varxpress.io.inputs import input_name, seekable_input
+from varxpress.models.registry import BUNDLED, DEFAULT, data_path, load_tss_set, model_file, named_ensemble
+from varxpress.scoring.scores import GeneScore, mean_log2_fold_change, quality_flags
+from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, TSSIndex  # noqa: F401 (DEFAULT_* re-exported)
+from varxpress.io.variants import (Allele, AlleleKind, SkipReason, check_ref, classify_allele, record_pos,
                                 scan_vcf_text)
-from varxpress.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
-from varxpress.outputs import atomic_path, in_place
-from varxpress.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
+from varxpress.sequence.windows import Window, WindowSpec, alt_window, distance_to_tss, ref_window
+from varxpress.io.outputs import atomic_path, in_place
+from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
 
 log = logging.getLogger(__name__)
 
-# the default bundled model's file (named models: varxpress.registry)
+# the default bundled model's file (named models: varxpress.models.registry)
 DEFAULT_MODEL = BUNDLED[DEFAULT].model
 NO_GENE = "no_gene_in_window"
 MISMATCH_POLICIES = ("error", "warn", "skip")
@@ -62,7 +62,7 @@ class ScoreConfig:
     fasta: str
     out: str = "-"
     tsv: str | None = None
-    model: str | None = None  #: a bundled model's name or a file (None: the default, see varxpress.registry)
+    model: str | None = None  #: a bundled model's name or a file (None: the default, see varxpress.models.registry)
     ensemble: str | None = None  #: an ensemble (folder or manifest) instead of ``model``
     background: str | None = None  #: None: the background stored beside the model, if any
     tss: str | None = None  #: None: the bundled model's own TSS set (a model file: the default model's)
@@ -124,7 +124,7 @@ class Engine:
     """Predicts reference and alternate expression for (allele, gene) pairs.
 
     Args:
-        model: a loaded :class:`varxpress.model.ExpressionModel`.
+        model: a loaded :class:`varxpress.models.network.ExpressionModel`.
         genome: the reference.
         features: gene id -> feature vector, shape ``(n_features,)``; genes absent use the model's defaults.
         fast: use the incremental substitution engine where the model supports it.
@@ -143,7 +143,7 @@ class Engine:
         self.local = None
         self.pool = None
         if fast:
-            from varxpress import fastpath
+            from varxpress.models import fastpath
 
             if fastpath.supports(model):
                 self.local = fastpath.LocalScorer(model, threads=threads)
@@ -251,7 +251,7 @@ class Engine:
 
     def _gene_job(self, tasks: list[_Task], subs: list[int], others: list[int]):
         """A worker job for one gene: its substitutions as edits, its other alleles as whole alternate windows."""
-        from varxpress.fastpath import GeneJob
+        from varxpress.models.fastpath import GeneJob
 
         tss = tasks[(subs or others)[0]].tss
         window = ref_window(self.genome, tss, self.spec)
@@ -466,8 +466,8 @@ class Scorer:
     """Loads the genome, model(s), background and TSS set once; :meth:`run` scores a VCF with them."""
 
     def __init__(self, cfg: ScoreConfig):
-        from varxpress.background import Background
-        from varxpress.model import ExpressionModel
+        from varxpress.interpret.background import Background
+        from varxpress.models.network import ExpressionModel
 
         if cfg.on_ref_mismatch not in MISMATCH_POLICIES:
             raise ValueError(f"on_ref_mismatch must be one of {MISMATCH_POLICIES}, not {cfg.on_ref_mismatch!r}")
@@ -478,7 +478,7 @@ class Scorer:
         contig_map = read_contig_map(cfg.contig_map) if cfg.contig_map else None
         self.genome = Genome(cfg.fasta, contig_map=contig_map)
         if ensemble_path:
-            from varxpress.ensemble import EnsembleModel
+            from varxpress.models.ensemble import EnsembleModel
 
             ensemble = EnsembleModel.load(ensemble_path)
             self.model_path, self.members, self.model_sha256 = ensemble_path, ensemble.members, ensemble.sha256
@@ -581,7 +581,7 @@ class Scorer:
 
     def _scores(self, member_results: list[list]) -> dict[int, list[GeneScore]]:
         """GeneScores from each member's ``Engine.score`` results (one list per member, same task order)."""
-        from varxpress.ensemble import ensemble_stats
+        from varxpress.models.ensemble import ensemble_stats
 
         out: dict[int, list[GeneScore]] = collections.defaultdict(list)
         results = member_results[0]

@@ -30,7 +30,7 @@ Contig edges: positions outside the contig (or the alternate haplotype) are ``N`
 
 Window quality: :attr:`Window.n_fraction` is the fraction of ``N`` (unknown) bases the model reads, padding included.
 Reported for the reference window as ``NFrac``; above :data:`N_RICH_FRACTION` a score is flagged ``n_rich``
-(:func:`varxpress.scoring.quality_flags`).
+(:func:`varxpress.scoring.scores.quality_flags`).
 
 Distance (:func:`distance_to_tss`): signed, in the direction of transcription, positive = downstream of the TSS:
 ``s - t`` on ``+`` and ``t - (e - 1)`` on ``-`` (the REF base that comes first in transcription direction).
@@ -41,12 +41,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .encode import reverse_complement
+from varxpress.sequence.encode import reverse_complement
 
 if TYPE_CHECKING:
-    from .genome import Genome
-    from .tss import TSS
-    from .variants import Allele
+    from varxpress.io.genome import Genome
+    from varxpress.io.tss import TSS
+    from varxpress.io.variants import Allele
 
 __all__ = ["N_RICH_FRACTION", "WindowSpec", "Window", "ref_window", "alt_window", "alt_tss", "distance_to_tss"]
 

@@ -1,6 +1,6 @@
 """Writers: the annotated VCF (every input record, in input order) and the per-(variant, allele, gene) TSV.
 
-Both are opened through :mod:`varxpress.outputs`: a regular file is written into a partial file beside the destination,
+Both are opened through :mod:`varxpress.io.outputs`: a regular file is written into a partial file beside the destination,
 renamed over it only when complete, so an error, a crash, Ctrl-C or SIGTERM never leaves a half-written output
 behind; ``-``, devices and FIFOs are written in place.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from varxpress.errors import OutputError, ReaderGone
-from varxpress.outputs import atomic_path, discard_stdout
-from varxpress.scoring import GeneScore, strongest
+from varxpress.io.outputs import atomic_path, discard_stdout
+from varxpress.scoring.scores import GeneScore, strongest
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ModelError, OutputError
-from .windows import WindowSpec
+from varxpress.errors import ModelError, OutputError
+from varxpress.sequence.windows import WindowSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,7 +58,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 #: The bundled default model (the published Xpresso human model, converted; see ``varxpress/data/NOTICE``).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "data" / "xpresso_human_hg38.vxm.h5"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "xpresso_human_hg38.vxm.h5"
 
 #: The Xpresso human architecture (published model ``human_trainepoch.11-0.426.h5``) with training defaults.
 DEFAULT_HPARAMS: dict[str, Any] = {
@@ -434,7 +434,7 @@ class ModelMetadata:
 
     def __post_init__(self) -> None:
         if not self.varxpress_version:
-            from . import __version__
+            from varxpress import __version__
 
             self.varxpress_version = __version__
         if not self.created:
@@ -442,7 +442,7 @@ class ModelMetadata:
 
     @property
     def window_spec(self) -> WindowSpec:
-        """The window as a :class:`~varxpress.windows.WindowSpec`."""
+        """The window as a :class:`~varxpress.sequence.windows.WindowSpec`."""
         return WindowSpec(self.upstream, self.downstream)
 
     def to_dict(self) -> dict[str, Any]:
@@ -614,13 +614,13 @@ class ExpressionModel:
 
     # ---- file I/O -----------------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to ``path`` (``.vxm.h5`` recommended) through :func:`varxpress.outputs.atomic_path`.
+        """Write the model to ``path`` (``.vxm.h5`` recommended) through :func:`varxpress.io.outputs.atomic_path`.
 
         Returns the path. Raises OutputError when the folder cannot be written.
         """
         import h5py
 
-        from varxpress.outputs import atomic_path
+        from varxpress.io.outputs import atomic_path
 
         path = Path(path)
         try:

@@ -25,7 +25,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .genome import Genome
+    from varxpress.io.genome import Genome
 
 __all__ = [
     "AlleleKind",
@@ -267,7 +267,7 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
     import gzip
     import zlib
 
-    from .errors import VcfError
+    from varxpress.errors import VcfError
 
     source, path = path, name or path
     with open(source, "rb") as fh:
@@ -294,7 +294,7 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
 
 
 def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
-    from .errors import VcfError
+    from varxpress.errors import VcfError
 
     numeric: dict[bytes, re.Pattern] = {}
     declared: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FILTER": {b"PASS"}}
@@ -368,7 +368,7 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
 
 
 def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> None:
-    from .errors import VcfError
+    from varxpress.errors import VcfError
 
     for item in info.split(b";"):
         key, eq, value = item.partition(b"=")

@@ -29,12 +29,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .bootstrap import N_BOOT, Bootstrap
-from .cli import existing_path
-from .outputs import open_output, save_figure
-from .dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
-from .errors import DatasetError
-from .registry import BUNDLED, model_path_argument
+from varxpress.learning.bootstrap import N_BOOT, Bootstrap
+from varxpress.cli import existing_path
+from varxpress.io.outputs import open_output, save_figure
+from varxpress.learning.dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
+from varxpress.errors import DatasetError
+from varxpress.models.registry import BUNDLED, model_path_argument
 
 __all__ = [
     "regression_metrics",
@@ -216,7 +216,7 @@ def check_against_baselines(y: np.ndarray, model_pred: np.ndarray, baseline_pred
     2. predictions not near-constant (sd >= :data:`NEAR_CONSTANT` of the label sd);
     3. a positive Pearson r between predictions and labels, else ``"no positive correlation"``;
     4. for every baseline, the paired bootstrap 95% interval of ``r2(model) - r2(baseline)`` (same resampled
-       genes for both, :class:`varxpress.bootstrap.Bootstrap`) lies above ``margin``: ``"does not beat the
+       genes for both, :class:`varxpress.learning.bootstrap.Bootstrap`) lies above ``margin``: ``"does not beat the
        baselines"`` when even the point difference does not, ``"not clearly better than the baselines"`` when
        only the interval reaches down to the margin.
 
@@ -364,7 +364,7 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
             ``evaluation.png`` there.
         kmax: longest k-mer of the ridge baseline.
     """
-    from .model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
@@ -502,11 +502,11 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
     Each record is fitted to the model window: with ``tss_index`` (the record's TSS position, 0-based) the window
     ``[tss_index - upstream, tss_index + downstream)`` is cut out (N-padded past the ends); without it a record
     of exactly the window length is used as it is, others are N-padded/cropped by ``align``
-    (:func:`varxpress.dataset.fit_length`). Records are used as given (no reverse complement); features are the
+    (:func:`varxpress.learning.dataset.fit_length`). Records are used as given (no reverse complement); features are the
     model's defaults.
     """
-    from .encode import one_hot
-    from .model import ExpressionModel
+    from varxpress.sequence.encode import one_hot
+    from varxpress.models.network import ExpressionModel
 
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
@@ -534,7 +534,7 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
 
 def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch_size: int = 256) -> Prediction:
     """Predictions for the genes of a prepared set (with their features), in label units, with observed labels."""
-    from .model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from varxpress.errors import VarxpressError
-from varxpress.registry import DEFAULT, describe, lookup, model_argument
+from varxpress.models.registry import DEFAULT, describe, lookup, model_argument
 
 log = logging.getLogger(__name__)
 

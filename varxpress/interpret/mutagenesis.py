@@ -15,7 +15,7 @@ Plots read in the direction of transcription (upstream left), bases as the trans
 complement of the genome's ``+`` strand for a ``-`` strand gene); the TSS and any ``--vcf`` variants are marked.
 Reference ``N`` positions have no substitutions (no TSV rows, blank plot columns).
 
-Substitutions go through the incremental engine (:mod:`varxpress.fastpath`) where the network allows it, else
+Substitutions go through the incremental engine (:mod:`varxpress.models.fastpath`) where the network allows it, else
 through batched full predictions (:class:`SubstitutionPredictor`); the two agree within 1e-4.
 """
 
@@ -30,12 +30,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from varxpress import scoring
-from varxpress.encode import ALPHABET, one_hot
+from varxpress.scoring import scores
+from varxpress.sequence.encode import ALPHABET, one_hot
 from varxpress.errors import AnnotationError, VarxpressError
-from varxpress.outputs import open_output, save_figure
-from varxpress.scoring import units_text
-from varxpress.windows import Window, ref_window
+from varxpress.io.outputs import open_output, save_figure
+from varxpress.scoring.scores import units_text
+from varxpress.sequence.windows import Window, ref_window
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ class SubstitutionPredictor:
     """Alternate predictions of windows that differ from a reference window by substitutions only.
 
     Args:
-        model: an :class:`~varxpress.model.ExpressionModel`.
-        fast: use :class:`varxpress.fastpath.LocalScorer` where the network allows it.
+        model: an :class:`~varxpress.models.network.ExpressionModel`.
+        fast: use :class:`varxpress.models.fastpath.LocalScorer` where the network allows it.
         threads: threads of the fast path.
         batch_size: windows per model call on the full-recomputation path.
     """
@@ -78,7 +78,7 @@ class SubstitutionPredictor:
         self.batch_size = batch_size
         self.local = None
         if fast:
-            from varxpress import fastpath
+            from varxpress.models import fastpath
 
             if fastpath.supports(model):
                 self.local = fastpath.LocalScorer(model, threads=threads)
@@ -103,7 +103,7 @@ class SubstitutionPredictor:
         """Alternate predictions, shape (len(edits),) float64, on the model's output scale.
 
         ``edits``: one edit-set per alternate window, each a list of ``(window_index, base_index)`` (0-based index
-        in the oriented window; base 0-3 = A, C, G, T, -1 = N), as in :meth:`varxpress.fastpath.LocalScorer.predict_substitutions`.
+        in the oriented window; base 0-3 = A, C, G, T, -1 = N), as in :meth:`varxpress.models.fastpath.LocalScorer.predict_substitutions`.
         """
         if self.local is not None:
             return self.local.predict_substitutions(ref.cache, edits)
@@ -153,7 +153,7 @@ class MutagenesisResult:
     @property
     def deltas(self) -> np.ndarray:
         """``alt - ref``, shape (m, 4) (NaN at the reference base and at ``N`` positions)."""
-        return scoring.delta(self.ref_pred, self.alt_preds)
+        return scores.delta(self.ref_pred, self.alt_preds)
 
     def importance(self) -> np.ndarray:
         """Per-position importance, shape (m,): ``-mean`` of the three substitutions' deltas (NaN at ``N``)."""
@@ -221,8 +221,8 @@ def saturation_mutagenesis(predictor: SubstitutionPredictor, genome, tss, positi
 
     Args:
         predictor: the model's :class:`SubstitutionPredictor`.
-        genome: the reference :class:`~varxpress.genome.Genome`.
-        tss: the gene's :class:`~varxpress.tss.TSS`.
+        genome: the reference :class:`~varxpress.io.genome.Genome`.
+        tss: the gene's :class:`~varxpress.io.tss.TSS`.
         positions: 0-based genomic coordinates, all inside the gene's window.
         features: the gene's model features, shape (F,); None: the model's defaults.
 
@@ -265,7 +265,7 @@ def saturation_mutagenesis(predictor: SubstitutionPredictor, genome, tss, positi
 def add_input_arguments(p: argparse.ArgumentParser, fasta_required: bool = True) -> None:
     """``--fasta --tss --tss-offset --tss-format --model --contig-map --features --threads --no-fast-path``."""
     from varxpress.cli import existing_file, positive_int
-    from varxpress.registry import DEFAULT, describe, model_argument
+    from varxpress.models.registry import DEFAULT, describe, model_argument
 
     p.add_argument("--fasta", "-f", required=fasta_required, type=existing_file, help="reference genome FASTA")
     p.add_argument("--tss", type=existing_file,
@@ -305,10 +305,10 @@ class Inputs:
 
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Load the genome, model, TSS set and features named by :func:`add_input_arguments`'s options."""
-    from varxpress.genome import Genome, read_contig_map
-    from varxpress.model import ExpressionModel
-    from varxpress.pipeline import read_feature_table
-    from varxpress.registry import load_tss_set
+    from varxpress.io.genome import Genome, read_contig_map
+    from varxpress.models.network import ExpressionModel
+    from varxpress.scoring.pipeline import read_feature_table
+    from varxpress.models.registry import load_tss_set
 
     contig_map = read_contig_map(args.contig_map) if getattr(args, "contig_map", None) else None
     genome = Genome(args.fasta, contig_map=contig_map)
@@ -340,8 +340,8 @@ def vcf_marks(vcf_path: str | None, genome, chrom: str, start: int, end: int) ->
     """Variants of a VCF whose REF span overlaps 0-based ``[start, end)`` of ``chrom``: ``(start0, label, ref, alt)``."""
     if not vcf_path:
         return []
-    from varxpress.pipeline import open_vcf
-    from varxpress.variants import record_pos
+    from varxpress.scoring.pipeline import open_vcf
+    from varxpress.io.variants import record_pos
 
     marks = []
     for rec in open_vcf(vcf_path):
@@ -636,7 +636,7 @@ def _safe(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress mutagenesis``: scan, write the TSV and the plots."""
-    from varxpress.tss import TSSIndex
+    from varxpress.io.tss import TSSIndex
 
     inputs = load_inputs(args)
     genome, model = inputs.genome, inputs.model

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pysam
 
-from .errors import FastaIndexError, GenomeError, UnknownContigError
+from varxpress.errors import FastaIndexError, GenomeError, UnknownContigError
 
 __all__ = ["Genome", "read_contig_map", "contig_aliases"]
 
@@ -54,7 +54,7 @@ def read_contig_map(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         GenomeError: a line does not have exactly two columns, or a name is mapped twice to different contigs.
     """
-    from varxpress.inputs import text_lines
+    from varxpress.io.inputs import text_lines
 
     mapping: dict[str, str] = {}
     with open(path, "rb") as handle:

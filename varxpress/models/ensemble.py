@@ -1,6 +1,6 @@
 """Ensembles of models: the spread of a prediction across members as its uncertainty.
 
-An ensemble is ``k`` :class:`~varxpress.model.ExpressionModel` s that read the same window and take the same
+An ensemble is ``k`` :class:`~varxpress.models.network.ExpressionModel` s that read the same window and take the same
 features (the best ``k`` trials of ``varxpress hyperopt``, or the folds of a cross-validation from
 ``varxpress train``). On disk it is a folder of ``.vxm.h5`` member files with a manifest ``ensemble.json``::
 
@@ -14,7 +14,7 @@ into the mean delta, its standard deviation and the members' agreement on its si
 
 Members must share their output scale. Standardised members may have been trained on different labels (the
 bundled human-mouse ensemble): each member's delta is then in its own label-SD units, the mean delta averages
-those, and ``varxpress.scoring.mean_log2_fold_change`` converts each member's delta with its own ``label_sd``.
+those, and ``varxpress.scoring.scores.mean_log2_fold_change`` converts each member's delta with its own ``label_sd``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from varxpress import scoring
+from varxpress.scoring import scores
 from varxpress.errors import ModelError
-from varxpress.outputs import atomic_path, open_output
+from varxpress.io.outputs import atomic_path, open_output
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def ensemble_stats(ref_preds: np.ndarray, alt_preds: np.ndarray) -> EnsembleStat
     alt = np.asarray(alt_preds, dtype=np.float64)
     if ref.ndim != 2 or ref.shape != alt.shape or ref.shape[1] < 1:
         raise ValueError(f"ref_preds {ref.shape} and alt_preds {alt.shape} must both have shape (n, k), k >= 1")
-    d = scoring.delta(ref, alt)
+    d = scores.delta(ref, alt)
     k = d.shape[1]
     mean = d.mean(axis=1)
     sd = d.std(axis=1, ddof=1) if k > 1 else np.full(d.shape[0], np.nan)
@@ -134,7 +134,7 @@ class EnsembleModel:
 
     @property
     def window_spec(self):
-        """The members' common :class:`~varxpress.windows.WindowSpec`."""
+        """The members' common :class:`~varxpress.sequence.windows.WindowSpec`."""
         return self.members[0].window_spec
 
     @property
@@ -160,7 +160,7 @@ class EnsembleModel:
             features: shape (n, F) or (F,); None: each member's default features.
 
         Returns:
-            shape (n, k) float64: column j is member j's :meth:`~varxpress.model.ExpressionModel.predict`.
+            shape (n, k) float64: column j is member j's :meth:`~varxpress.models.network.ExpressionModel.predict`.
         """
         return np.stack([m.predict(X, features, batch_size=batch_size) for m in self.members], axis=1)
 
@@ -171,7 +171,7 @@ class EnsembleModel:
         Raises:
             ModelError: nothing to load, a listed member missing, or a member's SHA-256 not the one recorded.
         """
-        from varxpress.model import ExpressionModel
+        from varxpress.models.network import ExpressionModel
 
         path = Path(path)
         manifest = path / MANIFEST if path.is_dir() else path
@@ -215,7 +215,7 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
     For ``varxpress train`` (cross-validation folds) and ``varxpress hyperopt`` (the best ``k`` trials).
 
     Args:
-        models: :class:`~varxpress.model.ExpressionModel` objects (saved into the folder) or paths of existing
+        models: :class:`~varxpress.models.network.ExpressionModel` objects (saved into the folder) or paths of existing
             ``.vxm.h5`` files (copied into it).
         out_dir: the folder (created if missing).
         source: provenance stored in the manifest, e.g. ``{"kind": "hyperopt-top-k", "trials": [3, 17, 9],
@@ -225,7 +225,7 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
     Returns:
         the manifest's path. The member list is checked (same window, features, output scale) before writing.
     """
-    from varxpress.model import ExpressionModel
+    from varxpress.models.network import ExpressionModel
 
     if not models:
         raise ModelError("export_ensemble needs at least one model")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from varxpress.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
+from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
 __all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "model_argument",
            "model_path_argument", "named_ensemble", "describe", "load_tss_set"]

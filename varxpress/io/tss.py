@@ -54,10 +54,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from .errors import AnnotationError
+from varxpress.errors import AnnotationError
 
 if TYPE_CHECKING:
-    from .genome import Genome
+    from varxpress.io.genome import Genome
 
 __all__ = ["TSS", "read_tss", "load_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET", "TSSIndex", "canonical_contig"]
 

@@ -3,15 +3,15 @@
 One self-contained HTML page per variant (inline CSS, plots as base64 PNG ``data:`` URIs, no scripts, nothing
 fetched from anywhere) that leads with the answer: one plain-language sentence per gene whose window holds the
 variant (direction and size as a fold change of mRNA, how unusual against the model's background
-(:mod:`varxpress.background`), how much an ensemble's members agree (:mod:`varxpress.ensemble`)), then the caveats
+(:mod:`varxpress.interpret.background`), how much an ensemble's members agree (:mod:`varxpress.models.ensemble`)), then the caveats
 that apply (an N-rich window, off-contig padding, a percentile against an unlike background, what the model was
 trained on), then the details: the allele on the gene's strand and its distance to the TSS, window, predictions,
 delta, log2 fold change, percentile, ensemble numbers and a local saturation mutagenesis map (every substitution
-within ``--flank`` bases; :mod:`varxpress.mutagenesis`), and a reading guide. Several variants give a folder with
+within ``--flank`` bases; :mod:`varxpress.interpret.mutagenesis`), and a reading guide. Several variants give a folder with
 one page per variant (records that share a variant get distinct pages) and an ``index.html`` with a sortable table
 of every variant, the unscored ones with their reason.
 
-Predictions use the same windows as ``varxpress score`` (:mod:`varxpress.windows`), so the numbers match its output.
+Predictions use the same windows as ``varxpress score`` (:mod:`varxpress.sequence.windows`), so the numbers match its output.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from varxpress import __version__, scoring
-from varxpress.encode import one_hot
+from varxpress import __version__
+from varxpress.scoring import scores
+from varxpress.sequence.encode import one_hot
 from varxpress.errors import RefMismatchError, VarxpressError, VcfError
-from varxpress.scoring import log2_fold_change, quality_flags, units_text
-from varxpress.variants import Allele, SkipReason, check_ref, classify_allele
-from varxpress.windows import Window, alt_window, distance_to_tss, ref_window
+from varxpress.scoring.scores import log2_fold_change, quality_flags, units_text
+from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele
+from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window
 
 log = logging.getLogger(__name__)
 
@@ -114,20 +115,20 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
     """Score one variant on every gene whose window holds it, with percentile, ensemble and local mutagenesis.
 
     Args:
-        inputs: :class:`varxpress.mutagenesis.Inputs` (genome, model, TSS set, features).
+        inputs: :class:`varxpress.interpret.mutagenesis.Inputs` (genome, model, TSS set, features).
         chrom, pos, ref, alt: the variant (1-based ``pos``, VCF-style alleles).
-        background: a :class:`~varxpress.background.Background` or None (percentiles missing).
-        ensemble: an :class:`~varxpress.ensemble.EnsembleModel` or None.
+        background: a :class:`~varxpress.interpret.background.Background` or None (percentiles missing).
+        ensemble: an :class:`~varxpress.models.ensemble.EnsembleModel` or None.
         flank: the local mutagenesis map covers the REF span +- ``flank`` bases (0: no map).
-        predictor: a :class:`~varxpress.mutagenesis.SubstitutionPredictor` of ``inputs.model`` (made if None).
+        predictor: a :class:`~varxpress.interpret.mutagenesis.SubstitutionPredictor` of ``inputs.model`` (made if None).
 
     Raises:
         VcfError: unknown contig, unscoreable allele, or no gene's window holds the variant.
         RefMismatchError: REF disagrees with the genome.
     """
-    from varxpress.ensemble import ensemble_stats
-    from varxpress.mutagenesis import FIGURE_DPI, SubstitutionPredictor, plot_heatmap, saturation_mutagenesis
-    from varxpress.tss import TSSIndex
+    from varxpress.models.ensemble import ensemble_stats
+    from varxpress.interpret.mutagenesis import FIGURE_DPI, SubstitutionPredictor, plot_heatmap, saturation_mutagenesis
+    from varxpress.io.tss import TSSIndex
 
     genome, model = inputs.genome, inputs.model
     allele = _allele(genome, chrom, pos, ref, alt)
@@ -147,7 +148,7 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
         X, rw, aw = _member_windows(model, genome, tss, allele)
         f = inputs.features_for(tss.gene_id)
         preds = model.predict(X, None if f is None else np.stack([f, f]))
-        d = float(scoring.delta(preds[0], preds[1]))
+        d = float(scores.delta(preds[0], preds[1]))
         fc = log2_fold_change(d, md.output_scale, md.label_sd)
         pct = None if background is None else float(background.percentile(abs(d)))
         flags = quality_flags(rw.off_contig or aw.off_contig, rw.n_fraction, pct, bg_max_n)
@@ -162,7 +163,7 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
             st = ensemble_stats(p[0:1], p[1:2])
             ens = {"k": len(ensemble), "mean_delta": float(st.mean_delta[0]), "sd_delta": float(st.sd_delta[0]),
                    "sign_agreement": float(st.sign_agreement[0]), "all_agree": bool(st.all_agree[0]),
-                   "member_deltas": [float(x) for x in scoring.delta(p[0], p[1])]}
+                   "member_deltas": [float(x) for x in scores.delta(p[0], p[1])]}
         gr = GeneReport(tss, rw, distance_to_tss(allele, tss), float(preds[0]), float(preds[1]), d,
                         None if fc is None else float(fc), pct, flags, ens, rw.n_fraction)
         if flank > 0:
@@ -454,7 +455,7 @@ def render_html(report: VariantReport) -> str:
 
 def write_report(report: VariantReport, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path`` atomically."""
-    from varxpress.outputs import open_output
+    from varxpress.io.outputs import open_output
 
     with open_output(path, encoding="utf-8") as fh:
         fh.write(render_html(report))
@@ -468,7 +469,7 @@ def write_report(report: VariantReport, path: str | Path) -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress explain``."""
     from varxpress.cli import existing_file, non_negative_int
-    from varxpress.mutagenesis import add_input_arguments
+    from varxpress.interpret.mutagenesis import add_input_arguments
 
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")
     p.add_argument("--vcf", type=existing_file, help="also explain every ALT allele of this (small) VCF")
@@ -574,8 +575,8 @@ def _wanted(args: argparse.Namespace) -> list[tuple[tuple[str, int, str, str], s
     """``((chrom, pos, ref, alt), label, VCF ID or None)`` of every variant asked for: one per ALT, ``.`` for none."""
     wanted = [(parse_variant(v), v, None) for v in args.variants]
     if args.vcf:
-        from varxpress.pipeline import open_vcf
-        from varxpress.variants import record_pos
+        from varxpress.scoring.pipeline import open_vcf
+        from varxpress.io.variants import record_pos
 
         for rec in open_vcf(args.vcf):
             pos = record_pos(rec)
@@ -587,14 +588,14 @@ def _wanted(args: argparse.Namespace) -> list[tuple[tuple[str, int, str, str], s
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress explain``: one HTML page per variant (and an index for several)."""
-    from varxpress.background import Background
-    from varxpress.ensemble import EnsembleModel
-    from varxpress.mutagenesis import SubstitutionPredictor, load_inputs
+    from varxpress.interpret.background import Background
+    from varxpress.models.ensemble import EnsembleModel
+    from varxpress.interpret.mutagenesis import SubstitutionPredictor, load_inputs
 
     wanted = _wanted(args)
     if not wanted:
         raise VcfError("give at least one VARIANT (CHROM:POS:REF:ALT) or --vcf")
-    from varxpress.outputs import in_place
+    from varxpress.io.outputs import in_place
 
     single = str(args.out).endswith((".html", ".htm")) or in_place(args.out)  # one page to stdout, a FIFO, ...
     if single and len(wanted) != 1:
@@ -628,7 +629,7 @@ def run(args: argparse.Namespace) -> int:
         write_report(report, folder / name)
         pages += 1
         rows += index_rows(n, label, variant, name, report)
-    from varxpress.outputs import open_output
+    from varxpress.io.outputs import open_output
 
     with open_output(folder / "index.html", encoding="utf-8") as fh:
         fh.write(render_index(rows, inputs.model.metadata.name))

@@ -4,7 +4,7 @@ An insertion or deletion shifts the sequence on one side of it: the alternate wi
 the reference window moved by some offset ``s`` (0 on the unshifted side), and a few *fresh* bases (the inserted
 ones, and the bases a shift pulls in at the window edge). The first convolution's pre-activation at position ``j``
 only reads the bases ``[j - left, j + right]``, so wherever those all come from one stretch it equals the
-reference's pre-activation at ``j + s``, already cached by :meth:`varxpress.fastpath.LocalScorer.prepare`.
+reference's pre-activation at ``j + s``, already cached by :meth:`varxpress.models.fastpath.LocalScorer.prepare`.
 
 :func:`predict_windows` therefore, per alternate window and conv stage (the same rule applies to a later stage,
 whose input is the previous stage's output: the part of the window that did not move, or moved by a multiple of the
@@ -19,7 +19,7 @@ pooling so far, is again a copy of the reference's input):
 3. max-pools: a pooling window whose positions all come from one stretch with offset ``s`` is the maximum of the
    reference pre-activations ``[q p + s, q p + s + p)``, i.e. the reference pooled at phase ``s mod p`` (phase 0
    is the cached output; another phase is pooled over the rows needed, or once per gene and phase, kept in the
-   :class:`~varxpress.fastpath.RefCache`, when most rows are needed); the few other windows take the maximum of
+   :class:`~varxpress.models.fastpath.RefCache`, when most rows are needed); the few other windows take the maximum of
    their positions (cached or recomputed), then the activation (non-decreasing, so pooling first is exact);
 4. runs the dense head in full, all windows of a gene in one product.
 
@@ -178,7 +178,7 @@ def predict_windows(scorer, cache, alts: np.ndarray, shifts: Sequence[int] | Non
     """Predict whole alternate windows of one gene from its reference cache.
 
     Args:
-        scorer: the :class:`varxpress.fastpath.LocalScorer` of the model.
+        scorer: the :class:`varxpress.models.fastpath.LocalScorer` of the model.
         cache: from ``scorer.prepare`` for this gene's reference window.
         alts: alternate windows, shape (n, L, 4), oriented as the network sees them.
         shifts: per window, the allele's length change ``len(ALT) - len(REF)`` (0 for substitutions); None: all 0.
@@ -187,7 +187,7 @@ def predict_windows(scorer, cache, alts: np.ndarray, shifts: Sequence[int] | Non
     Returns:
         predictions, shape (n,) float64, equal to a full forward pass of each window (to float32 rounding).
     """
-    from varxpress.fastpath import _one_blas_thread
+    from varxpress.models.fastpath import _one_blas_thread
 
     alts = scorer._check_onehot(alts)
     n = alts.shape[0]

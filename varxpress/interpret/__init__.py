@@ -1,0 +1,1 @@
+"""Interpretation: background percentiles, saturation mutagenesis and per-variant HTML reports."""

@@ -1,0 +1,1 @@
+"""The learning half: prepared sets, training, hyperparameter search, evaluation against baselines."""

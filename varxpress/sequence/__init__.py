@@ -1,0 +1,1 @@
+"""Sequence windows around a TSS and their one-hot encoding."""
