@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from varxpress import __version__
-from varxpress.cli import SUBCOMMANDS, main, parse_region, read_regions
+from varxpress.cli import SUBCOMMANDS, main
+from varxpress.cli.types import region
+from varxpress.io.regions import RegionError, parse_region, read_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,8 +67,10 @@ def test_parse_region(text, expected):
 def test_parse_region_rejects(text):
     import argparse
 
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(RegionError, match="region"):
         parse_region(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="region"):  # the option type: a usage error
+        region(text)
 
 
 def test_read_regions_bed_and_text(tmp_path):

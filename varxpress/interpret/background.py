@@ -300,7 +300,7 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress background``."""
-    from varxpress.cli import fraction, non_negative_int, output_path
+    from varxpress.cli.types import fraction, non_negative_int, output_path
     from varxpress.interpret.mutagenesis import add_input_arguments
 
     add_input_arguments(p)

@@ -264,8 +264,9 @@ def saturation_mutagenesis(predictor: SubstitutionPredictor, genome, tss, positi
 
 def add_input_arguments(p: argparse.ArgumentParser, fasta_required: bool = True) -> None:
     """``--fasta --tss --tss-offset --tss-format --model --contig-map --features --threads --no-fast-path``."""
-    from varxpress.cli import existing_file, positive_int
-    from varxpress.models.registry import DEFAULT, describe, model_argument
+    from varxpress.cli.types import existing_file, positive_int
+    from varxpress.cli.types import model_argument
+    from varxpress.models.registry import DEFAULT, describe
 
     p.add_argument("--fasta", "-f", required=fasta_required, type=existing_file, help="reference genome FASTA")
     p.add_argument("--tss", type=existing_file,
@@ -611,11 +612,11 @@ def plot_logo(res: MutagenesisResult, paths: Sequence[str | os.PathLike], marks=
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress mutagenesis``."""
-    from varxpress.cli import existing_file, parse_region
+    from varxpress.cli.types import existing_file, region
 
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--gene", "-g", help="gene id or gene name of the TSS set")
-    what.add_argument("--region", "-r", type=parse_region,
+    what.add_argument("--region", "-r", type=region,
                       help="CHROM:START-END (1-based, inclusive): every gene whose window holds it is scanned there")
     add_input_arguments(p)
     p.add_argument("--start", type=int,

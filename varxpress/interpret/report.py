@@ -468,7 +468,7 @@ def write_report(report: VariantReport, path: str | Path) -> Path:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress explain``."""
-    from varxpress.cli import existing_file, non_negative_int
+    from varxpress.cli.types import existing_file, non_negative_int
     from varxpress.interpret.mutagenesis import add_input_arguments
 
     p.add_argument("variants", nargs="*", metavar="VARIANT", help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from varxpress import __version__
-from varxpress.cli import existing_path
+from varxpress.cli.types import existing_path
 from varxpress.sequence.encode import one_hot
 from varxpress.errors import DatasetError
 from varxpress.models.network import sha256_file
@@ -842,7 +842,7 @@ def _chroms_arg(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress prepare``."""
-    from varxpress.cli import non_negative_int, positive_float, positive_int
+    from varxpress.cli.types import non_negative_int, positive_float, positive_int
 
     src = parser.add_argument_group("input")
     src.add_argument("--labels", type=existing_path,

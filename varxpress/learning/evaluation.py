@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from varxpress.learning.bootstrap import N_BOOT, Bootstrap
-from varxpress.cli import existing_path
+from varxpress.cli.types import existing_path
 from varxpress.io.outputs import open_output, save_figure
 from varxpress.learning.dataset import PreparedSet, fit_length, read_fasta_records, read_label_table
 from varxpress.errors import DatasetError
-from varxpress.models.registry import BUNDLED, model_path_argument
+from varxpress.cli.types import model_path_argument
+from varxpress.models.registry import BUNDLED
 
 __all__ = [
     "regression_metrics",
@@ -547,7 +548,7 @@ def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress evaluate``."""
-    from varxpress.cli import positive_int
+    from varxpress.cli.types import positive_int
 
     parser.add_argument("--model", "-m", required=True, type=model_path_argument,
                         help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(BUNDLED)})")
@@ -587,7 +588,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress predict``."""
-    from varxpress.cli import non_negative_int, positive_int
+    from varxpress.cli.types import non_negative_int, positive_int
 
     parser.add_argument("--model", "-m", required=True, type=model_path_argument,
                         help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(BUNDLED)})")

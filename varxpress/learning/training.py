@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from varxpress.cli import existing_path
+from varxpress.cli.types import existing_path
 from varxpress.learning.dataset import Arrays, PreparedSet
 from varxpress.errors import DatasetError, ModelError
 from varxpress.learning.bootstrap import Bootstrap
@@ -661,7 +661,7 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress train``."""
-    from varxpress.cli import non_negative_int, positive_float, positive_int
+    from varxpress.cli.types import non_negative_int, positive_float, positive_int
 
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")

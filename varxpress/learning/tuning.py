@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from varxpress.cli import existing_path
+from varxpress.cli.types import existing_path
 from varxpress.learning.dataset import PreparedSet
 from varxpress.errors import DatasetError, ModelError, VarxpressError
 
@@ -663,7 +663,7 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress hyperopt``."""
-    from varxpress.cli import non_negative_int, positive_float, positive_int
+    from varxpress.cli.types import non_negative_int, positive_float, positive_int
 
     parser.add_argument("--dataset", "-d", required=True, type=existing_path,
                         help="prepared set (from `varxpress prepare`)")

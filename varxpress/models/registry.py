@@ -10,15 +10,14 @@ A file that happens to carry a bundled model's name (``./mouse``) is taken as th
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
-__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "model_argument",
-           "model_path_argument", "named_ensemble", "describe", "load_tss_set"]
+__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "named_ensemble", "describe",
+           "load_tss_set"]
 
 
 def data_path(filename: str) -> str:
@@ -107,18 +106,6 @@ def load_tss_set(model: str | None, tss: str | None = None, tss_offset: int | No
     then the TSS file read the way every scoring subcommand reads it."""
     model_path, tss_path, offset = resolve(model, tss, tss_offset)
     return model_path, tss_path, read_tss(tss_path, offset=offset, fmt=fmt)
-
-
-def model_argument(text: str) -> str:
-    """argparse type of ``--model``: a bundled model's name or an existing file."""
-    if text in BUNDLED or Path(text).exists():
-        return text
-    raise argparse.ArgumentTypeError(f"no such file: {text} (nor a bundled model: {', '.join(BUNDLED)})")
-
-
-def model_path_argument(text: str) -> Path:
-    """argparse type of a required ``--model``: the file of a bundled name, or an existing file, as a Path."""
-    return Path(model_file(model_argument(text)))
 
 
 def describe() -> str:

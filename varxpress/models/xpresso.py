@@ -527,7 +527,7 @@ def import_xpresso(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``varxpress import-xpresso FILE.h5 --out OUT [--name] [--genome-build] ...``."""
-    from varxpress.cli import non_negative_int, positive_float
+    from varxpress.cli.types import non_negative_int, positive_float
 
     parser.add_argument("h5", type=Path, metavar="FILE.h5",
                         help="published Xpresso Keras 2 model, e.g. human_trainepoch.11-0.426.h5")

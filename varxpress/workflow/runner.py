@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from varxpress.errors import VarxpressError
-from varxpress.models.registry import DEFAULT, describe, lookup, model_argument
+from varxpress.cli.types import model_argument
+from varxpress.models.registry import DEFAULT, describe, lookup
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def profile_path(profile: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from varxpress.cli import existing_file, positive_int
+    from varxpress.cli.types import existing_file, positive_int
 
     p.add_argument("vcf", nargs="?", type=existing_file,
                    help="input VCF/BCF (indexed VCF.gz/BCF is read in place; a plain VCF is bgzipped and indexed "

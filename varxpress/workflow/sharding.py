@@ -137,7 +137,7 @@ def read_region_list(path: str | os.PathLike, contigs: Sequence[str]) -> list[Sh
     not interleave with another's (the gathered file would be out of order). Records outside every region are left
     out of the output.
     """
-    from varxpress.cli import parse_region  # the same parser as ``varxpress score --region``
+    from varxpress.io.regions import parse_region  # the same parser as ``varxpress score --region``
 
     order = {c: i for i, c in enumerate(contigs)}
     groups: dict[str, list[Region]] = {}

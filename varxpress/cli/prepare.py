@@ -1,0 +1,3 @@
+"""``varxpress prepare``."""
+
+from varxpress.learning.dataset import add_arguments, run  # noqa: F401

@@ -1,0 +1,107 @@
+"""argparse types: each turns one option's text into a checked value, or a usage error that says why.
+
+The library never sees these; it takes the values they return (paths, numbers, regions).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from varxpress.io.regions import Region, RegionError, parse_region, read_regions
+from varxpress.models.registry import BUNDLED, model_file
+
+__all__ = ["existing_file", "existing_path", "positive_int", "non_negative_int", "positive_float", "fraction",
+           "output_path", "region", "regions_file", "model_argument", "model_path_argument"]
+
+
+def existing_file(text: str) -> str:
+    """argparse type: a path that exists (``-`` allowed for standard input)."""
+    if text != "-" and not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def existing_path(text: str) -> Path:
+    """argparse type: an existing file, as a Path."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def _number(kind, least, text: str, strict: bool):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if value < least or (strict and value == least):
+        raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (sizes, counts, threads)."""
+    return _number(int, 1, text, strict=False)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, optional counts)."""
+    return _number(int, 0, text, strict=False)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, gigabytes)."""
+    return _number(float, 0.0, text, strict=True)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    value = _number(float, 0.0, text, strict=False)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be between 0 and 1")
+    return value
+
+
+def output_path(text: str) -> str:
+    """argparse type: ``-`` or a path whose folder exists."""
+    if text != "-":
+        folder = Path(text).parent
+        if str(folder) and not folder.is_dir():
+            raise argparse.ArgumentTypeError(f"folder {folder} of output {text} does not exist")
+    return text
+
+
+def region(text: str) -> Region:
+    """argparse type: ``CHROM:START-END`` (1-based, inclusive) or ``CHROM`` (see :func:`varxpress.io.regions.parse_region`)."""
+    try:
+        return parse_region(text)
+    except RegionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def regions_file(text: str) -> list[tuple[str, int, int]]:
+    """argparse type: a regions file (see :func:`read_regions`), read while parsing so a bad line is a usage
+    error naming the file and line."""
+    try:
+        return read_regions(existing_path(text))
+    except RegionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text}: not a text file of regions (binary data?)") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot read ({exc.strerror or exc})") from None
+
+
+def model_argument(text: str) -> str:
+    """argparse type of ``--model``: a bundled model's name or an existing file."""
+    if text in BUNDLED or Path(text).exists():
+        return text
+    raise argparse.ArgumentTypeError(f"no such file: {text} (nor a bundled model: {', '.join(BUNDLED)})")
+
+
+def model_path_argument(text: str) -> Path:
+    """argparse type of a required ``--model``: the file of a bundled name, or an existing file, as a Path."""
+    return Path(model_file(model_argument(text)))
