@@ -260,13 +260,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_end_to_end:
         try:
             from varxpress.scoring.pipeline import ScoreConfig, score_vcf
+            from varxpress.scoring.resources import ResourceSpec
         except ImportError as exc:
             print(f"end to end: skipped, varxpress.scoring.pipeline not usable ({exc})")
         else:
             for label, vcf in (("SNV-only VCF", data["vcf_snv"]), ("whole VCF (SNVs + indels)", data["vcf_all"])):
                 for fast in (True,):
-                    cfg = ScoreConfig(vcf=str(vcf), fasta=str(data["fasta"]), out=str(folder / "out.vcf.gz"),
-                                      tss=str(data["tss"]), tss_format="tsv", model=str(model.path),
+                    spec = ResourceSpec(fasta=str(data["fasta"]), tss=str(data["tss"]), tss_format="tsv",
+                                        model=str(model.path))
+                    cfg = ScoreConfig(vcf=str(vcf), resources=spec, out=str(folder / "out.vcf.gz"),
                                       threads=args.threads, fast=fast, quiet=True, batch_size=args.batch_size)
                     t0 = time.perf_counter()
                     stats = score_vcf(cfg)

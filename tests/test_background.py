@@ -18,6 +18,7 @@ from varxpress.sequence.encode import one_hot
 from varxpress.io.genome import Genome
 from varxpress.io.tss import TSS
 from varxpress.sequence.windows import ref_window
+from varxpress.scoring.engine import Predictor
 
 UP, DOWN = 20, 10
 RNG = random.Random(7)
@@ -149,7 +150,7 @@ def test_exhaustive_background_equals_every_snv(world):
     model = ExpressionModel.load(world["model"])
     genome = Genome(world["fasta"])
     genes = _tss_list()[:2]  # whole windows inside chr1
-    bg, deltas = build_background(model, genome, genes, n_snvs=0)
+    bg, deltas = build_background(Predictor([model], genome), genes, n_snvs=0)
     brute = _all_snv_deltas(model, genome, genes)
     assert len(bg) == 2 * 3 * (UP + DOWN) == brute.size
     assert bg.provenance["exhaustive"] and bg.provenance["snv_space"] == brute.size
@@ -164,18 +165,18 @@ def test_sample_is_seeded_subset_and_n_windows_are_handled(world):
     model = ExpressionModel.load(world["model"])
     genome = Genome(world["fasta"])
     genes = _tss_list()
-    full, _ = build_background(model, genome, genes, n_snvs=0)
+    full, _ = build_background(Predictor([model], genome), genes, n_snvs=0)
     # G3 (TSS 0-based 4, +): window [-16, 14) runs off chr2: its 16 N positions give no SNV
     assert full.provenance["snv_space"] == 3 * (2 * (UP + DOWN) + 14)
-    a, da = build_background(model, genome, genes, n_snvs=40, seed=5)
-    b, db = build_background(model, genome, genes, n_snvs=40, seed=5)
-    c, _ = build_background(model, genome, genes, n_snvs=40, seed=6)
+    a, da = build_background(Predictor([model], genome), genes, n_snvs=40, seed=5)
+    b, db = build_background(Predictor([model], genome), genes, n_snvs=40, seed=5)
+    c, _ = build_background(Predictor([model], genome), genes, n_snvs=40, seed=6)
     assert len(a) == 40 and not a.provenance["exhaustive"]
     np.testing.assert_array_equal(da, db)
     assert not np.array_equal(a.abs_delta, c.abs_delta)
     for v in a.abs_delta:  # every sampled value is one of the possible SNVs' values
         assert np.abs(full.abs_delta - v).min() < 1e-4
-    strict, _ = build_background(model, genome, genes, n_snvs=0, max_n_fraction=0.05)
+    strict, _ = build_background(Predictor([model], genome), genes, n_snvs=0, max_n_fraction=0.05)
     assert strict.provenance["n_genes"] == 2 and strict.provenance["n_genes_too_many_n"] == 1
 
 
@@ -204,25 +205,23 @@ def test_cli_writes_beside_the_model_with_provenance(world, tmp_path):
 
 def test_bundled_background_belongs_to_the_bundled_model_and_reproduces_the_docs():
     """docs/interpretation.md's worked example: TERT C228T on the example genome, bundled model and background."""
-    import argparse
     from pathlib import Path
 
-    from varxpress.interpret.mutagenesis import load_inputs
     from varxpress.interpret.report import explain_variant
+    from varxpress.scoring.resources import ResourceSpec, load_resources
 
     root = Path(__file__).resolve().parents[1]
-    args = argparse.Namespace(fasta=str(root / "example_data" / "hg38_promoters.fa.gz"),
-                              tss=str(root / "example_data" / "tss.bed"), tss_offset=10000, tss_format="auto",
-                              model=None, contig_map=None, features=None)
-    inputs = load_inputs(args)
-    bg = Background.load(default_path(inputs.model_path))
-    assert bg.model_sha256 == inputs.model.sha256, (
+    res = load_resources(ResourceSpec(fasta=str(root / "example_data" / "hg38_promoters.fa.gz"),
+                                      tss=str(root / "example_data" / "tss.bed"), tss_offset=10000))
+    bg = res.background  # the one beside the bundled model, found by itself
+    assert bg is not None and bg.path == default_path(res.model_path)
+    assert bg.model_sha256 == res.model.sha256, (
         "the bundled background was built for another model file; rebuild it with `varxpress background --fasta "
         "example_data/hg38_promoters.fa.gz --tss example_data/tss.bed --tss-offset 10000 --n-snvs 0` and update "
         "the numbers in docs/interpretation.md")
-    assert default_path(inputs.model_path).stat().st_size < 1_000_000
+    assert default_path(res.model_path).stat().st_size < 1_000_000
     assert bg.provenance["exhaustive"] and len(bg) == bg.provenance["snv_space"] == 346_500
-    (g,) = explain_variant(inputs, "chr5", 1295113, "G", "A", background=bg, flank=0).genes
+    (g,) = explain_variant(res, res.predictor(), "chr5", 1295113, "G", "A", flank=0).genes
     assert g.tss.gene_name == "TERT" and g.distance == -61
     assert round(g.delta, 4) == pytest.approx(0.0508, abs=1e-4)
     assert round(g.percentile, 1) == pytest.approx(99.7, abs=0.05)

@@ -33,5 +33,9 @@ def test_help_explains_every_option_and_states_defaults_once(name):
 def test_a_stated_default_matches_the_value_parsed():
     sub = _subparser("score")
     text = " ".join(sub.format_help().split())
-    assert "windows per model call (default: 128)" in text
+    from varxpress.scoring.pipeline import ScoreConfig
+
+    # the CLI's default is the library's (they once disagreed: 128 on the command line, 32 in ScoreConfig)
+    assert f"(memory grows with it) (default: {ScoreConfig.batch_size})" in text
+    assert sub.get_default("batch_size") == ScoreConfig.batch_size == 32
     assert "--no-fast-path" in text and "recompute the whole network" in text

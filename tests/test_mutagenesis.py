@@ -11,7 +11,8 @@ from varxpress.cli import main
 from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import AnnotationError
 from varxpress.io.genome import Genome
-from varxpress.interpret.mutagenesis import SubstitutionPredictor, find_gene, saturation_mutagenesis
+from varxpress.interpret.mutagenesis import find_gene, saturation_mutagenesis
+from varxpress.scoring.engine import Predictor
 from varxpress.io.tss import TSS
 
 UP, DOWN = 20, 10
@@ -80,8 +81,8 @@ def test_result_matches_hand_built_minus_strand_windows(world):
     genome = Genome(world["fasta"])
     tss = TSS("G2", "MINUS1", "chr1", 119, "-")
     positions = np.arange(115, 125)
-    fast = saturation_mutagenesis(SubstitutionPredictor(model), genome, tss, positions)
-    slow = saturation_mutagenesis(SubstitutionPredictor(model, fast=False), genome, tss, positions)
+    fast = saturation_mutagenesis(Predictor([model], genome), tss, positions)
+    slow = saturation_mutagenesis(Predictor([model], genome, fast=False), tss, positions)
     np.testing.assert_allclose(fast.alt_preds, slow.alt_preds, atol=1e-4)
     ref = reverse_complement(CHR1[109:139])  # minus window [t-D, t+U) = [109, 139), read reverse-complemented
     assert fast.ref_bases == "".join(reverse_complement(CHR1[p]) for p in fast.positions)
@@ -117,10 +118,11 @@ def test_plots_and_vcf_marks(world, tmp_path):
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
     assert len(read_tsv(f"{prefix}.tsv")) == 30 * 3
     from varxpress.models.network import ExpressionModel
-    from varxpress.interpret.mutagenesis import _marks_offsets, vcf_marks
+    from varxpress.interpret.figures import _marks_offsets
+    from varxpress.interpret.mutagenesis import vcf_marks
 
     genome = Genome(world["fasta"])
-    res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), genome,
+    res = saturation_mutagenesis(Predictor([ExpressionModel.load(world["model"])], genome),
                                  TSS("G1", "PLUS1", "chr1", 59, "+"), np.arange(39, 69))
     marks = _marks_offsets(res, vcf_marks(str(vcf), genome, "chr1", 39, 69))
     snv_alt = "A" if CHR1[56] != "A" else "C"
@@ -178,9 +180,9 @@ def test_figures_fit_do_not_overlap_and_print_at_300_dpi(world, tmp_path):
     from PIL import Image
 
     from varxpress.models.network import ExpressionModel
-    from varxpress.interpret.mutagenesis import plot_heatmap, plot_logo
+    from varxpress.interpret.figures import plot_heatmap, plot_logo
 
-    res = saturation_mutagenesis(SubstitutionPredictor(ExpressionModel.load(world["model"])), Genome(world["fasta"]),
+    res = saturation_mutagenesis(Predictor([ExpressionModel.load(world["model"])], Genome(world["fasta"])),
                                  TSS("G2", "MINUS1", "chr1", 119, "-"), np.arange(109, 139))
     # three variants on neighbouring bases with long names, and the TSS label beside them: they would collide
     marks = [(p, f"a_long_variant_name_{p}", CHR1[p], "A" if CHR1[p] != "A" else "C") for p in (118, 119, 120)]

@@ -353,19 +353,24 @@ def test_worker_processes_give_the_same_scores(inputs, toy_model, tmp_path):
 
 
 def test_feature_table_is_standardised_with_training_statistics(tmp_path):
+    from types import SimpleNamespace
+
     from varxpress.errors import DatasetError
-    from varxpress.scoring.pipeline import read_feature_table
+    from varxpress.scoring.resources import read_model_features
+
+    def model(n, **training):
+        return SimpleNamespace(n_features=n, metadata=SimpleNamespace(training_data=training))
 
     table = tmp_path / "f.tsv"
     table.write_text("gene\tlen\tgc\nG1\t100\t0.5\nG2\t\t0.7\n")
-    raw = read_feature_table(str(table), 2)
+    raw = read_model_features(str(table), model(2))
     np.testing.assert_allclose(raw["G1"], [100, 0.5])
     np.testing.assert_allclose(raw["G2"], [0, 0.7])  # missing -> 0
-    std = read_feature_table(str(table), 2, mean=[50, 0.6], sd=[25, 0.1])
+    std = read_model_features(str(table), model(2, feature_mean=[50, 0.6], feature_sd=[25, 0.1]))
     np.testing.assert_allclose(std["G1"], [2.0, -1.0], rtol=1e-6)
     np.testing.assert_allclose(std["G2"], [0.0, 1.0], rtol=1e-6)
     with pytest.raises(DatasetError, match="3 feature columns"):
-        read_feature_table(str(table), 3)
+        read_model_features(str(table), model(3))
 
 
 def test_region_keeps_a_record_at_pos_0(inputs, toy_model, tmp_path):

@@ -21,6 +21,7 @@ import pytest
 from varxpress.cli import main
 from varxpress.errors import VcfError
 from varxpress.interpret.report import parse_variant
+from varxpress.scoring.engine import Predictor
 
 UP, DOWN = 20, 10
 RNG = random.Random(5)
@@ -46,7 +47,7 @@ def world(tmp_path_factory):
     model_path = toy_model_file(folder, UP, DOWN)
     model = ExpressionModel.load(model_path)
     genes = [TSS(g, n, c, p - 1, s) for g, n, c, p, s in GENES]
-    bg, _ = build_background(model, Genome(fa), genes, n_snvs=0)
+    bg, _ = build_background(Predictor([model], Genome(fa)), genes, n_snvs=0)
     bg.provenance["model_sha256"] = model.sha256
     bg.save(default_path(model_path))
     members = []
@@ -60,34 +61,32 @@ def world(tmp_path_factory):
 
 
 def explain(world, out, *extra) -> int:
-    return main(["explain", *map(str, extra), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]),
-                 "--model", str(world["model"]), "--out", str(out), "--quiet"])
+    model = [] if "--ensemble" in extra else ["--model", str(world["model"])]  # the two are exclusive
+    return main(["explain", *map(str, extra), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), *model,
+                 "--out", str(out), "--quiet"])
 
 
-def score_tsv(world, tmp_path, model, variants) -> list[dict]:
+def score_tsv(world, tmp_path, model, variants, option="--model") -> list[dict]:
     vcf = tmp_path / "v.vcf"
     vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=200>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
                    + "".join(f"chr1\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for p, r, a in variants))
     tsv = tmp_path / f"{Path(model).parent.name}.tsv"
-    assert main(["score", str(vcf), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--model",
+    assert main(["score", str(vcf), "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), option,
                  str(model), "--out", str(tmp_path / "o.vcf"), "--tsv", str(tsv), "--quiet"]) == 0
     lines = [l.rstrip("\n").split("\t") for l in open(tsv) if not l.startswith("##")]
     return [dict(zip(lines[0], row)) for row in lines[1:]]
 
 
 def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
-    from varxpress.models.ensemble import EnsembleModel
-    from varxpress.interpret.mutagenesis import SubstitutionPredictor, load_inputs
     from varxpress.interpret.report import explain_variant
+    from varxpress.scoring.resources import ResourceSpec, load_resources
 
     pos = 64  # inside both windows: G1 [39, 69) on +, G2 [59, 89) on -
     ref, alt = CHR1[pos - 1], OTHER[CHR1[pos - 1]]
-    args = argparse.Namespace(fasta=str(world["fasta"]), tss=str(world["tss"]), tss_offset=None, tss_format="auto",
-                              model=str(world["model"]), contig_map=None, features=None)
-    inputs = load_inputs(args)
-    ens = EnsembleModel.load(world["ensemble"])
-    rep = explain_variant(inputs, "chr1", pos, ref, alt, world["background"], ens, flank=5,
-                          predictor=SubstitutionPredictor(inputs.model))
+    spec = ResourceSpec(fasta=str(world["fasta"]), tss=str(world["tss"]), model=str(world["model"]),
+                        background=str(world["background"].path))
+    res = load_resources(spec)
+    rep = explain_variant(res, res.predictor(), "chr1", pos, ref, alt, flank=5)
     assert [g.tss.gene_id for g in rep.genes] == ["G1", "G2"]
     scored = {r["gene_id"]: r for r in score_tsv(world, tmp_path, world["model"], [(pos, ref, alt)])}
     for g in rep.genes:
@@ -104,15 +103,21 @@ def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
         k = int(np.flatnonzero(res.positions == pos - 1)[0])
         b = "ACGT".index(alt if g.tss.strand == "+" else OTHER_RC[alt])
         assert res.deltas[k, b] == pytest.approx(g.delta, abs=1e-4)
-    # ensemble statistics equal the members' own `score` outputs
+    # with --ensemble the page shows the members' mean and spread, and each member's delta is its own `score` output
+    ens_res = load_resources(ResourceSpec(fasta=str(world["fasta"]), tss=str(world["tss"]),
+                                          ensemble=str(world["ensemble"])))
+    ens_rep = explain_variant(ens_res, ens_res.predictor(), "chr1", pos, ref, alt, flank=0)
+    ens_scored = {r["gene_id"]: r for r in score_tsv(world, tmp_path, world["ensemble"], [(pos, ref, alt)],
+                                                       option="--ensemble")}
     member_deltas = {gid: [] for gid in scored}
     for m in world["members"]:
         for r in score_tsv(world, tmp_path, m, [(pos, ref, alt)]):
             member_deltas[r["gene_id"]].append(float(r["delta"]))
-    for g in rep.genes:
+    for g in ens_rep.genes:
         d = np.array(member_deltas[g.tss.gene_id])
         np.testing.assert_allclose(g.ensemble["member_deltas"], d, atol=1e-4)
-        assert g.ensemble["mean_delta"] == pytest.approx(d.mean(), abs=1e-4)
+        assert g.delta == g.ensemble["mean_delta"] == pytest.approx(d.mean(), abs=1e-4)
+        assert g.delta == pytest.approx(float(ens_scored[g.tss.gene_id]["delta"]), abs=1e-6)
         assert g.ensemble["sd_delta"] == pytest.approx(d.std(ddof=1), abs=1e-4)
         assert g.ensemble["sign_agreement"] == pytest.approx(np.mean(np.sign(d) == np.sign(d.mean())))
 
@@ -226,7 +231,7 @@ def _window_n_fraction(chrom: str, tss0: int, strand: str) -> float:
 def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
     """The demo's pages in a browser: the plain sentence, the gene-strand allele, the N-rich caveat, the index."""
     from varxpress.models.network import ExpressionModel
-    from varxpress.scoring.pipeline import DEFAULT_MODEL, bundled
+    from varxpress.models.registry import model_file
 
     out = _artefacts(tmp_path) / "demo_reports"
     shutil.rmtree(out, ignore_errors=True)
@@ -252,7 +257,7 @@ def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
                   r"That change is unusually large: as large as or larger than ([\d.]+) % of random", page)
     assert m, page[:1500]
     delta = float(re.search(r"Delta \(alt − ref\) ([+-][\d.]+)", page)[1])
-    label_sd = ExpressionModel.load(bundled(DEFAULT_MODEL)).metadata.label_sd
+    label_sd = ExpressionModel.load(model_file(None)).metadata.label_sd
     fold = 2 ** (delta * label_sd * np.log2(10))  # the fold change follows from the delta as docs/output.md says
     assert float(m[2]) == pytest.approx(fold, abs=0.006) and int(m[1]) == round((fold - 1) * 100)
     nfrac = _window_n_fraction(chrom, t0, strand)

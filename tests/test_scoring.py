@@ -49,7 +49,8 @@ def test_score_background_and_mutagenesis_compute_deltas_with_scoring_delta(tiny
     from varxpress.cli import main
     from varxpress.io.genome import Genome
     from varxpress.models.network import ExpressionModel
-    from varxpress.interpret.mutagenesis import SubstitutionPredictor, saturation_mutagenesis
+    from varxpress.interpret.mutagenesis import saturation_mutagenesis
+    from varxpress.scoring.engine import Predictor
     from varxpress.io.tss import TSS
 
     model_path = toy_model_file(tmp_path, 20, 10)
@@ -73,8 +74,8 @@ def test_score_background_and_mutagenesis_compute_deltas_with_scoring_delta(tiny
     genes = [TSS("G1", "ONE", "chr1", 59, "+"), TSS("G2", "TWO", "chr1", 119, "-")]
 
     def others():
-        _, bg = build_background(model, Genome(tiny_genome), genes, n_snvs=50, seed=1)
-        mut = saturation_mutagenesis(SubstitutionPredictor(model), Genome(tiny_genome), genes[0], np.arange(50, 56))
+        _, bg = build_background(Predictor([model], Genome(tiny_genome)), genes, n_snvs=50, seed=1)
+        mut = saturation_mutagenesis(Predictor([model], Genome(tiny_genome)), genes[0], np.arange(50, 56))
         return bg, mut.deltas
 
     normal, (bg, mut) = run("normal"), others()

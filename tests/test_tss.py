@@ -285,9 +285,10 @@ def test_xpresso_bed_matches_kipoi_windows():
 
 
 def test_the_bundled_tss_set_names_genes_by_symbol_and_keeps_the_ensembl_id():
-    from varxpress.scoring.pipeline import DEFAULT_TSS, DEFAULT_TSS_OFFSET, bundled
+    from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET
+    from varxpress.models.registry import data_path
 
-    tss = read_tss(bundled(DEFAULT_TSS), offset=DEFAULT_TSS_OFFSET)
+    tss = read_tss(data_path(DEFAULT_TSS), offset=DEFAULT_TSS_OFFSET)
     by_id = {t.gene_id: t for t in tss}
     assert len(tss) == 18413
     tert = by_id["ENSG00000164362"]

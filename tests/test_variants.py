@@ -61,7 +61,7 @@ def test_classify_too_long():
 
 def test_skip_reason_values():
     assert SkipReason.TOO_LONG.value == "allele_too_long"
-    assert SkipReason.NO_GENE.value == "no_gene_in_range"
+    assert SkipReason.NO_GENE.value == "no_gene_in_window"
     assert SkipReason.REF_MISMATCH == "ref_mismatch"  # str enum
     assert AlleleKind.SNV == "SNV"
 

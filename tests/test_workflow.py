@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import gzip
 import json
@@ -186,8 +185,10 @@ def test_aggregate_stats_sums_counts_and_reasons():
 # -- the subcommand ---------------------------------------------------------------------------------------------
 
 
-def _args(argv: list[str]) -> argparse.Namespace:
-    return build_parser().parse_args(["workflow", *argv])
+def _args(argv: list[str]):
+    from varxpress.cli.workflow import workflow_run
+
+    return workflow_run(build_parser().parse_args(["workflow", *argv]))
 
 
 def test_build_config_makes_paths_absolute_and_overrides_the_configfile(tmp_path, monkeypatch):

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
-import os
 import sys
 import warnings
-from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import VarxpressError

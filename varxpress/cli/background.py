@@ -1,3 +1,54 @@
-"""``varxpress background``."""
+"""``varxpress background``: sample random promoter SNVs, score them, save the |delta| distribution."""
 
-from varxpress.interpret.background import add_arguments, run  # noqa: F401
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import logging
+from pathlib import Path
+
+from varxpress import __version__
+from varxpress.cli.options import add_prediction_options, add_resource_options, configure_threads, resource_spec
+from varxpress.cli.types import fraction, non_negative_int, output_path
+from varxpress.interpret.background import DEFAULT_N_SNVS, build_background, default_path
+from varxpress.models.network import sha256_file
+from varxpress.scoring.resources import load_resources
+
+log = logging.getLogger("varxpress")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``varxpress background``."""
+    add_resource_options(p, background=False)
+    add_prediction_options(p)
+    p.add_argument("--n-snvs", "-n", type=non_negative_int, default=DEFAULT_N_SNVS,
+                   help="SNVs to sample (uniformly over gene x position x alternative base); 0 = every possible SNV")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample")
+    p.add_argument("--max-n-fraction", type=fraction, default=0.05,
+                   help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
+    p.add_argument("--out", "-o", type=output_path,
+                   help="background file (default: <model file>.background.h5 beside the model, which `score` finds "
+                        "by itself)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``varxpress background``: sample, score, save."""
+    configure_threads(args.threads)
+    res = load_resources(resource_spec(args), background=False)
+    with res.predictor(fast=args.fast, threads=args.threads) as predictor:
+        bg, _ = build_background(predictor, res.tss, n_snvs=args.n_snvs, seed=args.seed, progress=not args.quiet,
+                                 max_n_fraction=args.max_n_fraction)
+    bg.provenance.update({
+        "model_sha256": res.model_sha256, "model_file": Path(res.model_path).name,
+        "tss_file": Path(res.tss_path).name, "tss_sha256": sha256_file(res.tss_path), "tss_offset": args.tss_offset,
+        "features_file": Path(args.features).name if args.features else None,
+        "varxpress_command": args.command_line, "varxpress_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    })
+    out = args.out or default_path(res.model_path)
+    bg.save(out)
+    p = bg.provenance
+    log.info("background: %d SNVs (%s) over %d genes; |delta| median %.4g, 99th percentile %.4g -> %s", len(bg),
+             "all" if p["exhaustive"] else f"sample of {p['snv_space']}", p["n_genes"],
+             p["abs_delta_quantiles"]["0.5"], p["abs_delta_quantiles"]["0.99"], out)
+    return 0

@@ -24,8 +24,6 @@ File (``varxpress background``; default name ``<model file>.background.h5``, bes
 
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import json
 import logging
 import os
@@ -36,13 +34,12 @@ from typing import Any
 import numpy as np
 
 from varxpress.scoring import scores
-from varxpress.sequence.encode import one_hot
+from varxpress.sequence.windows import ref_window
 from varxpress.errors import VarxpressError
-from varxpress.models.network import sha256_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Background", "BackgroundError", "build_background", "default_path", "add_arguments", "run"]
+__all__ = ["Background", "BackgroundError", "build_background", "default_path"]
 
 FORMAT_VERSION = 1
 SUFFIX = ".background.h5"
@@ -197,28 +194,23 @@ def _valid_positions(onehot: np.ndarray) -> np.ndarray:
     return np.flatnonzero(onehot.any(axis=1))
 
 
-def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS, seed: int = 0, fast: bool = True,
-                     threads: int = 1, features: dict[str, np.ndarray] | None = None, progress: bool = False,
+def build_background(predictor, tss_list: list, n_snvs: int = DEFAULT_N_SNVS, seed: int = 0, progress: bool = False,
                      max_n_fraction: float = 1.0) -> tuple[Background, np.ndarray]:
     """Sample SNVs uniformly from every (gene, window position, alternative base) and score them.
 
     Args:
-        model: the :class:`~varxpress.models.network.ExpressionModel`.
-        genome: the reference.
+        predictor: the :class:`~varxpress.scoring.engine.Predictor` (model or ensemble, genome, gene features): the
+            predictions ``varxpress score`` makes.
         tss_list: the genes (those on contigs absent from the genome are skipped and counted).
         n_snvs: sample size (without replacement); ``<= 0`` or at least the number of possible SNVs: all of them.
         seed: seed of the sample.
-        fast: use the incremental engine where the network allows it.
-        features: per-gene model features; genes absent use the model's defaults.
         max_n_fraction: genes whose reference window is more than this fraction ``N`` are left out (counted).
 
     Returns:
         ``(background, signed_deltas)``: the background (provenance filled except file names) and the sampled
         signed deltas, shape (n,), in sampling order (for tests and summaries).
     """
-    from varxpress.interpret.mutagenesis import SubstitutionPredictor
-    from varxpress.sequence.windows import ref_window
-
+    genome, model = predictor.genome, predictor.model
     spec = model.window_spec
     genes, counts, skipped, too_many_n = [], [], 0, 0
     for t in tss_list:  # pass 1: the size of each gene's SNV space
@@ -246,8 +238,6 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
     exhaustive = n_snvs <= 0 or n_snvs >= space
     picks = np.arange(space, dtype=np.int64) if exhaustive else np.sort(rng.choice(space, size=n_snvs, replace=False))
     gene_of = np.searchsorted(bounds, picks, side="right") - 1
-    predictor = SubstitutionPredictor(model, fast=fast, threads=threads)
-    features = features or {}
     deltas = np.empty(picks.size, dtype=np.float64)
     used = np.unique(gene_of)
     bar = None
@@ -259,18 +249,14 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
     hi = np.searchsorted(gene_of, used, side="right")
     for g, a, b in zip(used, lo, hi):  # pass 2: score the picks of each gene
         t = genes[g]
-        onehot = one_hot(ref_window(genome, t, spec).seq)
+        _, onehot, ref_pred = predictor.reference(t)
         valid = _valid_positions(onehot)
         local = picks[a:b] - bounds[g]
         idx = valid[local // 3]
         ref_base = onehot[idx].argmax(axis=1)
         alt_base = (ref_base + 1 + local % 3) % 4
-        f = features.get(t.gene_id)
-        if f is None and model.n_features:
-            f = np.asarray(model.metadata.default_features, dtype=np.float32)
-        ref = predictor.reference(onehot, f)
-        alt = predictor.predict(ref, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
-        deltas[a:b] = scores.delta(ref.pred, alt)
+        alt = predictor.substitutions(t, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
+        deltas[a:b] = scores.delta(ref_pred, alt)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -292,50 +278,3 @@ def build_background(model, genome, tss_list: list, n_snvs: int = DEFAULT_N_SNVS
         "fraction_negative": float((deltas < 0).mean()),
     }
     return Background(np.abs(deltas), provenance), deltas
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``varxpress background``."""
-    from varxpress.cli.types import fraction, non_negative_int, output_path
-    from varxpress.interpret.mutagenesis import add_input_arguments
-
-    add_input_arguments(p)
-    p.add_argument("--n-snvs", "-n", type=non_negative_int, default=DEFAULT_N_SNVS,
-                   help="SNVs to sample (uniformly over gene x position x alternative base); 0 = every possible SNV")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample")
-    p.add_argument("--max-n-fraction", type=fraction, default=0.05,
-                   help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
-    p.add_argument("--out", "-o", type=output_path,
-                   help="background file (default: <model file>.background.h5 beside the model, which `score` finds "
-                        "by itself)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``varxpress background``: sample, score, save."""
-    from varxpress.interpret.mutagenesis import load_inputs
-
-    inputs = load_inputs(args)
-    bg, deltas = build_background(inputs.model, inputs.genome, inputs.tss, n_snvs=args.n_snvs, seed=args.seed,
-                                  fast=args.fast, threads=args.threads, features=inputs.features,
-                                  progress=not args.quiet, max_n_fraction=args.max_n_fraction)
-    bg.provenance.update({
-        "model_file": Path(inputs.model_path).name, "tss_file": Path(inputs.tss_path).name,
-        "tss_sha256": sha256_file(inputs.tss_path), "tss_offset": args.tss_offset,
-        "features_file": Path(args.features).name if args.features else None,
-        "varxpress_command": getattr(args, "command_line", "varxpress background"),
-        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-    })
-    from varxpress import __version__
-
-    bg.provenance["varxpress_version"] = __version__
-    out = args.out or default_path(inputs.model_path)
-    bg.save(out)
-    p = bg.provenance
-    log.info("background: %d SNVs (%s) over %d genes; |delta| median %.4g, 99th percentile %.4g -> %s", len(bg),
-             "all" if p["exhaustive"] else f"sample of {p['snv_space']}", p["n_genes"],
-             p["abs_delta_quantiles"]["0.5"], p["abs_delta_quantiles"]["0.99"], out)
-    return 0

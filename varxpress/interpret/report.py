@@ -11,14 +11,13 @@ within ``--flank`` bases; :mod:`varxpress.interpret.mutagenesis`), and a reading
 one page per variant (records that share a variant get distinct pages) and an ``index.html`` with a sortable table
 of every variant, the unscored ones with their reason.
 
-Predictions use the same windows as ``varxpress score`` (:mod:`varxpress.sequence.windows`), so the numbers match its output.
+The numbers come from the prediction engine ``varxpress score`` uses (:class:`varxpress.scoring.engine.Predictor`),
+so they are the ones ``score`` writes for the same variant; this module adds the window, the local map and the
+records a page is made from. The pages themselves are rendered by :mod:`varxpress.interpret.pages`.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import html
 import io
 import logging
 import re
@@ -28,18 +27,20 @@ from typing import Any
 
 import numpy as np
 
-from varxpress import __version__
-from varxpress.scoring import scores
-from varxpress.sequence.encode import one_hot
-from varxpress.errors import RefMismatchError, VarxpressError, VcfError
-from varxpress.scoring.scores import log2_fold_change, quality_flags, units_text
-from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele
-from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window
+from varxpress.errors import RefMismatchError, VcfError
+from varxpress.interpret.figures import FIGURE_DPI, plot_heatmap
+from varxpress.interpret.mutagenesis import saturation_mutagenesis
+from varxpress.io.tss import TSSIndex
+from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos
+from varxpress.io.vcf import open_vcf
+from varxpress.scoring.engine import Predictor, Task
+from varxpress.scoring.resources import Resources
+from varxpress.scoring.scores import units_text
+from varxpress.sequence.windows import Window
 
 log = logging.getLogger(__name__)
 
-__all__ = ["parse_variant", "GeneReport", "VariantReport", "explain_variant", "plain_sentence", "caveats",
-           "strand_allele", "tss_words", "render_html", "render_index", "write_report", "add_arguments", "run"]
+__all__ = ["parse_variant", "wanted_variants", "GeneReport", "VariantReport", "explain_variant"]
 
 _VARIANT = re.compile(r"^(?P<chrom>[^\s:]+)[:_-](?P<pos>\d[\d,]*)[:_-](?P<ref>[A-Za-z]+)[:_>/-](?P<alt>[A-Za-z]+)$")
 
@@ -103,76 +104,53 @@ def _allele(genome, chrom: str, pos: int, ref: str, alt: str) -> Allele:
     return Allele(name, pos, ref, alt, 0, kind)
 
 
-def _member_windows(model, genome, tss, allele) -> tuple[np.ndarray, Window, Window]:
-    spec = model.window_spec
-    ref = ref_window(genome, tss, spec)
-    alt = alt_window(genome, tss, spec, allele)
-    return one_hot([ref.seq, alt.seq]), ref, alt
+def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, ref: str, alt: str, flank: int = 50,
+                    label: str | None = None, index: TSSIndex | None = None) -> VariantReport:
+    """Score one variant on every gene whose window holds it, with percentile, ensemble spread and local mutagenesis.
 
-
-def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background=None, ensemble=None,
-                    flank: int = 50, predictor=None, label: str | None = None) -> VariantReport:
-    """Score one variant on every gene whose window holds it, with percentile, ensemble and local mutagenesis.
+    The numbers are the prediction engine's own (:meth:`varxpress.scoring.engine.Predictor.score`, the call
+    ``varxpress score`` makes): this function adds the window, the local map and the page's wording.
 
     Args:
-        inputs: :class:`varxpress.interpret.mutagenesis.Inputs` (genome, model, TSS set, features).
+        res: the loaded :class:`~varxpress.scoring.resources.Resources` (genome, model or ensemble, TSS set,
+            features, background).
+        predictor: ``res.predictor(...)``.
         chrom, pos, ref, alt: the variant (1-based ``pos``, VCF-style alleles).
-        background: a :class:`~varxpress.interpret.background.Background` or None (percentiles missing).
-        ensemble: an :class:`~varxpress.models.ensemble.EnsembleModel` or None.
         flank: the local mutagenesis map covers the REF span +- ``flank`` bases (0: no map).
-        predictor: a :class:`~varxpress.interpret.mutagenesis.SubstitutionPredictor` of ``inputs.model`` (made if None).
+        label: the variant's name on the page (default ``chrom:pos:ref:alt``).
+        index: ``res.tss_index()``, made once by the caller for many variants (made here if None).
 
     Raises:
         VcfError: unknown contig, unscoreable allele, or no gene's window holds the variant.
         RefMismatchError: REF disagrees with the genome.
     """
-    from varxpress.models.ensemble import ensemble_stats
-    from varxpress.interpret.mutagenesis import FIGURE_DPI, SubstitutionPredictor, plot_heatmap, saturation_mutagenesis
-    from varxpress.io.tss import TSSIndex
-
-    genome, model = inputs.genome, inputs.model
+    genome, model = res.genome, res.model
     allele = _allele(genome, chrom, pos, ref, alt)
     spec = model.window_spec
-    index = TSSIndex(inputs.tss, spec.upstream, spec.downstream, genome=genome)
+    index = index or res.tss_index()
     genes = index.overlapping(allele.chrom, allele.start, max(allele.end, allele.start + 1))
     label = label or f"{chrom}:{pos}:{ref}:{alt}"
     if not genes:
         raise VcfError(f"{label}: no gene's window ({spec.upstream} bp upstream to {spec.downstream} bp downstream of "
                        f"a TSS) holds this variant")
-    if predictor is None:
-        predictor = SubstitutionPredictor(model)
     md = model.metadata
-    bg_max_n = None if background is None else background.provenance.get("max_n_fraction")
     reports = []
-    for tss in genes:
-        X, rw, aw = _member_windows(model, genome, tss, allele)
-        f = inputs.features_for(tss.gene_id)
-        preds = model.predict(X, None if f is None else np.stack([f, f]))
-        d = float(scores.delta(preds[0], preds[1]))
-        fc = log2_fold_change(d, md.output_scale, md.label_sd)
-        pct = None if background is None else float(background.percentile(abs(d)))
-        flags = quality_flags(rw.off_contig or aw.off_contig, rw.n_fraction, pct, bg_max_n)
+    for scored in predictor.score([Task(0, allele, tss) for tss in genes]):
+        s, tss = scored.score, scored.task.tss
+        window = predictor.reference(tss)[0]
         ens = None
-        if ensemble is not None:
-            Xe, _, _ = _member_windows(ensemble, genome, tss, allele)
-            fe = None
-            if ensemble.n_features:
-                fe = inputs.features.get(tss.gene_id)
-                fe = np.stack([fe, fe]) if fe is not None else None
-            p = ensemble.predict(Xe, fe)  # (2, k)
-            st = ensemble_stats(p[0:1], p[1:2])
-            ens = {"k": len(ensemble), "mean_delta": float(st.mean_delta[0]), "sd_delta": float(st.sd_delta[0]),
-                   "sign_agreement": float(st.sign_agreement[0]), "all_agree": bool(st.all_agree[0]),
-                   "member_deltas": [float(x) for x in scores.delta(p[0], p[1])]}
-        gr = GeneReport(tss, rw, distance_to_tss(allele, tss), float(preds[0]), float(preds[1]), d,
-                        None if fc is None else float(fc), pct, flags, ens, rw.n_fraction)
+        if res.is_ensemble:
+            d = np.asarray(scored.member_deltas)
+            ens = {"k": len(d), "mean_delta": s.delta, "sd_delta": s.delta_sd, "sign_agreement": s.sign_agreement,
+                   "all_agree": bool((d > 0).all() or (d < 0).all()), "member_deltas": [float(x) for x in d]}
+        gr = GeneReport(tss, window, s.distance, s.ref_pred, s.alt_pred, s.delta, s.log2fc, s.percentile, s.flags,
+                        ens, s.n_fraction or 0.0)
         if flank > 0:
-            lo = max(allele.start - flank, rw.start)
-            hi = min(max(allele.end, allele.start + 1) + flank, rw.end)
-            res = saturation_mutagenesis(predictor, genome, tss, np.arange(lo, hi), f)
-            gr.mutagenesis = res
+            lo = max(allele.start - flank, window.start)
+            hi = min(max(allele.end, allele.start + 1) + flank, window.end)
+            gr.mutagenesis = saturation_mutagenesis(predictor, tss, np.arange(lo, hi))
             mark = [(allele.start, label, allele.ref, allele.alt)]
-            fig = plot_heatmap(res, [], mark, units=units_text(md.output_scale, short=True),
+            fig = plot_heatmap(gr.mutagenesis, [], mark, units=units_text(md.output_scale, short=True),
                                title=f"{tss.gene_name}: every substitution within {flank} bp of the variant")
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=FIGURE_DPI)
@@ -182,456 +160,31 @@ def explain_variant(inputs, chrom: str, pos: int, ref: str, alt: str, background
     left = genome.fetch(allele.chrom, ctx_lo, allele.start)
     right = genome.fetch(allele.chrom, allele.end, allele.end + 20)
     context = f"{left}[{allele.ref}/{allele.alt}]{right}"
-    model_info = {"name": md.name, "file": Path(inputs.model_path).name, "sha256": model.sha256,
+    model_info = {"name": md.name, "file": Path(res.model_path).name, "sha256": res.model_sha256,
                   "output_scale": md.output_scale, "label_sd": md.label_sd, "upstream": spec.upstream,
                   "downstream": spec.downstream, "genome_build": md.genome_build,
                   "training_labels": md.training_data.get("labels"), "species": md.source.get("species")}
     bg_info = None
+    background = predictor.background
     if background is not None:
         p = background.provenance
         bg_info = {"file": background.path.name if background.path else "", "n": len(background),
                    "n_genes": p.get("n_genes"), "genome_file": p.get("genome_file"), "exhaustive": p.get("exhaustive"),
                    "quantiles": p.get("abs_delta_quantiles", {}), "max_n_fraction": p.get("max_n_fraction")}
     ens_info = None
-    if ensemble is not None:
-        ens_info = {"k": len(ensemble), "path": str(ensemble.path.name if ensemble.path else ""),
-                    "sha256": ensemble.sha256, "source": ensemble.source}
+    if res.is_ensemble:
+        ens_info = {"k": len(res.members), "path": Path(res.model_path).name, "sha256": res.model_sha256}
     return VariantReport(allele, label, reports, model_info, bg_info, ens_info, context)
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# HTML
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:2em;max-width:1100px;
-color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.1em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
-h3{font-size:1.05em;margin-bottom:.3em}.sub{color:#444;margin-top:0}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
-vertical-align:top}th{background:#f3f3f3;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.seq{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;word-break:break-all}.var{background:#ffe08a;
-font-weight:bold}.missing{color:#888}.note{color:#555;font-size:.9em}img{max-width:100%;height:auto}
-.up{color:#b2182b}.down{color:#2166ac}
-.answer{font-size:1.12em;background:#f4f8fb;border-left:5px solid #2166ac;padding:.6em 1em;margin:.8em 0}
-.caveats{background:#fff6e0;border-left:5px solid #e69f00;padding:.5em 1em .5em 2.2em;margin:.8em 0}
-.caveats li{margin:.3em 0}.flag{font-family:monospace;background:#eee;padding:0 .3em;border-radius:3px}
-body.index{max-width:none;font-size:.92em}th.sort{cursor:pointer;user-select:none}
-th.sort:after{content:" \\2195";color:#999}
-tr.unscored td{color:#777}
-"""
-
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
-def _num(x: float | None, fmt: str = "{:.4g}") -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return '<span class="missing">.</span>'
-    return html.escape(fmt.format(x))
-
-
-def strand_allele(ref: str, alt: str, strand: str) -> str:
-    """``REF>ALT`` as the gene's strand reads it: reverse-complemented for a ``-`` strand gene (``G>A`` -> ``C>T``)."""
-    if strand == "-":
-        ref, alt = ref.translate(_COMPLEMENT)[::-1], alt.translate(_COMPLEMENT)[::-1]
-    return f"{ref}>{alt}"
-
-
-def tss_words(distance: int) -> str:
-    """A signed distance to the TSS (transcription direction) in words: ``61 bp upstream of the TSS``."""
-    if distance == 0:
-        return "at the TSS"
-    return f"{abs(distance):,} bp {'upstream' if distance < 0 else 'downstream'} of the TSS"
-
-
-def fold_change(g: GeneReport) -> float | None:
-    """``2 ** log2fc``, None where the model's scale gives no fold change."""
-    return None if g.log2fc is None else float(2.0 ** g.log2fc)
-
-
-def _gene_allele(g: GeneReport, report: VariantReport) -> str:
-    a = report.allele
-    return f"{strand_allele(a.ref, a.alt, g.tss.strand)} on the {g.tss.gene_name} strand, {tss_words(g.distance)}"
-
-
-def plain_sentence(g: GeneReport, report: VariantReport) -> str:
-    """One plain-language answer for one gene (HTML): direction, size, how unusual, ensemble agreement."""
-    e = html.escape
-    name = e(g.tss.gene_name)
-    fc = fold_change(g)
-    where = f"with the {e(report.allele.alt)} allele ({e(_gene_allele(g, report))})"
-    if fc is not None:
-        change = (fc - 1.0) * 100.0
-        if abs(change) < 0.5:
-            size = (f"essentially the same amount of {name} mRNA {where} as with the reference allele "
-                    f"(fold change {fc:.3f}×)")
-        else:
-            more = "more" if change > 0 else "less"
-            size = (f"<b>about {abs(change):.0f} % {more} {name} mRNA</b> {where} than with the reference allele "
-                    f"(fold change {fc:.2f}×)")
-    else:
-        more = "a higher" if g.delta > 0 else "a lower" if g.delta < 0 else "the same"
-        size = (f"{more} {name} level {where} (delta {g.delta:+.3g}, {e(units_text(report.model['output_scale']))}; "
-                f"this model does not say how its output maps to a fold change)")
-    text = f"The model predicts {size}."
-    if g.percentile is not None:
-        judgement = ("unusually large" if g.percentile >= 99 else "large" if g.percentile >= 95 else
-                     "not unusual")
-        text += (f" That change is {judgement}: as large as or larger than {g.percentile:.1f} % of random "
-                 f"single-base changes in the promoters of the model's background")
-        text += " (but see the caveats: this window is unlike the background's)." if "background_mismatch" in \
-            g.flags else "."
-    else:
-        text += " No background is available to say how unusual this change is."
-    en = g.ensemble
-    if en:
-        if en["all_agree"]:
-            text += (f" All {en['k']} models of the ensemble predict this direction "
-                     f"(their deltas vary by SD {en['sd_delta']:.2g}).")
-        else:
-            text += (f" Only {en['sign_agreement'] * 100:.0f} % of the {en['k']} models of the ensemble predict "
-                     f"the same direction as their mean: treat the direction as uncertain.")
-    return text
-
-
-def caveats(g: GeneReport, report: VariantReport) -> list[str]:
-    """The caveats that apply to this gene's prediction (HTML), most serious first."""
-    e = html.escape
-    name = e(g.tss.gene_name)
-    out = []
-    length = g.window.end - g.window.start
-    if "n_rich" in g.flags:
-        out.append(f'<span class="flag">n_rich</span> <b>Mostly unknown sequence.</b> {g.n_fraction * 100:.1f} % of '
-                   f"the {length:,} bases the model reads for {name} are N (unknown) in this reference genome. The "
-                   f"prediction describes that partly empty window, not the real {name} promoter: score the variant "
-                   f"again on a complete genome before relying on it.")
-    if "background_mismatch" in g.flags:
-        limit = (report.background or {}).get("max_n_fraction")
-        limit_text = f"at most {limit * 100:.0f} % N" if isinstance(limit, (int, float)) else "nearly free of N"
-        out.append(f'<span class="flag">background_mismatch</span> The percentile ranks this window against '
-                   f"background windows that were {limit_text}; for a window this incomplete it is only a rough "
-                   f"guide.")
-    if "off_contig" in g.flags:
-        out.append(f'<span class="flag">off_contig</span> The window runs past the end of {e(g.window.chrom)}; the '
-                   f"missing bases were filled with N.")
-    m = report.model
-    labels = m.get("training_labels")
-    species = f"{e(m['species'])} " if m.get("species") else ""
-    what = f" (its training labels: {e(labels)})" if labels else ""
-    out.append(f"The model ({e(m['name'])}) was trained on the mRNA levels of {species}genes on "
-               f"{e(m['genome_build'])}{what}. It predicts a gene's typical level across tissues, not its level in "
-               f"one cell type or tissue, and was not trained on "
-               f"variant effects: an effect that acts in one cell type (for example an erythroid gene such as HBB) "
-               f"or through anything but the promoter sequence can be missed. Use it to prioritise variants for "
-               f"follow-up, not to classify them.")
-    return out
-
-
-def _gene_section(g: GeneReport, report: VariantReport) -> str:
-    e = html.escape
-    t, w = g.tss, g.window
-    units = e(units_text(report.model["output_scale"]))
-    direction = "up" if g.delta > 0 else "down" if g.delta < 0 else ""
-    fc = fold_change(g)
-    rows = [
-        ("Gene", f"{e(t.gene_name)} ({e(t.gene_id)})"),
-        ("Allele on the gene's strand", e(_gene_allele(g, report))),
-        ("Strand", f"{e(t.strand)} (the model reads the window in the direction of transcription)"),
-        ("TSS", f"{e(w.chrom)}:{t.pos0 + 1:,}"),
-        ("Window", f"{e(w.chrom)}:{w.start + 1:,}-{w.end:,} (1-based, inclusive; {w.end - w.start:,} bp, read "
-                   f"{'reverse-complemented' if t.strand == '-' else 'as on the genome'})"),
-        ("Unknown bases (N) in the window", f"{g.n_fraction * 100:.1f} %"),
-        ("Distance to the TSS", f"{g.distance:+,} bp ({tss_words(g.distance)}, in the direction of transcription)"),
-        ("Reference prediction", f"{_num(g.ref_pred)} <span class=\"note\">{units}</span>"),
-        ("Alternate prediction", f"{_num(g.alt_pred)} <span class=\"note\">{units}</span>"),
-        ("Delta (alt − ref)", f'<span class="{direction}">{_num(g.delta, "{:+.4g}")}</span> '
-                              f'<span class="note">{units}</span>'),
-        ("Log2 fold change", _num(g.log2fc, "{:+.3g}") + ' <span class="note">delta × label SD × log2(10): the '
-                                                          "change of predicted mRNA level it implies</span>"),
-        ("Fold change", _num(fc, "{:.3f}×") + ' <span class="note">predicted mRNA with the variant ÷ with the '
-                                                'reference allele</span>'),
-        ("Percentile of |delta|", (_num(g.percentile, "{:.1f}") + " <span class=\"note\">against the background: "
-                                   "as large as or larger than this percentage of random promoter SNVs</span>")
-         if g.percentile is not None else '<span class="missing">. (no background for this model)</span>'),
-    ]
-    if g.ensemble:
-        en = g.ensemble
-        rows += [
-            ("Ensemble mean delta", f"{_num(en['mean_delta'], '{:+.4g}')} <span class=\"note\">over "
-                                    f"{en['k']} members</span>"),
-            ("Ensemble SD of delta", _num(en["sd_delta"])),
-            ("Sign agreement", f"{en['sign_agreement'] * 100:.0f}% of members "
-                               f"({'all agree' if en['all_agree'] else 'members disagree'})"),
-            ("Member deltas", ", ".join(f"{x:+.3g}" for x in en["member_deltas"])),
-        ]
-    rows.append(("Flags", e(", ".join(g.flags)) if g.flags else "none"))
-    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    img = ""
-    if g.heatmap_png:
-        b64 = base64.b64encode(g.heatmap_png).decode("ascii")
-        img = (f'<p>Every single-base substitution near the variant: colour = predicted change of {e(t.gene_name)} '
-               f"mRNA (red: more, blue: less; white with a dot: the reference base; hatched: unknown sequence N). "
-               f"Positions read in the direction of transcription, upstream on the left; bases as the "
-               f"{e(t.gene_name)} strand reads them; the variant's cell is boxed.</p>"
-               f'<img alt="mutagenesis map for {e(t.gene_name)}" src="data:image/png;base64,{b64}">')
-    return f"<h3>{e(t.gene_name)}</h3><table>{table}</table>{img}"
-
-
-_GUIDE = (
-    "<h2>How to read this page</h2>"
-    "<p>The model (an Xpresso-style neural network) reads the DNA around each gene's transcription start site (TSS) "
-    "and predicts how much mRNA the gene makes. It is run twice: on the reference sequence and with the variant. "
-    "<b>Delta</b> is the difference, on the model's scale ({units}); the <b>fold change</b> turns it into the ratio "
-    "of predicted mRNA amounts (1.10× = 10 % more; 0.90× = 10 % less). The <b>percentile</b> compares the size of "
-    "the change with random single-base changes in promoter windows (the background): 99 means only 1 % of random "
-    "promoter changes move the prediction more. It ranks the size, not the direction, and says nothing about "
-    "disease. With an ensemble, several independently trained models are run; if they disagree about the "
-    "direction, so should you.</p>"
-    "<p><b>Strands.</b> VCF files write alleles on the genome's + strand. A gene on the − strand is transcribed from "
-    "the other strand, so the same change reads complemented there (genome G&gt;A is C&gt;T on the gene's strand). "
-    "Distances are counted from the TSS the model uses, in the direction of transcription; they can differ from "
-    "HGVS c. coordinates, which count from the start codon.</p>"
-    "<p><b>Flags.</b> <span class=\"flag\">n_rich</span>: more than 5 % of the window is unknown sequence (N); "
-    "<span class=\"flag\">background_mismatch</span>: the percentile compares such a window with complete ones; "
-    "<span class=\"flag\">off_contig</span>: the window runs past the end of the chromosome sequence.</p>"
-    "<p>These are model predictions for hypothesis generation and prioritisation, not clinical evidence on their "
-    "own.</p>"
-)
-
-
-def page_title(report: VariantReport) -> str:
-    """The user's own name of the variant (VCF ID or the text given), else ``chrom:pos REF>ALT``."""
-    a = report.allele
-    return report.label or f"{a.chrom}:{a.pos:,} {a.ref}>{a.alt}"
-
-
-def render_html(report: VariantReport) -> str:
-    """The report as one self-contained HTML document (no scripts, no external resources).
-
-    Order: the answer (one sentence per gene), the caveats that apply, then the details and a reading guide.
-    """
-    e = html.escape
-    a = report.allele
-    m = report.model
-    ctx = e(report.context)
-    ctx = re.sub(r"\[([^\]]*)\]", r'<span class="var">[\1]</span>', ctx)
-    bg = report.background
-    bg_text = ("none: percentiles are missing (<code>.</code>); build one with <code>varxpress background</code>"
-               if bg is None else
-               f"{e(bg['file'])}: {bg['n']:,} SNV deltas ({'all SNVs' if bg['exhaustive'] else 'random sample'}) over "
-               f"{bg['n_genes']} genes of {e(str(bg['genome_file']))}")
-    ens = report.ensemble
-    ens_text = "none" if ens is None else f"{ens['k']} members ({e(ens['path'])})"
-    genome_notation = f"{e(a.chrom)}:{a.pos:,} {e(a.ref)}&gt;{e(a.alt)} (genome + strand, {e(a.kind.value)})"
-    sub = "<br>".join([genome_notation] + [e(_gene_allele(g, report)) for g in report.genes])
-    head = [
-        ("Variant", genome_notation),
-        ("Sequence (+ strand)", f'<span class="seq">{ctx}</span>'),
-        ("Model", f"{e(m['name'])} ({e(m['file'])}, sha256 {e(str(m['sha256'])[:16])}…), window {m['upstream']:,} bp "
-                  f"upstream + {m['downstream']:,} bp from the TSS; output: {e(units_text(m['output_scale']))}"),
-        ("Background", bg_text),
-        ("Ensemble", ens_text),
-    ]
-    answers = "".join(f'<p class="answer">{plain_sentence(g, report)}</p>' for g in report.genes)
-    notes = []
-    for g in report.genes:
-        for c in caveats(g, report):
-            prefix = f"<b>{e(g.tss.gene_name)}:</b> " if len(report.genes) > 1 and "class=\"flag\"" in c else ""
-            if prefix + c not in notes:
-                notes.append(prefix + c)
-    caveat_list = '<ul class="caveats">' + "".join(f"<li>{c}</li>" for c in notes) + "</ul>"
-    body = "".join(_gene_section(g, report) for g in report.genes)
-    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in head)
-    title = e(page_title(report))
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>varxpress: {title}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{title}</h1><p class=\"sub\">{sub}</p>"
-        f"<h2>Predicted effect</h2>{answers}<h2>Caveats</h2>{caveat_list}"
-        f"<h2>Details</h2><table>{table}</table>{body}"
-        + _GUIDE.format(units=e(units_text(m["output_scale"])))
-        + f"<p class=\"note\">varxpress {e(__version__)}</p></body></html>\n"
-    )
-
-
-def write_report(report: VariantReport, path: str | Path) -> Path:
-    """Write :func:`render_html` to ``path`` atomically."""
-    from varxpress.io.outputs import open_output
-
-    with open_output(path, encoding="utf-8") as fh:
-        fh.write(render_html(report))
-    return Path(path)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments of ``varxpress explain``."""
-    from varxpress.cli.types import existing_file, non_negative_int
-    from varxpress.interpret.mutagenesis import add_input_arguments
-
-    p.add_argument("variants", nargs="*", metavar="VARIANT", help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")
-    p.add_argument("--vcf", type=existing_file, help="also explain every ALT allele of this (small) VCF")
-    add_input_arguments(p)
-    p.add_argument("--background", type=existing_file,
-                   help="background file (default: <model file>.background.h5 beside the model, if present)")
-    p.add_argument("--ensemble", type=existing_file, help="ensemble folder or manifest: adds mean, SD, sign agreement")
-    p.add_argument("--flank", type=non_negative_int, default=50, help="local mutagenesis map: +- this many bases (0: none)")
-    p.add_argument("--out", "-o", required=True,
-                   help="report.html for one variant; a folder (created) for several: one page each + index.html")
-
-
-def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]
-
-
-def _file_name(chrom: str, pos: int, ref: str, alt: str, vid: str | None = None) -> str:
-    name = f"{chrom}_{pos}_{ref[:20]}_{alt[:20]}"
-    return _safe_name(f"{vid}__{name}" if vid else name) + ".html"
-
-
-def _unique(name: str, used: set[str]) -> str:
-    """``name``, or ``stem-2.html``, ``stem-3.html`` ... when a page of that name was already written."""
-    stem, k, out = name[:-5], 2, name
-    while out.lower() in used:
-        out, k = f"{stem}-{k}.html", k + 1
-    used.add(out.lower())
-    return out
-
-
-_SORT_JS = """
-document.querySelectorAll('th.sort').forEach(function (th, col) {
-  th.addEventListener('click', function () {
-    var body = th.closest('table').tBodies[0];
-    var asc = th.dataset.dir !== 'asc';
-    th.dataset.dir = asc ? 'asc' : 'desc';
-    var rows = Array.prototype.slice.call(body.rows);
-    function key(r) { var c = r.cells[col]; return c.dataset.v !== undefined ? c.dataset.v : c.textContent; }
-    rows.sort(function (a, b) {
-      var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
-      if (isNaN(nx) !== isNaN(ny) && (x === '' || y === '')) { return x === '' ? 1 : -1; }  // blanks last
-      var cmp = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-      return asc ? cmp : -cmp;
-    });
-    rows.forEach(function (r) { body.appendChild(r); });
-  });
-});
-// index.html#sort=COLUMN or #sort=COLUMN-desc opens the table sorted (a link can share a sorted view)
-var wanted = /^#sort=(\\d+)(-desc)?$/.exec(location.hash);
-var heading = wanted && document.querySelectorAll('th.sort')[+wanted[1]];
-if (heading) { heading.click(); if (wanted[2]) { heading.click(); } }
-"""
-
-_INDEX_COLUMNS = ("#", "ID", "variant (genome + strand)", "gene", "allele on the gene's strand (bp to TSS)",
-                  "fold change",
-                  "delta", "percentile", "flags", "ensemble agreement", "status")
-
-
-def index_rows(n: int, label: str, variant: str, page: str | None, report: VariantReport | None,
-               reason: str = "") -> list[str]:
-    """Table rows (HTML ``<tr>``) of one input variant for :func:`render_index`: one per gene, or one saying why not."""
-    e = html.escape
-
-    def cell(text: str, v: Any = None, cls: str = "") -> str:
-        attr = f' data-v="{e(str(v))}"' if v is not None else ""
-        return f'<td{attr}{f" class={cls!r}" if cls else ""}>{text}</td>'
-
-    link = f'<a href="{e(page)}">{e(label)}</a>' if page else e(label)
-    if report is None:
-        return [f'<tr class="unscored">{cell(str(n), n)}{cell(link)}{cell(e(variant))}'
-                + cell("") * 7 + cell(f"not scored: {e(reason)}") + "</tr>"]
-    rows = []
-    for g in report.genes:
-        fc = fold_change(g)
-        allele_g = strand_allele(report.allele.ref, report.allele.alt, g.tss.strand)
-        agree = ("" if not g.ensemble else f"{g.ensemble['sign_agreement'] * 100:.0f} % of {g.ensemble['k']}")
-        rows.append(
-            f"<tr>{cell(str(n), n)}{cell(link)}{cell(e(variant))}{cell(e(g.tss.gene_name))}"
-            f"{cell(e(allele_g) + f' ({g.distance:+,})', g.distance)}"
-            f"{cell(_num(fc, '{:.3f}×'), '' if fc is None else fc, 'num')}"
-            f"{cell(_num(g.delta, '{:+.4g}'), g.delta, 'num')}"
-            f"{cell(_num(g.percentile, '{:.1f}'), '' if g.percentile is None else g.percentile, 'num')}"
-            f"{cell(e(', '.join(g.flags)) or '—')}"
-            f"{cell(e(agree) or '—', g.ensemble['sign_agreement'] if g.ensemble else '')}"
-            f"{cell('scored')}</tr>")
-    return rows
-
-
-def render_index(rows: list[str], model_name: str) -> str:
-    """The index page: a table sortable by any column (click its heading; a small inline script, nothing fetched)."""
-    head = "".join(f'<th class="sort">{html.escape(c)}</th>' for c in _INDEX_COLUMNS)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>varxpress reports</title>"
-            f"<style>{_CSS}</style></head><body class=\"index\"><h1>varxpress reports</h1>"
-            f"<p>{len(rows)} rows: one per variant and gene, and one for each variant that could not be scored, with "
-            f"the reason. Model: {html.escape(model_name)}. Click a column heading to sort; click an ID for its page. "
-            "Fold change: predicted mRNA with the variant ÷ with the reference allele. Percentile: how the size of the "
-            "change ranks among random promoter substitutions (the background). Flags: see each page's caveats.</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f"<script>{_SORT_JS}</script></body></html>\n")
-
-
-def _wanted(args: argparse.Namespace) -> list[tuple[tuple[str, int, str, str], str, str | None]]:
-    """``((chrom, pos, ref, alt), label, VCF ID or None)`` of every variant asked for: one per ALT, ``.`` for none."""
-    wanted = [(parse_variant(v), v, None) for v in args.variants]
-    if args.vcf:
-        from varxpress.scoring.pipeline import open_vcf
-        from varxpress.io.variants import record_pos
-
-        for rec in open_vcf(args.vcf):
+def wanted_variants(variants: list[str], vcf: str | None = None) -> list[tuple[tuple[str, int, str, str], str, str | None]]:
+    """``((chrom, pos, ref, alt), label, VCF ID or None)`` of every variant asked for: the texts (see
+    :func:`parse_variant`), then every ALT of ``vcf``'s records (``.`` for a record without ALT)."""
+    wanted = [(parse_variant(v), v, None) for v in variants]
+    if vcf:
+        for rec in open_vcf(vcf):
             pos = record_pos(rec)
             for alt in rec.ALT or ["."]:
                 v = (rec.CHROM, pos, rec.REF.upper(), alt.upper())
                 wanted.append((v, rec.ID or f"{rec.CHROM}:{pos}:{rec.REF}:{alt}", rec.ID))
     return wanted
-
-
-def run(args: argparse.Namespace) -> int:
-    """``varxpress explain``: one HTML page per variant (and an index for several)."""
-    from varxpress.interpret.background import Background
-    from varxpress.models.ensemble import EnsembleModel
-    from varxpress.interpret.mutagenesis import SubstitutionPredictor, load_inputs
-
-    wanted = _wanted(args)
-    if not wanted:
-        raise VcfError("give at least one VARIANT (CHROM:POS:REF:ALT) or --vcf")
-    from varxpress.io.outputs import in_place
-
-    single = str(args.out).endswith((".html", ".htm")) or in_place(args.out)  # one page to stdout, a FIFO, ...
-    if single and len(wanted) != 1:
-        raise VarxpressError(f"--out {args.out} is one file but {len(wanted)} variants were given; give a folder")
-    inputs = load_inputs(args)
-    if args.background:
-        background = Background.load(args.background)
-        background.check_model(inputs.model.sha256)
-    else:
-        background = Background.for_model(inputs.model_path, inputs.model.sha256)
-    ensemble = EnsembleModel.load(args.ensemble) if args.ensemble else None
-    predictor = SubstitutionPredictor(inputs.model, fast=args.fast, threads=args.threads)
-    if single:
-        (chrom, pos, ref, alt), label, _ = wanted[0]
-        report = explain_variant(inputs, chrom, pos, ref, alt, background, ensemble, args.flank, predictor, label)
-        write_report(report, args.out)
-        log.info("wrote %s", args.out)
-        return 0
-    folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, used, pages = [], {"index.html"}, 0
-    for n, ((chrom, pos, ref, alt), label, vid) in enumerate(wanted, 1):
-        variant = f"{chrom}:{pos:,} {ref}>{alt}"
-        try:
-            report = explain_variant(inputs, chrom, pos, ref, alt, background, ensemble, args.flank, predictor, label)
-        except VarxpressError as exc:
-            log.warning("%s: not explained: %s", label, exc)
-            rows += index_rows(n, label, variant, None, None, str(exc))
-            continue
-        name = _unique(_file_name(chrom, pos, ref, alt, vid), used)
-        write_report(report, folder / name)
-        pages += 1
-        rows += index_rows(n, label, variant, name, report)
-    from varxpress.io.outputs import open_output
-
-    with open_output(folder / "index.html", encoding="utf-8") as fh:
-        fh.write(render_index(rows, inputs.model.metadata.name))
-    log.info("wrote %d reports and index.html (%d variants) to %s", pages, len(wanted), folder)
-    return 0

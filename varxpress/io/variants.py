@@ -1,4 +1,4 @@
-"""Pure pieces for turning VCF records into scoreable alleles (the cyvcf2 streaming lives in ``pipeline.py``).
+"""Pure pieces for turning VCF records into scoreable alleles (the cyvcf2 streaming is :mod:`varxpress.io.vcf`).
 
 Coordinates: ``pos`` is the 1-based VCF position; :attr:`Allele.start`/:attr:`Allele.end` are the 0-based
 half-open span of the REF allele.
@@ -62,7 +62,7 @@ class SkipReason(str, Enum):
     UNKNOWN_CONTIG = "unknown_contig"
     REF_MISMATCH = "ref_mismatch"
     INVALID_ALLELE = "invalid_allele"
-    NO_GENE = "no_gene_in_range"  # informational: the allele is valid but no gene window overlaps it
+    NO_GENE = "no_gene_in_window"  # informational: the allele is valid but no gene's window holds it
     BEYOND_CONTIG = "beyond_contig_end"  # the REF span ends past the contig's last base (POS of any size)
 
 

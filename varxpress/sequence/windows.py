@@ -34,12 +34,19 @@ Reported for the reference window as ``NFrac``; above :data:`N_RICH_FRACTION` a 
 
 Distance (:func:`distance_to_tss`): signed, in the direction of transcription, positive = downstream of the TSS:
 ``s - t`` on ``+`` and ``t - (e - 1)`` on ``-`` (the REF base that comes first in transcription direction).
+:func:`tss_offset` gives the same for single genomic positions.
+
+Window indices (:func:`window_index`): a 0-based genomic position ``p`` of a window ``[a, b)`` is at index ``p - a``
+on ``+`` and ``b - 1 - p`` on ``-`` (the window is read in transcription direction). :func:`substitution_edits`
+turns an SNV/MNV into the ``(index, base)`` edits of the window the incremental engine applies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from varxpress.sequence.encode import reverse_complement
 
@@ -48,7 +55,8 @@ if TYPE_CHECKING:
     from varxpress.io.tss import TSS
     from varxpress.io.variants import Allele
 
-__all__ = ["N_RICH_FRACTION", "WindowSpec", "Window", "ref_window", "alt_window", "alt_tss", "distance_to_tss"]
+__all__ = ["N_RICH_FRACTION", "WindowSpec", "Window", "ref_window", "alt_window", "alt_tss", "distance_to_tss",
+           "tss_offset", "window_index", "substitution_edits"]
 
 #: A window with more than this fraction of ``N`` is flagged ``n_rich``: 5 %, the default ``--max-n-fraction`` of
 #: ``varxpress background`` (the bundled background leaves such windows out), so a window above it is one the
@@ -174,3 +182,36 @@ def distance_to_tss(allele: Allele, tss: TSS) -> int:
     if tss.strand == "+":
         return allele.start - tss.pos0
     return tss.pos0 - (allele.end - 1)
+
+
+def tss_offset(tss: TSS, pos0: np.ndarray) -> np.ndarray:
+    """Signed offset from the TSS in transcription direction of 0-based genomic positions (negative = upstream)."""
+    pos0 = np.asarray(pos0, dtype=np.int64)
+    return pos0 - tss.pos0 if tss.strand == "+" else tss.pos0 - pos0
+
+
+def window_index(window: Window, pos0: np.ndarray) -> np.ndarray:
+    """Index in the oriented window of 0-based genomic positions (``pos0 - start`` on ``+``, ``end-1-pos0`` on ``-``)."""
+    pos0 = np.asarray(pos0, dtype=np.int64)
+    return pos0 - window.start if window.strand == "+" else window.end - 1 - pos0
+
+
+_BASE_INDEX = {"A": 0, "C": 1, "G": 2, "T": 3}
+_COMPLEMENT_INDEX = {"A": 3, "C": 2, "G": 1, "T": 0}
+
+
+def substitution_edits(allele: Allele, window: Window) -> list[tuple[int, int]]:
+    """The ``(window index, base index)`` edits an SNV/MNV makes to a reference window, in the window's orientation.
+
+    Base indices are 0-3 for A, C, G, T as the window reads them (complemented on ``-``) and -1 for ``N``; bases
+    where ALT equals REF and bases outside the window give no edit.
+    """
+    edits = []
+    table = _BASE_INDEX if window.strand == "+" else _COMPLEMENT_INDEX
+    for offset, (r, a) in enumerate(zip(allele.ref.upper(), allele.alt.upper())):
+        p = allele.start + offset
+        if r == a or not window.start <= p < window.end:
+            continue
+        index = p - window.start if window.strand == "+" else window.end - 1 - p
+        edits.append((index, table.get(a, -1)))
+    return edits

@@ -12,7 +12,6 @@ Everything Snakemake can do (cluster executors, profiles) is reachable through `
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import importlib.util
 import json
@@ -23,11 +22,12 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from varxpress.errors import VarxpressError
-from varxpress.cli.types import model_argument
-from varxpress.models.registry import DEFAULT, describe, lookup
+from varxpress.models.registry import lookup
 
 log = logging.getLogger(__name__)
 
@@ -66,77 +66,58 @@ def profile_path(profile: str) -> str:
     return str(bundled) if not Path(profile).is_dir() and (bundled / "config.yaml").is_file() else profile
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from varxpress.cli.types import existing_file, positive_int
-
-    p.add_argument("vcf", nargs="?", type=existing_file,
-                   help="input VCF/BCF (indexed VCF.gz/BCF is read in place; a plain VCF is bgzipped and indexed "
-                        "first); may come from --configfile instead")
-    p.add_argument("--configfile", type=existing_file,
-                   help="workflow config (YAML, like the bundled workflow/config.yaml); options given here override it")
-    inputs = p.add_argument_group("inputs and scoring (as in `varxpress score`)")
-    inputs.add_argument("--fasta", "-f", type=existing_file, help="reference genome FASTA")
-    inputs.add_argument("--out", "-o", help="gathered output, .vcf.gz (bgzip + tabix index; folders are made)")
-    inputs.add_argument("--tss", type=existing_file, help="TSS annotation (default: bundled Xpresso CAGE hg38 set)")
-    inputs.add_argument("--tss-offset", type=int, help="TSS = BED start + OFFSET (10000 for the Xpresso BED)")
-    inputs.add_argument("--tss-format", choices=["auto", "bed", "gtf", "gff3", "tsv"],
-                        help="format of --tss (default auto: from the file name and contents)")
-    inputs.add_argument("--model", "-m", type=model_argument,
-                        help=f"bundled model name or model file (default: {DEFAULT}); bundled: {describe()}")
-    inputs.add_argument("--contig-map", type=existing_file, help="two-column TSV of contig names -> FASTA names")
-    inputs.add_argument("--features", type=existing_file, help="per-gene model features (TSV)")
-    inputs.add_argument("--on-ref-mismatch", choices=["error", "warn", "skip"],
-                        help="REF disagrees with the genome: stop, warn and leave unscored, or leave unscored "
-                             "silently (default warn)")
-    inputs.add_argument("--max-allele-len", type=positive_int,
-                        help="longer REF/ALT alleles are not scored (default 1000)")
-    inputs.add_argument("--batch-size", type=positive_int, help="windows per model call (default 128)")
-    inputs.add_argument("--no-fast-path", dest="fast_path", action="store_false", default=None,
-                        help="recompute the whole network for every allele")
-    shards = p.add_argument_group("sharding")
-    shards.add_argument("--shard-size", type=positive_int,
-                        help="bases of promoter-window span per shard (default 2000000); window-less stretches "
-                             "and contigs ride along with a neighbour")
-    shards.add_argument("--regions", type=existing_file,
-                        help="explicit shards instead: BED (4th column = shard name) or CHROM:START-END per line; "
-                             "only records in these regions are written")
-    run = p.add_argument_group("running")
-    run.add_argument("--report", help="final report JSON (default: OUT with .report.json)")
-    run.add_argument("--workdir", help="folder for shards, logs and Snakemake's bookkeeping "
-                                       "(default: OUT without .vcf.gz, plus .work)")
-    run.add_argument("--cores", "-c", type=positive_int, default=os.cpu_count() or 1,
-                     help="cores for local execution (jobs run side by side within them)")
-    run.add_argument("--threads-per-shard", type=positive_int, help="threads of each `varxpress score` job (default 2)")
-    run.add_argument("--mem-mb", type=positive_int, help="memory requested per `varxpress score` job, MB (default 4000)")
-    run.add_argument("--profile", help="Snakemake profile folder, or the name of a bundled profile (slurm)")
-    run.add_argument("--executor", help="Snakemake executor plugin, e.g. slurm (default: local)")
-    run.add_argument("--jobs", "-j", type=positive_int, help="jobs submitted at once (cluster executors)")
-    run.add_argument("--dry-run", "-n", action="store_true", help="show what would run")
-    run.add_argument("--snakemake-arg", action="append", default=[], metavar="ARG",
-                     help="extra Snakemake argument, repeatable; write it with = (--snakemake-arg=--keep-going)")
-    run.add_argument("--snakefile", help="Snakefile to run (default: the bundled workflow/Snakefile)")
+#: options that overlay the --configfile's keys of the same name (None: not given, the config's value stays)
+CONFIG_KEYS = ("vcf", "fasta", "out", "tss", "tss_offset", "tss_format", "model", "contig_map", "features",
+               "on_ref_mismatch", "max_allele_len", "batch_size", "fast_path", "shard_size", "regions", "report")
 
 
-def build_config(args: argparse.Namespace, cwd: Path) -> dict:
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One ``varxpress workflow`` run: the config overlay and how Snakemake runs it.
+
+    Attributes:
+        overlay: config keys (:data:`CONFIG_KEYS`) given as options; they replace the ``configfile``'s values.
+        configfile: a workflow config (YAML) to start from, or None.
+        threads_per_shard, mem_mb: resources of each ``varxpress score`` job (None: the config's, else 2 / 4000).
+        workdir: folder for shards, logs and Snakemake's bookkeeping (None: ``OUT`` without ``.vcf.gz`` + ``.work``).
+        snakefile: the Snakefile (None: the bundled one).
+        profile, executor, jobs, cores, dry_run, quiet, snakemake_args: passed to Snakemake.
+    """
+
+    overlay: dict[str, Any] = field(default_factory=dict)
+    configfile: str | None = None
+    threads_per_shard: int | None = None
+    mem_mb: int | None = None
+    workdir: str | None = None
+    snakefile: str | None = None
+    profile: str | None = None
+    executor: str | None = None
+    jobs: int | None = None
+    cores: int = 1
+    dry_run: bool = False
+    quiet: bool = False
+    snakemake_args: tuple[str, ...] = ()
+
+
+def build_config(run: WorkflowRun, cwd: Path) -> dict:
     """The run's config: ``--configfile`` overlaid with the options given, paths made absolute against ``cwd``."""
     import yaml
 
     config: dict = {}
-    if args.configfile:
-        with open(args.configfile) as fh:
+    if run.configfile:
+        with open(run.configfile) as fh:
             config = yaml.safe_load(fh) or {}
         if not isinstance(config, dict):
-            raise WorkflowError(f"{args.configfile}: expected a YAML mapping")
-    for key in ("vcf", "fasta", "out", "tss", "tss_offset", "tss_format", "model", "contig_map", "features",
-                "on_ref_mismatch", "max_allele_len", "batch_size", "fast_path", "shard_size", "regions", "report"):
-        value = getattr(args, key)
-        if value is not None:
-            config[key] = value
+            raise WorkflowError(f"{run.configfile}: expected a YAML mapping")
+    unknown = sorted(set(run.overlay) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"not workflow config keys: {', '.join(unknown)}")
+    config.update({k: v for k, v in run.overlay.items() if v is not None})
     resources = config.setdefault("resources", {}).setdefault("score", {})
-    if args.threads_per_shard is not None:
-        resources["threads"] = args.threads_per_shard
-    if args.mem_mb is not None:
-        resources["mem_mb"] = args.mem_mb
+    if run.threads_per_shard is not None:
+        resources["threads"] = run.threads_per_shard
+    if run.mem_mb is not None:
+        resources["mem_mb"] = run.mem_mb
     for key in PATH_KEYS:
         if key == "model" and config.get(key) and lookup(str(config[key])) is not None:
             continue  # a bundled model's name, not a path
@@ -149,8 +130,8 @@ def build_config(args: argparse.Namespace, cwd: Path) -> dict:
     if not config["out"].endswith(".vcf.gz"):
         raise WorkflowError(f"--out {config['out']}: the gathered output is bgzipped and tabix-indexed; name it "
                             f"*.vcf.gz")
-    if args.shard_size is not None and args.shard_size < 1:
-        raise WorkflowError(f"--shard-size {args.shard_size}: need at least 1")
+    if config.get("shard_size") is not None and int(config["shard_size"]) < 1:
+        raise WorkflowError(f"--shard-size {config['shard_size']}: need at least 1")
     return config
 
 
@@ -159,23 +140,23 @@ def default_workdir(out: str) -> Path:
     return Path(out[: -len(".vcf.gz")] + ".work")
 
 
-def snakemake_command(snakefile: Path, workdir: Path, configfile: Path, args: argparse.Namespace) -> list[str]:
+def snakemake_command(snakefile: Path, workdir: Path, configfile: Path, run: WorkflowRun) -> list[str]:
     """The Snakemake command line of a run (without ``--unlock``)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
            "--configfile", str(configfile), "--rerun-incomplete", "--show-failed-logs"]
-    if args.profile:
-        cmd += ["--profile", profile_path(args.profile)]
-    if args.executor:
-        cmd += ["--executor", args.executor]
-    if args.jobs is not None:
-        cmd += ["--jobs", str(args.jobs)]
-    if not args.executor or args.executor == "local":
-        cmd += ["--cores", str(args.cores)]
-    if args.dry_run:
+    if run.profile:
+        cmd += ["--profile", profile_path(run.profile)]
+    if run.executor:
+        cmd += ["--executor", run.executor]
+    if run.jobs is not None:
+        cmd += ["--jobs", str(run.jobs)]
+    if not run.executor or run.executor == "local":
+        cmd += ["--cores", str(run.cores)]
+    if run.dry_run:
         cmd.append("--dry-run")
-    if args.quiet:
+    if run.quiet:
         cmd += ["--quiet", "progress", "rules"]
-    return cmd + list(args.snakemake_arg)
+    return cmd + list(run.snakemake_args)
 
 
 def _check_tools() -> None:
@@ -216,29 +197,29 @@ def _clear_stale_lock(cmd: list[str], workdir: Path, holder) -> None:
             raise WorkflowError(f"cannot unlock {workdir}: {res.stderr.strip()[-2000:]}")
 
 
-def run(args: argparse.Namespace) -> int:
+def run_workflow(run: WorkflowRun) -> int:
     """Run the workflow; returns Snakemake's exit status."""
     import yaml
 
     _check_tools()
-    snakefile = Path(args.snakefile).resolve() if args.snakefile else snakefile_path()
+    snakefile = Path(run.snakefile).resolve() if run.snakefile else snakefile_path()
     cwd = Path.cwd()
-    config = build_config(args, cwd)
-    workdir = Path(args.workdir).resolve() if args.workdir else default_workdir(config["out"])
+    config = build_config(run, cwd)
+    workdir = Path(run.workdir).resolve() if run.workdir else default_workdir(config["out"])
     workdir.mkdir(parents=True, exist_ok=True)
     Path(config["out"]).parent.mkdir(parents=True, exist_ok=True)
     holder = _hold_folder(workdir)
     try:
         configfile = workdir / CONFIG_NAME
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-        cmd = snakemake_command(snakefile, workdir, configfile, args)
+        cmd = snakemake_command(snakefile, workdir, configfile, run)
         _clear_stale_lock(cmd, workdir, holder)
         log.info("running %s", shlex.join(cmd))
         # The child inherits the folder lock: a second `varxpress workflow` cannot unlock while Snakemake runs.
         rc = subprocess.run(cmd, pass_fds=(holder.fileno(),)).returncode
     finally:
         holder.close()
-    if rc == 0 and not args.dry_run:
+    if rc == 0 and not run.dry_run:
         report = config.get("report") or config["out"][: -len(".vcf.gz")] + ".report.json"
         _log_report(report)
     elif rc != 0:

@@ -1,0 +1,163 @@
+"""Reading VCF/BCF records with cyvcf2: opening, region queries, header repairs and messages that locate a record.
+
+The pure pieces (allele classification, REF checks, the text pre-scan) are in :mod:`varxpress.io.variants`; this
+module is the streaming side that every subcommand reading a VCF goes through (``score``, ``explain --vcf``,
+``mutagenesis --vcf``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import logging
+import os
+import shlex
+import warnings
+from typing import Iterable, Iterator
+
+import cyvcf2
+
+from varxpress.errors import VcfError
+from varxpress.io.variants import record_pos
+
+log = logging.getLogger(__name__)
+
+__all__ = ["open_vcf", "count_header_lines", "check_region_index", "iter_records", "declare_undeclared", "locate",
+           "read_checked", "merge_regions"]
+
+
+def open_vcf(path: str, name: str | None = None):
+    """Open a VCF/VCF.gz/BCF with cyvcf2; a :class:`VcfError` names the file (``name``, default ``path``) when
+    htslib cannot."""
+    name = name or path
+    if path != "-" and not os.path.exists(path):
+        raise VcfError(f"{name}: no such VCF/BCF file")
+    try:
+        return cyvcf2.VCF(path, lazy=True)
+    except (OSError, ValueError, Exception) as exc:  # cyvcf2 raises bare Exception for unreadable headers
+        raise VcfError(f"{name}: not a readable VCF/BCF ({exc})") from exc
+
+
+def count_header_lines(path: str) -> int:
+    """Number of header lines of a text VCF (plain or bgzip), so messages can give file line numbers; 0 for BCF/stdin."""
+    if path == "-" or path.endswith(".bcf"):
+        return 0
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    n = 0
+    with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+        for line in fh:
+            if not line.startswith(b"#"):
+                break
+            n += 1
+    return n
+
+
+def check_region_index(path: str, name: str | None = None) -> None:
+    """Refuse a region query on ``path`` that has no index, saying how to make one (``name`` names it)."""
+    name = name or path
+    if any(os.path.exists(path + suffix) for suffix in (".tbi", ".csi")):
+        return
+    if name != path:  # standard input or a pipe, read into a temporary file
+        raise VcfError(f"{name}: region queries need an indexed file (bgzipped VCF with .tbi/.csi, or BCF with "
+                       f".csi); standard input and pipes have no index: write the VCF to a file and index it")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] != b"\x1f\x8b":
+        q = shlex.quote(name)
+        raise VcfError(f"{name}: region queries need an index, and tabix indexes only bgzipped files: run "
+                       f"`bgzip {q}` then `tabix -p vcf {q}.gz`, and score {name}.gz")
+    q = shlex.quote(name)
+    raise VcfError(f"{name}: region queries need an index (.tbi or .csi): run `tabix -p vcf {q}` "
+                   f"(or `bcftools index {q}`); a gzip (not bgzip) file must be recompressed with bgzip first")
+
+
+def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, name: str | None = None) -> Iterator:
+    """All records, or those whose POS lies in one of ``regions`` (each record once, in region order)."""
+    if not regions:
+        yield from vcf
+        return
+    path = name or path
+    for chrom, start, end in merge_regions(regions):
+        try:
+            with warnings.catch_warnings():  # an empty region is normal for a shard, not worth a warning
+                warnings.filterwarnings("ignore", message="no intervals found")
+                records = iter(vcf(f"{chrom}:{start + 1}-{end}"))
+                first = next(records, None)
+        except (AssertionError, OSError, ValueError) as exc:  # cyvcf2's refusal of an unusable index
+            raise VcfError(f"{path}: cannot query region {chrom}:{start + 1}-{end} ({exc}); re-index with "
+                           f"`tabix -f -p vcf {path}`") from exc
+        if first is None:
+            continue
+        for rec in itertools.chain([first], records):
+            if start <= max(record_pos(rec) - 1, 0) < end:  # POS 0 (telomere) belongs to the region starting at 0
+                yield rec
+
+
+def declare_undeclared(vcf, undeclared: dict[str, list[str]], path: str) -> None:
+    """Declare in ``vcf``'s header the contigs, FILTERs and INFO/FORMAT tags its records use without a header line.
+
+    htslib reads such records (assuming ``Type=String``) but refuses to write them back; declaring them keeps the
+    record, and its values, unchanged in the output (with a warning naming them).
+    """
+    described = "Not declared in the input header; declared by varxpress so the record can be written back"
+    for kind, names in undeclared.items():
+        log.warning("%s: %s %s used by records but not declared in the header: declared in the output as %s",
+                    path, {"contig": "contigs", "FORMAT": "FORMAT tags", "FILTER": "FILTERs"}.get(kind, "INFO tags"),
+                    ", ".join(names), {"contig": "contigs of unknown length", "FLAG": "Number=0,Type=Flag",
+                                       "FILTER": "FILTERs"}.get(kind, "Number=.,Type=String"))
+        for name in names:
+            if kind == "contig":
+                vcf.add_to_header(f"##contig=<ID={name}>")
+            elif kind == "FILTER":
+                vcf.add_filter_to_header({"ID": name, "Description": described})
+            elif kind == "FORMAT":
+                vcf.add_format_to_header({"ID": name, "Number": ".", "Type": "String", "Description": described})
+            else:
+                vcf.add_info_to_header({"ID": name, "Number": "0" if kind == "FLAG" else ".",
+                                        "Type": "Flag" if kind == "FLAG" else "String", "Description": described})
+
+
+def locate(path: str, header_lines: int, ordinal: int) -> str:
+    """Where a record is, for messages: ``path: line N`` when the whole text file is read (``header_lines`` > 0),
+    else ``path: record N`` (BCF, stdin, a region selection); ``ordinal`` is 0-based."""
+    return f"{path}: line {header_lines + ordinal + 1}" if header_lines else f"{path}: record {ordinal + 1}"
+
+
+def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:
+    """``records``, with htslib's parse errors (cyvcf2 raises a bare ``Exception``) turned into a :class:`VcfError`
+    naming the file and line (see :func:`locate`), and phantom records refused."""
+    n = 0
+    while True:
+        try:
+            rec = next(records)
+        except StopIteration:
+            return
+        except VcfError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
+            raise VcfError(f"{locate(path, header_lines, n)}: htslib cannot parse this record ({exc}); see the "
+                           f"message above, or check the file with `bcftools view {path}`") from exc
+        if not rec.CHROM:
+            raise VcfError(f"{locate(path, header_lines, n)}: a record without CHROM (a blank line?); remove it")
+        n += 1
+        yield rec
+
+
+def merge_regions(regions: Iterable[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Merge overlapping regions of the same contig, keeping the contigs in their first-seen order."""
+    order: dict[str, list[tuple[int, int]]] = {}
+    for chrom, start, end in regions:
+        order.setdefault(chrom, []).append((start, end))
+    merged = []
+    for chrom, spans in order.items():
+        spans.sort()
+        cur_s, cur_e = spans[0]
+        for s, e in spans[1:]:
+            if s <= cur_e:
+                cur_e = max(cur_e, e)
+            else:
+                merged.append((chrom, cur_s, cur_e))
+                cur_s, cur_e = s, e
+        merged.append((chrom, cur_s, cur_e))
+    return merged

@@ -1,0 +1,146 @@
+"""The one way in: genome, model or ensemble, TSS set, gene features and background, loaded for a subcommand.
+
+``score``, ``explain``, ``mutagenesis``, ``background`` and the workflow's shards all describe what to load with a
+:class:`ResourceSpec` and get it from :func:`load_resources`, so they resolve the bundled defaults
+(:mod:`varxpress.models.registry`), read the TSS set, and scale the gene features the same way:
+
+* ``model``: a bundled name (``human``, ``human-mouse``, ...) or a ``.vxm.h5`` file; ``ensemble``: a folder or
+  manifest of members instead. A bundled ensemble name is loaded as an ensemble.
+* ``tss``: the annotation; None: the bundled model's own TSS set (a model file: the default model's), read with the
+  set's own offset unless ``tss_offset`` says otherwise.
+* ``features``: per-gene model features (TSV: gene id, then one column per feature). A model made by
+  ``varxpress train`` records the training mean and SD of each feature: raw values are standardised with them,
+  ``(raw - mean) / sd``, and a missing value becomes 0 (the training mean), exactly as in training. A model without
+  those statistics takes the values as they are. Genes absent from the table use the model's defaults
+  (:func:`varxpress.scoring.engine.gene_features`).
+* ``background``: a file given by the user is checked against the model; None: the background stored beside a
+  single model file (``<model>.background.h5``), if any.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from varxpress.errors import DatasetError
+from varxpress.interpret.background import Background
+from varxpress.io.genome import Genome, read_contig_map
+from varxpress.io.tss import TSS, TSSIndex
+from varxpress.models.ensemble import EnsembleModel
+from varxpress.models.network import ExpressionModel
+from varxpress.models.registry import load_tss_set, model_file, named_ensemble
+from varxpress.scoring.engine import Predictor
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ResourceSpec", "Resources", "load_resources", "read_model_features"]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """What a subcommand reads (paths as given; None: the documented default)."""
+
+    fasta: str
+    model: str | None = None  #: a bundled model's name or a model file; None: the default bundled model
+    ensemble: str | None = None  #: an ensemble folder or manifest instead of ``model``
+    tss: str | None = None
+    tss_offset: int | None = None
+    tss_format: str = "auto"
+    contig_map: str | None = None
+    features: str | None = None
+    background: str | None = None  #: None: the one beside the model, if any
+
+
+@dataclass
+class Resources:
+    """Everything loaded for one run; :meth:`predictor` makes the engine that predicts with it."""
+
+    spec: ResourceSpec
+    genome: Genome
+    members: list[Any]  #: the model (one member) or the ensemble's members
+    model_path: str  #: the model file or the ensemble's manifest/folder
+    model_sha256: str  #: the model file's SHA-256, or the ensemble's combined SHA-256
+    is_ensemble: bool
+    tss_path: str
+    tss: list[TSS]
+    features: dict[str, np.ndarray] = field(default_factory=dict)  #: on the model's input scale
+    background: Background | None = None
+
+    @property
+    def model(self):
+        """The first member: window, features and output scale are common to all members."""
+        return self.members[0]
+
+    def tss_index(self) -> TSSIndex:
+        """An interval index of the genes' model windows on this genome."""
+        spec = self.model.window_spec
+        return TSSIndex(self.tss, spec.upstream, spec.downstream, genome=self.genome)
+
+    def predictor(self, fast: bool = True, batch_size: int = 32, threads: int = 1) -> Predictor:
+        """The prediction engine over these members, features and background."""
+        return Predictor(self.members, self.genome, self.features, self.background, fast=fast,
+                         batch_size=batch_size, threads=threads)
+
+
+def read_model_features(path: str, model: Any) -> dict[str, np.ndarray]:
+    """Per-gene features of ``path`` on ``model``'s input scale: gene id -> shape (F,) float32.
+
+    The file is TSV with a header: gene id first, then ``model.n_features`` numeric columns. With the training
+    statistics the model records (``training_data.feature_mean`` / ``feature_sd``), values are standardised as in
+    training and missing values become 0; without them they are taken as already on the input scale.
+
+    Raises:
+        DatasetError: wrong number of columns, or a column that is not numeric.
+    """
+    table = pd.read_csv(path, sep="\t", comment="#")
+    if table.shape[1] != model.n_features + 1:
+        raise DatasetError(f"{path}: expected a gene id column and {model.n_features} feature columns (what the "
+                           f"model takes), found {table.shape[1]} columns")
+    try:
+        values = table.iloc[:, 1:].to_numpy(dtype=np.float64)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: feature columns must be numeric ({exc})") from exc
+    training = model.metadata.training_data or {}
+    mean, sd = training.get("feature_mean"), training.get("feature_sd")
+    if mean is not None and sd is not None:
+        sd_arr = np.asarray(sd, dtype=np.float64)
+        values = (values - np.asarray(mean, dtype=np.float64)) / np.where(sd_arr > 0, sd_arr, 1.0)
+    values = np.where(np.isnan(values), 0.0, values).astype(np.float32)
+    return {str(g): v for g, v in zip(table.iloc[:, 0], values)}
+
+
+def _background(spec: ResourceSpec, model_path: str, sha256: str, is_ensemble: bool) -> Background | None:
+    if spec.background:
+        bg = Background.load(spec.background)
+        bg.check_model(None if is_ensemble else sha256)
+        return bg
+    return None if is_ensemble else Background.for_model(model_path, sha256)
+
+
+def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
+    """Load what ``spec`` names (see the module docstring); ``background=False`` leaves the background out.
+
+    Raises:
+        ValueError: both a model and an ensemble were given.
+        ModelError, GenomeError, AnnotationError, DatasetError, BackgroundError: an input that cannot be used.
+    """
+    if spec.ensemble and spec.model:
+        raise ValueError("give a model or an ensemble, not both")
+    genome = Genome(spec.fasta, contig_map=read_contig_map(spec.contig_map) if spec.contig_map else None)
+    ensemble_path = spec.ensemble or named_ensemble(spec.model)  # --model human-mouse is an ensemble
+    if ensemble_path:
+        ensemble = EnsembleModel.load(ensemble_path)
+        members, model_path, sha256 = ensemble.members, str(ensemble_path), ensemble.sha256
+    else:
+        model_path = model_file(spec.model)
+        members = [ExpressionModel.load(model_path)]
+        sha256 = members[0].sha256
+    _, tss_path, tss = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
+    features = read_model_features(spec.features, members[0]) if spec.features else {}
+    bg = _background(spec, model_path, sha256, bool(ensemble_path)) if background else None
+    return Resources(spec, genome, members, model_path, sha256, bool(ensemble_path), str(tss_path), tss, features, bg)
+
