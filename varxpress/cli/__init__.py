@@ -8,11 +8,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
+import signal
 import sys
 import warnings
 
 from varxpress import __version__
-from varxpress.errors import VarxpressError
+from varxpress.errors import ReaderGone, Terminated, UsageError, VarxpressError
+from varxpress.io.outputs import check_distinct, discard_stdout
 from varxpress.cli.types import existing_file, existing_path, model_argument, model_path_argument
 from varxpress.models.registry import describe, model_file
 
@@ -150,20 +153,17 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
 
 
 def _terminated(signum, frame) -> None:
-    from varxpress.errors import Terminated
-
     raise Terminated(signum)
+
+
+def command_line(argv: list[str] | None) -> str:
+    """The command line as recorded in output headers and provenance."""
+    return shlex.join(["varxpress", *(sys.argv[1:] if argv is None else argv)])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``varxpress``; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C),
     141 the reader of standard output went away, 143 terminated (SIGTERM))."""
-    import signal
-
-    from varxpress.errors import ReaderGone, Terminated, UsageError
-    from varxpress.io.outputs import check_distinct
-    from varxpress.scoring.pipeline import command_line
-
     words = sys.argv[1:] if argv is None else argv
     command = next((w for w in words if not w.startswith("-")), "")
     parser = build_parser(only=command)
@@ -193,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted: no output was left half-written")
         return 130
     except BrokenPipeError:
-        from varxpress.io.outputs import discard_stdout
-
         discard_stdout()
         return 0
     finally:

@@ -36,6 +36,7 @@ import numpy as np
 from varxpress.scoring import scores
 from varxpress.sequence.windows import ref_window
 from varxpress.errors import VarxpressError
+from varxpress.io.outputs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,6 @@ class Background:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the background to ``path`` (HDF5) atomically; returns the path."""
         import h5py
-
-        from varxpress.io.outputs import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pysam
 
 from varxpress.errors import FastaIndexError, GenomeError, UnknownContigError
+from varxpress.io.inputs import text_lines
 
 __all__ = ["Genome", "read_contig_map", "contig_aliases"]
 
@@ -54,8 +55,6 @@ def read_contig_map(path: str | os.PathLike) -> dict[str, str]:
     Raises:
         GenomeError: a line does not have exactly two columns, or a name is mapped twice to different contigs.
     """
-    from varxpress.io.inputs import text_lines
-
     mapping: dict[str, str] = {}
     with open(path, "rb") as handle:
         for lineno, line in text_lines(handle):

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from varxpress.errors import VcfError
+
 if TYPE_CHECKING:
     from varxpress.io.genome import Genome
 
@@ -267,8 +269,6 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
     import gzip
     import zlib
 
-    from varxpress.errors import VcfError
-
     source, path = path, name or path
     with open(source, "rb") as fh:
         magic = fh.read(18)
@@ -294,8 +294,6 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
 
 
 def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
-    from varxpress.errors import VcfError
-
     numeric: dict[bytes, re.Pattern] = {}
     declared: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FILTER": {b"PASS"}}
     used: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FLAG": set(),
@@ -368,8 +366,6 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
 
 
 def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> None:
-    from varxpress.errors import VcfError
-
     for item in info.split(b";"):
         key, eq, value = item.partition(b"=")
         pattern = numeric.get(key)

@@ -22,8 +22,7 @@ import logging
 import os
 import shutil
 import subprocess
-from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Iterable
 
 from varxpress.errors import OutputError, ReaderGone
 from varxpress.io.outputs import atomic_path, discard_stdout

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import itertools
 import logging
-import shlex
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -306,9 +305,3 @@ def _progress(quiet: bool):
 def score_vcf(cfg: ScoreConfig) -> ScoreStats:
     """Score ``cfg.vcf`` into ``cfg.out`` (and ``cfg.tsv``); the whole ``varxpress score`` in one call."""
     return Scorer(cfg).run(cfg.vcf, cfg.out, cfg.tsv)
-
-
-def command_line(argv: list[str] | None) -> str:
-    """The command line as recorded in output headers."""
-    args = sys.argv[1:] if argv is None else argv
-    return shlex.join(["varxpress", *args])

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from varxpress.sequence.windows import N_RICH_FRACTION
+
 LOG2_10 = math.log2(10.0)
 
 
@@ -51,8 +53,6 @@ def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None 
     percentile was computed although the window has more ``N`` than any window the background was built from
     (``background_max_n``, the background's ``max_n_fraction``; :data:`N_RICH_FRACTION` where it does not say).
     """
-    from varxpress.sequence.windows import N_RICH_FRACTION
-
     flags = []
     if off_contig:
         flags.append("off_contig")

@@ -29,6 +29,9 @@ from typing import Mapping, Sequence
 
 from varxpress.errors import VarxpressError, VcfError
 from varxpress.io.outputs import atomic_path
+from varxpress.io.genome import Genome, read_contig_map
+from varxpress.io.regions import parse_region  # the same parser as `varxpress score --region`
+from varxpress.models.registry import load_tss_set
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +140,6 @@ def read_region_list(path: str | os.PathLike, contigs: Sequence[str]) -> list[Sh
     not interleave with another's (the gathered file would be out of order). Records outside every region are left
     out of the output.
     """
-    from varxpress.io.regions import parse_region  # the same parser as ``varxpress score --region``
-
     order = {c: i for i, c in enumerate(contigs)}
     groups: dict[str, list[Region]] = {}
     with open(path) as fh:
@@ -230,9 +231,6 @@ def promoter_windows(contigs: Sequence[str], fasta: str, tss: str | None, tss_of
     Names are matched through the FASTA (``chr1`` ↔ ``1``, ``--contig-map``) like ``varxpress score`` does; the
     window is ``upstream + downstream`` bases around each TSS on either strand (a superset of the model's window).
     """
-    from varxpress.io.genome import Genome, read_contig_map
-    from varxpress.models.registry import load_tss_set
-
     model_path, _, genes = load_tss_set(model, tss, tss_offset, tss_format)
     up, down = model_window(model_path)
     reach = max(up, down)
