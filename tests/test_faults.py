@@ -21,7 +21,7 @@ import h5py
 import pytest
 
 from tests.corpus import CORPUS, reference, toy_model  # noqa: F401 (fixtures)
-from varxpress.scoring import pipeline
+from varxpress.scoring import engine, pipeline
 from varxpress.io import writers
 from varxpress.cli import main
 
@@ -255,8 +255,8 @@ def test_bad_model_is_a_clear_error_before_any_scoring(kind, toy_model, referenc
     def never(*args, **kwargs):
         raise AssertionError("scoring started with a bad model")
 
-    monkeypatch.setattr(pipeline.Engine, "score", never)
-    monkeypatch.setattr(pipeline.Engine, "__init__", never)
+    monkeypatch.setattr(engine.Engine, "score", never)
+    monkeypatch.setattr(engine.Engine, "__init__", never)
     vcf = CORPUS / "mnvs.vcf"
     if kind == "missing":  # refused while parsing the command line: usage error
         with pytest.raises(SystemExit) as exit_info:
