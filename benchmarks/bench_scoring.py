@@ -128,7 +128,8 @@ def load_model(folder: Path, model_path: str | None, seed: int):
 def snv_pairs(data: dict, model):
     """{gene TSS: [(pos0, alt)]} for every SNV-gene pair (a variant in several windows counts for each)."""
     from varxpress.io.genome import Genome
-    from varxpress.io.tss import TSSIndex, read_tss
+    from varxpress.io.tss import read_tss
+    from varxpress.sequence.gene_index import TSSIndex
 
     genome = Genome(str(data["fasta"]))
     tss = read_tss(str(data["tss"]), fmt="tsv")

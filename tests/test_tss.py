@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from tests.realdata import DATA, need
 from varxpress.errors import AnnotationError
 from varxpress.io.genome import Genome
-from varxpress.io.tss import TSS, TSSIndex, canonical_contig, read_tss
+from varxpress.io.tss import TSS, read_tss
+from varxpress.sequence.gene_index import TSSIndex, canonical_contig
 
 
 

@@ -17,11 +17,13 @@ log = logging.getLogger("varxpress")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``varxpress explain``."""
-    p.add_argument("variants", nargs="*", metavar="VARIANT", help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")
+    p.add_argument("variants", nargs="*", metavar="VARIANT",
+                   help="CHROM:POS:REF:ALT (1-based POS), e.g. chr5:1295113:G:A")
     p.add_argument("--vcf", type=existing_file, help="also explain every ALT allele of this (small) VCF")
     add_resource_options(p)
     add_prediction_options(p)
-    p.add_argument("--flank", type=non_negative_int, default=50, help="local mutagenesis map: +- this many bases (0: none)")
+    p.add_argument("--flank", type=non_negative_int, default=50,
+                   help="local mutagenesis map: +- this many bases (0: none)")
     p.add_argument("--out", "-o", required=True,
                    help="report.html for one variant; a folder (created) for several: one page each + index.html")
 

@@ -20,7 +20,8 @@ from varxpress.models.registry import DEFAULT, describe
 from varxpress.scoring.pipeline import ScoreConfig
 from varxpress.scoring.resources import ResourceSpec
 
-__all__ = ["add_resource_options", "add_prediction_options", "add_score_options", "resource_spec", "configure_threads"]
+__all__ = ["add_resource_options", "add_prediction_options", "add_score_options", "resource_spec",
+           "configure_threads"]
 
 TSS_FORMATS = ["auto", "bed", "gtf", "gff3", "tsv"]
 

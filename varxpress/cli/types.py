@@ -75,7 +75,8 @@ def output_path(text: str) -> str:
 
 
 def region(text: str) -> Region:
-    """argparse type: ``CHROM:START-END`` (1-based, inclusive) or ``CHROM`` (see :func:`varxpress.io.regions.parse_region`)."""
+    """argparse type: ``CHROM:START-END`` (1-based, inclusive) or ``CHROM``
+    (:func:`varxpress.io.regions.parse_region`)."""
     try:
         return parse_region(text)
     except RegionError as exc:

@@ -32,7 +32,8 @@ import numpy as np
 
 from varxpress.errors import AnnotationError, VarxpressError
 from varxpress.io.outputs import open_output
-from varxpress.io.tss import TSS, TSSIndex
+from varxpress.io.tss import TSS
+from varxpress.sequence.gene_index import TSSIndex
 from varxpress.io.variants import record_pos
 from varxpress.io.vcf import open_vcf
 from varxpress.scoring import scores

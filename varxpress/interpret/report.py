@@ -1,19 +1,14 @@
-"""Per-variant HTML reports: ``varxpress explain CHROM:POS:REF:ALT``.
+"""What ``varxpress explain CHROM:POS:REF:ALT`` reports: one variant's effect on every gene whose window holds it.
 
-One self-contained HTML page per variant (inline CSS, plots as base64 PNG ``data:`` URIs, no scripts, nothing
-fetched from anywhere) that leads with the answer: one plain-language sentence per gene whose window holds the
-variant (direction and size as a fold change of mRNA, how unusual against the model's background
-(:mod:`varxpress.interpret.background`), how much an ensemble's members agree (:mod:`varxpress.models.ensemble`)), then the caveats
-that apply (an N-rich window, off-contig padding, a percentile against an unlike background, what the model was
-trained on), then the details: the allele on the gene's strand and its distance to the TSS, window, predictions,
-delta, log2 fold change, percentile, ensemble numbers and a local saturation mutagenesis map (every substitution
-within ``--flank`` bases; :mod:`varxpress.interpret.mutagenesis`), and a reading guide. Several variants give a folder with
-one page per variant (records that share a variant get distinct pages) and an ``index.html`` with a sortable table
-of every variant, the unscored ones with their reason.
+For each gene, :func:`explain_variant` gathers the allele on the gene's strand and its distance to the TSS, the
+window, the predictions, delta, log2 fold change, percentile against the background
+(:mod:`varxpress.interpret.background`), an ensemble's spread and sign agreement, the quality flags and a local
+saturation mutagenesis map (every substitution within ``flank`` bases; :mod:`varxpress.interpret.mutagenesis`).
 
 The numbers come from the prediction engine ``varxpress score`` uses (:class:`varxpress.scoring.engine.Predictor`),
 so they are the ones ``score`` writes for the same variant; this module adds the window, the local map and the
-records a page is made from. The pages themselves are rendered by :mod:`varxpress.interpret.pages`.
+records a page is made from. The pages (plain sentence first, then caveats, details and a reading guide; a sortable
+index for several variants) are rendered by :mod:`varxpress.interpret.pages`.
 """
 
 from __future__ import annotations
@@ -30,7 +25,7 @@ import numpy as np
 from varxpress.errors import RefMismatchError, VcfError
 from varxpress.interpret.figures import FIGURE_DPI, plot_heatmap
 from varxpress.interpret.mutagenesis import saturation_mutagenesis
-from varxpress.io.tss import TSSIndex
+from varxpress.sequence.gene_index import TSSIndex
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos
 from varxpress.io.vcf import open_vcf
 from varxpress.scoring.engine import Predictor, Task
@@ -177,7 +172,10 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
     return VariantReport(allele, label, reports, model_info, bg_info, ens_info, context)
 
 
-def wanted_variants(variants: list[str], vcf: str | None = None) -> list[tuple[tuple[str, int, str, str], str, str | None]]:
+Wanted = tuple[tuple[str, int, str, str], str, "str | None"]  #: ((chrom, pos, ref, alt), label, VCF ID or None)
+
+
+def wanted_variants(variants: list[str], vcf: str | None = None) -> list[Wanted]:
     """``((chrom, pos, ref, alt), label, VCF ID or None)`` of every variant asked for: the texts (see
     :func:`parse_variant`), then every ALT of ``vcf``'s records (``.`` for a record without ALT)."""
     wanted = [(parse_variant(v), v, None) for v in variants]

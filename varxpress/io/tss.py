@@ -46,20 +46,15 @@ import gzip
 import io
 import logging
 import os
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from varxpress.errors import AnnotationError
 
-if TYPE_CHECKING:
-    from varxpress.io.genome import Genome
-
-__all__ = ["TSS", "read_tss", "load_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET", "TSSIndex", "canonical_contig"]
+__all__ = ["TSS", "read_tss", "load_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET"]
 
 log = logging.getLogger(__name__)
 
@@ -394,104 +389,3 @@ def read_tss(path: str | os.PathLike, offset: int | None = None, fmt: str = "aut
         raise AnnotationError(f"{path}: no genes found")
     log.info("read %d TSSs from %s", len(result), path)
     return result
-
-
-# -- index -----------------------------------------------------------------------------------------------------
-
-
-def canonical_contig(chrom: str) -> str:
-    """Spelling-independent contig key: ``chr`` prefix dropped, ``M``/``chrM`` -> ``MT`` (``chr1``, ``1`` -> ``1``)."""
-    if chrom in ("chrM", "M", "chrMT"):
-        return "MT"
-    return chrom[3:] if chrom.startswith("chr") and len(chrom) > 3 else chrom
-
-
-class TSSIndex:
-    """Gene windows around each TSS, searchable by genomic interval.
-
-    Args:
-        tss: the TSSs (gene ids must be unique).
-        upstream: bases upstream of the TSS in the window (``U``).
-        downstream: bases downstream, TSS included (``D``).
-        genome: if given, contig names are resolved through it (``1`` in the annotation matches ``chr1`` in the
-            FASTA and VCF); otherwise names are matched up to the ``chr`` prefix and ``chrM``/``MT``.
-
-    Queries (:meth:`overlapping`) bisect a per-contig list of window starts; every window has length ``U + D``,
-    so a query costs ``O(log n + k)``.
-    """
-
-    def __init__(self, tss: list[TSS], upstream: int, downstream: int, genome: Genome | None = None) -> None:
-        if upstream < 0 or downstream < 0 or upstream + downstream <= 0:
-            raise ValueError(f"upstream={upstream}, downstream={downstream}: need non-negative values, not both 0")
-        self.upstream = upstream
-        self.downstream = downstream
-        self.genome = genome
-        self._keys: dict[str, str] = {}
-        self._by_gene: dict[str, TSS] = {}
-        grouped: dict[str, list[tuple[int, TSS]]] = {}
-        unknown = 0
-        for t in tss:
-            if t.gene_id in self._by_gene:
-                raise AnnotationError(f"gene {t.gene_id!r} appears twice in the TSS list")
-            self._by_gene[t.gene_id] = t
-            if genome is not None and genome.resolve(t.chrom) is None:
-                unknown += 1
-            grouped.setdefault(self._key(t.chrom), []).append((self.window(t)[0], t))
-        if unknown:
-            log.warning("%d of %d TSSs lie on contigs absent from the genome; their genes cannot be scored",
-                        unknown, len(tss))
-        self._starts: dict[str, list[int]] = {}
-        self._tss: dict[str, list[TSS]] = {}
-        for key, items in grouped.items():
-            items.sort(key=lambda item: (item[0], item[1].gene_id))
-            self._starts[key] = [start for start, _ in items]
-            self._tss[key] = [t for _, t in items]
-        self.width = upstream + downstream
-
-    def _key(self, chrom: str) -> str:
-        try:
-            return self._keys[chrom]
-        except KeyError:
-            pass
-        name = self.genome.resolve(chrom) if self.genome is not None else None
-        key = canonical_contig(name if name is not None else chrom)
-        self._keys[chrom] = key
-        return key
-
-    def window(self, tss: TSS) -> tuple[int, int]:
-        """Genomic window ``(start, end)``, 0-based half-open, of a gene (may reach below 0 or past the contig)."""
-        if tss.strand == "+":
-            return tss.pos0 - self.upstream, tss.pos0 + self.downstream
-        return tss.pos0 - self.downstream, tss.pos0 + self.upstream
-
-    def overlapping(self, chrom: str, start: int, end: int) -> list[TSS]:
-        """Genes whose window overlaps 0-based half-open ``[start, end)``, sorted by ``(pos0, gene_id)``.
-
-        ``chrom`` may be any alias of the annotation's contig name. An empty interval (``end <= start``) overlaps
-        nothing. Pass an allele's REF span (:attr:`Allele.start`, :attr:`Allele.end`) to get every gene
-        whose alternate window can differ from its reference window (a window clear of the REF span is unchanged).
-        """
-        key = self._keys.get(chrom)
-        if key is None:
-            key = self._key(chrom)
-        starts = self._starts.get(key)
-        if starts is None or end <= start:
-            return []
-        lo = bisect_right(starts, start - self.width)  # window end = window start + width > start
-        hi = bisect_left(starts, end)  # window start < end
-        if hi <= lo:
-            return []
-        found = self._tss[key][lo:hi]
-        if len(found) > 1:
-            found.sort(key=lambda t: (t.pos0, t.gene_id))
-        return found
-
-    def get(self, gene_id: str) -> TSS | None:
-        """The TSS of a gene id, or ``None``."""
-        return self._by_gene.get(gene_id)
-
-    def __len__(self) -> int:
-        return len(self._by_gene)
-
-    def __iter__(self) -> Iterator[TSS]:
-        return iter(self._by_gene.values())

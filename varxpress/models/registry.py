@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
-__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "named_ensemble", "describe",
-           "load_tss_set"]
+__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "named_ensemble",
+           "describe", "load_tss_set", "TSSSet"]
 
 
 def data_path(filename: str) -> str:
@@ -100,12 +101,20 @@ def resolve(model: str | None, tss: str | None = None,
     return path, own.tss_path, tss_offset if tss_offset is not None else own.tss_offset
 
 
+class TSSSet(NamedTuple):
+    """A subcommand's TSS set and the model file it goes with."""
+
+    model_path: str
+    tss_path: str
+    tss: list[TSS]
+
+
 def load_tss_set(model: str | None, tss: str | None = None, tss_offset: int | None = None,
-                 fmt: str = "auto") -> tuple[str, str, list[TSS]]:
-    """``(model file, TSS file, TSS records)`` for ``--model --tss --tss-offset --tss-format``: :func:`resolve`,
-    then the TSS file read the way every scoring subcommand reads it."""
+                 fmt: str = "auto") -> TSSSet:
+    """The :class:`TSSSet` of ``--model --tss --tss-offset --tss-format``: :func:`resolve`, then the TSS file read
+    the way every subcommand reads it."""
     model_path, tss_path, offset = resolve(model, tss, tss_offset)
-    return model_path, tss_path, read_tss(tss_path, offset=offset, fmt=fmt)
+    return TSSSet(model_path, tss_path, read_tss(tss_path, offset=offset, fmt=fmt))
 
 
 def describe() -> str:

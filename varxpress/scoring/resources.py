@@ -29,7 +29,8 @@ import pandas as pd
 from varxpress.errors import DatasetError
 from varxpress.interpret.background import Background
 from varxpress.io.genome import Genome, read_contig_map
-from varxpress.io.tss import TSS, TSSIndex
+from varxpress.io.tss import TSS
+from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
 from varxpress.models.network import ExpressionModel
 from varxpress.models.registry import load_tss_set, model_file, named_ensemble
@@ -139,8 +140,9 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
         model_path = model_file(spec.model)
         members = [ExpressionModel.load(model_path)]
         sha256 = members[0].sha256
-    _, tss_path, tss = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
+    tss_set = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
     features = read_model_features(spec.features, members[0]) if spec.features else {}
     bg = _background(spec, model_path, sha256, bool(ensemble_path)) if background else None
-    return Resources(spec, genome, members, model_path, sha256, bool(ensemble_path), str(tss_path), tss, features, bg)
+    return Resources(spec, genome, members, model_path, sha256, bool(ensemble_path), str(tss_set.tss_path),
+                     tss_set.tss, features, bg)
 
