@@ -161,7 +161,7 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     out = tmp_path / "run"
     common = ["--out", str(out), "--chroms", "chrI,chrIII", "--test-chroms", "chrI", "--valid-chroms", "",
               "--valid-size", "20", "--upstream", "300", "--downstream", "100", "--space", str(space),
-              "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3"]
+              "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3", "--baseline-kmax", "2"]
     recipe = _recipe()
     for step in ("inputs", "prepare", "search"):
         assert recipe.main([step, *common]) == 0
@@ -180,6 +180,9 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["split"]["test_chroms"] == ["chrI"] and results["search"]["trials"] == 2
     assert results["verdict"] == json.loads((out / "yeast.eval" / "evaluation.json").read_text())["verdict"]
+    checks = results["validation_baselines"]
+    assert set(checks["kmer_ridge"]) == {"1", "2"} and checks["n"] == 20
+    assert set(checks["features"]) == {"half_life", "lengths", "gc", "branch_point", "transcript", "all"}
     for row in ("network", "network_no_half_life", "training_mean", "kmer_ridge"):
         entry = results[row]
         assert entry["n"] == 68

@@ -26,16 +26,29 @@ README) and writes into ``OUT/inputs``:
     ``gene_id  fpkm`` (RNA-seq, Presnyak et al. 2015); ``prepare --label-transform log10`` takes
     log10(FPKM + 0.1), as Xpresso did for RPKM.
 ``features.tsv``
-    ``gene_id  log10_half_life`` (minutes). Genes without a measured half-life get no row: ``prepare``
-    standardises the column with the training genes' mean and sd and sets a missing value to 0, the training mean.
+    ``gene_id`` and eight per-gene features, the yeast counterparts of Xpresso's "half-life features":
+    ``log10_half_life`` (minutes; Presnyak et al. 2015); ``log10_utr5_length``, ``log10_orf_length``,
+    ``log10_utr3_length`` (``log10(bases + 1)``); ``utr5_gc``, ``orf_gc``, ``utr3_gc`` (GC fractions); and
+    ``branch_point`` (1 when the yeast intron branch point ``TACTAAC`` lies within 600 bases after the ATG, else 0).
+    The transcript is the TIF-seq one that gives the gene its TSS; its 5' UTR is the matching record of
+    ``tss/abundant_five_prime_UTRs_keepintrons.gff``, the ORF runs from the ATG right after it to the first in-frame
+    stop codon on the transcript's strand, the 3' UTR from there to the transcript's end (:func:`annotation_features`).
+    The genome is read unspliced: for a gene with an intron the ORF ends at a stop codon inside the intron, which is
+    why the branch-point flag is there (Xpresso's intron length and exon-junction density have no counterpart in
+    these files). Of the 4,818 genes, 606 have no 5' UTR record and 4 no ATG right after it: no transcript columns
+    (NA). A value that is NA, and a gene without a row, get ``prepare``'s rule: the column is standardised with the
+    training genes' mean and sd and a missing value is set to 0, the training mean. The TIF-seq read count (``ypd=``)
+    is never a feature: it measures expression itself.
 
 ``--chroms chrI,chrIII`` keeps only those chromosomes (the test suite's small version of the recipe).
 
 The other steps: ``prepare`` stores TSS-2000..TSS+1000 per gene (the widest window the search may pick; each trial
 crops its own), ``search`` runs ``hyperopt`` over ``space.yaml`` (window ends, layers, dropout, learning rate, batch
-size, with and without the half-life feature), ``train`` retrains the best trial's hyperparameters twice, with the
-half-life feature (``yeast.vxm.h5``) and without it (``yeast_nohl.vxm.h5``), and ``evaluate`` compares both with the
-training mean and the k-mer ridge on the test chromosomes.
+size, with and without the features), ``train`` trains the best trial's hyperparameters (or ``--hparams FILE``)
+twice: with every feature (``yeast.vxm.h5``) and without any (``yeast_nohl.vxm.h5``, the promoter sequence alone);
+with ``--members N`` it trains N seeds of a variant and merges them into one model file that predicts their mean
+(:func:`merge_members`). ``evaluate`` compares both with the training mean and the k-mer ridge on the test and the
+validation chromosomes, and ``report`` writes the side-by-side table and the figures.
 """
 
 from __future__ import annotations
@@ -55,7 +68,7 @@ import pysam
 
 log = logging.getLogger("recipe")
 HERE = Path(__file__).resolve().parent
-STEPS = ("inputs", "prepare", "search", "train", "evaluate", "report")
+STEPS = ("inputs", "prepare", "baselines", "search", "train", "evaluate", "report")
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI"]
 GENOME_NAME = "Saccharomyces_cerevisiae.R64-1-1.dna.chromosome.{}.fa.gz"
@@ -273,6 +286,11 @@ def run_steps(args: argparse.Namespace) -> None:
                   "--labels", inputs / "labels.tsv", "--label-column", "fpkm", "--label-transform", "log10",
                   "--pseudocount", "0.1", "--label-units", "log10(FPKM + 0.1)", "--features", inputs / "features.tsv",
                   "--upstream", args.upstream, "--downstream", args.downstream, *split_args(args), "-o", dataset)
+    if "baselines" in steps and not (out / "baselines.valid.json").exists():
+        hp = json.loads(args.hparams.read_text()) if args.hparams else {}
+        table = validation_baselines(dataset, hp.get("upstream", args.upstream),
+                                     hp.get("downstream", args.downstream), args.baseline_kmax)
+        (out / "baselines.valid.json").write_text(json.dumps(table, indent=1) + "\n")
     if "search" in steps and not (search / "best_hparams.json").exists():
         varxpress("hyperopt", "-d", dataset, "--space", args.space, "-o", search, "--max-evals", args.max_evals,
                   "--timeout", args.timeout, "--trial-epochs", args.trial_epochs, "--seed", args.seed, "--no-final")
@@ -297,6 +315,48 @@ def run_steps(args: argparse.Namespace) -> None:
 VARIANTS = {"yeast": None, "yeast_nohl": 0}
 
 
+def validation_baselines(dataset: Path, upstream: int, downstream: int, kmax: int = 6) -> dict:
+    """Step ``baselines``: linear fits on the training chromosomes, scored on the validation chromosomes only.
+
+    ``features``: ridge regression (penalty by generalised cross-validation) on each group of the per-gene
+    features alone, standardised as ``prepare`` stored them: ``half_life``, ``lengths`` (the three log10 lengths),
+    ``gc`` (the three GC fractions), ``branch_point``, ``transcript`` (the seven transcript columns) and ``all``.
+    ``kmer_ridge``: ``train``/``evaluate``'s k-mer ridge (1- to k-mers of the window TSS-``upstream``..+``downstream``
+    plus every feature) for k = 1..``kmax``. Returns ``{"features": {group: metrics}, "kmer_ridge": {k: metrics}}``
+    with validation Pearson r and r².
+    """
+    import numpy as np
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from varxpress.dataset import PreparedSet
+    from varxpress.evaluation import KmerRidgeBaseline, regression_metrics
+
+    with PreparedSet(dataset) as pset:
+        train, valid = pset.load("train", upstream, downstream), pset.load("valid", upstream, downstream)
+        names = list(pset.feature_names)
+    groups = {"half_life": ["log10_half_life"], "lengths": [c for c in ANNOTATION_COLUMNS if c.endswith("_length")],
+              "gc": [c for c in ANNOTATION_COLUMNS if c.endswith("_gc")], "branch_point": ["branch_point"],
+              "transcript": list(ANNOTATION_COLUMNS), "all": names}
+    keep = lambda m: {"pearson": round(float(m["pearson"]), 4), "r2": round(float(m["r2"]), 4)}  # noqa: E731
+    out: dict = {"features": {}, "kmer_ridge": {}, "n": len(valid.ids)}
+    for group, columns in groups.items():
+        idx = [names.index(c) for c in columns if c in names]
+        if not idx:
+            continue
+        fit = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+        fit.fit(train.features[:, idx], train.labels)
+        out["features"][group] = keep(regression_metrics(valid.labels, fit.predict(valid.features[:, idx])))
+    for k in range(1, kmax + 1):
+        ridge = KmerRidgeBaseline(k).fit(train.X, train.features, train.labels)
+        out["kmer_ridge"][str(k)] = keep(regression_metrics(valid.labels, ridge.predict(valid.X, valid.features)))
+        log.info("validation, %d-mer ridge + features: %s", k, out["kmer_ridge"][str(k)])
+    for group, m in out["features"].items():
+        log.info("validation, linear fit on %s: %s", group, m)
+    return out
+
+
 def member_paths(out: Path, name: str, members: int, seed: int) -> list[Path]:
     """The model files ``train`` writes for ``members`` seeds of variant ``name`` (one member: the model itself)."""
     return [out / f"{name}.vxm.h5"] if members == 1 else [out / f"{name}_seed{seed + i}.vxm.h5" for i in range(members)]
@@ -319,38 +379,6 @@ def train_variant(out: Path, name: str, n_features: int | None, best: dict, args
                       "--kmax", args.kmax, "--name", label if len(paths) == 1 else f"{label}_seed{args.seed + i}")
     if len(paths) > 1:
         merge_members(paths, model, label)
-
-
-def calibrate(model_path: Path, dataset: Path, out: Path) -> dict:
-    """Fit ``observed = a + b * predicted`` (label units, least squares) on the validation split and fold it into
-    the network's linear output layer, so that the model file itself predicts the calibrated value.
-
-    With ``P = out * sd + mean`` (the label scale in the metadata), ``a + b * P = out' * sd + mean`` holds for
-    ``out' = b * out + (a + (b - 1) * mean) / sd``: the output layer's kernel is multiplied by ``b`` and its bias
-    becomes ``b * bias + (a + (b - 1) * mean) / sd``. The fit is recorded in the metadata (``source.calibration``).
-    Returns the fit.
-    """
-    import numpy as np
-
-    from varxpress.evaluation import predict_dataset
-    from varxpress.model import ExpressionModel
-
-    model = ExpressionModel.load(model_path)
-    valid = predict_dataset(model, dataset, "valid")
-    b, a = np.polyfit(valid.prediction, valid.observed, 1)
-    meta = model.metadata
-    layer = model.keras_model.get_layer("output")
-    kernel, bias = layer.get_weights()
-    shift = (a + (b - 1.0) * meta.label_mean) / meta.label_sd
-    layer.set_weights([kernel * b, bias * b + shift])
-    fit = {"intercept": float(a), "slope": float(b), "units": "label units (log10 FPKM + 0.1)", "n": len(valid.ids),
-           "fitted_on": "the validation split (" + ",".join(_valid_chroms(dataset)) + ")",
-           "rule": "prediction = intercept + slope * uncalibrated prediction, folded into the output layer"}
-    meta.source = {**meta.source, "calibration": fit}
-    model.save(out)
-    log.info("calibrated %s on %d validation genes: observed = %.4f + %.4f * predicted -> %s", model_path,
-             len(valid.ids), a, b, out)
-    return fit
 
 
 def merge_members(paths: list[Path], out: Path, name: str) -> Path:
@@ -420,15 +448,25 @@ def merge_members(paths: list[Path], out: Path, name: str) -> Path:
                      "valid": m.metadata.metrics.get("model", {}).get("valid")} for p, m in zip(paths, members)],
         "rule": "the mean of the members' outputs, as one network with the members side by side"}}
     ExpressionModel(merged, meta).save(out)
+    compress_weights(out)
     log.info("merged %d members into %s", k, out)
     return out
 
 
-def _valid_chroms(dataset: Path) -> list[str]:
-    from varxpress.dataset import PreparedSet
+def compress_weights(path: Path) -> None:
+    """Rewrite the weight arrays of a model file gzip-compressed (HDF5 filters; readers need nothing new): the zero
+    blocks of a merged network then take almost no room."""
+    import h5py
 
-    with PreparedSet(dataset) as pset:
-        return list(pset.attr("valid_chroms") or ["random genes"])
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        dst.attrs.update(src.attrs)
+        for lname, group in src["weights"].items():
+            g = dst.create_group(f"weights/{lname}")
+            g.attrs.update(group.attrs)
+            for name, data in group.items():
+                g.create_dataset(name, data=data[()], compression="gzip", compression_opts=9, shuffle=True)
+    tmp.replace(path)
 
 
 ROWS = {  # results row -> (evaluate's folder, column of its predictions.tsv)
@@ -505,8 +543,9 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
 
     meta = ExpressionModel.load(out / "yeast.vxm.h5").metadata
     result["members"] = meta.source.get("ensemble", {}).get("members", [{"file": "yeast.vxm.h5"}])
-    result["calibration"] = meta.source.get("calibration")
     result["search"] = search_summary(out / "search")
+    if (out / "baselines.valid.json").exists():
+        result["validation_baselines"] = json.loads((out / "baselines.valid.json").read_text())
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
     log.info("wrote %s", results)
@@ -577,7 +616,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train: networks per variant, seeds SEED, SEED + 1, ..., merged into one model file")
     parser.add_argument("--variant", choices=tuple(VARIANTS), default=None,
                         help="train: only this model (two processes can train both at once)")
-    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
+    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline of train/evaluate")
+    parser.add_argument("--baseline-kmax", type=int, default=6,
+                        help="baselines: k-mer ridges with k = 1..this, scored on the validation chromosomes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=None,
                         help="report: JSON of the side-by-side table (the repository's: benchmarks/results/yeast.json)")
