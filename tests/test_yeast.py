@@ -96,6 +96,43 @@ def test_yeast_demo_ref_alleles_match_the_example_genome() -> None:
             assert fa.fetch(chrom, int(pos) - 1, int(pos) - 1 + len(ref)) == ref
 
 
+def _score_demo(tmp_path: Path, tag: str, *model_args: str) -> tuple[str, dict[str, list[str]]]:
+    """Score the yeast example VCF; the annotated VCF's text and its VXP entries (alleles' per-gene fields) by ID."""
+    vcf = tmp_path / f"{tag}.vcf"
+    assert main(["score", str(EXAMPLE / "yeast_demo.vcf"), "--fasta", str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"),
+                 "--out", str(vcf), "--tsv", str(tmp_path / f"{tag}.tsv"), "--quiet", *model_args]) == 0
+    text = vcf.read_text()
+    entries = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            f = line.split("\t")
+            info = dict(x.split("=", 1) for x in f[7].split(";") if "=" in x)
+            entries[f[2]] = info.get("VXP", "").split(",") if "VXP" in info else [info.get("VXP_SKIP", "")]
+    return text, entries
+
+
+def test_yeast_demo_scored_with_the_bundled_yeast_model(tmp_path) -> None:
+    """``--model yeast`` brings the yeast network and its TSS set: every in-window variant gets a non-zero delta at
+    its own gene, the far one is skipped, and the numbers are those of the same files given by path."""
+    entry = registry.BUNDLED["yeast"]
+    text, named = _score_demo(tmp_path, "named", "--model", "yeast")
+    header = [x for x in text.splitlines() if x.startswith("##varxpress_model=")]
+    assert len(header) == 1 and "Name=yeast_R64_tifseq," in header[0] and "Build=R64-1-1" in header[0]
+    assert "##varxpress_tss=<File=yeast_R64_tifseq_tss.bed.gz,Genes=4818>" in text
+    assert named["chrI_telomere"] == ["no_gene_in_window"]
+    genes = {line.split("\t")[2]: line.split("GENE=")[1].split(";")[0]
+             for line in (EXAMPLE / "yeast_demo.vcf").read_text().splitlines() if not line.startswith("#")}
+    for vid, gene in genes.items():
+        if gene == ".":
+            continue
+        own = [e.split("|") for e in named[vid] if e.split("|")[2] == gene]
+        assert len(own) == 1, (vid, named[vid])
+        ref, alt, delta = (float(x) for x in own[0][7:10])
+        assert delta != 0.0 and delta == pytest.approx(alt - ref, abs=2e-5)
+    _, by_path = _score_demo(tmp_path, "path", "--model", entry.model_path, "--tss", entry.tss_path)
+    assert by_path == named
+
+
 # -- the recipe on the real files ---------------------------------------------------------------------------------------
 
 @needs_yeast
