@@ -104,26 +104,27 @@ def write_fasta(data: Path, out: Path, chroms: list[str]) -> Path:
     return gz
 
 
-def write_tss(data: Path, out: Path, chroms: list[str]) -> int:
-    """``tss.bed`` from the TIF-seq GFF3 (see the module docstring); returns the number of genes."""
-    src = data / TSS_GFF
-    keep = set(chroms)
-    rows = []
-    with src.open() as fh:
+def gff_records(path: Path):
+    """``(chrom, start, end, strand, attributes)`` of each record of a GFF file (1-based, closed)."""
+    with path.open() as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("#") or not line.strip():
                 continue
             f = line.rstrip("\n").split("\t")
             if len(f) != 9:
-                raise SystemExit(f"{src}:{lineno}: expected 9 tab-separated GFF3 columns, found {len(f)}")
-            chrom, start, end, strand, attrs = f[0], int(f[3]), int(f[4]), f[6], f[8]
-            if chrom not in keep:
-                continue
-            fields = dict(a.split("=", 1) for a in attrs.split(";") if "=" in a)
+                raise SystemExit(f"{path}:{lineno}: expected 9 tab-separated GFF columns, found {len(f)}")
+            yield f[0], int(f[3]), int(f[4]), f[6], dict(a.split("=", 1) for a in f[8].split(";") if "=" in a)
+
+
+def write_tss(data: Path, out: Path, chroms: list[str]) -> int:
+    """``tss.bed`` from the TIF-seq GFF3 (see the module docstring); returns the number of genes."""
+    keep = set(chroms)
+    rows = []
+    for chrom, start, end, strand, fields in gff_records(data / TSS_GFF):
+        if chrom in keep:
             gene = re.sub(r"_id\d+$", "", fields["ID"])
             tss0 = start - 1 if strand == "+" else end - 1
-            score = min(int(fields.get("ypd", 0)), 1000)
-            rows.append((chrom, tss0, gene, score, strand))
+            rows.append((chrom, tss0, gene, min(int(fields.get("ypd", 0)), 1000), strand))
     order = {c: i for i, c in enumerate(chroms)}
     rows.sort(key=lambda r: (order[r[0]], r[1]))
     with (out / "tss.bed").open("w") as dst:
@@ -184,17 +185,7 @@ def transcript_parts(transcript: str, utr5_length: int) -> tuple[str, str, str] 
 
 def read_utr5(path: Path) -> dict[str, tuple[int, int]]:
     """Transcript id (the 5' UTR's ``Parent``) -> 1-based closed ``(start, end)`` of its 5' UTR."""
-    spans = {}
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.startswith("#") or not line.strip():
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) != 9:
-                raise SystemExit(f"{path}:{lineno}: expected 9 tab-separated GFF columns, found {len(f)}")
-            fields = dict(a.split("=", 1) for a in f[8].split(";") if "=" in a)
-            spans[fields["Parent"]] = (int(f[3]), int(f[4]))
-    return spans
+    return {fields["Parent"]: (start, end) for _chrom, start, end, _strand, fields in gff_records(path)}
 
 
 def annotation_features(data: Path, genome: Path, chroms: list[str]) -> tuple[dict[str, list[float]], dict[str, int]]:
@@ -212,15 +203,11 @@ def annotation_features(data: Path, genome: Path, chroms: list[str]) -> tuple[di
     utr5 = read_utr5(data / UTR5_GFF)
     keep = set(chroms)
     counts, values = {"ok": 0}, {}
-    with (data / TSS_GFF).open() as fh, pysam.FastaFile(str(genome)) as fasta:
-        for line in fh:
-            if line.startswith("#") or not line.strip():
-                continue
-            f = line.rstrip("\n").split("\t")
-            chrom, start, end, strand = f[0], int(f[3]), int(f[4]), f[6]
+    with pysam.FastaFile(str(genome)) as fasta:
+        for chrom, start, end, strand, fields in gff_records(data / TSS_GFF):
             if chrom not in keep:
                 continue
-            tx = dict(a.split("=", 1) for a in f[8].split(";") if "=" in a)["ID"]
+            tx = fields["ID"]
             span = utr5.get(tx)
             if span is None:
                 parts = "no 5' UTR record"
