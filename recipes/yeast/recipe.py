@@ -523,8 +523,8 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     for name in VARIANTS:
         valid = out / f"{name}.valid.eval" / "evaluation.json"
         if valid.exists():
-            result["validation"][name] = {k: _finite(v) for k, v in json.loads(valid.read_text())["metrics"]
-                                          ["model"].items() if k in ("n", *METRICS)}
+            metrics = json.loads(valid.read_text())["metrics"]["model"]
+            result["validation"][name] = {"n": int(metrics["n"]), **{m: _finite(metrics[m]) for m in METRICS}}
     result["hyperparameters"] = json.loads((out / "yeast.hparams.json").read_text())
     from varxpress.model import ExpressionModel
 
@@ -568,7 +568,7 @@ def write_figures(out: Path, figures: Path) -> None:
     fig.tight_layout()
     save_figure(fig, figures / "yeast_learning_curves.png", dpi=100)
     plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
     for ax, (folder, label) in zip(axes, (("yeast.valid.eval", "validation"), ("yeast.eval", "test"))):
         frame = pd.read_csv(out / folder / "predictions.tsv", sep="\t")
         plot_pred_vs_obs(ax, frame["observed"].to_numpy(float), frame["model"].to_numpy(float), label)
