@@ -96,6 +96,43 @@ def test_yeast_demo_ref_alleles_match_the_example_genome() -> None:
             assert fa.fetch(chrom, int(pos) - 1, int(pos) - 1 + len(ref)) == ref
 
 
+def _score_demo(tmp_path: Path, tag: str, *model_args: str) -> tuple[str, dict[str, list[str]]]:
+    """Score the yeast example VCF; the annotated VCF's text and its VXP entries (alleles' per-gene fields) by ID."""
+    vcf = tmp_path / f"{tag}.vcf"
+    assert main(["score", str(EXAMPLE / "yeast_demo.vcf"), "--fasta", str(EXAMPLE / "yeast_R64_chrI_chrIII.fa.gz"),
+                 "--out", str(vcf), "--tsv", str(tmp_path / f"{tag}.tsv"), "--quiet", *model_args]) == 0
+    text = vcf.read_text()
+    entries = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            f = line.split("\t")
+            info = dict(x.split("=", 1) for x in f[7].split(";") if "=" in x)
+            entries[f[2]] = info.get("VXP", "").split(",") if "VXP" in info else [info.get("VXP_SKIP", "")]
+    return text, entries
+
+
+def test_yeast_demo_scored_with_the_bundled_yeast_model(tmp_path) -> None:
+    """``--model yeast`` brings the yeast network and its TSS set: every in-window variant gets a non-zero delta at
+    its own gene, the far one is skipped, and the numbers are those of the same files given by path."""
+    entry = registry.BUNDLED["yeast"]
+    text, named = _score_demo(tmp_path, "named", "--model", "yeast")
+    header = [x for x in text.splitlines() if x.startswith("##varxpress_model=")]
+    assert len(header) == 1 and "Name=yeast_R64_tifseq," in header[0] and "Build=R64-1-1" in header[0]
+    assert "##varxpress_tss=<File=yeast_R64_tifseq_tss.bed.gz,Genes=4818>" in text
+    assert named["chrI_telomere"] == ["no_gene_in_window"]
+    genes = {line.split("\t")[2]: line.split("GENE=")[1].split(";")[0]
+             for line in (EXAMPLE / "yeast_demo.vcf").read_text().splitlines() if not line.startswith("#")}
+    for vid, gene in genes.items():
+        if gene == ".":
+            continue
+        own = [e.split("|") for e in named[vid] if e.split("|")[2] == gene]
+        assert len(own) == 1, (vid, named[vid])
+        ref, alt, delta = (float(x) for x in own[0][7:10])
+        assert delta != 0.0 and delta == pytest.approx(alt - ref, abs=2e-5)
+    _, by_path = _score_demo(tmp_path, "path", "--model", entry.model_path, "--tss", entry.tss_path)
+    assert by_path == named
+
+
 # -- the recipe on the real files ---------------------------------------------------------------------------------------
 
 @needs_yeast
@@ -124,10 +161,24 @@ def test_recipe_inputs_put_the_tss_at_each_five_prime_utr_start(tmp_path) -> Non
         codon = (fa.fetch(f[0], end, end + 3) if f[6] == "+" else _complement(fa.fetch(f[0], start - 4, start - 1)))
         checked += codon.upper() == "ATG"
     assert checked > 150
-    features = (out / "features.tsv").read_text().splitlines()
-    gene, value = features[1].split("\t")
-    assert features[0] == "gene_id\tlog10_half_life" and gene == "YAL001C"
-    assert float(value) == pytest.approx(math.log10(10.79442266), abs=1e-6)  # its half-life in the source table
+    features = {line.split("\t")[0]: line.split("\t")[1:] for line in (out / "features.tsv").read_text().splitlines()}
+    recipe = _recipe()
+    assert features["gene_id"] == ["log10_half_life", *recipe.ANNOTATION_COLUMNS]
+    assert float(features["YAL001C"][0]) == pytest.approx(math.log10(10.79442266), abs=1e-6)  # the source table's
+    # PGK1 (YCR012W, no intron): SGD's ORF is chrIII:137571-138821, 1,251 bp with the stop codon
+    assert float(features["YCR012W"][2]) == pytest.approx(math.log10(1251 + 1), abs=1e-6)
+    assert 0.3 < float(features["YCR012W"][5]) < 0.6 and features["YCR012W"][7] == "0.000000"
+    # EFB1 (YAL003W) has an intron: the unspliced reading stops in it, and its branch point is found
+    assert features["YAL003W"][7] == "1.000000" and float(features["YAL003W"][2]) < math.log10(400)
+
+
+def test_transcript_parts_reads_the_orf_from_the_atg_to_the_first_in_frame_stop() -> None:
+    parts = _recipe().transcript_parts
+    assert parts("CCAATGAAATAGTTTAAGG", 3) == ("CCA", "ATGAAATAG", "TTTAAGG")
+    assert parts("CCAATGAAATGACC", 3) == ("CCA", "ATGAAATGA", "CC")
+    assert parts("ATGTAA", 0) == ("", "ATGTAA", "")  # an empty 5' and 3' UTR
+    assert parts("CTAGATGAAA", 4) == "no in-frame stop codon before the transcript end"  # TAG before the ATG only
+    assert parts("CCATGTAA", 3) == "no ATG after the 5' UTR"  # the ATG starts one base earlier
 
 
 @pytest.mark.slow
@@ -135,35 +186,44 @@ def test_recipe_inputs_put_the_tss_at_each_five_prime_utr_start(tmp_path) -> Non
 def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     """Two chromosomes, two trials of one epoch: every step of the recipe, on the real files.
 
-    Slow because it trains four small networks and fits the k-mer ridge four times (about 25 s of CPU).
+    Slow because it trains five small networks and fits the k-mer ridge seven times (about 30 s of CPU).
     """
+    from varxpress.models.network import ExpressionModel
+
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({
-        "upstream": ["choice", 200, 300], "downstream": 100, "n_features": ["choice", 0, 1], "n_conv": 1,
+        "upstream": ["choice", 200, 300], "downstream": 100, "n_features": ["choice", 0, 8], "n_conv": 1,
         "conv_filters": 8, "conv_kernel": 6, "conv_pool": 10, "dense_units": 8, "dense_dropout": 0.0,
         "learning_rate": ["loguniform", 1e-3, 1e-2], "batch_size": 32, "epochs": 1, "patience": 1, "seed": 0}))
     out = tmp_path / "run"
-    assert _recipe().main(["all", "--out", str(out), "--chroms", "chrI,chrIII", "--test-chroms", "chrI",
-                           "--valid-chroms", "", "--valid-size", "20", "--upstream", "300", "--downstream", "100",
-                           "--space", str(space), "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3",
-                           "--results", str(tmp_path / "results.json")]) == 0
+    common = ["--out", str(out), "--chroms", "chrI,chrIII", "--test-chroms", "chrI", "--valid-chroms", "",
+              "--valid-size", "20", "--upstream", "300", "--downstream", "100", "--space", str(space),
+              "--max-evals", "2", "--trial-epochs", "1", "--kmax", "3", "--baseline-kmax", "2"]
+    recipe = _recipe()
+    for step in ("inputs", "prepare", "search"):
+        assert recipe.main([step, *common]) == 0
+    assert recipe.main(["train", *common, "--variant", "yeast", "--members", "2"]) == 0
+    assert recipe.main(["all", *common, "--results", str(tmp_path / "results.json")]) == 0
     assert len((out / "search" / "trials.tsv").read_text().splitlines()) == 1 + 2
     best = json.loads((out / "search" / "best_hparams.json").read_text())
-    for name, n_features in (("yeast", 1), ("yeast_nohl", 0)):
-        from varxpress.models.network import ExpressionModel
-
+    for name, n_features, filters in (("yeast", 8, 16), ("yeast_nohl", 0, 8)):  # yeast: two members side by side
         model = ExpressionModel.load(out / f"{name}.vxm.h5")
         assert model.n_features == n_features and model.metadata.genome_build == "R64-1-1"
-        assert model.window_spec.upstream == best["upstream"]
-        result = json.loads((out / f"{name}.eval" / "evaluation.json").read_text())
-        assert result["metrics"]["model"]["n"] == 68  # the test split is chrI, whole
+        assert model.window_spec.upstream == best["upstream"] and model.hparams["conv"][0]["filters"] == filters
+        for folder, n in ((f"{name}.eval", 68), (f"{name}.valid.eval", 20)):  # test: chrI, whole
+            assert json.loads((out / folder / "evaluation.json").read_text())["metrics"]["model"]["n"] == n
+    assert [m["seed"] for m in ExpressionModel.load(out / "yeast.vxm.h5").metadata.source["ensemble"]["members"]] \
+        == [0, 1]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["models"]) == {"network", "network_no_half_life", "training_mean", "kmer_ridge"}
     assert results["split"]["test_chroms"] == ["chrI"] and results["search"]["trials"] == 2
-    for entry in results["models"].values():
+    assert results["verdict"] == json.loads((out / "yeast.eval" / "evaluation.json").read_text())["verdict"]
+    checks = results["validation_baselines"]
+    assert set(checks["kmer_ridge"]) == {"1", "2"} and checks["n"] == 20
+    assert set(checks["features"]) == {"half_life", "lengths", "gc", "branch_point", "transcript", "all"}
+    for row in ("network", "network_no_half_life", "training_mean", "kmer_ridge"):
+        entry = results[row]
         assert entry["n"] == 68
-        low, high = entry["r2_ci_low"], entry["r2_ci_high"]
-        assert low <= entry["r2"] <= high
+        assert entry["r2_ci_low"] <= entry["r2"] <= entry["r2_ci_high"]
 
 
 def test_named_ensemble_scores_like_the_manifest(tmp_path) -> None:
@@ -183,3 +243,44 @@ def test_named_ensemble_scores_like_the_manifest(tmp_path) -> None:
         rows[how] = body
         assert "Members=2" in (tmp_path / f"{how}.vcf").read_text()
     assert rows["named"] == rows["manifest"] and len(rows["named"]) >= 2
+
+
+# -- the recipe's model-file steps: members merged into one network, calibration folded into it -----------------------
+
+def _random_member(path: Path, seed: int, hp: dict) -> Path:
+    """An untrained network with random (non-zero) biases too, saved as a model file."""
+    import numpy as np
+
+    from varxpress.models.network import ExpressionModel
+
+    model = ExpressionModel.from_hparams({**hp, "seed": seed}, name=f"m{seed}", label_mean=1.5, label_sd=0.5)
+    rng = np.random.default_rng(seed)
+    for layer in model.keras_model.layers:
+        if layer.weights:
+            layer.set_weights([w if w.ndim > 1 else rng.normal(0, 0.1, w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("dense", [[{"units": 5, "dropout": 0.3}],
+                                   [{"units": 6, "dropout": 0.1}, {"units": 3, "dropout": 0.0}]])
+@pytest.mark.parametrize("global_pool", ["none", "avg"])
+def test_merged_members_predict_their_mean(tmp_path, dense, global_pool) -> None:
+    import numpy as np
+
+    from varxpress.models.network import ExpressionModel
+
+    hp = {"upstream": 30, "downstream": 10, "n_features": 2, "global_pool": global_pool, "dense": dense,
+          "conv": [{"filters": 4, "kernel": 5, "dilation": 1, "pool": 2},
+                   {"filters": 3, "kernel": 3, "dilation": 2, "pool": 2}]}
+    paths = [_random_member(tmp_path / f"m{s}.vxm.h5", s, hp) for s in (1, 2, 3)]
+    out = _recipe().merge_members(paths, tmp_path / "merged.vxm.h5", "merged")
+    rng = np.random.default_rng(0)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (7, 40))]
+    feats = rng.normal(size=(7, 2)).astype(np.float32)
+    members = np.stack([ExpressionModel.load(p).predict(X, feats) for p in paths])
+    merged = ExpressionModel.load(out)
+    assert merged.metadata.hparams["conv"][0]["filters"] == 12 and merged.metadata.label_sd == 0.5
+    assert np.ptp(members, axis=0).min() > 1e-4  # the members differ, so the mean is a real test
+    np.testing.assert_allclose(merged.predict(X, feats), members.mean(axis=0), rtol=1e-4, atol=1e-5)

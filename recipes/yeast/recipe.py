@@ -26,21 +26,35 @@ README) and writes into ``OUT/inputs``:
     ``gene_id  fpkm`` (RNA-seq, Presnyak et al. 2015); ``prepare --label-transform log10`` takes
     log10(FPKM + 0.1), as Xpresso did for RPKM.
 ``features.tsv``
-    ``gene_id  log10_half_life`` (minutes). Genes without a measured half-life get no row: ``prepare``
-    standardises the column with the training genes' mean and sd and sets a missing value to 0, the training mean.
+    ``gene_id`` and eight per-gene features, the yeast counterparts of Xpresso's "half-life features":
+    ``log10_half_life`` (minutes; Presnyak et al. 2015); ``log10_utr5_length``, ``log10_orf_length``,
+    ``log10_utr3_length`` (``log10(bases + 1)``); ``utr5_gc``, ``orf_gc``, ``utr3_gc`` (GC fractions); and
+    ``branch_point`` (1 when the yeast intron branch point ``TACTAAC`` lies within 600 bases after the ATG, else 0).
+    The transcript is the TIF-seq one that gives the gene its TSS; its 5' UTR is the matching record of
+    ``tss/abundant_five_prime_UTRs_keepintrons.gff``, the ORF runs from the ATG right after it to the first in-frame
+    stop codon on the transcript's strand, the 3' UTR from there to the transcript's end (:func:`annotation_features`).
+    The genome is read unspliced: for a gene with an intron the ORF ends at a stop codon inside the intron, which is
+    why the branch-point flag is there (Xpresso's intron length and exon-junction density have no counterpart in
+    these files). Of the 4,818 genes, 606 have no 5' UTR record and 4 no ATG right after it: no transcript columns
+    (NA). A value that is NA, and a gene without a row, get ``prepare``'s rule: the column is standardised with the
+    training genes' mean and sd and a missing value is set to 0, the training mean. The TIF-seq read count (``ypd=``)
+    is never a feature: it measures expression itself.
 
 ``--chroms chrI,chrIII`` keeps only those chromosomes (the test suite's small version of the recipe).
 
 The other steps: ``prepare`` stores TSS-2000..TSS+1000 per gene (the widest window the search may pick; each trial
 crops its own), ``search`` runs ``hyperopt`` over ``space.yaml`` (window ends, layers, dropout, learning rate, batch
-size, with and without the half-life feature), ``train`` retrains the best trial's hyperparameters twice, with the
-half-life feature (``yeast.vxm.h5``) and without it (``yeast_nohl.vxm.h5``), and ``evaluate`` compares both with the
-training mean and the k-mer ridge on the test chromosomes.
+size, with and without the features), ``train`` trains the best trial's hyperparameters (or ``--hparams FILE``)
+twice: with every feature (``yeast.vxm.h5``) and without any (``yeast_nohl.vxm.h5``, the promoter sequence alone);
+with ``--members N`` it trains N seeds of a variant and merges them into one model file that predicts their mean
+(:func:`merge_members`). ``evaluate`` compares both with the training mean and the k-mer ridge on the test and the
+validation chromosomes, and ``report`` writes the side-by-side table and the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import logging
@@ -54,14 +68,20 @@ import pysam
 
 log = logging.getLogger("recipe")
 HERE = Path(__file__).resolve().parent
-STEPS = ("inputs", "prepare", "search", "train", "evaluate", "report")
+STEPS = ("inputs", "prepare", "baselines", "search", "train", "evaluate", "report")
 
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI"]
 GENOME_NAME = "Saccharomyces_cerevisiae.R64-1-1.dna.chromosome.{}.fa.gz"
 TSS_GFF = "tss/most_abundant_full-ORF_transcripts_ypd.gff3"
 FPKM_TSV = "labels/presnyak2015_fpkm_from_cubar.tsv"
 HALF_LIFE_TSV = "labels/presnyak2015_half_life_from_cubar.tsv"
+UTR5_GFF = "tss/abundant_five_prime_UTRs_keepintrons.gff"
 DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "yeast"
+STOPS = frozenset({"TAA", "TAG", "TGA"})
+ANNOTATION_COLUMNS = ("log10_utr5_length", "log10_orf_length", "log10_utr3_length", "utr5_gc", "orf_gc",
+                      "utr3_gc", "branch_point")
+BRANCH_POINT = "TACTAAC"  # the yeast intron branch-point consensus, nearly invariant (Spingola et al. 1999)
+BRANCH_WINDOW = 600  # bases after the ATG searched for it: most yeast introns lie near the ORF's 5' end
 
 
 def write_fasta(data: Path, out: Path, chroms: list[str]) -> Path:
@@ -84,26 +104,27 @@ def write_fasta(data: Path, out: Path, chroms: list[str]) -> Path:
     return gz
 
 
-def write_tss(data: Path, out: Path, chroms: list[str]) -> int:
-    """``tss.bed`` from the TIF-seq GFF3 (see the module docstring); returns the number of genes."""
-    src = data / TSS_GFF
-    keep = set(chroms)
-    rows = []
-    with src.open() as fh:
+def gff_records(path: Path):
+    """``(chrom, start, end, strand, attributes)`` of each record of a GFF file (1-based, closed)."""
+    with path.open() as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("#") or not line.strip():
                 continue
             f = line.rstrip("\n").split("\t")
             if len(f) != 9:
-                raise SystemExit(f"{src}:{lineno}: expected 9 tab-separated GFF3 columns, found {len(f)}")
-            chrom, start, end, strand, attrs = f[0], int(f[3]), int(f[4]), f[6], f[8]
-            if chrom not in keep:
-                continue
-            fields = dict(a.split("=", 1) for a in attrs.split(";") if "=" in a)
+                raise SystemExit(f"{path}:{lineno}: expected 9 tab-separated GFF columns, found {len(f)}")
+            yield f[0], int(f[3]), int(f[4]), f[6], dict(a.split("=", 1) for a in f[8].split(";") if "=" in a)
+
+
+def write_tss(data: Path, out: Path, chroms: list[str]) -> int:
+    """``tss.bed`` from the TIF-seq GFF3 (see the module docstring); returns the number of genes."""
+    keep = set(chroms)
+    rows = []
+    for chrom, start, end, strand, fields in gff_records(data / TSS_GFF):
+        if chrom in keep:
             gene = re.sub(r"_id\d+$", "", fields["ID"])
             tss0 = start - 1 if strand == "+" else end - 1
-            score = min(int(fields.get("ypd", 0)), 1000)
-            rows.append((chrom, tss0, gene, score, strand))
+            rows.append((chrom, tss0, gene, min(int(fields.get("ypd", 0)), 1000), strand))
     order = {c: i for i, c in enumerate(chroms)}
     rows.sort(key=lambda r: (order[r[0]], r[1]))
     with (out / "tss.bed").open("w") as dst:
@@ -112,9 +133,10 @@ def write_tss(data: Path, out: Path, chroms: list[str]) -> int:
     return len(rows)
 
 
-def write_tables(data: Path, out: Path) -> tuple[int, int]:
-    """``labels.tsv`` (FPKM as measured) and ``features.tsv`` (log10 half-life); returns their row counts."""
-    n_lab = n_feat = 0
+def write_tables(data: Path, out: Path, annotation: dict[str, list[float]]) -> tuple[int, int]:
+    """``labels.tsv`` (FPKM as measured) and ``features.tsv`` (log10 half-life, then the ``annotation`` columns of
+    :func:`annotation_features`; NA where a gene lacks one); returns the row counts of the two tables."""
+    n_lab = 0
     with (data / FPKM_TSV).open() as fh, (out / "labels.tsv").open("w") as dst:
         next(fh)
         dst.write("gene_id\tfpkm\n")
@@ -122,9 +144,9 @@ def write_tables(data: Path, out: Path) -> tuple[int, int]:
             gene, _name, fpkm = line.rstrip("\n").split("\t")
             dst.write(f"{gene}\t{fpkm}\n")
             n_lab += 1
-    with (data / HALF_LIFE_TSV).open() as fh, (out / "features.tsv").open("w") as dst:
+    half_life = {}
+    with (data / HALF_LIFE_TSV).open() as fh:
         next(fh)
-        dst.write("gene_id\tlog10_half_life\n")
         for lineno, line in enumerate(fh, 2):
             gene, _name, value = line.rstrip("\n").split("\t")
             if value in ("", "NA"):
@@ -132,9 +154,78 @@ def write_tables(data: Path, out: Path) -> tuple[int, int]:
             minutes = float(value)
             if minutes <= 0:
                 raise SystemExit(f"{data / HALF_LIFE_TSV}:{lineno}: half-life {value} of {gene} is not positive")
-            dst.write(f"{gene}\t{math.log10(minutes):.6f}\n")
-            n_feat += 1
-    return n_lab, n_feat
+            half_life[gene] = math.log10(minutes)
+    missing = [math.nan] * len(ANNOTATION_COLUMNS)
+    genes = sorted(set(half_life) | set(annotation))
+    with (out / "features.tsv").open("w") as dst:
+        dst.write("gene_id\tlog10_half_life\t" + "\t".join(ANNOTATION_COLUMNS) + "\n")
+        for gene in genes:
+            values = [half_life.get(gene, math.nan)] + annotation.get(gene, missing)
+            dst.write(gene + "\t" + "\t".join(f"{v:.6f}" if math.isfinite(v) else "NA" for v in values) + "\n")
+    return n_lab, len(genes)
+
+
+def _gc(seq: str) -> float:
+    return (seq.count("G") + seq.count("C")) / len(seq) if seq else float("nan")
+
+
+def transcript_parts(transcript: str, utr5_length: int) -> tuple[str, str, str] | str:
+    """Split a transcript (5' -> 3', upper case) into 5' UTR, ORF and 3' UTR; a string saying why it failed.
+
+    The ORF starts right after the 5' UTR, which must be an ``ATG``, and ends with the first in-frame stop codon
+    (included); the 3' UTR is the rest of the transcript.
+    """
+    if transcript[utr5_length:utr5_length + 3] != "ATG":
+        return "no ATG after the 5' UTR"
+    for i in range(utr5_length, len(transcript) - 2, 3):
+        if transcript[i:i + 3] in STOPS:
+            return transcript[:utr5_length], transcript[utr5_length:i + 3], transcript[i + 3:]
+    return "no in-frame stop codon before the transcript end"
+
+
+def read_utr5(path: Path) -> dict[str, tuple[int, int]]:
+    """Transcript id (the 5' UTR's ``Parent``) -> 1-based closed ``(start, end)`` of its 5' UTR."""
+    return {fields["Parent"]: (start, end) for _chrom, start, end, _strand, fields in gff_records(path)}
+
+
+def annotation_features(data: Path, genome: Path, chroms: list[str]) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per gene, the columns :data:`ANNOTATION_COLUMNS` of its TIF-seq transcript; and the genes counted by outcome.
+
+    The transcript is the one whose 5' end is the gene's TSS (:data:`TSS_GFF`); its 5' UTR is the record of
+    :data:`UTR5_GFF` whose ``Parent`` is the transcript. Sequences are read on the transcript's strand from
+    ``genome`` and split by :func:`transcript_parts`. Lengths are ``log10(length + 1)`` (a 3' UTR may be empty;
+    its GC fraction is then NA), GC fractions are of the part's bases, ``branch_point`` is 1 when
+    :data:`BRANCH_POINT` occurs within :data:`BRANCH_WINDOW` bases after the ATG (a likely intron: the genome is
+    read unspliced, so the ORF of an intron-containing gene ends at a stop codon in its intron), else 0. A gene whose
+    5' UTR is missing or does not start at the transcript's 5' end, with no ATG after the UTR or no in-frame stop
+    codon before the transcript's end gets no values (``prepare`` gives it the training mean of every column).
+    """
+    utr5 = read_utr5(data / UTR5_GFF)
+    keep = set(chroms)
+    counts, values = {"ok": 0}, {}
+    with pysam.FastaFile(str(genome)) as fasta:
+        for chrom, start, end, strand, fields in gff_records(data / TSS_GFF):
+            if chrom not in keep:
+                continue
+            tx = fields["ID"]
+            span = utr5.get(tx)
+            if span is None:
+                parts = "no 5' UTR record"
+            elif (strand == "+" and span[0] != start) or (strand == "-" and span[1] != end):
+                parts = "5' UTR not at the transcript's 5' end"
+            else:
+                seq = fasta.fetch(chrom, start - 1, end).upper()
+                if strand == "-":
+                    seq = seq[::-1].translate(str.maketrans("ACGTN", "TGCAN"))
+                parts = transcript_parts(seq, span[1] - span[0] + 1)
+            if isinstance(parts, str):
+                counts[parts] = counts.get(parts, 0) + 1
+                continue
+            counts["ok"] += 1
+            branch = float(BRANCH_POINT in (parts[1] + parts[2])[:BRANCH_WINDOW])
+            values[re.sub(r"_id\d+$", "", tx)] = ([math.log10(len(part) + 1) for part in parts]
+                                                  + [_gc(part) for part in parts] + [branch])
+    return values, counts
 
 
 def build_inputs(data: Path, out: Path, chroms: list[str]) -> None:
@@ -145,10 +236,13 @@ def build_inputs(data: Path, out: Path, chroms: list[str]) -> None:
     if bad:
         raise SystemExit(f"--chroms: {bad} are not nuclear chromosomes chrI..chrXVI")
     out.mkdir(parents=True, exist_ok=True)
-    write_fasta(data, out, chroms)
+    genome = write_fasta(data, out, chroms)
     n_tss = write_tss(data, out, chroms)
-    n_lab, n_feat = write_tables(data, out)
-    log.info("%s: %d chromosomes, %d TSSs, %d labels, %d half-lives", out, len(chroms), n_tss, n_lab, n_feat)
+    annotation, outcome = annotation_features(data, genome, chroms)
+    n_lab, n_feat = write_tables(data, out, annotation)
+    log.info("%s: %d chromosomes, %d TSSs, %d labels, %d genes with features", out, len(chroms), n_tss, n_lab,
+             n_feat)
+    log.info("transcript annotation features: %s", ", ".join(f"{why}: {n}" for why, n in outcome.items()))
 
 
 def varxpress(*words: object) -> None:
@@ -179,34 +273,194 @@ def run_steps(args: argparse.Namespace) -> None:
                   "--labels", inputs / "labels.tsv", "--label-column", "fpkm", "--label-transform", "log10",
                   "--pseudocount", "0.1", "--label-units", "log10(FPKM + 0.1)", "--features", inputs / "features.tsv",
                   "--upstream", args.upstream, "--downstream", args.downstream, *split_args(args), "-o", dataset)
+    if "baselines" in steps and not (out / "baselines.valid.json").exists():
+        hp = json.loads(args.hparams.read_text()) if args.hparams else {}
+        table = validation_baselines(dataset, hp.get("upstream", args.upstream),
+                                     hp.get("downstream", args.downstream), args.baseline_kmax)
+        (out / "baselines.valid.json").write_text(json.dumps(table, indent=1) + "\n")
     if "search" in steps and not (search / "best_hparams.json").exists():
         varxpress("hyperopt", "-d", dataset, "--space", args.space, "-o", search, "--max-evals", args.max_evals,
                   "--timeout", args.timeout, "--trial-epochs", args.trial_epochs, "--seed", args.seed, "--no-final")
-    variants = {"yeast": 1, "yeast_nohl": 0}  # with / without the half-life feature, otherwise the best trial's
     if "train" in steps:
-        best = json.loads((search / "best_hparams.json").read_text())
-        for name, n_features in variants.items():
-            model = out / f"{name}.vxm.h5"
-            if model.exists() or (args.variant and name != args.variant):
+        best = json.loads((args.hparams or search / "best_hparams.json").read_text())
+        for name, n_features in VARIANTS.items():
+            if args.variant and name != args.variant:
                 continue
-            hparams = out / f"{name}.hparams.json"
-            hparams.write_text(json.dumps(dict(best, n_features=n_features, **(
-                {"epochs": args.epochs} if args.epochs else {})), indent=1) + "\n")
-            varxpress("train", "-d", dataset, "-p", hparams, "-o", model, "--seed", args.seed, "--kmax", args.kmax,
-                      "--name", "yeast_R64_tifseq" + ("" if n_features else "_no_half_life"))
+            train_variant(out, name, n_features, best, args)
     if "evaluate" in steps:
-        for name in variants:
-            varxpress("evaluate", "-m", out / f"{name}.vxm.h5", "-d", dataset, "--kmax", args.kmax,
-                      "-o", out / f"{name}.eval")
+        for name in VARIANTS:
+            for split, folder in (("test", f"{name}.eval"), ("valid", f"{name}.valid.eval")):
+                if (out / f"{name}.vxm.h5").exists() and not (out / folder / "evaluation.json").exists():
+                    varxpress("evaluate", "-m", out / f"{name}.vxm.h5", "-d", dataset, "--kmax", args.kmax,
+                              "--split", split, "-o", out / folder)
     if "report" in steps and args.results:
         write_results(out, args.results, args.figures)
 
 
-ROWS = {  # results row -> (train report folder, column of its predictions.tsv)
-    "network": ("yeast.report", "prediction"),
-    "network_no_half_life": ("yeast_nohl.report", "prediction"),
-    "training_mean": ("yeast.report", "mean"),
-    "kmer_ridge": ("yeast.report", "kmer_ridge"),
+#: model file stem -> n_features of its hyperparameters: every per-gene feature of the set (None: the set's number), or
+#: none (the promoter sequence alone); otherwise the same network
+VARIANTS = {"yeast": None, "yeast_nohl": 0}
+
+
+def validation_baselines(dataset: Path, upstream: int, downstream: int, kmax: int = 6) -> dict:
+    """Step ``baselines``: linear fits on the training chromosomes, scored on the validation chromosomes only.
+
+    ``features``: ridge regression (penalty by generalised cross-validation) on each group of the per-gene
+    features alone, standardised as ``prepare`` stored them: ``half_life``, ``lengths`` (the three log10 lengths),
+    ``gc`` (the three GC fractions), ``branch_point``, ``transcript`` (the seven transcript columns) and ``all``.
+    ``kmer_ridge``: ``train``/``evaluate``'s k-mer ridge (1- to k-mers of the window TSS-``upstream``..+``downstream``
+    plus every feature) for k = 1..``kmax``. Returns ``{"features": {group: metrics}, "kmer_ridge": {k: metrics}}``
+    with validation Pearson r and r².
+    """
+    import numpy as np
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from varxpress.learning.dataset import PreparedSet
+    from varxpress.learning.evaluation import KmerRidgeBaseline, regression_metrics
+
+    with PreparedSet(dataset) as pset:
+        train, valid = pset.load("train", upstream, downstream), pset.load("valid", upstream, downstream)
+        names = list(pset.feature_names)
+    groups = {"half_life": ["log10_half_life"], "lengths": [c for c in ANNOTATION_COLUMNS if c.endswith("_length")],
+              "gc": [c for c in ANNOTATION_COLUMNS if c.endswith("_gc")], "branch_point": ["branch_point"],
+              "transcript": list(ANNOTATION_COLUMNS), "all": names}
+    keep = lambda m: {"pearson": round(float(m["pearson"]), 4), "r2": round(float(m["r2"]), 4)}  # noqa: E731
+    out: dict = {"features": {}, "kmer_ridge": {}, "n": len(valid.ids)}
+    for group, columns in groups.items():
+        idx = [names.index(c) for c in columns if c in names]
+        if not idx:
+            continue
+        fit = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+        fit.fit(train.features[:, idx], train.labels)
+        out["features"][group] = keep(regression_metrics(valid.labels, fit.predict(valid.features[:, idx])))
+    for k in range(1, kmax + 1):
+        ridge = KmerRidgeBaseline(k).fit(train.X, train.features, train.labels)
+        out["kmer_ridge"][str(k)] = keep(regression_metrics(valid.labels, ridge.predict(valid.X, valid.features)))
+        log.info("validation, %d-mer ridge + features: %s", k, out["kmer_ridge"][str(k)])
+    for group, m in out["features"].items():
+        log.info("validation, linear fit on %s: %s", group, m)
+    return out
+
+
+def member_paths(out: Path, name: str, members: int, seed: int) -> list[Path]:
+    """The model files ``train`` writes for ``members`` seeds of variant ``name`` (one member: the model itself)."""
+    return [out / f"{name}.vxm.h5"] if members == 1 else [out / f"{name}_seed{seed + i}.vxm.h5" for i in range(members)]
+
+
+def train_variant(out: Path, name: str, n_features: int | None, best: dict, args: argparse.Namespace) -> None:
+    """Step ``train`` for one variant: ``--members`` networks with seeds ``seed, seed + 1, ...`` (each skipped when its
+    file exists), merged into ``OUT/<name>.vxm.h5`` (:func:`merge_members`) when there are several."""
+    model = out / f"{name}.vxm.h5"
+    if model.exists():
+        return
+    hparams = out / f"{name}.hparams.json"
+    hparams.write_text(json.dumps(dict(best, n_features=n_features, **(
+        {"epochs": args.epochs} if args.epochs else {})), indent=1) + "\n")
+    label = "yeast_R64_tifseq" + ("" if n_features is None else "_sequence_only")
+    paths = member_paths(out, name, args.members, args.seed)
+    for i, path in enumerate(paths):
+        if not path.exists():
+            varxpress("train", "-d", out / "yeast.vxd.h5", "-p", hparams, "-o", path, "--seed", args.seed + i,
+                      "--kmax", args.kmax, "--name", label if len(paths) == 1 else f"{label}_seed{args.seed + i}")
+    if len(paths) > 1:
+        merge_members(paths, model, label)
+
+
+def merge_members(paths: list[Path], out: Path, name: str) -> Path:
+    """Write the mean of same-architecture networks as one network of that architecture, ``len(paths)`` times wider.
+
+    Member ``m``'s conv filters and dense units become block ``m`` of the merged layers: the first conv layer's
+    kernels are concatenated along the filter axis, later conv and dense kernels are block-diagonal (zero between
+    members), the first dense layer's kernel takes member ``m``'s flattened rows at the positions where the merged
+    Flatten puts them (and every member's rows of the per-gene features), and the output layer averages the members
+    (kernels stacked and divided by the number of members, biases averaged). Dropout is inactive when predicting, so
+    the merged network's output is exactly the members' mean output: an ensemble that every subcommand reads as one
+    ordinary model. Members must share hyperparameters (seed aside), label scale and features.
+    """
+    import numpy as np
+
+    from varxpress.models.network import ExpressionModel, build_network, validate_hparams
+
+    members = [ExpressionModel.load(p) for p in paths]
+    first = members[0].metadata
+    key = lambda m: {k: v for k, v in m.metadata.hparams.items() if k != "seed"}  # noqa: E731
+    for p, m in zip(paths[1:], members[1:]):
+        if (key(m) != key(members[0]) or m.metadata.label_mean != first.label_mean
+                or m.metadata.label_sd != first.label_sd or m.metadata.feature_names != first.feature_names):
+            raise SystemExit(f"{p}: not the architecture, label scale and features of {paths[0]}; cannot merge")
+    k = len(members)
+    hp = dict(first.hparams)
+    hp["conv"] = [dict(c, filters=c["filters"] * k) for c in hp["conv"]]
+    hp["dense"] = [dict(d, units=d["units"] * k) for d in hp["dense"]]
+    merged = build_network(hp)
+    weights = [{layer.name: layer.get_weights() for layer in m.keras_model.layers if layer.weights} for m in members]
+
+    def block_diagonal(blocks: list) -> np.ndarray:
+        rows, cols = blocks[0].shape[-2:]
+        out = np.zeros(blocks[0].shape[:-2] + (rows * k, cols * k), dtype=np.float32)
+        for m, b in enumerate(blocks):
+            out[..., m * rows:(m + 1) * rows, m * cols:(m + 1) * cols] = b
+        return out
+
+    for i in range(1, len(hp["conv"]) + 1):
+        kernels, biases = zip(*(w[f"conv_{i}"] for w in weights))
+        kernel = np.concatenate(kernels, axis=-1) if i == 1 else block_diagonal(list(kernels))
+        merged.get_layer(f"conv_{i}").set_weights([kernel, np.concatenate(biases)])
+    channels = first.hparams["conv"][-1]["filters"]
+    n_feat = int(hp["n_features"])
+    kernel0 = weights[0]["dense_1"][0]
+    positions = (kernel0.shape[0] - n_feat) // channels
+    units = kernel0.shape[1]
+    kernel = np.zeros((positions * channels * k + n_feat, units * k), dtype=np.float32)
+    for m, w in enumerate(weights):
+        member = w["dense_1"][0]
+        cols = slice(m * units, (m + 1) * units)
+        for pos in range(positions):  # Flatten is row-major over (position, channel)
+            kernel[pos * channels * k + m * channels:pos * channels * k + (m + 1) * channels, cols] = \
+                member[pos * channels:(pos + 1) * channels]
+        kernel[positions * channels * k:, cols] = member[positions * channels:]
+    merged.get_layer("dense_1").set_weights([kernel, np.concatenate([w["dense_1"][1] for w in weights])])
+    for j in range(2, len(hp["dense"]) + 1):
+        kernels, biases = zip(*(w[f"dense_{j}"] for w in weights))
+        merged.get_layer(f"dense_{j}").set_weights([block_diagonal(list(kernels)), np.concatenate(biases)])
+    kernels, biases = zip(*(w["output"] for w in weights))
+    merged.get_layer("output").set_weights([np.concatenate(kernels) / k, np.mean(biases, axis=0)])
+    meta = copy.deepcopy(first)
+    meta.name, meta.hparams = name, validate_hparams(hp)
+    meta.metrics = {}  # the members' own metrics are in source.ensemble; `evaluate` measures the merged network
+    meta.source = {**first.source, "ensemble": {
+        "members": [{"file": p.name, "seed": m.metadata.hparams.get("seed"),
+                     "valid": m.metadata.metrics.get("model", {}).get("valid")} for p, m in zip(paths, members)],
+        "rule": "the mean of the members' outputs, as one network with the members side by side"}}
+    ExpressionModel(merged, meta).save(out)
+    compress_weights(out)
+    log.info("merged %d members into %s", k, out)
+    return out
+
+
+def compress_weights(path: Path) -> None:
+    """Rewrite the weight arrays of a model file gzip-compressed (HDF5 filters; readers need nothing new): the zero
+    blocks of a merged network then take almost no room."""
+    import h5py
+
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        dst.attrs.update(src.attrs)
+        for lname, group in src["weights"].items():
+            g = dst.create_group(f"weights/{lname}")
+            g.attrs.update(group.attrs)
+            for name, data in group.items():
+                g.create_dataset(name, data=data[()], compression="gzip", compression_opts=9, shuffle=True)
+    tmp.replace(path)
+
+
+ROWS = {  # results row -> (evaluate's folder, column of its predictions.tsv)
+    "network": ("yeast.eval", "model"),
+    "network_no_half_life": ("yeast_nohl.eval", "model"),
+    "training_mean": ("yeast.eval", "mean"),
+    "kmer_ridge": ("yeast.eval", "kmer_ridge"),
 }
 METRICS = ("pearson", "spearman", "r2")
 
@@ -215,64 +469,112 @@ def _finite(x) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
-def search_summary(search: Path) -> dict:
-    """Trials, their outcome and the search's wall time, from the stored hyperopt trials."""
+def search_summary(search: Path) -> dict | None:
+    """Trials, their outcome and the search's wall time, from the stored hyperopt trials (None: no search run)."""
     from varxpress.learning.tuning import TrialStore
 
+    if not search.is_dir():
+        return None
     trials = TrialStore(search).load()[0].trials
     ok = [t for t in trials if t["result"].get("status") == "ok"]
     times = [t[k] for t in trials for k in ("book_time", "refresh_time") if t.get(k)]
     return {"trials": len(trials), "ok": len(ok),
-            "with_half_life": sum(1 for t in ok if t["result"]["hparams"].get("n_features")),
+            "with_features": sum(1 for t in ok if t["result"]["hparams"].get("n_features")),
             "wall_minutes": round((max(times) - min(times)).total_seconds() / 60, 1) if times else None,
             "best_val_loss": min(t["result"]["loss"] for t in ok) if ok else None}
 
 
 def write_results(out: Path, results: Path, figures: Path | None) -> dict:
-    """Step ``report``: the side-by-side table as JSON (``results``) and the figures of the network's run."""
+    """Step ``report``: the side-by-side table on the test split as JSON (``results``), with the verdict of
+    ``evaluate`` for the network, and the figures (learning curves of every trained network of the ``yeast``
+    variant, predicted against observed on the validation and test splits)."""
     import pandas as pd
 
     from varxpress.learning.bootstrap import Bootstrap
+    from varxpress.learning.dataset import PreparedSet
     from varxpress.learning.evaluation import regression_metrics
 
-    frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t").query("split == 'test'")
-              for folder, _ in ROWS.values()}
-    first = frames["yeast.report"]
+    folders = {folder for folder, _ in ROWS.values() if (out / folder / "predictions.tsv").exists()}
+    frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t") for folder in folders}
+    first = frames["yeast.eval"]
     for folder, frame in frames.items():  # every predictor is judged on the same genes, in the same order
         if list(frame["id"]) != list(first["id"]):
-            raise SystemExit(f"{out / folder}/predictions.tsv: test genes differ from yeast.report's")
+            raise SystemExit(f"{out / folder}/predictions.tsv: test genes differ from yeast.eval's")
     y = first["observed"].to_numpy(float)
-    preds = {row: frames[folder][col].to_numpy(float) for row, (folder, col) in ROWS.items()}
+    preds = {row: frames[folder][col].to_numpy(float) for row, (folder, col) in ROWS.items() if folder in frames}
     boot = Bootstrap(y, preds, seed=0)  # the same resamples for every predictor
-    table = {}
+    verdict = json.loads((out / "yeast.eval" / "evaluation.json").read_text())
+    with PreparedSet(out / "yeast.vxd.h5") as pset:
+        split = {"test_chroms": pset.attr("test_chroms"), "valid_chroms": pset.attr("valid_chroms"),
+                 "counts": pset.fingerprint()["n"], "features": list(pset.feature_names)}
+    result = {"what": "yeast R64-1-1, TIF-seq TSS, log10(FPKM + 0.1) (Presnyak 2015); held-out chromosomes: test "
+                      f"{'+'.join(split['test_chroms'] or [])}, validation {'+'.join(split['valid_chroms'] or [])}",
+              "run": "python recipes/yeast/recipe.py (docs/model-quality.md has the commands)",
+              "split": split, "intervals": f"95% percentile bootstrap over the test genes, {boot.n_boot} resamples "
+                                           "shared by all rows (varxpress.learning.bootstrap)",
+              **{row: None for row in ROWS}}
     for row, p in preds.items():
         metrics = regression_metrics(y, p)
         entry = {"n": int(len(y)), **{m: _finite(metrics[m]) for m in METRICS}}
         entry.update({k: _finite(v) for k, v in boot.intervals(row).items()})
-        table[row] = entry
-    from varxpress.learning.dataset import PreparedSet
+        result[row] = entry
+    result.update({k: verdict[k] for k in ("verdict", "reasons", "beats_baselines", "paired")})
+    result["validation"] = {}
+    for name in VARIANTS:
+        valid = out / f"{name}.valid.eval" / "evaluation.json"
+        if valid.exists():
+            metrics = json.loads(valid.read_text())["metrics"]["model"]
+            result["validation"][name] = {"n": int(metrics["n"]), **{m: _finite(metrics[m]) for m in METRICS}}
+    result["hyperparameters"] = json.loads((out / "yeast.hparams.json").read_text())
+    from varxpress.models.network import ExpressionModel
 
-    with PreparedSet(out / "yeast.vxd.h5") as pset:
-        split = {"test_chroms": pset.attr("test_chroms"), "valid_chroms": pset.attr("valid_chroms"),
-                 "counts": pset.fingerprint()["n"]}
-    result = {"models": table, "split": split, "search": search_summary(out / "search"),
-              "hyperparameters": json.loads((out / "yeast.hparams.json").read_text()),
-              "bootstrap": f"95% percentile intervals over the test genes, {boot.n_boot} resamples shared by all rows "
-                           "(varxpress.learning.bootstrap)"}
+    meta = ExpressionModel.load(out / "yeast.vxm.h5").metadata
+    result["members"] = meta.source.get("ensemble", {}).get("members", [{"file": "yeast.vxm.h5"}])
+    result["search"] = search_summary(out / "search")
+    if (out / "baselines.valid.json").exists():
+        result["validation_baselines"] = json.loads((out / "baselines.valid.json").read_text())
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    results.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
     log.info("wrote %s", results)
     if figures is not None:
-        import shutil
-
-        figures.mkdir(parents=True, exist_ok=True)
-        for src, dst in (("yeast.report/learning_curves.png", "yeast_learning_curves.png"),
-                         ("yeast.report/pred_vs_obs.png", "yeast_pred_vs_obs.png")):
-            shutil.copyfile(out / src, figures / dst)
-    for row, e in table.items():
+        write_figures(out, figures)
+    for row in preds:
+        e = result[row]
         log.info("%-22s n %d  %s", row, e["n"], "  ".join(f"{m} {e[m]} [{e[m + '_ci_low']}, {e[m + '_ci_high']}]"
                                                          for m in METRICS))
     return result
+
+
+def write_figures(out: Path, figures: Path) -> None:
+    """``yeast_learning_curves.png`` (every trained network of the ``yeast`` variant) and ``yeast_pred_vs_obs.png``
+    (the final model on the validation and test splits) in ``figures``."""
+    import pandas as pd
+
+    from varxpress.learning.evaluation import _pyplot, plot_pred_vs_obs
+    from varxpress.io.outputs import save_figure
+
+    plt = _pyplot()
+    figures.mkdir(parents=True, exist_ok=True)
+    reports = sorted(out.glob("yeast_seed*.report")) or [out / "yeast.report"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for i, report in enumerate(reports):
+        hist = pd.read_csv(report / "history.tsv", sep="\t")
+        seed = report.name.split(".")[0].removeprefix("yeast_") if len(reports) > 1 else ""
+        ax.plot(hist["epoch"], hist["loss"], color=f"C{i}", ls="--", lw=1, label=f"train {seed}".strip())
+        ax.plot(hist["epoch"], hist["val_loss"], color=f"C{i}", marker="o", ms=3, label=f"valid {seed}".strip())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (standardised labels)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    save_figure(fig, figures / "yeast_learning_curves.png", dpi=100)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4))
+    for ax, (folder, label) in zip(axes, (("yeast.valid.eval", "validation"), ("yeast.eval", "test"))):
+        frame = pd.read_csv(out / folder / "predictions.tsv", sep="\t")
+        plot_pred_vs_obs(ax, frame["observed"].to_numpy(float), frame["model"].to_numpy(float), label)
+    fig.tight_layout()
+    save_figure(fig, figures / "yeast_pred_vs_obs.png", dpi=100)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,10 +595,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-evals", type=int, default=30, help="trials in all (a resumed search counts earlier ones)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds of search per run")
     parser.add_argument("--trial-epochs", type=int, default=5, help="epochs per trial")
+    parser.add_argument("--hparams", type=Path, default=None,
+                        help="train: hyperparameters of the final models (default: the search's best trial, "
+                             "OUT/search/best_hparams.json); the recorded run used recipes/yeast/hparams.json")
     parser.add_argument("--epochs", type=int, default=None, help="epochs of the final models (default: the space's)")
-    parser.add_argument("--variant", choices=("yeast", "yeast_nohl"), default=None,
+    parser.add_argument("--members", type=int, default=1,
+                        help="train: networks per variant, seeds SEED, SEED + 1, ..., merged into one model file")
+    parser.add_argument("--variant", choices=tuple(VARIANTS), default=None,
                         help="train: only this model (two processes can train both at once)")
-    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline")
+    parser.add_argument("--kmax", type=int, default=6, help="longest k-mer of the ridge baseline of train/evaluate")
+    parser.add_argument("--baseline-kmax", type=int, default=6,
+                        help="baselines: k-mer ridges with k = 1..this, scored on the validation chromosomes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=None,
                         help="report: JSON of the side-by-side table (the repository's: benchmarks/results/yeast.json)")

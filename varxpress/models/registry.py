@@ -58,6 +58,9 @@ BUNDLED: dict[str, BundledModel] = {
     "human-mouse": BundledModel(
         "human-mouse", "xpresso_human_mouse.ensemble.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
         "ensemble of the human and mouse networks: mean delta, its spread, sign agreement", kind="ensemble"),
+    "yeast": BundledModel(
+        "yeast", "yeast_R64_tifseq.vxm.h5", "yeast_R64_tifseq_tss.bed.gz", None, "R64-1-1",
+        "S. cerevisiae network trained by recipes/yeast (5 seeds merged), 4,818 TIF-seq TSSs"),
 }
 
 #: the model used when ``--model`` is not given
