@@ -1,4 +1,5 @@
-"""Tests of varxpress.learning.dataset: label/feature tables, splits, prepared sets (genomic and sequence mode)."""
+"""Tests of building training sets: label/feature tables (varxpress.io.tables), splits (varxpress.learning.splits) and
+prepared sets (varxpress.learning.dataset and .prepared; genomic and sequence mode)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import numpy as np
 import pytest
 
 from varxpress.learning import dataset
-from varxpress.learning.dataset import PreparedSet, fit_length, make_split, read_feature_table, read_label_table
+from varxpress.io.tables import read_feature_table, read_label_table
+from varxpress.learning.dataset import fit_length
+from varxpress.learning.prepared import PreparedSet
+from varxpress.learning.splits import make_split
 from varxpress.sequence.encode import decode, one_hot
 from varxpress.errors import DatasetError
 

@@ -233,7 +233,7 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     import pandas as pd
 
     from varxpress.learning.bootstrap import Bootstrap
-    from varxpress.learning.evaluation import regression_metrics
+    from varxpress.learning.baselines import regression_metrics
 
     frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t").query("split == 'test'")
               for folder, _ in ROWS.values()}
@@ -250,7 +250,7 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
         entry = {"n": int(len(y)), **{m: _finite(metrics[m]) for m in METRICS}}
         entry.update({k: _finite(v) for k, v in boot.intervals(row).items()})
         table[row] = entry
-    from varxpress.learning.dataset import PreparedSet
+    from varxpress.learning.prepared import PreparedSet
 
     with PreparedSet(out / "yeast.vxd.h5") as pset:
         split = {"test_chroms": pset.attr("test_chroms"), "valid_chroms": pset.attr("valid_chroms"),

@@ -33,11 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from varxpress.sequence.encode import one_hot
 from varxpress.errors import DatasetError
+from varxpress.learning.dataset import fit_windows
+from varxpress.learning.prepared import write_prepared_set
+from varxpress.learning.splits import group_split, make_split
+from varxpress.models.metadata import sha256_file
 
 __all__ = ["SequenceTable", "read_sequence_table", "strip_adapters", "element_of", "canonical", "leak_groups",
-           "group_split", "prepare_sequence_tables"]
+           "prepare_sequence_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,6 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
         DatasetError: missing file, no DNA column, a non-DNA sequence or non-number value (file and line named),
             a duplicated id.
     """
-    from varxpress.models.network import sha256_file
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"sequence table {path} does not exist or is not a file")
@@ -221,33 +222,6 @@ def leak_groups(ids: Sequence[str], seqs: Sequence[str]) -> np.ndarray:
     return np.asarray([numbering.setdefault(r, len(numbering)) for r in roots], dtype=np.int64)
 
 
-def group_split(groups: np.ndarray, test_size: float, valid_size: float, seed: int = 0) -> np.ndarray:
-    """Assign whole groups to test (2), then validation (1), in a seeded random order, until each holds at least
-    its size in rows (counts, or fractions of all rows when strictly between 0 and 1); the rest is train (0).
-
-    Raises:
-        DatasetError: nothing left for training.
-    """
-    n = len(groups)
-    sizes = [int(round(s * n)) if 0 < s < 1 else int(s) for s in (test_size, valid_size)]
-    order = np.random.default_rng(seed).permutation(int(groups.max()) + 1 if n else 0)
-    rows_of = np.bincount(groups, minlength=len(order))
-    assign = np.zeros(len(order), dtype=np.uint8)
-    filled = {2: 0, 1: 0}
-    targets = {2: sizes[0], 1: sizes[1]}
-    for g in order:
-        code = 2 if filled[2] < targets[2] else (1 if filled[1] < targets[1] else 0)
-        if code == 0:
-            break
-        assign[g] = code
-        filled[code] += int(rows_of[g])
-    split = assign[groups] if n else np.zeros(0, dtype=np.uint8)
-    if not (split == 0).any():
-        raise DatasetError(f"test ({sizes[0]}) + validation ({sizes[1]}) sizes leave no training rows of {n}; "
-                           "lower --test-size/--valid-size")
-    return split
-
-
 def prepare_sequence_tables(
     paths: Sequence[str | os.PathLike],
     out_path: str | os.PathLike,
@@ -270,7 +244,7 @@ def prepare_sequence_tables(
     ``length`` (default: the longest stripped sequence), ``align`` and ``tss_index`` (default ``length // 2``) as
     for :func:`varxpress.learning.dataset.prepare_sequences`: the window index ``tss_index`` is the base a model trained on the
     set will put on the TSS when it scores genomic variants (``upstream = tss_index``). ``split_method``: ``group``
-    (:func:`leak_groups` + :func:`group_split`) or ``random`` (rows drawn at random, which can leak).
+    (:func:`leak_groups` + :func:`varxpress.learning.splits.group_split`) or ``random`` (rows drawn at random, which can leak).
     ``value_log_base``: the values are logarithms to this base (e.g. 2 for a log2 RNA/DNA ratio); they are stored
     as log10 (``value * log10(base)``) so a model trained on the set reports deltas in log10 units like every other
     varxpress model (``label_transform`` records it). None: stored as they are.
@@ -278,8 +252,6 @@ def prepare_sequence_tables(
     Raises:
         DatasetError: bad tables, adapters, sizes or ``tss_index``.
     """
-    from varxpress.learning.dataset import _write_set, fit_length, make_split
-
     tables = [read_sequence_table(p, id_column, label_column) for p in paths]
     ids = [i for t in tables for i in t.ids]
     if len(set(ids)) != len(ids):
@@ -292,12 +264,8 @@ def prepare_sequence_tables(
             raise DatasetError(f"--value-log-base {value_log_base} must be a positive number other than 1")
         values = values * np.log10(value_log_base)
         transform = f"log{value_log_base:g} to log10 (x {np.log10(value_log_base):.6f})"
-    length = int(length or max(len(s) for s in seqs))
-    tss_index = length // 2 if tss_index is None else int(tss_index)
-    if not 0 <= tss_index < length:
-        raise DatasetError(f"--tss-index {tss_index} lies outside the sequence length {length}")
-    counts = {"rows": len(ids), "padded": sum(len(s) < length for s in seqs),
-              "cropped": sum(len(s) > length for s in seqs),
+    onehot, length, tss_index, fitted = fit_windows(seqs, length, tss_index, align)
+    counts = {"rows": len(ids), **fitted,
               "rows_without_value": sum(t.source[0]["rows_without_value"] for t in tables)}
     groups = leak_groups(ids, seqs)
     counts["groups"] = int(groups.max()) + 1 if len(groups) else 0
@@ -307,9 +275,6 @@ def prepare_sequence_tables(
         split = make_split(len(ids), "random", test_size, valid_size, seed)
     else:
         raise DatasetError(f"split method {split_method!r} for sequence tables is not one of group, random")
-    onehot = np.zeros((len(ids), length, 4), dtype=np.uint8)
-    for i, seq in enumerate(seqs):
-        onehot[i] = one_hot(fit_length(seq, length, align))
     attrs = {
         "kind": "sequences", "upstream": tss_index, "downstream": length - tss_index, "tss_index": tss_index,
         "window_length": length, "align": align, "test_chroms": [], "valid_chroms": [],
@@ -321,6 +286,6 @@ def prepare_sequence_tables(
     }
     log.info("%d rows from %d tables in %d leak groups; stripped adapters %r ... %r", len(ids), len(tables),
              counts["groups"], prefix, suffix)
-    _write_set(Path(out_path), onehot, values, ids, split, np.zeros((len(ids), 0)), attrs,
+    write_prepared_set(Path(out_path), onehot, values, ids, split, np.zeros((len(ids), 0)), attrs,
                {"group": groups}, chunk_rows)
     return Path(out_path)

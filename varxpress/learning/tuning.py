@@ -51,7 +51,6 @@ Ensemble
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -64,9 +63,15 @@ from typing import Any
 
 import numpy as np
 
-from varxpress.cli.types import existing_path
-from varxpress.learning.dataset import PreparedSet
 from varxpress.errors import DatasetError, ModelError, VarxpressError
+from varxpress.io.outputs import open_output
+from varxpress.learning.baselines import regression_metrics
+from varxpress.learning.batches import import_keras, load_split, predict_network
+from varxpress.learning.crossval import member_name, write_ensemble_report
+from varxpress.learning.prepared import PreparedSet
+from varxpress.learning.training import fit, train
+from varxpress.models.ensemble import export_ensemble
+from varxpress.models.hparams import MAX_CONV, MAX_DENSE
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -78,13 +83,10 @@ __all__ = [
     "SearchResult",
     "top_k_trials",
     "search",
-    "add_arguments",
-    "run",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_CONV, MAX_DENSE = 4, 2
 STORE_FORMAT = "varxpress-hyperopt-trials"
 
 #: The Xpresso search space (Agarwal & Shendure 2020, STAR Methods), window bounds clipped to the prepared set.
@@ -277,9 +279,6 @@ class Objective:
     def __call__(self, flat: dict[str, Any]) -> dict[str, Any]:
         from hyperopt import STATUS_FAIL, STATUS_OK
 
-        from varxpress.learning.evaluation import regression_metrics
-        from varxpress.learning.training import _load_split, fit, predict_network
-
         hp = flat_to_hparams(flat)
         try:
             pset = _OPEN_SETS.get(self.dataset) or _OPEN_SETS.setdefault(self.dataset, PreparedSet(self.dataset))
@@ -290,7 +289,7 @@ class Objective:
             return {"status": STATUS_FAIL, "error": str(exc), "hparams": _jsonable(hp)}
         if not np.isfinite(result.best_val_loss):
             return {"status": STATUS_FAIL, "error": "validation loss is not finite", "hparams": _jsonable(hp)}
-        valid = _load_split(pset, "valid", result.hparams, self.max_memory_gb * 1e9, _DATA_CACHE)
+        valid = load_split(pset, "valid", result.hparams, self.max_memory_gb * 1e9, _DATA_CACHE)
         pred = predict_network(result.keras_model, valid, result.hparams)
         y = valid.labels if hasattr(valid, "labels") else valid[0].labels[valid[1]]
         if result.label_mean is not None:
@@ -303,9 +302,7 @@ class Objective:
 
 
 def _clear_session() -> None:
-    import keras
-
-    keras.backend.clear_session()
+    import_keras().backend.clear_session()
 
 
 def _finite(x: float) -> float | None:
@@ -488,8 +485,6 @@ def _retrain(dataset, trial: dict, out: Path, out_dir: Path, flat_space: dict, f
              **train_args):
     """Retrain one finished trial with the final epochs (``final_epochs``, else the space's ``epochs``) through
     :func:`varxpress.learning.training.train`; returns its :class:`~varxpress.learning.training.TrainResult`."""
-    from varxpress.learning.training import train
-
     hp = copy.deepcopy(trial["result"]["hparams"])
     if final_epochs is not None:
         hp["epochs"] = int(final_epochs)
@@ -502,9 +497,6 @@ def _export_top_k(dataset, ranked: list[dict], folder: Path, final_model, out_di
                   final_epochs: int | None, **train_args) -> Path:
     """Retrain the ``ranked`` trials (reusing ``final_model``, the best trial's retrained model, when given) into
     ``folder`` and export them as an ensemble with its report; returns the manifest."""
-    from varxpress.models.ensemble import export_ensemble
-    from varxpress.learning.training import member_name, write_ensemble_report
-
     members = []
     for i, trial in enumerate(ranked, 1):
         if final_model is not None and i == 1:  # ranked[0] is the best trial, already retrained the same way
@@ -638,8 +630,6 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
         return SearchResult(done, None)
     best = min(ok, key=_rank)
     best_result = {"tid": best["tid"], **best["result"]}
-    from varxpress.io.outputs import open_output
-
     with open_output(out_dir / "best_hparams.json") as handle:
         handle.write(json.dumps(best_result["hparams"], indent=2, sort_keys=True))
     log.info("best trial %d: validation loss %.4g, hyperparameters in %s", best["tid"], best_result["loss"],
@@ -657,57 +647,3 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
                                  final_epochs, **train_args)
     return SearchResult(done, best_result, trained.model_path if trained else None,
                         trained.metrics if trained else None, manifest)
-
-
-# -- CLI ------------------------------------------------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``varxpress hyperopt``."""
-    from varxpress.cli.types import non_negative_int, positive_float, positive_int
-
-    parser.add_argument("--dataset", "-d", required=True, type=existing_path,
-                        help="prepared set (from `varxpress prepare`)")
-    parser.add_argument("--out-dir", "-o", required=True, type=Path,
-                        help="folder for trials.json/trials.tsv (resumed when present), best_hparams.json and "
-                             "the final model; trials.json is plain JSON, never code: a legacy trials.pkl "
-                             "(pickle) there is refused, not loaded")
-    parser.add_argument("--space", type=existing_path, default=None,
-                        help="search space file (YAML/JSON; default: the Xpresso space, see docs/training.md)")
-    parser.add_argument("--algo", choices=("tpe", "anneal", "random"), default="tpe", help="search algorithm")
-    parser.add_argument("--max-evals", type=positive_int, default=50, help="total trials, earlier runs' included")
-    parser.add_argument("--timeout", type=positive_float, default=None, help="seconds for the search in this run")
-    parser.add_argument("--trial-epochs", type=positive_int, default=5, help="epochs per trial (early stopping inside)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the proposals")
-    parser.add_argument("--spark", metavar="MASTER", default=None,
-                        help="run trials on Spark via hyperopt's SparkTrials, e.g. local[2] or spark://host:7077")
-    parser.add_argument("--parallelism", type=positive_int, default=2, help="concurrent Spark trials")
-    parser.add_argument("--no-final", dest="final", action="store_false",
-                        help="do not retrain the best trial at the end")
-    parser.add_argument("--final-epochs", type=positive_int, default=None,
-                        help="epochs of the final retraining (default: the space's epochs)")
-    parser.add_argument("--model-out", type=Path, default=None, help="final model (default OUT_DIR/best.vxm.h5)")
-    parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false",
-                        help="train on the labels as they are")
-    parser.add_argument("--max-memory-gb", type=positive_float, default=8.0, help="stream splits larger than this")
-    parser.add_argument("--kmax", type=positive_int, default=6, help="longest k-mer of the final model's ridge baseline")
-    parser.add_argument("--ensemble-top-k", type=non_negative_int, default=0, metavar="K",
-                        help="also retrain the K best trials (validation loss; those reading the best trial's "
-                             "window) with the final epochs and export them as an ensemble for `score --ensemble`")
-    parser.add_argument("--ensemble-out", type=Path, default=None, metavar="DIR",
-                        help="folder of the --ensemble-top-k ensemble (default OUT_DIR/ensemble)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``varxpress hyperopt``."""
-    if args.ensemble_top_k < 0 or (args.ensemble_out is not None and not args.ensemble_top_k):
-        raise ModelError("--ensemble-out is the folder of a top-k ensemble: add --ensemble-top-k K (K >= 1, "
-                         "e.g. 5)")
-    space = read_space(args.space) if args.space else None
-    result = search(args.dataset, args.out_dir, space, args.algo, args.max_evals, args.timeout, args.trial_epochs,
-                    args.seed, args.spark, args.parallelism, args.standardize_labels, args.final,
-                    args.final_epochs, args.model_out, args.max_memory_gb, kmax=args.kmax,
-                    ensemble_top_k=args.ensemble_top_k, ensemble_out=args.ensemble_out)
-    if result.best is None:
-        log.error("no trial succeeded (see %s)", Path(args.out_dir) / "trials.tsv")
-        return 1
-    return 0

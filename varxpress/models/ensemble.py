@@ -32,6 +32,7 @@ import numpy as np
 from varxpress.scoring import scores
 from varxpress.errors import ModelError
 from varxpress.io.outputs import atomic_path, open_output
+from varxpress.models.network import ExpressionModel
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,6 @@ class EnsembleModel:
         Raises:
             ModelError: nothing to load, a listed member missing, or a member's SHA-256 not the one recorded.
         """
-        from varxpress.models.network import ExpressionModel
-
         path = Path(path)
         manifest = path / MANIFEST if path.is_dir() else path
         source: dict[str, Any] = {}
@@ -225,8 +224,6 @@ def export_ensemble(models: Sequence[Any], out_dir: str | os.PathLike, source: d
     Returns:
         the manifest's path. The member list is checked (same window, features, output scale) before writing.
     """
-    from varxpress.models.network import ExpressionModel
-
     if not models:
         raise ModelError("export_ensemble needs at least one model")
     loaded = [ExpressionModel.load(m) if isinstance(m, (str, os.PathLike)) else m for m in models]

@@ -17,7 +17,6 @@ labels is recorded as ``label_mean``/``label_sd``; see ``docs/model-format.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -27,7 +26,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.models.network import ExpressionModel, ModelMetadata, build_network, sha256_file, validate_hparams
+from varxpress.models.hparams import validate_hparams
+from varxpress.models.metadata import ModelMetadata, sha256_file
+from varxpress.models.network import ExpressionModel, build_network
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ __all__ = [
     "hparams_from_config",
     "numpy_forward",
     "import_xpresso",
-    "add_arguments",
-    "run",
 ]
 
 CITATION = ("Agarwal V, Shendure J. Predicting mRNA abundance directly from genomic sequence using deep convolutional "
@@ -519,37 +518,3 @@ def import_xpresso(
     if not np.array_equal(again, got):
         raise ModelError(f"{out_path}: the saved model does not reproduce the converted predictions")
     return loaded
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# command line (wired by cli.py as `varxpress import-xpresso`)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``varxpress import-xpresso FILE.h5 --out OUT [--name] [--genome-build] ...``."""
-    from varxpress.cli.types import non_negative_int, positive_float
-
-    parser.add_argument("h5", type=Path, metavar="FILE.h5",
-                        help="published Xpresso Keras 2 model, e.g. human_trainepoch.11-0.426.h5")
-    parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT.vxm.h5",
-                        help="varxpress model file to write")
-    parser.add_argument("--name", default=None, help="model name (default: xpresso_<file name>)")
-    parser.add_argument("--genome-build", default="hg38", help="genome build of the windows (default: %(default)s)")
-    parser.add_argument("--upstream", type=non_negative_int, default=7000, help="bases upstream of the TSS (default: %(default)s)")
-    parser.add_argument("--downstream", type=non_negative_int, default=3500,
-                        help="bases from the TSS downstream, TSS included (default: %(default)s)")
-    parser.add_argument("--label-mean", type=float, default=None,
-                        help="output -> log10 map: log10 = out*sd + mean (default: known value for the human model)")
-    parser.add_argument("--label-sd", type=positive_float, default=None, help="see --label-mean")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``import-xpresso``; returns 0. Errors propagate as ModelError/OutputError for cli.py to report."""
-    if args.h5.resolve() == args.out.resolve():
-        raise ModelError(f"--out {args.out} is the input file; choose another output path")
-    model = import_xpresso(args.h5, args.out, name=args.name, genome_build=args.genome_build,
-                           upstream=args.upstream, downstream=args.downstream,
-                           label_mean=args.label_mean, label_sd=args.label_sd)
-    log.info("wrote %s (%s, window %d+%d, %d half-life features, sha256 %s)", args.out, model.metadata.name,
-             model.metadata.upstream, model.metadata.downstream, model.n_features, model.sha256)
-    return 0
