@@ -10,7 +10,6 @@ from varxpress.cli.learning_options import add_dataset, add_kmax, add_seed, add_
     add_training_memory
 from varxpress.cli.types import existing_path, non_negative_int, positive_float, positive_int
 from varxpress.errors import ModelError
-from varxpress.learning.tuning import read_space, search
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ensemble_top_k < 0 or (args.ensemble_out is not None and not args.ensemble_top_k):
         raise ModelError("--ensemble-out is the folder of a top-k ensemble: add --ensemble-top-k K (K >= 1, "
                          "e.g. 5)")
+    from varxpress.learning.tuning import read_space, search  # hyperopt takes seconds to import: not for --help
+
     space = read_space(args.space) if args.space else None
     result = search(args.dataset, args.out_dir, space, args.algo, args.max_evals, args.timeout, args.trial_epochs,
                     args.seed, args.spark, args.parallelism, args.standardize_labels, args.final,

@@ -21,7 +21,8 @@ from varxpress.errors import DatasetError
 from varxpress.io.inputs import text_lines
 from varxpress.models.metadata import sha256_file
 
-__all__ = ["LabelTable", "FeatureTable", "read_label_table", "read_feature_table", "read_fasta_records"]
+__all__ = ["LabelTable", "FeatureTable", "read_label_table", "read_feature_table", "read_fasta_records",
+           "is_number"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,15 @@ def _read_table(path: Path, what: str) -> tuple[pd.DataFrame, bool]:
     bad = next((i for i, row in enumerate(rows) if len(row) != width), None)
     if bad is not None:
         raise DatasetError(f"{what} {path}: line {bad + 1} has {len(rows[bad])} columns, line 1 has {width}")
-    header = not any(_is_strict_number(field) for field in rows[0][1:])
+    header = not any(is_number(field) for field in rows[0][1:])
     names = [c.strip() for c in rows[0]] if header else [str(i + 1) for i in range(width)]
     body = rows[1:] if header else rows
     frame = pd.DataFrame([[c.strip() for c in row] for row in body], columns=names, dtype=str)
     return frame, header
 
 
-def _is_strict_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float``: ``1e-3``, ``nan`` and ``inf`` included)."""
     try:
         float(text)
     except ValueError:

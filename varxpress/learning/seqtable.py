@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from varxpress.errors import DatasetError
+from varxpress.io.tables import is_number
 from varxpress.learning.dataset import fit_windows
 from varxpress.learning.prepared import write_prepared_set
 from varxpress.learning.splits import group_split, make_split
@@ -104,14 +105,14 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
     rows = [(n, [c.strip() for c in line.split(sep)]) for n, line in lines]
     width = len(rows[0][1])
     first_is_data = any(_DNA.match(c.upper()) for c in rows[0][1]) and len(rows[0][1][0]) > 0
-    header = not (first_is_data and any(_is_number(c) for c in rows[0][1]))
+    header = not (first_is_data and any(is_number(c) for c in rows[0][1]))
     names = rows[0][1] if header else [str(i + 1) for i in range(width)]
     body = rows[1:] if header else rows
     if not body:
         raise DatasetError(f"sequence table {path} has a header but no rows")
     named = [i for i, name in enumerate(names) if header and name.lower() in ("seq", "sequence")]
     seq_col = named[0] if named else next(
-        (i for i, c in enumerate(body[0][1]) if _DNA.match(c.upper()) and not _is_number(c)), None)
+        (i for i, c in enumerate(body[0][1]) if _DNA.match(c.upper()) and not is_number(c)), None)
     if seq_col is None:
         raise DatasetError(f"sequence table {path}, line {body[0][0]}: no column holds a DNA sequence (ACGTN)")
     value_col = _column(names, label_column, "value", path)
@@ -131,7 +132,7 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
         if raw.upper() in ("", "NA", "NAN"):
             dropped += 1
             continue
-        if not _is_number(raw):
+        if not is_number(raw):
             raise DatasetError(f"sequence table {path}, line {n}: value {raw!r} is not a number")
         ids.append(cells[id_col] if id_col is not None else f"{stem}:{n}")
         seqs.append(seq)
@@ -146,14 +147,6 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
               "rows_without_value": dropped, "id_column": names[id_col] if id_col is not None else None,
               "sequence_column": names[seq_col], "value_column": names[value_col]}
     return SequenceTable(ids, seqs, np.asarray(values, dtype=np.float64), [source])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _common_prefix(seqs: Sequence[str]) -> str:
