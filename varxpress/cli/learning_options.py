@@ -1,7 +1,7 @@
 """Options that several learning subcommands (prepare, train, hyperopt, evaluate, predict) share, declared once.
 
 Each helper adds one option with its name, type and default; where the subcommands word its help differently, the
-caller passes the help text.
+caller passes the help ``text``.
 """
 
 from __future__ import annotations
@@ -29,26 +29,26 @@ def add_batch_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=256, help="prediction batch size")
 
 
-def add_seed(parser: argparse.ArgumentParser, help: str, default: int | None = 0) -> None:
+def add_seed(parser: argparse.ArgumentParser, text: str, default: int | None = 0) -> None:
     """``--seed``: a non-negative seed (``default`` None: the hyperparameters' own)."""
-    parser.add_argument("--seed", type=non_negative_int, default=default, help=help)
+    parser.add_argument("--seed", type=non_negative_int, default=default, help=text)
 
 
-def add_kmax(parser: argparse.ArgumentParser, help: str) -> None:
+def add_kmax(parser: argparse.ArgumentParser, text: str) -> None:
     """``--kmax``: the longest k-mer of the ridge baseline."""
-    parser.add_argument("--kmax", type=positive_int, default=6, help=help)
+    parser.add_argument("--kmax", type=positive_int, default=6, help=text)
 
 
-def add_training_memory(parser: argparse.ArgumentParser, help: str) -> None:
+def add_training_memory(parser: argparse.ArgumentParser, text: str) -> None:
     """``--max-memory-gb``: splits larger than this are streamed from the prepared set."""
-    parser.add_argument("--max-memory-gb", type=positive_float, default=8.0, help=help)
+    parser.add_argument("--max-memory-gb", type=positive_float, default=8.0, help=text)
 
 
-def add_standardize_labels(parser: argparse.ArgumentParser, help: str) -> None:
+def add_standardize_labels(parser: argparse.ArgumentParser, text: str) -> None:
     """``--no-standardize-labels``: train on the labels as they are (``args.standardize_labels`` false)."""
-    parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false", help=help)
+    parser.add_argument("--no-standardize-labels", dest="standardize_labels", action="store_false", help=text)
 
 
-def add_align(parser: argparse.ArgumentParser, help: str) -> None:
+def add_align(parser: argparse.ArgumentParser, text: str) -> None:
     """``--align``: how records of another length are padded or cropped to the window."""
-    parser.add_argument("--align", choices=("center", "left", "right"), default="center", help=help)
+    parser.add_argument("--align", choices=("center", "left", "right"), default="center", help=text)

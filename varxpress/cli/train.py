@@ -11,8 +11,8 @@ from varxpress.cli.learning_options import add_dataset, add_kmax, add_seed, add_
     add_training_memory
 from varxpress.cli.types import existing_path, fold_count, positive_int
 from varxpress.errors import ModelError
-from varxpress.learning.collapse import SPREAD_FRACTION
 from varxpress.learning.baselines import MIN_TEST_GENES
+from varxpress.learning.collapse import SPREAD_FRACTION
 from varxpress.learning.crossval import train_cv
 from varxpress.learning.training import ON_COLLAPSE, read_hparams, train
 
