@@ -23,7 +23,8 @@ from varxpress.models import xpresso
 from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import ModelError
 from varxpress.models.network import ExpressionModel, build_network
-from varxpress.models.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
+from varxpress.models.keras2 import numpy_forward, read_keras2_h5
+from varxpress.models.xpresso import hparams_from_config, import_xpresso
 
 HUMAN = DATA / "xpresso" / "human_trainepoch.11-0.426.h5"
 MOUSE = DATA / "xpresso" / "mouse_trainepoch.05-0.278.h5"

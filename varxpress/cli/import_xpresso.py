@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``import-xpresso``; returns 0. Errors propagate as ModelError/OutputError for :func:`varxpress.cli.main` to report."""
+    """Run ``import-xpresso``; returns 0. Errors propagate as ModelError/OutputError for :func:`varxpress.cli.main`
+    to report."""
     if args.h5.resolve() == args.out.resolve():
         raise ModelError(f"--out {args.out} is the input file; choose another output path")
     model = import_xpresso(args.h5, args.out, name=args.name, genome_build=args.genome_build,

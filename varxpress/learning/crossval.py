@@ -93,7 +93,8 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
     """Train one member per cross-validation fold of the train + valid rows and export them as an ensemble.
 
     Member ``i`` (1-based) early-stops on fold ``i``, trains on the other folds with seed ``seed + i - 1`` and is
-    tested on the set's test split; it is written by :func:`varxpress.learning.training.train` to ``OUT_DIR/member_0i.vxm.h5`` with its report
+    tested on the set's test split; it is written by :func:`varxpress.learning.training.train` to
+    ``OUT_DIR/member_0i.vxm.h5`` with its report
     in ``OUT_DIR/member_0i.report/``. All members standardise labels with the mean and sd of the train + valid
     labels. The folds are dealt with ``seed`` (:func:`cv_folds`).
 
@@ -148,7 +149,8 @@ def write_ensemble_report(out_dir: str | os.PathLike, members: list, source: dic
     observed, the mean prediction, its sd across members (``ddof=1``) and each member's prediction.
 
     Args:
-        members: :class:`varxpress.learning.training.TrainResult` s in member order, all with predictions on the same test rows.
+        members: :class:`varxpress.learning.training.TrainResult` s in member order, all with predictions on the
+            same test rows.
     """
     out_dir = Path(out_dir)
     names = [member_name(i) for i in range(1, len(members) + 1)]

@@ -128,7 +128,8 @@ def prepare_genomic(
         upstream, downstream: stored window bounds; models may use any window inside them.
         tss_offset, tss_format: passed to ``load_tss``; ``None`` (default) is the BED convention (start on ``+``,
             end - 1 on ``-``), the same default as ``score``'s.
-        split_method, test_size, valid_size, test_chroms, valid_chroms, seed: see :func:`varxpress.learning.splits.make_split`.
+        split_method, test_size, valid_size, test_chroms, valid_chroms, seed: see
+            :func:`varxpress.learning.splits.make_split`.
         label_units: what the labels are, recorded for model metadata.
         genome_build: assembly name (e.g. ``hg38``), recorded for model metadata.
 

@@ -237,7 +237,8 @@ def prepare_sequence_tables(
     ``length`` (default: the longest stripped sequence), ``align`` and ``tss_index`` (default ``length // 2``) as
     for :func:`varxpress.learning.dataset.prepare_sequences`: the window index ``tss_index`` is the base a model trained on the
     set will put on the TSS when it scores genomic variants (``upstream = tss_index``). ``split_method``: ``group``
-    (:func:`leak_groups` + :func:`varxpress.learning.splits.group_split`) or ``random`` (rows drawn at random, which can leak).
+    (:func:`leak_groups` + :func:`varxpress.learning.splits.group_split`) or ``random`` (rows drawn at random, which
+    can leak).
     ``value_log_base``: the values are logarithms to this base (e.g. 2 for a log2 RNA/DNA ratio); they are stored
     as log10 (``value * log10(base)``) so a model trained on the set reports deltas in log10 units like every other
     varxpress model (``label_transform`` records it). None: stored as they are.

@@ -1,10 +1,10 @@
 """Train a network on a prepared set (``varxpress train``).
 
-Route: hyperparameters (JSON/YAML, :func:`varxpress.models.hparams.load_hparams`) -> windows cropped from the prepared set to
-the hyperparameters' ``upstream``/``downstream`` -> :func:`varxpress.models.network.build_network` -> Keras ``fit`` with early
-stopping on validation loss (the best epoch's weights are restored and kept as a checkpoint) -> a model file in the
-format ``score`` reads, whose metadata records the window, the label scale, the feature standardisation, the
-hyperparameters, the metrics and the training set's fingerprint.
+Route: hyperparameters (JSON/YAML, :func:`varxpress.models.hparams.load_hparams`) -> windows cropped from the prepared
+set to the hyperparameters' ``upstream``/``downstream`` -> :func:`varxpress.models.network.build_network` -> Keras
+``fit`` with early stopping on validation loss (the best epoch's weights are restored and kept as a checkpoint) -> a
+model file in the format ``score`` reads, whose metadata records the window, the label scale, the feature
+standardisation, the hyperparameters, the metrics and the training set's fingerprint.
 
 Labels: by default standardised with the training split's mean and sd (``--no-standardize-labels`` to keep them
 as they are); the model then outputs standardised values and its metadata carries ``label_mean``/``label_sd`` so
@@ -14,8 +14,8 @@ Data feeding (:mod:`varxpress.learning.batches`): the training split is held in 
 smaller than ``--max-memory-gb`` (default 8); otherwise batches are streamed from the HDF5 file.
 
 After training the model is checked against the training-mean and the k-mer ridge baselines on the test split
-(:func:`varxpress.learning.baselines.check_against_baselines`: positive correlation, an r² gain over each baseline that holds
-under a paired bootstrap over the test genes, enough test genes to tell): ``metrics.json`` carries
+(:func:`varxpress.learning.baselines.check_against_baselines`: positive correlation, an r² gain over each baseline that
+holds under a paired bootstrap over the test genes, enough test genes to tell): ``metrics.json`` carries
 ``beats_baselines``, ``verdict``, ``reasons`` and ``near_constant``, every metric has its bootstrap 95% interval
 (``*_ci_low``/``*_ci_high``), a failing model is logged loudly, and ``--require-beats-baselines`` turns it into exit
 status 3.

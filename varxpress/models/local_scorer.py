@@ -19,8 +19,9 @@ The rule, per layer (positions are 0-based indices along the layer's input; ``[a
   ``W[changed flat rows]^T . delta``; the rest of the dense head is run in full (it is tiny).
 
 Only the layer types :func:`varxpress.models.network.build_network` produces are handled;
-:func:`varxpress.models.keras_stages.supports` tells whether a network fits. Indels shift the window and are not substitutions: :meth:`LocalScorer.predict_windows` (module
-:mod:`varxpress.models.shiftpath`) scores them by reusing the reference's first layer, shifted, and recomputing the rest.
+:func:`varxpress.models.keras_stages.supports` tells whether a network fits. Indels shift the window and are not
+substitutions: :meth:`LocalScorer.predict_windows` (module :mod:`varxpress.models.shiftpath`) scores them by reusing
+the reference's first layer, shifted, and recomputing the rest.
 
 Predictions are on the network's own output scale (as ``keras_model.predict`` returns them), as float64.
 """
