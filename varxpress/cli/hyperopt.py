@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
     from varxpress.learning.tuning import read_space, search  # hyperopt takes seconds to import: not for --help
 
     space = read_space(args.space) if args.space else None
-    result = search(args.dataset, args.out_dir, space, args.algo, args.max_evals, args.timeout, args.trial_epochs,
-                    args.seed, args.spark, args.parallelism, args.standardize_labels, args.final,
-                    args.final_epochs, args.model_out, args.max_memory_gb, kmax=args.kmax,
+    result = search(args.dataset, args.out_dir, space, algo=args.algo, max_evals=args.max_evals, timeout=args.timeout,
+                    trial_epochs=args.trial_epochs, seed=args.seed, spark=args.spark, parallelism=args.parallelism,
+                    standardize_labels=args.standardize_labels, final=args.final, final_epochs=args.final_epochs,
+                    model_out=args.model_out, max_memory_gb=args.max_memory_gb, kmax=args.kmax,
                     ensemble_top_k=args.ensemble_top_k, ensemble_out=args.ensemble_out)
     if result.best is None:
         log.error("no trial succeeded (see %s)", Path(args.out_dir) / "trials.tsv")

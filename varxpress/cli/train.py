@@ -62,17 +62,16 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError("--ensemble-out is the folder of a --cv-folds ensemble: add --cv-folds K (e.g. 5)")
     hparams = read_hparams(args.hparams)
     source = getattr(args, "command_line", None) or "varxpress train"
-    result = train(args.dataset, hparams, args.out, args.report_dir, args.standardize_labels, args.epochs,
-                   args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic,
-                   verbose=0, source=source, on_collapse=args.on_collapse)
+    settings = dict(standardize_labels=args.standardize_labels, epochs=args.epochs, seed=args.seed, name=args.name,
+                    kmax=args.kmax, max_memory_gb=args.max_memory_gb, deterministic=args.deterministic, verbose=0,
+                    source=source, on_collapse=args.on_collapse)
+    result = train(args.dataset, hparams, args.out, args.report_dir, **settings)
     failed = []
     if not result.metrics.get("beats_baselines", False):
         failed.append(f"the model: {result.metrics.get('verdict')} (see {result.report_dir}/metrics.json)")
     if args.cv_folds:
         folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
-        ens = train_cv(args.dataset, hparams, folder, args.cv_folds, args.standardize_labels, args.epochs,
-                       args.seed, args.name, args.kmax, args.max_memory_gb, args.deterministic, source=source,
-                       on_collapse=args.on_collapse)
+        ens = train_cv(args.dataset, hparams, folder, args.cv_folds, **settings)
         failed += [f"ensemble member {m['file']}" for m in ens.metrics["members"] if not m["beats_baselines"]]
     if failed and args.require_beats_baselines:
         log.error("not beating the baselines: %s; failing as --require-beats-baselines asks", "; ".join(failed))
