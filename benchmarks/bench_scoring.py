@@ -109,7 +109,8 @@ def make_data(folder: Path, n_genes: int, n_snvs: int, n_indels: int, seed: int)
 
 def load_model(folder: Path, model_path: str | None, seed: int):
     """The bundled Xpresso model when present (or --model), else the Xpresso architecture with random weights."""
-    from varxpress.models.network import DEFAULT_HPARAMS, DEFAULT_MODEL_PATH, ExpressionModel
+    from varxpress.models.hparams import DEFAULT_HPARAMS
+    from varxpress.models.network import DEFAULT_MODEL_PATH, ExpressionModel
 
     path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
     if path.exists():

@@ -19,13 +19,12 @@ from tests._planted import trained_planted
 from tests.test_training import _kmer_friendly_set, _tiny_hparams
 from varxpress.learning import training
 from varxpress.learning.collapse import SPREAD_FRACTION, likely_causes
+from varxpress.learning.prepared import PreparedSet
 
 
 def _dead_relu_network(monkeypatch, bias: float = -50.0) -> None:
     """Make build_network return networks whose last dense layer's bias is ``bias`` (every unit dead)."""
-    from varxpress.models import network as model
-
-    original = model.build_network
+    original = training.build_network
 
     def build(hparams):
         net = original(hparams)
@@ -34,7 +33,7 @@ def _dead_relu_network(monkeypatch, bias: float = -50.0) -> None:
         last.set_weights([kernel, np.full_like(b, bias)])
         return net
 
-    monkeypatch.setattr(model, "build_network", build)
+    monkeypatch.setattr(training, "build_network", build)
 
 
 def test_a_dead_final_relu_is_reported_with_its_causes(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -72,7 +71,7 @@ def test_a_dead_final_relu_is_reported_with_its_causes(tmp_path: Path, monkeypat
 
 def test_a_huge_learning_rate_collapses_the_predictions(tmp_path: Path, caplog) -> None:
     set_path = _kmer_friendly_set(tmp_path)
-    with training.PreparedSet(set_path) as pset, caplog.at_level(logging.WARNING):
+    with PreparedSet(set_path) as pset, caplog.at_level(logging.WARNING):
         result = training.fit(pset, _tiny_hparams(learning_rate=10.0, epochs=2, patience=5))
     assert result.collapse["detected"] is True
     assert "the model has COLLAPSED" in caplog.text and "learning rate too high (10)" in caplog.text

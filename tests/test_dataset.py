@@ -1,4 +1,5 @@
-"""Tests of varxpress.learning.dataset: label/feature tables, splits, prepared sets (genomic and sequence mode)."""
+"""Tests of building training sets: label/feature tables (varxpress.io.tables), splits (varxpress.learning.splits) and
+prepared sets (varxpress.learning.dataset and .prepared; genomic and sequence mode)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import numpy as np
 import pytest
 
 from varxpress.learning import dataset
-from varxpress.learning.dataset import PreparedSet, fit_length, make_split, read_feature_table, read_label_table
+from varxpress.io.tables import read_feature_table, read_label_table
+from varxpress.learning.dataset import fit_length
+from varxpress.learning.prepared import PreparedSet
+from varxpress.learning.splits import make_split
 from varxpress.sequence.encode import decode, one_hot
 from varxpress.errors import DatasetError
 
@@ -115,8 +119,8 @@ def _sequence_set(tmp_path: Path, n: int = 40, with_features: bool = True) -> tu
         (tmp_path / "features.tsv").write_text("\n".join(lines) + "\n")
         features = read_feature_table(tmp_path / "features.tsv")
     out = dataset.prepare_sequences(tmp_path / "seqs.fa", read_label_table(tmp_path / "labels.tsv"),
-                                    tmp_path / "set.vxd.h5", features=features, tss_index=15, test_size=8,
-                                    valid_size=8, seed=1)
+                                    tmp_path / "set.vxd.h5", features=features,
+                                    options=dataset.SequenceSetOptions(tss_index=15, test_size=8, valid_size=8, seed=1))
     return out, ids, seqs
 
 

@@ -14,11 +14,13 @@ import yaml
 
 from tests._planted import planted_files, write_fasta
 from varxpress.learning import dataset
-from varxpress.learning import training
 from varxpress.learning import tuning
 from varxpress.cli import main
 from varxpress.models.ensemble import MANIFEST, EnsembleModel
 from varxpress.errors import DatasetError
+from varxpress.learning.prepared import PreparedSet
+from varxpress.io.tables import read_label_table
+from varxpress.learning import crossval
 
 #: ~1 s per fit on a CPU: window 60 + 60 of a 160 bp set.
 TINY_HPARAMS = {"upstream": 60, "downstream": 60, "conv": [{"filters": 4, "kernel": 6, "pool": 5}],
@@ -35,8 +37,8 @@ def tiny_set(tmp_path_factory) -> Path:
     """240 planted sequences of 160 bp (TSS at 80): 40 test, 40 valid, 160 train."""
     folder = tmp_path_factory.mktemp("ens_set")
     fasta, labels = planted_files(folder, n=240, length=160, seed=4)
-    return dataset.prepare_sequences(fasta, dataset.read_label_table(labels), folder / "e.vxd.h5", test_size=40,
-                                     valid_size=40, seed=0)
+    return dataset.prepare_sequences(fasta, read_label_table(labels), folder / "e.vxd.h5",
+                                     options=dataset.SequenceSetOptions(test_size=40, valid_size=40, seed=0))
 
 
 def _split_ids(report: Path, split: str) -> set[str]:
@@ -58,14 +60,14 @@ def _tiny_vcf(folder: Path) -> dict:
 
 def test_cv_folds_deal_the_non_test_rows_evenly() -> None:
     split = np.array([0] * 7 + [1] * 3 + [2] * 4, dtype=np.uint8)
-    folds = training.cv_folds(split, 3, seed=1)
+    folds = crossval.cv_folds(split, 3, seed=1)
     assert (folds[split == 2] == -1).all()
     assert sorted(np.bincount(folds[split != 2]).tolist()) == [3, 3, 4]
-    assert np.array_equal(folds, training.cv_folds(split, 3, seed=1))
-    assert not np.array_equal(folds, training.cv_folds(split, 3, seed=2))
+    assert np.array_equal(folds, crossval.cv_folds(split, 3, seed=1))
+    assert not np.array_equal(folds, crossval.cv_folds(split, 3, seed=2))
     for k in (1, 11):
         with pytest.raises(DatasetError, match="2 <= K <= 10"):
-            training.cv_folds(split, k)
+            crossval.cv_folds(split, k)
 
 
 def test_train_cv_folds_exports_a_scorable_ensemble(tiny_set: Path, tmp_path: Path,
@@ -84,7 +86,7 @@ def test_train_cv_folds_exports_a_scorable_ensemble(tiny_set: Path, tmp_path: Pa
     source = manifest["source"]
     assert source["kind"] == "cv" and source["folds"] == 3 and source["seeds"] == [0, 1, 2]
 
-    with dataset.PreparedSet(tiny_set) as pset:
+    with PreparedSet(tiny_set) as pset:
         test_ids = {pset.ids[i] for i in pset.indices("test")}
         non_test = {pset.ids[i] for i in pset.indices(["train", "valid"])}
         test = pset.load("test", 60, 60)

@@ -15,7 +15,9 @@ from tests._planted import planted, trained_planted, write_fasta, write_labels
 from tests.realdata import DATA, need
 from varxpress.learning import dataset
 from varxpress.sequence.encode import one_hot
-from varxpress.learning.evaluation import KmerRidgeBaseline, evaluate, kmer_counts, regression_metrics
+from varxpress.learning.baselines import KmerRidgeBaseline, kmer_counts, regression_metrics
+from varxpress.learning.evaluation import evaluate
+from varxpress.io.tables import read_label_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -109,8 +111,9 @@ def _small_planted_set(folder: Path, n: int = 80) -> Path:
     ids = [f"p{i}" for i in range(n)]
     write_fasta(folder / "p.fa", ids, seqs)
     write_labels(folder / "p.tsv", ids, labels)
-    return dataset.prepare_sequences(folder / "p.fa", dataset.read_label_table(folder / "p.tsv"),
-                                     folder / "p.vxd.h5", test_size=20, valid_size=10, seed=0)
+    return dataset.prepare_sequences(folder / "p.fa", read_label_table(folder / "p.tsv"),
+                                     folder / "p.vxd.h5",
+                                     options=dataset.SequenceSetOptions(test_size=20, valid_size=10, seed=0))
 
 
 def test_evaluate_bundled_xpresso_model_on_any_prepared_set(tmp_path: Path, caplog) -> None:

@@ -21,7 +21,8 @@ from varxpress.models.fastpath import (
     score_genes,
     supports,
 )
-from varxpress.models.network import DEFAULT_HPARAMS, ExpressionModel
+from varxpress.models.hparams import DEFAULT_HPARAMS
+from varxpress.models.network import ExpressionModel
 
 TOL = 1e-4  # on the network's output scale
 
@@ -130,7 +131,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
     """The small random batches above take the masked-window and whole-batch paths; force the others."""
     from unittest import mock
 
-    from varxpress.models import fastpath
+    from varxpress.models import keras_stages, local_scorer
 
     hp, bias_sd, seed = case
     model = _model(hp, bias_sd, seed)
@@ -142,7 +143,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
     features = rng.normal(size=hp["n_features"]) if hp["n_features"] else None
     cache = scorer.prepare(ref, features)
     sets = _edit_sets(rng, length)
-    with mock.patch.object(fastpath, "_DIRECT_MAX", -1), mock.patch.object(fastpath, "_SPLIT_MIN", 0):
+    with mock.patch.object(keras_stages, "_DIRECT_MAX", -1), mock.patch.object(local_scorer, "_SPLIT_MIN", 0):
         local = scorer.predict_substitutions(cache, sets)
     windows = np.stack([_apply(ref, s) for s in sets])
     full = _keras(model, windows, None if features is None else np.repeat(features[None], len(sets), 0))
@@ -154,16 +155,16 @@ def test_running_max_and_split_paths_equal_full_keras(case):
 def test_unchanged_max_equals_masked_max(n_queries, direct_max):
     from unittest import mock
 
-    from varxpress.models import fastpath
+    from varxpress.models import keras_stages
 
     rng = np.random.default_rng(n_queries)
     pool, cout, length = 7, 5, 7 * 60 + 3
-    stage = fastpath._ConvStage(np.zeros((3, 2, cout), np.float32), np.zeros(cout, np.float32), 1, ["relu"], pool)
+    stage = keras_stages.ConvStage(np.zeros((3, 2, cout), np.float32), np.zeros(cout, np.float32), 1, ["relu"], pool)
     z = rng.normal(size=(length, cout)).astype(np.float32)
     q = rng.integers(0, length // pool, n_queries)
     a = rng.integers(0, pool, n_queries)
     b = np.minimum(a + rng.integers(0, pool, n_queries), pool - 1)
-    with mock.patch.object(fastpath, "_DIRECT_MAX", direct_max):
+    with mock.patch.object(keras_stages, "_DIRECT_MAX", direct_max):
         got = stage.unchanged_max(z, q, a, b)
     for i in range(n_queries):
         keep = [q[i] * pool + t for t in range(pool) if not a[i] <= t <= b[i]]

@@ -12,18 +12,9 @@ import numpy as np
 import pytest
 
 from varxpress.errors import ModelError, OutputError
-from varxpress.models.network import (
-    DEFAULT_HPARAMS,
-    DEFAULT_MODEL_PATH,
-    ExpressionModel,
-    ModelMetadata,
-    build_network,
-    flattened_length,
-    iter_layers,
-    layer_names,
-    load_hparams,
-    validate_hparams,
-)
+from varxpress.models.hparams import DEFAULT_HPARAMS, flattened_length, load_hparams, validate_hparams
+from varxpress.models.metadata import ModelMetadata
+from varxpress.models.network import DEFAULT_MODEL_PATH, ExpressionModel, build_network, iter_layers, layer_names
 from varxpress.sequence.windows import WindowSpec
 
 TINY = {

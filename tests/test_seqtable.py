@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from varxpress.cli import main
-from varxpress.learning.dataset import PreparedSet
+from varxpress.learning.prepared import PreparedSet
 from varxpress.sequence.encode import decode
 from varxpress.errors import DatasetError
 from varxpress.learning.seqtable import (canonical, element_of, group_split, leak_groups, read_sequence_table,

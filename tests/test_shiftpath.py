@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.test_fastpath import TOL, _keras, _model, _onehot, configurations
 from varxpress.models.fastpath import LocalScorer
-from varxpress.models.network import DEFAULT_HPARAMS, ExpressionModel
+from varxpress.models.hparams import DEFAULT_HPARAMS
+from varxpress.models.network import ExpressionModel
 from varxpress.models.shiftpath import stretches
 
 MARGIN = 120  # genome bases on each side of the reference window, pulled in by shifts

@@ -13,7 +13,8 @@ import pytest
 from varxpress.models import fastpath
 from varxpress.cli import main
 from varxpress.errors import ModelError
-from varxpress.models.network import ExpressionModel, build_network, flattened_length, layer_names, validate_hparams
+from varxpress.models.hparams import flattened_length, validate_hparams
+from varxpress.models.network import ExpressionModel, build_network, layer_names
 
 from tests.test_pipeline import GENES, inputs, run_score, vxp_entries  # noqa: F401  (inputs is a fixture)
 
@@ -80,8 +81,8 @@ def test_global_pool_model_round_trips_and_falls_back_from_the_fast_path(inputs,
 
 
 def test_rc_augmentation_flips_about_half_the_rows_with_labels_kept() -> None:
-    from varxpress.learning.dataset import Arrays
-    from varxpress.learning.training import WindowBatches
+    from varxpress.learning.batches import WindowBatches
+    from varxpress.learning.prepared import Arrays
 
     rng = np.random.default_rng(1)
     X = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (64, 12))]

@@ -18,6 +18,9 @@ from tests._planted import MOTIF_A, SMALL_HPARAMS, trained_planted, write_fasta,
 from varxpress.learning import dataset
 from varxpress.learning import training
 from varxpress.errors import DatasetError, ModelError
+from varxpress.learning.prepared import PreparedSet
+from varxpress.io.tables import read_label_table
+from varxpress.learning import batches
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -83,7 +86,7 @@ def test_saved_model_carries_its_metadata(trained) -> None:
     meta = model.metadata
     assert (meta.upstream, meta.downstream) == (100, 100)
     assert meta.output_scale == "standardized_log10"
-    with dataset.PreparedSet(trained["dataset"]) as pset:
+    with PreparedSet(trained["dataset"]) as pset:
         train_labels = pset.labels[pset.split == 0]
         assert meta.label_mean == pytest.approx(float(train_labels.mean()), rel=1e-5)
         assert meta.label_sd == pytest.approx(float(train_labels.std()), rel=1e-5)
@@ -152,8 +155,9 @@ def _kmer_friendly_set(folder: Path, n: int = 400) -> Path:
     ids = [f"r{i}" for i in range(n)]
     write_fasta(folder / "k.fa", ids, seqs)
     write_labels(folder / "k.tsv", ids, np.array(labels))
-    return dataset.prepare_sequences(folder / "k.fa", dataset.read_label_table(folder / "k.tsv"),
-                                     folder / "k.vxd.h5", test_size=80, valid_size=80, seed=0)
+    return dataset.prepare_sequences(folder / "k.fa", read_label_table(folder / "k.tsv"),
+                                     folder / "k.vxd.h5",
+                                     options=dataset.SequenceSetOptions(test_size=80, valid_size=80, seed=0))
 
 
 def _tiny_hparams(**changes) -> dict:
@@ -185,12 +189,12 @@ def test_require_beats_baselines_fails_an_untrained_model(tmp_path: Path) -> Non
 def test_training_is_repeatable_and_streaming_gives_the_same_model(tmp_path: Path) -> None:
     set_path = _kmer_friendly_set(tmp_path)
     hp = _tiny_hparams(learning_rate=0.01, epochs=2)
-    with dataset.PreparedSet(set_path) as pset:
+    with PreparedSet(set_path) as pset:
         valid = pset.load("valid", 60, 60)
         outs = []
         for max_gb in (8.0, 8.0, 0.0):  # in memory twice, then streamed from the HDF5 file
             result = training.fit(pset, hp, max_memory_gb=max_gb)
-            outs.append(training.predict_network(result.keras_model, valid, result.hparams))
+            outs.append(batches.predict_network(result.keras_model, valid, result.hparams))
     assert np.std(outs[0]) > 0
     assert np.array_equal(outs[0], outs[1])
     assert outs[2] == pytest.approx(outs[0], abs=1e-5)
@@ -198,7 +202,7 @@ def test_training_is_repeatable_and_streaming_gives_the_same_model(tmp_path: Pat
 
 def test_hparams_that_do_not_fit_the_set(tmp_path: Path) -> None:
     set_path = _kmer_friendly_set(tmp_path, n=200)
-    with dataset.PreparedSet(set_path) as pset:
+    with PreparedSet(set_path) as pset:
         with pytest.raises(ModelError, match="n_features=3"):
             training.fit(pset, _tiny_hparams(n_features=3))
         with pytest.raises(DatasetError, match="does not fit"):
@@ -215,7 +219,7 @@ def test_read_hparams_keeps_what_the_file_leaves_out(tmp_path: Path) -> None:
 
 
 def test_example_hparam_files_are_valid() -> None:
-    from varxpress.models.network import validate_hparams
+    from varxpress.models.hparams import validate_hparams
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "examples"
     files = sorted(folder.glob("hparams_*.*"))

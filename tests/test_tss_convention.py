@@ -82,7 +82,7 @@ def toy(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["bed", "bed-offset", "gtf", "gff3"])
 def test_prepare_window_and_score_tss_agree(toy, fmt: str) -> None:
     from varxpress.cli import main
-    from varxpress.learning.dataset import PreparedSet
+    from varxpress.learning.prepared import PreparedSet
     from varxpress.sequence.encode import one_hot
     from varxpress.models.network import ExpressionModel
 

@@ -17,6 +17,8 @@ from tests._planted import planted_files
 from varxpress.learning import dataset
 from varxpress.learning import tuning
 from varxpress.errors import ModelError
+from varxpress.learning.prepared import PreparedSet
+from varxpress.io.tables import read_label_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,8 +36,8 @@ def tiny_set(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tuning")
     fasta, labels = planted_files(folder, n=300, length=160, seed=2)
     (folder / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE))
-    return dataset.prepare_sequences(fasta, dataset.read_label_table(labels), folder / "t.vxd.h5", test_size=50,
-                                     valid_size=50, seed=0)
+    return dataset.prepare_sequences(fasta, read_label_table(labels), folder / "t.vxd.h5",
+                                     options=dataset.SequenceSetOptions(test_size=50, valid_size=50, seed=0))
 
 
 def _load_trials(folder: Path):
@@ -73,7 +75,7 @@ def test_bad_spaces(space: dict, match: str) -> None:
 
 
 def test_default_space_is_clipped_to_the_set(tiny_set: Path) -> None:
-    with dataset.PreparedSet(tiny_set) as pset:
+    with PreparedSet(tiny_set) as pset:
         clipped = tuning.clip_space(tuning.DEFAULT_SPACE, pset)
     assert clipped["upstream"] == 80 and clipped["downstream"] == 80  # the set stores 80 + 80 < 1000
     tuning.build_space(clipped)

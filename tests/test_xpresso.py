@@ -18,11 +18,13 @@ import pandas as pd
 import pytest
 
 from tests.realdata import DATA, need
+from varxpress.cli import import_xpresso as import_cli
 from varxpress.models import xpresso
 from varxpress.sequence.encode import one_hot, reverse_complement
 from varxpress.errors import ModelError
 from varxpress.models.network import ExpressionModel, build_network
-from varxpress.models.xpresso import hparams_from_config, import_xpresso, numpy_forward, read_keras2_h5
+from varxpress.models.keras2 import numpy_forward, read_keras2_h5
+from varxpress.models.xpresso import hparams_from_config, import_xpresso
 
 HUMAN = DATA / "xpresso" / "human_trainepoch.11-0.426.h5"
 MOUSE = DATA / "xpresso" / "mouse_trainepoch.05-0.278.h5"
@@ -166,11 +168,11 @@ def test_numpy_forward_agrees_with_build_network() -> None:
 
 def test_import_synthetic_and_cli(tiny_keras2: Path, tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    xpresso.add_arguments(parser)
+    import_cli.add_arguments(parser)
     out = tmp_path / "tiny.vxm.h5"
     args = parser.parse_args([str(tiny_keras2), "--out", str(out), "--upstream", "40", "--downstream", "20",
                               "--genome-build", "toy", "--name", "tiny"])
-    assert xpresso.run(args) == 0
+    assert import_cli.run(args) == 0
     model = ExpressionModel.load(out)
     meta = model.metadata
     assert (meta.name, meta.genome_build, meta.upstream, meta.downstream) == ("tiny", "toy", 40, 20)

@@ -62,7 +62,7 @@ def _test_predictions(report: Path) -> pd.DataFrame:
 
 
 def summarise(out_dir: Path) -> dict:
-    from varxpress.learning.dataset import PreparedSet
+    from varxpress.learning.prepared import PreparedSet
     from varxpress.models.network import ExpressionModel
 
     result: dict = {"bootstrap": {"resamples": N_BOOT, "unit": "leak group", "interval": "percentile 95%",

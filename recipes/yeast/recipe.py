@@ -317,8 +317,8 @@ def validation_baselines(dataset: Path, upstream: int, downstream: int, kmax: in
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from varxpress.learning.dataset import PreparedSet
-    from varxpress.learning.evaluation import KmerRidgeBaseline, regression_metrics
+    from varxpress.learning.prepared import PreparedSet
+    from varxpress.learning.baselines import KmerRidgeBaseline, regression_metrics
 
     with PreparedSet(dataset) as pset:
         train, valid = pset.load("train", upstream, downstream), pset.load("valid", upstream, downstream)
@@ -381,7 +381,8 @@ def merge_members(paths: list[Path], out: Path, name: str) -> Path:
     """
     import numpy as np
 
-    from varxpress.models.network import ExpressionModel, build_network, validate_hparams
+    from varxpress.models.hparams import validate_hparams
+    from varxpress.models.network import ExpressionModel, build_network
 
     members = [ExpressionModel.load(p) for p in paths]
     first = members[0].metadata
@@ -491,8 +492,8 @@ def write_results(out: Path, results: Path, figures: Path | None) -> dict:
     import pandas as pd
 
     from varxpress.learning.bootstrap import Bootstrap
-    from varxpress.learning.dataset import PreparedSet
-    from varxpress.learning.evaluation import regression_metrics
+    from varxpress.learning.prepared import PreparedSet
+    from varxpress.learning.baselines import regression_metrics
 
     folders = {folder for folder, _ in ROWS.values() if (out / folder / "predictions.tsv").exists()}
     frames = {folder: pd.read_csv(out / folder / "predictions.tsv", sep="\t") for folder in folders}
@@ -550,10 +551,10 @@ def write_figures(out: Path, figures: Path) -> None:
     (the final model on the validation and test splits) in ``figures``."""
     import pandas as pd
 
-    from varxpress.learning.evaluation import _pyplot, plot_pred_vs_obs
+    from varxpress.learning.plots import plot_pred_vs_obs, pyplot
     from varxpress.io.outputs import save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     figures.mkdir(parents=True, exist_ok=True)
     reports = sorted(out.glob("yeast_seed*.report")) or [out / "yeast.report"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))

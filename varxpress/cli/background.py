@@ -11,7 +11,7 @@ from varxpress import __version__
 from varxpress.cli.options import add_prediction_options, add_resource_options, configure_threads, resource_spec
 from varxpress.cli.types import fraction, non_negative_int, output_path
 from varxpress.interpret.background import DEFAULT_N_SNVS, build_background, default_path
-from varxpress.models.network import sha256_file
+from varxpress.models.metadata import sha256_file
 from varxpress.scoring.resources import load_resources
 
 log = logging.getLogger("varxpress")

@@ -1,3 +1,51 @@
-"""``varxpress evaluate``."""
+"""``varxpress evaluate``: the options, and the call into :func:`varxpress.learning.evaluation.evaluate`."""
 
-from varxpress.learning.evaluation import add_evaluate_arguments as add_arguments, run_evaluate as run  # noqa: F401
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
+from varxpress.learning.baselines import MIN_TEST_GENES
+from varxpress.learning.bootstrap import N_BOOT
+from varxpress.learning.evaluation import evaluate
+from varxpress.learning.plots import with_interval
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``varxpress evaluate``."""
+    add_model(parser)
+    add_dataset(parser)
+    parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
+                        help="split to evaluate on; baselines are fitted on train")
+    add_kmax(parser, "longest k-mer of the ridge baseline")
+    add_batch_size(parser)
+    parser.add_argument("--require-beats-baselines", action="store_true",
+                        help="exit with status 3 unless the model beats both baselines: positive Pearson r and an "
+                             "r2 gain over each baseline whose paired bootstrap 95%% interval is above 0, on at "
+                             f"least {MIN_TEST_GENES} genes (fewer: 'too few test genes to tell', also status 3)")
+    parser.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="B",
+                        help="bootstrap resamples of the genes for the 95%% intervals and the verdict "
+                             "(default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default %(default)s)")
+    parser.add_argument("-o", "--out-dir", required=True, type=Path,
+                        help="folder for evaluation.tsv/.json/.png and predictions.tsv")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``varxpress evaluate``."""
+    result = evaluate(args.model, args.dataset, args.split, args.out_dir, args.kmax, args.batch_size,
+                      args.bootstrap, args.seed)
+    for row in result.table.to_dict("records"):
+        log.info("%-10s r2 %s  pearson %s  spearman %s  mse %.4g  (n=%d; 95%% bootstrap intervals)",
+                 row["predictor"], *(with_interval(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+                                     for m in ("r2", "pearson", "spearman")), row["mse"], row["n"])
+    guard = result.guard
+    log.info("verdict: %s", guard["verdict"])
+    if args.require_beats_baselines and not guard["beats_baselines"]:
+        log.error("--require-beats-baselines: %s", "; ".join(guard["reasons"]))
+        return 3
+    return 0

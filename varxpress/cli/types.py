@@ -6,13 +6,15 @@ The library never sees these; it takes the values they return (paths, numbers, r
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from varxpress.io.regions import Region, RegionError, parse_region, read_regions
 from varxpress.models.registry import BUNDLED, model_file
 
 __all__ = ["existing_file", "existing_path", "positive_int", "non_negative_int", "positive_float", "fraction",
-           "output_path", "region", "regions_file", "model_argument", "model_path_argument"]
+           "output_path", "region", "regions_file", "model_argument", "model_path_argument",
+           "count_or_fraction", "name_list", "fold_count"]
 
 
 def existing_file(text: str) -> str:
@@ -106,3 +108,30 @@ def model_argument(text: str) -> str:
 def model_path_argument(text: str) -> Path:
     """argparse type of a required ``--model``: the file of a bundled name, or an existing file, as a Path."""
     return Path(model_file(model_argument(text)))
+
+
+def count_or_fraction(text: str) -> float:
+    """argparse type of a split size: a count (an integer >= 0) or a fraction between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a fraction") from exc
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a count (integer) or a fraction between 0 and 1")
+    return value
+
+
+def name_list(text: str) -> list[str]:
+    """argparse type: names separated by commas or white space (``chr8,chr9``), empty ones dropped."""
+    return [c for c in re.split(r"[,\s]+", text) if c]
+
+
+def fold_count(text: str) -> int:
+    """argparse type of ``--cv-folds``: a whole number >= 2."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"--cv-folds {k}: a cross-validation needs at least 2 folds")
+    return k

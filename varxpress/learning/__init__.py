@@ -1,1 +1,2 @@
-"""The learning half: prepared sets, training, hyperparameter search, evaluation against baselines."""
+"""The learning half: prepared sets (built, split, stored), training, hyperparameter search, evaluation against
+baselines."""

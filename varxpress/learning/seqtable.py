@@ -33,11 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from varxpress.sequence.encode import one_hot
 from varxpress.errors import DatasetError
+from varxpress.io.tables import is_number
+from varxpress.learning.dataset import SequenceSetOptions, fit_windows
+from varxpress.learning.prepared import write_prepared_set
+from varxpress.learning.splits import group_split, make_split
+from varxpress.models.metadata import sha256_file
 
 __all__ = ["SequenceTable", "read_sequence_table", "strip_adapters", "element_of", "canonical", "leak_groups",
-           "group_split", "prepare_sequence_tables"]
+           "prepare_sequence_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,6 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
         DatasetError: missing file, no DNA column, a non-DNA sequence or non-number value (file and line named),
             a duplicated id.
     """
-    from varxpress.models.network import sha256_file
-
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"sequence table {path} does not exist or is not a file")
@@ -103,14 +105,14 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
     rows = [(n, [c.strip() for c in line.split(sep)]) for n, line in lines]
     width = len(rows[0][1])
     first_is_data = any(_DNA.match(c.upper()) for c in rows[0][1]) and len(rows[0][1][0]) > 0
-    header = not (first_is_data and any(_is_number(c) for c in rows[0][1]))
+    header = not (first_is_data and any(is_number(c) for c in rows[0][1]))
     names = rows[0][1] if header else [str(i + 1) for i in range(width)]
     body = rows[1:] if header else rows
     if not body:
         raise DatasetError(f"sequence table {path} has a header but no rows")
     named = [i for i, name in enumerate(names) if header and name.lower() in ("seq", "sequence")]
     seq_col = named[0] if named else next(
-        (i for i, c in enumerate(body[0][1]) if _DNA.match(c.upper()) and not _is_number(c)), None)
+        (i for i, c in enumerate(body[0][1]) if _DNA.match(c.upper()) and not is_number(c)), None)
     if seq_col is None:
         raise DatasetError(f"sequence table {path}, line {body[0][0]}: no column holds a DNA sequence (ACGTN)")
     value_col = _column(names, label_column, "value", path)
@@ -130,7 +132,7 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
         if raw.upper() in ("", "NA", "NAN"):
             dropped += 1
             continue
-        if not _is_number(raw):
+        if not is_number(raw):
             raise DatasetError(f"sequence table {path}, line {n}: value {raw!r} is not a number")
         ids.append(cells[id_col] if id_col is not None else f"{stem}:{n}")
         seqs.append(seq)
@@ -145,14 +147,6 @@ def read_sequence_table(path: str | os.PathLike, id_column: str | int | None = N
               "rows_without_value": dropped, "id_column": names[id_col] if id_col is not None else None,
               "sequence_column": names[seq_col], "value_column": names[value_col]}
     return SequenceTable(ids, seqs, np.asarray(values, dtype=np.float64), [source])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _common_prefix(seqs: Sequence[str]) -> str:
@@ -221,31 +215,9 @@ def leak_groups(ids: Sequence[str], seqs: Sequence[str]) -> np.ndarray:
     return np.asarray([numbering.setdefault(r, len(numbering)) for r in roots], dtype=np.int64)
 
 
-def group_split(groups: np.ndarray, test_size: float, valid_size: float, seed: int = 0) -> np.ndarray:
-    """Assign whole groups to test (2), then validation (1), in a seeded random order, until each holds at least
-    its size in rows (counts, or fractions of all rows when strictly between 0 and 1); the rest is train (0).
-
-    Raises:
-        DatasetError: nothing left for training.
-    """
-    n = len(groups)
-    sizes = [int(round(s * n)) if 0 < s < 1 else int(s) for s in (test_size, valid_size)]
-    order = np.random.default_rng(seed).permutation(int(groups.max()) + 1 if n else 0)
-    rows_of = np.bincount(groups, minlength=len(order))
-    assign = np.zeros(len(order), dtype=np.uint8)
-    filled = {2: 0, 1: 0}
-    targets = {2: sizes[0], 1: sizes[1]}
-    for g in order:
-        code = 2 if filled[2] < targets[2] else (1 if filled[1] < targets[1] else 0)
-        if code == 0:
-            break
-        assign[g] = code
-        filled[code] += int(rows_of[g])
-    split = assign[groups] if n else np.zeros(0, dtype=np.uint8)
-    if not (split == 0).any():
-        raise DatasetError(f"test ({sizes[0]}) + validation ({sizes[1]}) sizes leave no training rows of {n}; "
-                           "lower --test-size/--valid-size")
-    return split
+#: the defaults of :func:`prepare_sequence_tables`: a leak-free group split of 10 % / 10 % of the rows
+TABLE_DEFAULTS = SequenceSetOptions(split_method="group", test_size=0.1, valid_size=0.1,
+                                    label_units="measured activity")
 
 
 def prepare_sequence_tables(
@@ -254,23 +226,16 @@ def prepare_sequence_tables(
     adapters: str = "none",
     id_column: str | int | None = None,
     label_column: str | int | None = None,
-    length: int | None = None,
-    tss_index: int | None = None,
-    align: str = "center",
-    split_method: str = "group",
-    test_size: float = 0.1,
-    valid_size: float = 0.1,
-    seed: int = 0,
-    label_units: str = "measured activity",
     value_log_base: float | None = None,
-    chunk_rows: int = 16,
+    options: SequenceSetOptions = TABLE_DEFAULTS,
 ) -> Path:
     """Pool sequence tables, strip adapters, split without leaks and write a prepared set (``kind = sequences``).
 
-    ``length`` (default: the longest stripped sequence), ``align`` and ``tss_index`` (default ``length // 2``) as
-    for :func:`varxpress.learning.dataset.prepare_sequences`: the window index ``tss_index`` is the base a model trained on the
-    set will put on the TSS when it scores genomic variants (``upstream = tss_index``). ``split_method``: ``group``
-    (:func:`leak_groups` + :func:`group_split`) or ``random`` (rows drawn at random, which can leak).
+    ``options`` (:class:`~varxpress.learning.dataset.SequenceSetOptions`; default :data:`TABLE_DEFAULTS`) lay out
+    the windows as for :func:`varxpress.learning.dataset.prepare_sequences` (length: the longest stripped sequence
+    by default). ``options.split_method``: ``group``
+    (:func:`leak_groups` + :func:`varxpress.learning.splits.group_split`) or ``random`` (rows drawn at random, which
+    can leak).
     ``value_log_base``: the values are logarithms to this base (e.g. 2 for a log2 RNA/DNA ratio); they are stored
     as log10 (``value * log10(base)``) so a model trained on the set reports deltas in log10 units like every other
     varxpress model (``label_transform`` records it). None: stored as they are.
@@ -278,8 +243,6 @@ def prepare_sequence_tables(
     Raises:
         DatasetError: bad tables, adapters, sizes or ``tss_index``.
     """
-    from varxpress.learning.dataset import _write_set, fit_length, make_split
-
     tables = [read_sequence_table(p, id_column, label_column) for p in paths]
     ids = [i for t in tables for i in t.ids]
     if len(set(ids)) != len(ids):
@@ -292,35 +255,28 @@ def prepare_sequence_tables(
             raise DatasetError(f"--value-log-base {value_log_base} must be a positive number other than 1")
         values = values * np.log10(value_log_base)
         transform = f"log{value_log_base:g} to log10 (x {np.log10(value_log_base):.6f})"
-    length = int(length or max(len(s) for s in seqs))
-    tss_index = length // 2 if tss_index is None else int(tss_index)
-    if not 0 <= tss_index < length:
-        raise DatasetError(f"--tss-index {tss_index} lies outside the sequence length {length}")
-    counts = {"rows": len(ids), "padded": sum(len(s) < length for s in seqs),
-              "cropped": sum(len(s) > length for s in seqs),
+    o = options
+    fitted = fit_windows(seqs, o.length, o.tss_index, o.align)
+    counts = {"rows": len(ids), **fitted.counts,
               "rows_without_value": sum(t.source[0]["rows_without_value"] for t in tables)}
     groups = leak_groups(ids, seqs)
     counts["groups"] = int(groups.max()) + 1 if len(groups) else 0
-    if split_method == "group":
-        split = group_split(groups, test_size, valid_size, seed)
-    elif split_method == "random":
-        split = make_split(len(ids), "random", test_size, valid_size, seed)
+    if o.split_method == "group":
+        split = group_split(groups, o.test_size, o.valid_size, o.seed)
+    elif o.split_method == "random":
+        split = make_split(len(ids), "random", o.test_size, o.valid_size, o.seed)
     else:
-        raise DatasetError(f"split method {split_method!r} for sequence tables is not one of group, random")
-    onehot = np.zeros((len(ids), length, 4), dtype=np.uint8)
-    for i, seq in enumerate(seqs):
-        onehot[i] = one_hot(fit_length(seq, length, align))
+        raise DatasetError(f"split method {o.split_method!r} for sequence tables is not one of group, random")
     attrs = {
-        "kind": "sequences", "upstream": tss_index, "downstream": length - tss_index, "tss_index": tss_index,
-        "window_length": length, "align": align, "test_chroms": [], "valid_chroms": [],
+        **fitted.attrs(),
         "label_source": {"tables": [t.source[0] for t in tables], "transform": transform},
-        "feature_source": None, "feature_names": [], "label_transform": transform, "label_units": label_units,
-        "split_method": split_method, "split_seed": seed, "counts": counts,
+        "feature_source": None, "feature_names": [], "label_transform": transform, "label_units": o.label_units,
+        "split_method": o.split_method, "split_seed": o.seed, "counts": counts,
         "sequence_source": {"tables": [t.source[0]["path"] for t in tables], "adapters": adapters,
                             "stripped_prefix": prefix, "stripped_suffix": suffix},
     }
     log.info("%d rows from %d tables in %d leak groups; stripped adapters %r ... %r", len(ids), len(tables),
              counts["groups"], prefix, suffix)
-    _write_set(Path(out_path), onehot, values, ids, split, np.zeros((len(ids), 0)), attrs,
-               {"group": groups}, chunk_rows)
+    write_prepared_set(Path(out_path), fitted.onehot, values, ids, split, np.zeros((len(ids), 0)), attrs,
+                       {"group": groups}, o.chunk_rows)
     return Path(out_path)

@@ -19,20 +19,19 @@ TensorFlow/Keras are imported only when a network is built or loaded.
 
 from __future__ import annotations
 
-import copy
-import datetime as _dt
-import hashlib
 import json
 import logging
-import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from varxpress.errors import ModelError, OutputError
+from varxpress.io.outputs import atomic_path
+from varxpress.models.hparams import validate_hparams
+from varxpress.models.metadata import ModelMetadata, check_consistency, sha256_file
 from varxpress.sequence.windows import WindowSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -41,15 +40,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FORMAT_VERSION",
-    "DEFAULT_HPARAMS",
     "DEFAULT_MODEL_PATH",
     "LayerInfo",
-    "ModelMetadata",
     "ExpressionModel",
     "build_network",
-    "validate_hparams",
-    "flattened_length",
-    "load_hparams",
     "iter_layers",
     "layer_names",
 ]
@@ -59,204 +53,6 @@ FORMAT_VERSION = 1
 
 #: The bundled default model (the published Xpresso human model, converted; see ``varxpress/data/NOTICE``).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "xpresso_human_hg38.vxm.h5"
-
-#: The Xpresso human architecture (published model ``human_trainepoch.11-0.426.h5``) with training defaults.
-DEFAULT_HPARAMS: dict[str, Any] = {
-    "upstream": 7000,
-    "downstream": 3500,
-    "conv": [
-        {"filters": 128, "kernel": 6, "dilation": 1, "pool": 30},
-        {"filters": 32, "kernel": 9, "dilation": 1, "pool": 10},
-    ],
-    "dense": [
-        {"units": 64, "dropout": 0.000992864149624538},
-        {"units": 2, "dropout": 0.015461061523035332},
-    ],
-    "n_features": 6,
-    "learning_rate": 0.0005,
-    "batch_size": 128,
-    "optimizer": "adam",
-    "momentum": 0.9,
-    "epochs": 10,
-    "patience": 3,
-    "seed": 0,
-}
-
-_MAX_CONV, _MAX_DENSE = 4, 2
-_OPTIMIZERS = ("adam", "sgd")
-_OUTPUT_SCALES = ("standardized_log10", "log10")
-#: ``global_pool``: what joins the last conv layer to the dense head; ``none`` = Flatten (Xpresso), ``max``/``avg``
-#: = GlobalMaxPooling1D/GlobalAveragePooling1D (position-free summary, few weights; suits short library sequences).
-_GLOBAL_POOLS = ("none", "max", "avg")
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# hyperparameters
-
-
-def _as_int(value: Any, what: str, minimum: int) -> int:
-    """``value`` as an int >= minimum; integral floats (hyperopt's quniform gives 6.0) are accepted."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ModelError(f"hyperparameter {what}={value!r} must be an integer >= {minimum}")
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value) or value != int(value):
-            raise ModelError(f"hyperparameter {what}={value!r} must be an integer >= {minimum}")
-    ivalue = int(value)
-    if ivalue < minimum:
-        raise ModelError(f"hyperparameter {what}={ivalue} must be >= {minimum}")
-    return ivalue
-
-
-def _as_float(value: Any, what: str, low: float, high: float, high_open: bool = True, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ModelError(f"hyperparameter {what}={value!r} must be a number")
-    fvalue = float(value)
-    bad = (
-        not math.isfinite(fvalue)
-        or (fvalue <= low if low_open else fvalue < low)
-        or (fvalue >= high if high_open else fvalue > high)
-    )
-    if bad:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ModelError(f"hyperparameter {what}={value!r} must lie in {interval}")
-    return fvalue
-
-
-def flattened_length(hparams: Mapping[str, Any]) -> int:
-    """Number of values the Flatten layer yields (before the half-life features are appended).
-
-    'same' convolutions keep the length; each pooling of size ``p`` maps length ``l`` to ``l // p``.
-    Returns 0 when the window does not survive the pooling. ``hparams`` need not be validated.
-    """
-    length = int(hparams["upstream"]) + int(hparams["downstream"])
-    for layer in hparams["conv"]:
-        length //= int(layer.get("pool", 1))
-    if hparams.get("global_pool", "none") != "none":
-        return int(hparams["conv"][-1]["filters"]) if length >= 1 else 0
-    return length * int(hparams["conv"][-1]["filters"])
-
-
-def validate_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a hyperparameter dict and return a normalised copy (ints as int, missing keys from DEFAULT_HPARAMS).
-
-    Raises:
-        ModelError: naming the bad value: 1-4 conv layers, 1-2 dense layers, positive sizes, dropout in [0, 1),
-            a window that survives the pooling (flattened length >= 1), a known optimizer.
-    """
-    if not isinstance(hparams, Mapping):
-        raise ModelError(f"hyperparameters must be a mapping (dict), not {type(hparams).__name__}")
-    unknown = sorted(set(hparams) - set(DEFAULT_HPARAMS))
-    if unknown:
-        log.debug("hyperparameters carry keys the network does not use: %s", ", ".join(unknown))
-    hp = copy.deepcopy(dict(DEFAULT_HPARAMS))
-    hp.update(copy.deepcopy(dict(hparams)))
-
-    hp["upstream"] = _as_int(hp["upstream"], "upstream", 0)
-    hp["downstream"] = _as_int(hp["downstream"], "downstream", 0)
-    if hp["upstream"] + hp["downstream"] < 1:
-        raise ModelError("hyperparameters upstream + downstream must be >= 1 (the window length)")
-
-    conv = hp["conv"]
-    if not isinstance(conv, Sequence) or isinstance(conv, (str, bytes)) or not 1 <= len(conv) <= _MAX_CONV:
-        raise ModelError(f"hyperparameter conv must be a list of 1 to {_MAX_CONV} layers, got {conv!r}")
-    norm_conv = []
-    for i, layer in enumerate(conv, 1):
-        if not isinstance(layer, Mapping):
-            raise ModelError(f"hyperparameter conv[{i - 1}] must be a mapping with filters/kernel/dilation/pool")
-        extra = sorted(set(layer) - {"filters", "kernel", "dilation", "pool"})
-        if extra:
-            raise ModelError(f"hyperparameter conv[{i - 1}] has unknown keys {extra}; allowed: filters, kernel, dilation, pool")
-        if "filters" not in layer or "kernel" not in layer:
-            raise ModelError(f"hyperparameter conv[{i - 1}] needs 'filters' and 'kernel'")
-        norm_conv.append({
-            "filters": _as_int(layer["filters"], f"conv[{i - 1}].filters", 1),
-            "kernel": _as_int(layer["kernel"], f"conv[{i - 1}].kernel", 1),
-            "dilation": _as_int(layer.get("dilation", 1), f"conv[{i - 1}].dilation", 1),
-            "pool": _as_int(layer.get("pool", 1), f"conv[{i - 1}].pool", 1),
-        })
-    hp["conv"] = norm_conv
-
-    dense = hp["dense"]
-    if not isinstance(dense, Sequence) or isinstance(dense, (str, bytes)) or not 1 <= len(dense) <= _MAX_DENSE:
-        raise ModelError(f"hyperparameter dense must be a list of 1 to {_MAX_DENSE} layers, got {dense!r}")
-    norm_dense = []
-    for i, layer in enumerate(dense, 1):
-        if not isinstance(layer, Mapping) or "units" not in layer:
-            raise ModelError(f"hyperparameter dense[{i - 1}] must be a mapping with 'units' (and 'dropout')")
-        extra = sorted(set(layer) - {"units", "dropout"})
-        if extra:
-            raise ModelError(f"hyperparameter dense[{i - 1}] has unknown keys {extra}; allowed: units, dropout")
-        norm_dense.append({
-            "units": _as_int(layer["units"], f"dense[{i - 1}].units", 1),
-            "dropout": _as_float(layer.get("dropout", 0.0), f"dense[{i - 1}].dropout", 0.0, 1.0),
-        })
-    hp["dense"] = norm_dense
-
-    hp["n_features"] = _as_int(hp["n_features"], "n_features", 0)
-    hp["learning_rate"] = _as_float(hp["learning_rate"], "learning_rate", 0.0, math.inf, low_open=True)
-    hp["batch_size"] = _as_int(hp["batch_size"], "batch_size", 1)
-    if hp["optimizer"] not in _OPTIMIZERS:
-        raise ModelError(f"hyperparameter optimizer={hp['optimizer']!r} must be one of {', '.join(_OPTIMIZERS)}")
-    hp["momentum"] = _as_float(hp["momentum"], "momentum", 0.0, 1.0)
-    hp["epochs"] = _as_int(hp["epochs"], "epochs", 1)
-    hp["patience"] = _as_int(hp["patience"], "patience", 0)
-    hp["seed"] = _as_int(hp["seed"], "seed", 0)
-    # optional keys (absent from DEFAULT_HPARAMS so models made before them keep their hyperparameters unchanged)
-    if "global_pool" in hp:
-        if hp["global_pool"] not in _GLOBAL_POOLS:
-            raise ModelError(f"hyperparameter global_pool={hp['global_pool']!r} must be one of "
-                             f"{', '.join(_GLOBAL_POOLS)}")
-    if "rc_augment" in hp:
-        if not isinstance(hp["rc_augment"], (bool, np.bool_)) and hp["rc_augment"] not in (0, 1):
-            raise ModelError(f"hyperparameter rc_augment={hp['rc_augment']!r} must be true or false")
-        hp["rc_augment"] = bool(hp["rc_augment"])
-
-    length = hp["upstream"] + hp["downstream"]
-    remaining = length
-    for i, layer in enumerate(norm_conv, 1):
-        remaining //= layer["pool"]
-        if remaining < 1:
-            pools = "x".join(str(c["pool"]) for c in norm_conv[:i])
-            raise ModelError(
-                f"window length {length} does not survive the pooling (pool sizes {pools} leave 0 positions after "
-                f"conv layer {i}); use a longer window or smaller 'pool' values"
-            )
-    return hp
-
-
-def read_hparams_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Hyperparameters from a JSON (``.json``) or YAML (other suffixes) file *as written*, not validated.
-
-    Raises:
-        ModelError: missing or unparseable file, or not a mapping (the file is named in the message).
-    """
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read hyperparameter file {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ModelError(f"hyperparameter file {path} is not valid JSON/YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelError(f"hyperparameter file {path} must hold a mapping (key: value), not {type(data).__name__}")
-    return data
-
-
-def load_hparams(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate hyperparameters from a JSON or YAML file (missing keys from :data:`DEFAULT_HPARAMS`).
-
-    Raises:
-        ModelError: missing/unparseable file or invalid values (the file is named in the message).
-    """
-    data = read_hparams_file(path)
-    try:
-        return validate_hparams(data)
-    except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from exc
 
 
 def layer_names(hparams: Mapping[str, Any]) -> list[str]:
@@ -291,7 +87,7 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
         ModelError: invalid hyperparameters.
     """
     hp = validate_hparams(hparams)
-    import keras
+    import keras  # TensorFlow takes seconds to start: imported only when a network is built
     from keras import layers
 
     seed = hp["seed"]
@@ -384,123 +180,9 @@ def iter_layers(model: "ExpressionModel | Any") -> list[LayerInfo]:
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# metadata
-
-
-@dataclass
-class ModelMetadata:
-    """What a model predicts and where it came from; stored as JSON in the model file.
-
-    Attributes:
-        name: short model name.
-        upstream, downstream: window around the TSS (bases before it; bases from it, TSS included), in the
-            direction of transcription.
-        genome_build: the assembly the windows were cut from (e.g. ``hg38``).
-        alphabet: one-hot channel order (``ACGT``; N and other codes = all-zero rows).
-        output: what the output means, in words.
-        output_scale: ``standardized_log10`` (z-scored log10 expression) or ``log10``.
-        label_mean, label_sd: map the output to log10 units, ``log10 = out * label_sd + label_mean``
-            (None where unknown; for ``log10`` scale 0 and 1).
-        feature_names: names of the ``halflife`` input columns (length n_features).
-        default_features: values used when no features are given (length n_features).
-        hparams: the (validated) hyperparameters.
-        metrics: evaluation numbers (e.g. ``val_mse``, ``test_r2``).
-        training_data: fingerprint of the data it was trained on.
-        source: provenance (file, sha256, citation, notes).
-        varxpress_version: version that wrote the file.
-        created: ISO 8601 UTC time of creation.
-        extra: keys read from a file that this version does not know (kept on re-save).
-    """
-
-    name: str
-    upstream: int
-    downstream: int
-    genome_build: str = "unknown"
-    alphabet: str = "ACGT"
-    output: str = "predicted mRNA expression level"
-    output_scale: str = "standardized_log10"
-    label_mean: float | None = None
-    label_sd: float | None = None
-    feature_names: list[str] = field(default_factory=list)
-    default_features: list[float] = field(default_factory=list)
-    hparams: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    training_data: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
-    varxpress_version: str = ""
-    created: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.varxpress_version:
-            from varxpress import __version__
-
-            self.varxpress_version = __version__
-        if not self.created:
-            self.created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-    @property
-    def window_spec(self) -> WindowSpec:
-        """The window as a :class:`~varxpress.sequence.windows.WindowSpec`."""
-        return WindowSpec(self.upstream, self.downstream)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; unknown keys from ``extra`` are written back at top level."""
-        d = asdict(self)
-        extra = d.pop("extra")
-        return {**extra, **d}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMetadata":
-        """Inverse of :meth:`to_dict`; unknown keys go to ``extra``. Raises ModelError on missing keys/bad types."""
-        known = {f.name for f in fields(cls)} - {"extra"}
-        missing = [k for k in ("name", "upstream", "downstream") if k not in data]
-        if missing:
-            raise ModelError(f"model metadata lacks {', '.join(missing)}")
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs["extra"] = {k: v for k, v in data.items() if k not in known}
-        try:
-            meta = cls(**kwargs)
-            meta.upstream = int(meta.upstream)
-            meta.downstream = int(meta.downstream)
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"model metadata is malformed: {exc}") from exc
-        return meta
-
 
 # --------------------------------------------------------------------------------------------------------------------
 # the model
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (model files, TSS sets, label tables)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _check_consistency(meta: ModelMetadata, hp: dict[str, Any], where: str) -> None:
-    """Metadata vs hyperparameters: window, features, output scale."""
-    if (meta.upstream, meta.downstream) != (hp["upstream"], hp["downstream"]):
-        raise ModelError(
-            f"{where}: the metadata window (upstream {meta.upstream}, downstream {meta.downstream}) does not match the "
-            f"network input (upstream {hp['upstream']}, downstream {hp['downstream']}, length "
-            f"{hp['upstream'] + hp['downstream']}); fix the metadata or rebuild the model"
-        )
-    n = hp["n_features"]
-    if len(meta.feature_names) != n or len(meta.default_features) != n:
-        raise ModelError(
-            f"{where}: the network takes {n} half-life features but the metadata lists {len(meta.feature_names)} "
-            f"feature_names and {len(meta.default_features)} default_features; give exactly {n} of each"
-        )
-    if meta.output_scale not in _OUTPUT_SCALES:
-        raise ModelError(f"{where}: output_scale {meta.output_scale!r} must be one of {', '.join(_OUTPUT_SCALES)}")
-    if meta.alphabet != "ACGT":
-        raise ModelError(f"{where}: alphabet {meta.alphabet!r} is not supported (only ACGT)")
-
 
 class ExpressionModel:
     """A network with its metadata.
@@ -513,7 +195,7 @@ class ExpressionModel:
                  sha256: str | None = None) -> None:
         hp = validate_hparams(metadata.hparams)
         metadata.hparams = hp
-        _check_consistency(metadata, hp, f"model {metadata.name!r}")
+        check_consistency(metadata, hp, f"model {metadata.name!r}")
         length = keras_model.inputs[0].shape[1]
         if length != hp["upstream"] + hp["downstream"]:
             raise ModelError(
@@ -618,9 +300,7 @@ class ExpressionModel:
 
         Returns the path. Raises OutputError when the folder cannot be written.
         """
-        import h5py
-
-        from varxpress.io.outputs import atomic_path
+        import h5py  # only where a model file is written or read: the scoring CLI imports this module at start-up
 
         path = Path(path)
         try:
@@ -656,7 +336,7 @@ class ExpressionModel:
             ModelError: the file is missing, not HDF5, has no varxpress metadata, was written by a newer
                 format, or its weights/window do not match the architecture. The message names the file and the fix.
         """
-        import h5py
+        import h5py  # see save()
 
         path = Path(path) if path is not None else DEFAULT_MODEL_PATH
         if not path.exists():
@@ -700,7 +380,7 @@ class ExpressionModel:
             meta = ModelMetadata.from_dict(meta_d)
             hp = validate_hparams(hp_raw)
             meta.hparams = hp
-            _check_consistency(meta, hp, str(path))
+            check_consistency(meta, hp, str(path))
         except ModelError as exc:
             msg = str(exc)
             raise ModelError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from varxpress.models.keras_stages import one_blas_thread
+
 __all__ = ["base_codes", "stretches", "predict_windows"]
 
 _BAD = np.iinfo(np.int64).min  # offset of a position whose first-layer pre-activation must be recomputed
@@ -187,14 +189,12 @@ def predict_windows(scorer, cache, alts: np.ndarray, shifts: Sequence[int] | Non
     Returns:
         predictions, shape (n,) float64, equal to a full forward pass of each window (to float32 rounding).
     """
-    from varxpress.models.fastpath import _one_blas_thread
-
     alts = scorer._check_onehot(alts)
     n = alts.shape[0]
     if n == 0:
         return np.empty(0, dtype=np.float64)
     shifts = [0] * n if shifts is None else list(shifts)
-    with _one_blas_thread():
+    with one_blas_thread():
         last = np.stack([_window(scorer, cache, alts[i], int(shifts[i])) for i in range(n)])
         head = scorer.head
         h = last.reshape(n, -1) @ head.w_flat.reshape(-1, head.w_flat.shape[2])

@@ -6,8 +6,9 @@ neural networks. Cell Reports 31:107663 (2020); models from github.com/vagarwal8
 The conversion reads the architecture from the file's ``model_config`` attribute (nothing about it is hard-coded),
 maps it to varxpress hyperparameters, builds the network with :func:`varxpress.models.network.build_network`, copies the
 weights, and verifies the result: the converted network must reproduce, within ``atol`` (1e-5), the predictions of
-an independent pure-numpy forward pass (:func:`numpy_forward`) driven by the original file's ``model_config`` and
-weights, on random one-hot windows (with some N rows) and random half-life features.
+an independent pure-numpy forward pass (:func:`varxpress.models.keras2.numpy_forward`, which also reads the file)
+driven by the original file's ``model_config`` and weights, on random one-hot windows (with some N rows) and random
+half-life features.
 
 Output scale: Xpresso z-scored its labels, log10(median RPKM + 0.1), over all training genes
 (``preprocessing.scale`` in the repository's ``setup_training_files.py``) and its own figure code maps predictions
@@ -17,8 +18,6 @@ labels is recorded as ``label_mean``/``label_sd``; see ``docs/model-format.md``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import re
 from pathlib import Path
@@ -27,7 +26,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.models.network import ExpressionModel, ModelMetadata, build_network, sha256_file, validate_hparams
+from varxpress.models.hparams import validate_hparams
+from varxpress.models.keras2 import config_layers, inbound_names, numpy_forward, read_keras2_h5
+from varxpress.models.metadata import ModelMetadata, sha256_file
+from varxpress.models.network import ExpressionModel, build_network
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,8 @@ __all__ = [
     "CITATION",
     "XPRESSO_FEATURE_NAMES",
     "KNOWN_MODELS",
-    "read_keras2_h5",
     "hparams_from_config",
-    "numpy_forward",
     "import_xpresso",
-    "add_arguments",
-    "run",
 ]
 
 CITATION = ("Agarwal V, Shendure J. Predicting mRNA abundance directly from genomic sequence using deep convolutional "
@@ -104,67 +102,6 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
 _SUPPORTED = {"InputLayer", "Conv1D", "MaxPooling1D", "Flatten", "Concatenate", "Dense", "Activation", "Dropout"}
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# reading the Keras 2 file
-
-
-def _decode(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, (bytes, np.bytes_)) else str(value)
-
-
-def read_keras2_h5(path: str | Path) -> tuple[dict[str, Any], dict[str, list[np.ndarray]], dict[str, Any]]:
-    """Read a Keras 2 full-model HDF5 file.
-
-    Returns:
-        (model_config dict, weights {layer name: [arrays in the file's weight_names order]}, other attributes such
-        as keras_version and training_config (parsed)).
-
-    Raises:
-        ModelError: missing file, not HDF5, or no ``model_config``/``model_weights``.
-    """
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"Keras model file {path} does not exist; give the path of a published Xpresso .h5 file")
-    if not h5py.is_hdf5(path):
-        raise ModelError(f"{path} is not an HDF5 file; give a Keras 2 .h5 model such as human_trainepoch.11-0.426.h5")
-    with h5py.File(path, "r") as h5:
-        if "model_config" not in h5.attrs or "model_weights" not in h5:
-            hint = " (it is already a varxpress model)" if "varxpress_format" in h5.attrs else ""
-            raise ModelError(f"{path} is not a full Keras model file (no model_config/model_weights){hint}; give a "
-                             f"Keras 2 .h5 file saved with model.save()")
-        config = json.loads(_decode(h5.attrs["model_config"]))
-        attrs: dict[str, Any] = {"keras_version": _decode(h5.attrs.get("keras_version", "")),
-                                 "backend": _decode(h5.attrs.get("backend", ""))}
-        if "training_config" in h5.attrs:
-            try:
-                attrs["training_config"] = json.loads(_decode(h5.attrs["training_config"]))
-            except ValueError:
-                attrs["training_config"] = None
-        mw = h5["model_weights"]
-        weights: dict[str, list[np.ndarray]] = {}
-        for lname in [_decode(n) for n in mw.attrs.get("layer_names", list(mw.keys()))]:
-            g = mw[lname]
-            names = [_decode(n) for n in g.attrs.get("weight_names", [])]
-            weights[lname] = [np.asarray(g[n][()]) for n in names]
-    return config, weights, attrs
-
-
-def _layers(config: dict[str, Any]) -> list[dict[str, Any]]:
-    try:
-        return list(config["config"]["layers"])
-    except (KeyError, TypeError) as exc:
-        raise ModelError("model_config has no config.layers list; not a Keras functional model") from exc
-
-
-def _inbound(layer: dict[str, Any]) -> list[str]:
-    nodes = layer.get("inbound_nodes") or []
-    if not nodes:
-        return []
-    return [entry[0] for entry in nodes[0]]
-
-
 def hparams_from_config(config: dict[str, Any], training_config: dict[str, Any] | None = None,
                         upstream: int = 7000) -> dict[str, Any]:
     """Map a Keras 2 ``model_config`` of the Xpresso family to varxpress hyperparameters.
@@ -175,11 +112,11 @@ def hparams_from_config(config: dict[str, Any], training_config: dict[str, Any] 
     Raises:
         ModelError: a layer type or setting the varxpress architecture cannot express.
     """
-    layers = _layers(config)
+    layers = config_layers(config)
     by_name = {layer["name"]: layer for layer in layers}
     consumers: dict[str, list[str]] = {}
     for layer in layers:
-        for src in _inbound(layer):
+        for src in inbound_names(layer):
             consumers.setdefault(src, []).append(layer["name"])
     for layer in layers:
         if layer["class_name"] not in _SUPPORTED:
@@ -225,7 +162,7 @@ def hparams_from_config(config: dict[str, Any], training_config: dict[str, Any] 
         elif stage == "conv" and cls == "Flatten":
             stage = "flat"
         elif stage == "flat" and cls == "Concatenate":
-            srcs = _inbound(node)
+            srcs = inbound_names(node)
             if len(srcs) != 2 or not feat_inputs or srcs[1] != feat_inputs[0]["name"]:
                 raise ModelError(f"{node['name']}: expected Concatenate([flatten, halflife])")
             stage = "dense"
@@ -271,98 +208,6 @@ def hparams_from_config(config: dict[str, Any], training_config: dict[str, Any] 
     if "momentum" in ocfg:
         hp["momentum"] = float(ocfg["momentum"])
     return validate_hparams(hp)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# independent numpy forward pass of the original network
-
-
-def _activation(x: np.ndarray, name: str) -> np.ndarray:
-    if name == "relu":
-        return np.maximum(x, 0.0)
-    if name == "linear":
-        return x
-    raise ModelError(f"activation {name!r} is not supported by the numpy reference")
-
-
-def _conv1d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, dilation: int, padding: str) -> np.ndarray:
-    """x (n, L, C), kernel (k, C, F) -> (n, L_out, F); 'same' pads (k_eff-1)//2 left like Keras/TensorFlow."""
-    k = kernel.shape[0]
-    span = dilation * (k - 1) + 1
-    n, length, _ = x.shape
-    if padding == "same":
-        left = (span - 1) // 2
-        right = span - 1 - left
-        x = np.pad(x, ((0, 0), (left, right), (0, 0)))
-        out_len = length
-    elif padding == "valid":
-        out_len = length - span + 1
-    else:
-        raise ModelError(f"conv padding {padding!r} is not supported by the numpy reference")
-    out = np.zeros((n, out_len, kernel.shape[2]), dtype=np.float64)
-    for j in range(k):
-        out += x[:, j * dilation: j * dilation + out_len, :] @ kernel[j]
-    return out + bias
-
-
-def _maxpool1d(x: np.ndarray, pool: int, strides: int) -> np.ndarray:
-    n, length, c = x.shape
-    out_len = (length - pool) // strides + 1
-    idx = np.arange(out_len)[:, None] * strides + np.arange(pool)[None, :]
-    return x[:, idx, :].max(axis=2)
-
-
-def numpy_forward(config: dict[str, Any], weights: dict[str, list[np.ndarray]],
-                  inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Evaluate a Keras 2 functional ``model_config`` with ``weights`` in float64 numpy.
-
-    Independent of Keras and of :func:`varxpress.models.network.build_network`: it walks the config's layers in order
-    (Keras stores them topologically) and applies Conv1D ('same'/'valid', dilation, relu/linear), MaxPooling1D
-    ('valid'), Flatten (channels-last, row-major, as Keras), Concatenate (last axis), Dense, Activation and Dropout
-    (identity at prediction).
-
-    Args:
-        inputs: {input layer name: array}; e.g. ``promoter`` (n, L, 4) and ``halflife`` (n, F).
-
-    Returns:
-        the output layer's values, shape (n,) for a 1-unit output.
-    """
-    values: dict[str, np.ndarray] = {}
-    layers = _layers(config)
-    for layer in layers:
-        name, cls, cfg = layer["name"], layer["class_name"], layer["config"]
-        srcs = [values[s] for s in _inbound(layer)]
-        if cls == "InputLayer":
-            if name not in inputs:
-                raise ModelError(f"numpy reference: no array given for input {name!r}")
-            values[name] = np.asarray(inputs[name], dtype=np.float64)
-        elif cls == "Conv1D":
-            kernel, bias = (np.asarray(w, dtype=np.float64) for w in weights[name])
-            if list(cfg.get("strides", [1])) != [1]:
-                raise ModelError(f"numpy reference: {name} has strides != 1")
-            y = _conv1d(srcs[0], kernel, bias, int(cfg.get("dilation_rate", [1])[0]), cfg["padding"])
-            values[name] = _activation(y, cfg.get("activation", "linear"))
-        elif cls == "MaxPooling1D":
-            if cfg.get("padding", "valid") != "valid":
-                raise ModelError(f"numpy reference: {name} has padding {cfg.get('padding')!r}")
-            pool = int(cfg["pool_size"][0])
-            values[name] = _maxpool1d(srcs[0], pool, int((cfg.get("strides") or [pool])[0]))
-        elif cls == "Flatten":
-            values[name] = srcs[0].reshape(srcs[0].shape[0], -1)
-        elif cls == "Concatenate":
-            values[name] = np.concatenate(srcs, axis=cfg.get("axis", -1))
-        elif cls == "Dense":
-            w = [np.asarray(a, dtype=np.float64) for a in weights[name]]
-            y = srcs[0] @ w[0] + (w[1] if len(w) > 1 else 0.0)
-            values[name] = _activation(y, cfg.get("activation", "linear"))
-        elif cls == "Activation":
-            values[name] = _activation(srcs[0], cfg["activation"])
-        elif cls == "Dropout":
-            values[name] = srcs[0]
-        else:
-            raise ModelError(f"numpy reference: layer type {cls} ({name}) is not supported")
-    out_name = config["config"]["output_layers"][0][0]
-    return values[out_name].reshape(values[out_name].shape[0], -1)[:, 0]
 
 
 def _random_inputs(length: int, n_features: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -416,7 +261,7 @@ def import_xpresso(
     config, weights, attrs = read_keras2_h5(h5_path)
     sha = sha256_file(h5_path)
     known = KNOWN_MODELS.get(sha, {})
-    inputs = [l for l in _layers(config) if l["class_name"] == "InputLayer"]
+    inputs = [l for l in config_layers(config) if l["class_name"] == "InputLayer"]
     seq_in = next(l for l in inputs if len(l["config"]["batch_input_shape"]) == 3)
     length = int(seq_in["config"]["batch_input_shape"][1])
     if upstream + downstream != length:
@@ -430,7 +275,7 @@ def import_xpresso(
     net = build_network(hp)
     feat_name = next((l["name"] for l in inputs if len(l["config"]["batch_input_shape"]) == 2), None)
     # map original layers with weights, in config order, onto ours in forward order
-    orig = [l["name"] for l in _layers(config) if weights.get(l["name"])]
+    orig = [l["name"] for l in config_layers(config) if weights.get(l["name"])]
     ours = [layer for layer in net.layers if layer.weights]
     if len(orig) != len(ours):
         raise ModelError(f"{h5_path}: {len(orig)} weighted layers in the file but {len(ours)} in the converted network")
@@ -471,7 +316,7 @@ def import_xpresso(
         "licence": "MIT (Copyright 2018 Vikram Agarwal); see NOTICE",
         "species": species,
         "feature_names_note": _FEATURE_NOTE,
-        "original_layers": [l["name"] for l in _layers(config)],
+        "original_layers": [l["name"] for l in config_layers(config)],
     }
     if known.get("kipoi"):
         source["kipoi"] = known["kipoi"]
@@ -519,37 +364,3 @@ def import_xpresso(
     if not np.array_equal(again, got):
         raise ModelError(f"{out_path}: the saved model does not reproduce the converted predictions")
     return loaded
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# command line (wired by cli.py as `varxpress import-xpresso`)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``varxpress import-xpresso FILE.h5 --out OUT [--name] [--genome-build] ...``."""
-    from varxpress.cli.types import non_negative_int, positive_float
-
-    parser.add_argument("h5", type=Path, metavar="FILE.h5",
-                        help="published Xpresso Keras 2 model, e.g. human_trainepoch.11-0.426.h5")
-    parser.add_argument("--out", "-o", type=Path, required=True, metavar="OUT.vxm.h5",
-                        help="varxpress model file to write")
-    parser.add_argument("--name", default=None, help="model name (default: xpresso_<file name>)")
-    parser.add_argument("--genome-build", default="hg38", help="genome build of the windows (default: %(default)s)")
-    parser.add_argument("--upstream", type=non_negative_int, default=7000, help="bases upstream of the TSS (default: %(default)s)")
-    parser.add_argument("--downstream", type=non_negative_int, default=3500,
-                        help="bases from the TSS downstream, TSS included (default: %(default)s)")
-    parser.add_argument("--label-mean", type=float, default=None,
-                        help="output -> log10 map: log10 = out*sd + mean (default: known value for the human model)")
-    parser.add_argument("--label-sd", type=positive_float, default=None, help="see --label-mean")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``import-xpresso``; returns 0. Errors propagate as ModelError/OutputError for cli.py to report."""
-    if args.h5.resolve() == args.out.resolve():
-        raise ModelError(f"--out {args.out} is the input file; choose another output path")
-    model = import_xpresso(args.h5, args.out, name=args.name, genome_build=args.genome_build,
-                           upstream=args.upstream, downstream=args.downstream,
-                           label_mean=args.label_mean, label_sd=args.label_sd)
-    log.info("wrote %s (%s, window %d+%d, %d half-life features, sha256 %s)", args.out, model.metadata.name,
-             model.metadata.upstream, model.metadata.downstream, model.n_features, model.sha256)
-    return 0
