@@ -50,7 +50,7 @@ def test_to_dict_round_trips_and_keeps_the_order_keys_came_in() -> None:
 
 def test_defaults_and_a_shipped_file_come_back_unchanged() -> None:
     assert Hyperparameters.from_dict(DEFAULT_HPARAMS).to_dict() == DEFAULT_HPARAMS
-    path = ROOT / "recipes" / "yeast" / "hparams_check.json"
+    path = ROOT / "recipes" / "yeast" / "hparams.json"
     written = json.loads(path.read_text())
     loaded = load_hparams(path)
     assert {k: loaded[k] for k in written} == written
