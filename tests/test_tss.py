@@ -57,15 +57,19 @@ def test_bed_of_centred_windows_read_without_offset_warns(tmp_path, caplog):
     assert "intervals are" not in caplog.text  # an offset given, or gene bodies of different lengths
 
 
-def test_load_tss_defaults(tmp_path):
-    from varxpress.io.tss import DEFAULT_TSS_OFFSET, load_tss
+def test_load_tss_set_defaults(tmp_path):
+    """One default for every subcommand (prepare included): a file in its own convention, else the default model's
+    own TSS set at its offset."""
+    from varxpress.io.tss import DEFAULT_TSS_OFFSET
+    from varxpress.models.registry import load_tss_set
 
     bed = write(tmp_path / "t.bed", "chr1\t100\t200\tG1\t0\t+\nchr1\t300\t400\tG2\t0\t-\n")
-    assert load_tss(bed) == (str(bed), read_tss(bed, offset=None))
-    assert load_tss(bed, 50)[1][1].pos0 == 350
-    path, bundled = load_tss()  # the bundled hg38 set: BED intervals of TSS +- 10 kb
-    assert path.endswith("hg38_promoters_cage_corrected.bed.gz") and len(bundled) > 10000
-    assert bundled == read_tss(path, offset=DEFAULT_TSS_OFFSET)
+    given = load_tss_set(None, bed)
+    assert (given.tss_path, given.tss) == (str(bed), read_tss(bed, offset=None))
+    assert load_tss_set(None, bed, 50).tss[1].pos0 == 350
+    bundled = load_tss_set(None)  # the bundled hg38 set: BED intervals of TSS +- 10 kb
+    assert bundled.tss_path.endswith("hg38_promoters_cage_corrected.bed.gz") and len(bundled.tss) > 10000
+    assert bundled.tss == read_tss(bundled.tss_path, offset=DEFAULT_TSS_OFFSET)
 
 
 @pytest.mark.parametrize(

@@ -31,10 +31,10 @@ Columns are tab-separated (BED/TSV lines without a tab may use spaces). Lines st
 ``track``/``browser`` lines, and a GFF3 ``##FASTA`` section) are skipped. Any malformed line, or a gene id
 seen twice (BED/TSV), raises :class:`~varxpress.errors.AnnotationError` naming the file and line.
 
-One convention for every subcommand: :func:`load_tss` is how ``prepare``, ``score`` and the interpretation
-subcommands get their TSS set, with one default: the file's own convention (BED: start on ``+``, end - 1 on ``-``),
-or, when no file is given, the bundled hg38 set (:data:`DEFAULT_TSS`) at its offset (:data:`DEFAULT_TSS_OFFSET`).
-A model trained on ``prepare``'s windows therefore sees, in ``score``, the same TSS base for base.
+One convention for every subcommand: :func:`varxpress.models.registry.load_tss_set` is how ``prepare``, ``score``
+and the interpretation subcommands get their TSS set, with one default: the file's own convention (BED: start on
+``+``, end - 1 on ``-``), or, when no file is given, the bundled model's own set at its offset. A model trained on
+``prepare``'s windows therefore sees, in ``score``, the same TSS base for base.
 
 Windows (:class:`TSSIndex`): with upstream ``U`` and downstream ``D`` the genomic window is ``[t-U, t+D)`` on
 ``+`` and ``[t-D, t+U)`` on ``-`` (not clipped to the contig: the window builder pads with ``N``).
@@ -48,13 +48,12 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote
 
 from varxpress.errors import AnnotationError
 
-__all__ = ["TSS", "read_tss", "load_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET"]
+__all__ = ["TSS", "read_tss", "DEFAULT_TSS", "DEFAULT_TSS_OFFSET"]
 
 log = logging.getLogger(__name__)
 
@@ -332,25 +331,6 @@ def _pick_per_gene(transcripts: list[_Transcript], path: Path) -> list[TSS]:
         raise AnnotationError(f"{path}: no transcript records found (GTF 'transcript'/'exon' lines, GFF3 features "
                               f"with a gene Parent)")
     return [tx.tss() for tx in best.values()]
-
-
-def load_tss(path: str | os.PathLike | None = None, offset: int | None = None,
-             fmt: str = "auto") -> tuple[str, list[TSS]]:
-    """The TSS set of a subcommand, with the one default every subcommand shares.
-
-    Args:
-        path: annotation file (BED, GTF, GFF3, TSV); ``None``: the bundled hg38 set (:data:`DEFAULT_TSS`).
-        offset: BED only: ``TSS = start + offset`` on both strands; ``None`` (default): the BED convention (start
-            on ``+``, end - 1 on ``-``), or :data:`DEFAULT_TSS_OFFSET` for the bundled set.
-        fmt: as for :func:`read_tss`.
-
-    Returns:
-        ``(path read, TSS records)``.
-    """
-    if path is None:
-        path = str(resources.files("varxpress") / "data" / DEFAULT_TSS)
-        offset = DEFAULT_TSS_OFFSET if offset is None else offset
-    return str(path), read_tss(path, offset=offset, fmt=fmt)
 
 
 def read_tss(path: str | os.PathLike, offset: int | None = None, fmt: str = "auto") -> list[TSS]:

@@ -22,10 +22,10 @@ import pandas as pd
 from varxpress.errors import DatasetError
 from varxpress.io.genome import Genome
 from varxpress.io.tables import FeatureTable, LabelTable, read_fasta_records
-from varxpress.io.tss import load_tss
 from varxpress.learning.prepared import write_prepared_set
 from varxpress.learning.splits import make_split
 from varxpress.models.metadata import sha256_file
+from varxpress.models.registry import load_tss_set
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import WindowSpec, ref_window
 
@@ -124,12 +124,12 @@ def prepare_genomic(
 
     Args:
         genome_path: reference FASTA (plain or bgzip).
-        tss_path: TSS annotation read by :func:`varxpress.io.tss.load_tss` (BED/GTF/GFF3/TSV), as ``score`` reads it.
+        tss_path: TSS annotation read by :func:`varxpress.models.registry.load_tss_set` (BED/GTF/GFF3/TSV), as ``score`` reads it.
         labels: from :func:`varxpress.io.tables.read_label_table`; genes without a label are left out (counted).
         out_path: the HDF5 file to write.
         features: optional per-gene features (:func:`varxpress.io.tables.read_feature_table`).
         upstream, downstream: stored window bounds; models may use any window inside them.
-        tss_offset, tss_format: passed to ``load_tss``; ``None`` (default) is the BED convention (start on ``+``,
+        tss_offset, tss_format: passed to ``load_tss_set``; ``None`` (default) is the BED convention (start on ``+``,
             end - 1 on ``-``), the same default as ``score``'s.
         split_method, test_size, valid_size, test_chroms, valid_chroms, seed: see
             :func:`varxpress.learning.splits.make_split`.
@@ -146,7 +146,7 @@ def prepare_genomic(
         raise DatasetError(f"window bounds upstream={upstream}, downstream={downstream}: need upstream >= 0, "
                            "downstream >= 1 (the TSS base is downstream position 0)")
     genome = Genome(genome_path, contig_map=contig_map)
-    _, tss_list = load_tss(tss_path, tss_offset, tss_format)
+    tss_list = load_tss_set(None, tss_path, tss_offset, tss_format).tss
     counts: dict[str, int] = {"tss_records": len(tss_list), "labels": len(labels.values)}
     keys, n_version = _match_ids([t.gene_id for t in tss_list], labels.values)
     counts["label_ids_matched_without_version"] = n_version

@@ -31,6 +31,7 @@ import numpy as np
 from varxpress.errors import ModelError, OutputError
 from varxpress.io.outputs import atomic_path
 from varxpress.models.hparams import validate_hparams
+from varxpress.models.registry import model_file
 from varxpress.models.metadata import ModelMetadata, check_consistency, sha256_file
 from varxpress.sequence.windows import WindowSpec
 
@@ -51,8 +52,8 @@ __all__ = [
 #: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
 FORMAT_VERSION = 1
 
-#: The bundled default model (the published Xpresso human model, converted; see ``varxpress/data/NOTICE``).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "xpresso_human_hg38.vxm.h5"
+#: The bundled default model's file (:data:`varxpress.models.registry.DEFAULT`; see ``varxpress/data/NOTICE``).
+DEFAULT_MODEL_PATH = Path(model_file(None))
 
 
 def layer_names(hparams: Mapping[str, Any]) -> list[str]:
