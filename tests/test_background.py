@@ -118,13 +118,10 @@ def test_load_refuses_other_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from tests.toy import toy_model_file
+    from tests.toy import toy_genome, toy_model_file
 
     folder = tmp_path_factory.mktemp("bg")
-    fa = folder / "g.fa"
-    fa.write_text(f">chr1\n{CHR1}\n>chr2\n{CHR2}\n")
-    tss = folder / "tss.tsv"
-    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in GENES))
+    fa, tss = toy_genome(folder, {"chr1": CHR1, "chr2": CHR2}, GENES)
     model = toy_model_file(folder, UP, DOWN)
     return {"fasta": fa, "tss": tss, "model": model}
 

@@ -14,7 +14,7 @@ import random
 import numpy as np
 import pytest
 
-from tests.toy import toy_hparams
+from tests.toy import toy_genome, toy_hparams
 from varxpress.cli import build_parser, main
 from varxpress.cli.options import resource_spec
 from varxpress.interpret.background import Background
@@ -65,10 +65,7 @@ def world(tmp_path_factory):
     from varxpress.models.ensemble import export_ensemble
 
     folder = tmp_path_factory.mktemp("consistency")
-    fa = folder / "g.fa"
-    fa.write_text(f">chr1\n{CHR1}\n")
-    tss = folder / "tss.tsv"
-    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in GENES))
+    fa, tss = toy_genome(folder, {"chr1": CHR1}, GENES)
     features = folder / "features.tsv"
     features.write_text("gene\tlength\tgc\nG1\t%g\t%g\n" % tuple(RAW_G1))
     vcf = folder / "v.vcf"

@@ -32,7 +32,7 @@ OTHER = {"A": "C", "C": "G", "G": "T", "T": "A"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from tests.toy import toy_model_file
+    from tests.toy import toy_genome, toy_model_file
     from varxpress.interpret.background import Background, build_background, default_path
     from varxpress.models.ensemble import export_ensemble
     from varxpress.io.genome import Genome
@@ -40,10 +40,7 @@ def world(tmp_path_factory):
     from varxpress.io.tss import TSS
 
     folder = tmp_path_factory.mktemp("report")
-    fa = folder / "g.fa"
-    fa.write_text(f">chr1\n{CHR1}\n")
-    tss = folder / "tss.tsv"
-    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in GENES))
+    fa, tss = toy_genome(folder, {"chr1": CHR1}, GENES)
     model_path = toy_model_file(folder, UP, DOWN)
     model = ExpressionModel.load(model_path)
     genes = [TSS(g, n, c, p - 1, s) for g, n, c, p, s in GENES]

@@ -23,3 +23,13 @@ def toy_model_file(folder: Path, upstream: int, downstream: int, n_features: int
     path = Path(folder) / "toy.vxm.h5"
     model.save(path)
     return path
+
+
+def toy_genome(folder: Path, contigs: dict[str, str], genes) -> tuple[Path, Path]:
+    """Write ``folder/g.fa`` (the contigs) and ``folder/tss.tsv`` (one ``gene_id name chrom pos strand`` row per
+    gene, 1-based pos) and return their paths."""
+    fa = Path(folder) / "g.fa"
+    fa.write_text("".join(f">{name}\n{seq}\n" for name, seq in contigs.items()))
+    tss = Path(folder) / "tss.tsv"
+    tss.write_text("".join("\t".join(map(str, g)) + "\n" for g in genes))
+    return fa, tss
