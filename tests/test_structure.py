@@ -126,3 +126,11 @@ def test_a_local_import_of_the_package_says_why_it_is_local():
             if local and "#" not in here and not above.startswith("#") and where not in silent:
                 silent.append(where)
     assert not silent, "function-local imports without a reason:\n" + "\n".join(silent)
+
+
+def test_modules_stay_small_enough_to_have_one_job():
+    """A module past ~400 lines has usually taken a second job (docs/architecture.md); split it rather than grow it."""
+    limit = 450
+    big = {str(p.relative_to(PACKAGE.parent)): n for p in MODULES.values()
+           if (n := len(p.read_text().splitlines())) > limit}
+    assert not big, f"modules over {limit} lines: {big}"
