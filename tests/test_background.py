@@ -197,6 +197,23 @@ def test_cli_writes_beside_the_model_with_provenance(world, tmp_path):
     assert len(Background.load(tmp_path / "elsewhere.h5")) == 50
 
 
+def test_the_background_shipped_beside_a_bundled_model_is_not_replaced_by_default(world, monkeypatch, caplog):
+    from varxpress.models.registry import model_file
+
+    shipped = default_path(model_file(None))
+    before = shipped.read_bytes()
+
+    def never(*args, **kwargs):
+        raise AssertionError("a background was built")
+
+    monkeypatch.setattr("varxpress.cli.background.build_background", never)
+    argv = ["background", "--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--n-snvs", "5", "--quiet"]
+    assert main(argv) == 2  # a usage error, before any work
+    assert main(argv + ["--model", "human"]) == 2
+    assert "ships with varxpress" in caplog.text and "--out" in caplog.text
+    assert shipped.read_bytes() == before
+
+
 # ------------------------------------------------------------------------------------------------ bundled
 
 
@@ -214,8 +231,8 @@ def test_bundled_background_belongs_to_the_bundled_model_and_reproduces_the_docs
     assert bg is not None and bg.path == default_path(res.model_path)
     assert bg.model_sha256 == res.model.sha256, (
         "the bundled background was built for another model file; rebuild it with `varxpress background --fasta "
-        "example_data/hg38_promoters.fa.gz --tss example_data/tss.bed --tss-offset 10000 --n-snvs 0` and update "
-        "the numbers in docs/interpretation.md")
+        "example_data/hg38_promoters.fa.gz --tss example_data/tss.bed --tss-offset 10000 --n-snvs 0 --out "
+        "varxpress/data/xpresso_human_hg38.vxm.h5.background.h5` and update the numbers in docs/interpretation.md")
     assert default_path(res.model_path).stat().st_size < 1_000_000
     assert bg.provenance["exhaustive"] and len(bg) == bg.provenance["snv_space"] == 346_500
     (g,) = explain_variant(res, res.predictor(), "chr5", 1295113, "G", "A", flank=0).genes

@@ -10,8 +10,10 @@ from pathlib import Path
 from varxpress import __version__
 from varxpress.cli.options import add_prediction_options, add_resource_options, configure_threads, resource_spec
 from varxpress.cli.types import fraction, non_negative_int, output_path
+from varxpress.errors import UsageError
 from varxpress.interpret.background import DEFAULT_N_SNVS, build_background, default_path
 from varxpress.models.metadata import sha256_file
+from varxpress.models.registry import lookup
 from varxpress.scoring.resources import load_resources
 
 log = logging.getLogger("varxpress")
@@ -27,12 +29,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-n-fraction", type=fraction, default=0.05,
                    help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
     p.add_argument("--out", "-o", type=output_path,
-                   help="background file (default: <model file>.background.h5 beside the model, which `score` finds "
-                        "by itself)")
+                   help="background file (default: <model file>.background.h5 beside a model file, which `score` "
+                        "finds by itself; required for a bundled model, whose background ships with varxpress)")
 
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress background``: sample, score, save."""
+    bundled = args.ensemble is None and lookup(args.model)
+    if bundled and not args.out:  # checked before any work: the file beside a bundled model ships with varxpress
+        raise UsageError(f"the background beside the bundled model {bundled.name!r} ships with varxpress and is not "
+                         f"replaced by default: give --out FILE, and pass it to `score`/`explain` as --background FILE")
     configure_threads(args.threads)
     res = load_resources(resource_spec(args), background=False)
     with res.predictor(fast=args.fast, threads=args.threads) as predictor:
