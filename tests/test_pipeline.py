@@ -274,6 +274,19 @@ def test_tsv_gz_and_bcf_outputs(inputs, toy_model, tmp_path):
         assert any(l.startswith("chrom\t") for l in fh)
 
 
+def test_a_region_on_a_contig_the_vcf_lacks_says_so(inputs, toy_model, tmp_path, caplog):
+    plain = tmp_path / "in.vcf"
+    plain.write_text(inputs["vcf"].read_text())
+    vcf_gz = tmp_path / "in.vcf.gz"
+    subprocess.run(["bgzip", "-c", str(plain)], stdout=open(vcf_gz, "wb"), check=True)
+    subprocess.run(["tabix", "-p", "vcf", str(vcf_gz)], check=True)
+    out = tmp_path / "r.vcf"
+    assert run_score(dict(inputs, vcf=vcf_gz), toy_model, out, "--region", "2:1-100", "--region", "chr2") == 0
+    assert "no contig '2' in this VCF" in caplog.text and "did you mean 'chr2'?" in caplog.text
+    assert [r.CHROM for r in cyvcf2.VCF(str(out))] and all(r.CHROM == "chr2" for r in cyvcf2.VCF(str(out)))
+    assert "'chr2'" not in caplog.text.replace("did you mean 'chr2'?", "")  # a contig it has: no warning
+
+
 def tsv_rows(path):
     lines = [l.split("\t") for l in path.read_text().splitlines() if not l.startswith("##")]
     return [dict(zip(lines[0], row, strict=True)) for row in lines[1:]]

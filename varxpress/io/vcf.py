@@ -78,7 +78,14 @@ def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, nam
         yield from vcf
         return
     path = name or path
+    known = set(vcf.seqnames)  # the header's contigs, or the index's
     for chrom, start, end in merge_regions(regions):
+        if known and chrom not in known:
+            other = chrom[3:] if chrom.startswith("chr") else f"chr{chrom}"
+            hint = f"; did you mean {other!r}?" if other in known else ""
+            log.warning("%s: no contig %r in this VCF: region %s:%d-%d selects no record%s", path, chrom, chrom,
+                        start + 1, end, hint)
+            continue
         try:
             with warnings.catch_warnings():  # an empty region is normal for a shard, not worth a warning
                 warnings.filterwarnings("ignore", message="no intervals found")
