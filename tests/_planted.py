@@ -77,6 +77,20 @@ def planted_files(folder: Path, n: int = 2000, length: int = 240, seed: int = 0)
     return write_fasta(folder / "seqs.fa", ids, seqs), write_labels(folder / "labels.tsv", ids, labels)
 
 
+def planted_set(folder: Path, n: int, seed: int, test_size: int, valid_size: int) -> Path:
+    """A prepared set ``folder/p.vxd.h5`` of ``n`` planted sequences of 240 bp (ids ``p0``...), randomly split."""
+    from varxpress.io.tables import read_label_table
+    from varxpress.learning import dataset
+
+    seqs, labels = planted(n, 240, seed=seed)
+    ids = [f"p{i}" for i in range(n)]
+    write_fasta(folder / "p.fa", ids, seqs)
+    write_labels(folder / "p.tsv", ids, labels)
+    options = dataset.SequenceSetOptions(test_size=test_size, valid_size=valid_size, seed=0)
+    return dataset.prepare_sequences(folder / "p.fa", read_label_table(folder / "p.tsv"), folder / "p.vxd.h5",
+                                     options=options)
+
+
 #: A small network that can learn the planted structure in a few seconds on a CPU (window 100 + 100 bases).
 SMALL_HPARAMS = {
     "upstream": 100,

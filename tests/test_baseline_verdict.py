@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests._planted import planted, write_fasta, write_labels
-from varxpress.learning import dataset
+from tests._planted import planted_set
 from varxpress.learning.bootstrap import Bootstrap, interval, resample_metrics
 from varxpress.learning.baselines import MIN_TEST_GENES, check_against_baselines, regression_metrics
-from varxpress.io.tables import read_label_table
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -142,13 +140,7 @@ def test_worse_and_constant_models() -> None:
 
 
 def _eight_test_genes(folder: Path) -> Path:
-    seqs, labels = planted(40, 240, seed=5)
-    ids = [f"p{i}" for i in range(40)]
-    write_fasta(folder / "p.fa", ids, seqs)
-    write_labels(folder / "p.tsv", ids, labels)
-    return dataset.prepare_sequences(folder / "p.fa", read_label_table(folder / "p.tsv"),
-                                     folder / "p.vxd.h5",
-                                     options=dataset.SequenceSetOptions(test_size=8, valid_size=8, seed=0))
+    return planted_set(folder, 40, seed=5, test_size=8, valid_size=8)
 
 
 def test_evaluate_require_beats_baselines_exits_nonzero_on_eight_genes(tmp_path: Path, caplog) -> None:

@@ -11,13 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests._planted import planted, trained_planted, write_fasta, write_labels
+from tests._planted import planted_set, trained_planted, write_fasta
 from tests.realdata import DATA, need
-from varxpress.learning import dataset
 from varxpress.sequence.encode import one_hot
 from varxpress.learning.baselines import KmerRidgeBaseline, kmer_counts, regression_metrics
 from varxpress.learning.evaluation import evaluate
-from varxpress.io.tables import read_label_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -106,14 +104,8 @@ def test_evaluate_cli_on_a_trained_model(trained, tmp_path: Path) -> None:
     assert preds["mean"].nunique() == 1 and preds["model"].nunique() > 150
 
 
-def _small_planted_set(folder: Path, n: int = 80) -> Path:
-    seqs, labels = planted(n, 240, seed=7)
-    ids = [f"p{i}" for i in range(n)]
-    write_fasta(folder / "p.fa", ids, seqs)
-    write_labels(folder / "p.tsv", ids, labels)
-    return dataset.prepare_sequences(folder / "p.fa", read_label_table(folder / "p.tsv"),
-                                     folder / "p.vxd.h5",
-                                     options=dataset.SequenceSetOptions(test_size=20, valid_size=10, seed=0))
+def _small_planted_set(folder: Path) -> Path:
+    return planted_set(folder, 80, seed=7, test_size=20, valid_size=10)
 
 
 def test_evaluate_bundled_xpresso_model_on_any_prepared_set(tmp_path: Path, caplog) -> None:
