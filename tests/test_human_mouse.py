@@ -76,6 +76,16 @@ def test_bundled_mouse_model_is_the_published_network(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ExpressionModel.load(MOUSE).predict(X), fresh.predict(X))
 
 
+def test_the_output_header_names_a_bundled_ensemble_by_its_name(tmp_path: Path) -> None:
+    named = _score(tmp_path, "named", ["--model", "human-mouse"])
+    by_path = _score(tmp_path, "by_path", ["--ensemble", str(ENSEMBLE)])
+    pd.testing.assert_frame_equal(named, by_path)
+    header = {name: [line for line in open(tmp_path / f"{name}.vcf") if line.startswith("##varxpress_model=")]
+              for name in ("named", "by_path")}
+    assert "Name=human-mouse," in header["named"][0] and "Members=2" in header["named"][0]
+    assert "Name=ensemble_of_2," in header["by_path"][0]  # a folder or manifest given by path has no name
+
+
 def test_ensemble_scores_follow_from_each_member_alone(tmp_path: Path) -> None:
     human = _score(tmp_path, "human", [])  # the default model is the human network
     mouse = _score(tmp_path, "mouse", ["--model", str(MOUSE)])

@@ -31,6 +31,7 @@ from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
                               open_vcf, read_checked)
 from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
+from varxpress.models.registry import lookup
 from varxpress.scoring.engine import Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
 from varxpress.scoring.scores import GeneScore
@@ -112,7 +113,8 @@ class Scorer:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
         md = self.model.metadata
         spec = self.model.window_spec
-        name = md.name if len(self.members) == 1 else f"ensemble_of_{len(self.members)}"
+        bundled = lookup(self.res.spec.model) if self.res.spec.model else None  # a bundled name, e.g. human-mouse
+        name = md.name if len(self.members) == 1 else bundled.name if bundled else f"ensemble_of_{len(self.members)}"
         lines = [
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
