@@ -14,12 +14,10 @@ import numpy as np
 
 from varxpress.interpret.mutagenesis import MutagenesisResult
 from varxpress.io.outputs import save_figure
-from varxpress.sequence.encode import ALPHABET
+from varxpress.sequence.encode import ALPHABET, reverse_complement
 from varxpress.sequence.windows import tss_offset
 
 __all__ = ["FIGURE_FORMATS", "FIGURE_DPI", "plot_heatmap", "plot_logo", "save_figures"]
-
-_COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
 
 
 def _marks_offsets(res: MutagenesisResult, marks) -> list[tuple[float, str, str]]:
@@ -34,8 +32,8 @@ def _marks_offsets(res: MutagenesisResult, marks) -> list[tuple[float, str, str]
         if offs.max() < lo or offs.min() > hi:
             continue
         base = ""
-        if len(ref) == 1 and len(alt) == 1 and alt in _COMPLEMENT:
-            base = _COMPLEMENT[alt] if minus else alt
+        if len(ref) == 1 and len(alt) == 1 and alt in "ACGTN":
+            base = reverse_complement(alt) if minus else alt
         same = [i for i, o in enumerate(out) if o[0] == x]
         if same:
             i = same[0]

@@ -38,7 +38,7 @@ from varxpress.io.variants import record_pos
 from varxpress.io.vcf import open_vcf
 from varxpress.scoring import scores
 from varxpress.scoring.engine import Predictor
-from varxpress.sequence.encode import ALPHABET
+from varxpress.sequence.encode import ALPHABET, reverse_complement
 from varxpress.sequence.windows import Window, ref_window, tss_offset, window_index
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 __all__ = ["MutagenesisError", "MutagenesisResult", "DEFAULT_RANGE", "saturation_mutagenesis", "scan_positions",
            "real_offsets", "find_gene", "vcf_marks", "write_tsv", "TSV_COLUMNS"]
 
-_COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
 TSV_COLUMNS = ("gene_id", "gene_name", "strand", "chrom", "pos", "offset", "ref", "alt", "ref_pred", "alt_pred",
                "delta")
 
@@ -108,8 +107,8 @@ class MutagenesisResult:
                 alt = self.alt_preds[k, b]
                 if np.isnan(alt):
                     continue
-                ref_g = _COMPLEMENT[self.ref_bases[k]] if minus else self.ref_bases[k]
-                alt_g = _COMPLEMENT[base] if minus else base
+                ref_g = reverse_complement(self.ref_bases[k]) if minus else self.ref_bases[k]
+                alt_g = reverse_complement(base) if minus else base
                 out.append((self.tss.gene_id, self.tss.gene_name, self.tss.strand, self.window.chrom,
                             int(self.positions[k]) + 1, int(self.offsets[k]), ref_g, alt_g, self.ref_pred,
                             float(alt), float(alt - self.ref_pred)))

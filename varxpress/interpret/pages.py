@@ -22,6 +22,7 @@ from varxpress.errors import VarxpressError
 from varxpress.interpret.report import GeneReport, VariantReport, explain_variant
 from varxpress.io.outputs import in_place, open_output
 from varxpress.scoring.scores import units_text
+from varxpress.sequence.encode import reverse_complement
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ th.sort:after{content:" \\2195";color:#999}
 tr.unscored td{color:#777}
 """
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
 def _num(x: float | None, fmt: str = "{:.4g}") -> str:
@@ -59,7 +59,7 @@ def _num(x: float | None, fmt: str = "{:.4g}") -> str:
 def strand_allele(ref: str, alt: str, strand: str) -> str:
     """``REF>ALT`` as the gene's strand reads it: reverse-complemented for a ``-`` strand gene (``G>A`` -> ``C>T``)."""
     if strand == "-":
-        ref, alt = ref.translate(_COMPLEMENT)[::-1], alt.translate(_COMPLEMENT)[::-1]
+        ref, alt = reverse_complement(ref), reverse_complement(alt)
     return f"{ref}>{alt}"
 
 

@@ -39,6 +39,7 @@ from varxpress.learning.dataset import SequenceSetOptions, fit_windows
 from varxpress.learning.prepared import write_prepared_set
 from varxpress.learning.splits import group_split, make_split
 from varxpress.models.metadata import sha256_file
+from varxpress.sequence.encode import reverse_complement
 
 __all__ = ["SequenceTable", "read_sequence_table", "strip_adapters", "element_of", "canonical", "leak_groups",
            "prepare_sequence_tables"]
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 _DNA = re.compile(r"^[ACGTN]+$")
 _ORIENTATION_SUFFIX = re.compile(r"(_Reversed:?|_R)$")
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
 @dataclass
@@ -189,7 +189,7 @@ def element_of(row_id: str) -> str:
 
 def canonical(seq: str) -> str:
     """``min(seq, reverse complement)``: equal for a sequence and its reverse complement."""
-    return min(seq, seq.translate(_COMPLEMENT)[::-1])
+    return min(seq, reverse_complement(seq))
 
 
 def leak_groups(ids: Sequence[str], seqs: Sequence[str]) -> np.ndarray:

@@ -27,6 +27,7 @@ from varxpress.io.tss import TSS
 from varxpress.io.variants import Allele, AlleleKind
 from varxpress.models import fastpath
 from varxpress.models.ensemble import ensemble_stats
+from varxpress.models.local_scorer import Edit
 from varxpress.scoring.scores import GeneScore, mean_log2_fold_change, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window, substitution_edits
@@ -34,9 +35,6 @@ from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_
 log = logging.getLogger(__name__)
 
 __all__ = ["Task", "Prediction", "Scored", "GeneRef", "Engine", "Predictor", "gene_features"]
-
-Edit = tuple[int, int]  #: (index in the oriented window, base 0-3 = A, C, G, T or -1 = N)
-
 
 class Task(NamedTuple):
     """One ALT allele of one record on one gene whose window holds it."""
@@ -269,10 +267,6 @@ class Predictor:
     def model(self):
         """The first member: window, features and output scale are common to all."""
         return self.members[0]
-
-    @property
-    def window_spec(self):
-        return self.model.window_spec
 
     @property
     def fast(self) -> bool:
