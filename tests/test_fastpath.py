@@ -30,12 +30,15 @@ TOL = 1e-4  # on the network's output scale
 def _model(hp: dict, bias_sd: float = 0.0, seed: int = 0) -> ExpressionModel:
     """An untrained model from the builder; optionally random biases so ReLUs are cut at varied thresholds."""
     model = ExpressionModel.from_hparams(hp, name="test")
-    if bias_sd:
-        rng = np.random.default_rng(seed)
-        for layer in model.keras_model.layers:
-            ws = layer.get_weights()
-            if ws:
-                layer.set_weights([w if w.ndim > 1 else rng.normal(0, bias_sd, w.shape).astype(np.float32) for w in ws])
+    rng = np.random.default_rng(seed)
+    for layer in model.keras_model.layers:
+        ws = layer.get_weights()
+        if type(layer).__name__ == "BatchNormalization":  # trained-looking statistics, negative scales included
+            n = ws[0].shape
+            layer.set_weights([rng.choice([-1, 1], n) * rng.uniform(0.5, 2, n), rng.normal(0, 0.5, n),
+                               rng.normal(0, 0.5, n), rng.uniform(0.2, 3, n)])
+        elif ws and bias_sd:
+            layer.set_weights([w if w.ndim > 1 else rng.normal(0, bias_sd, w.shape).astype(np.float32) for w in ws])
     return model
 
 
@@ -77,6 +80,8 @@ def configurations(draw):
     dense = [{"units": draw(st.integers(1, 8)), "dropout": 0.1} for _ in range(draw(st.integers(1, 2)))]
     hp = {"upstream": up, "downstream": length - up, "conv": conv, "dense": dense,
           "n_features": draw(st.integers(0, 3)), "seed": draw(st.integers(0, 1000))}
+    if draw(st.booleans()):  # BatchNormalization (folded into the convolution) and conv dropout (identity)
+        hp.update(batch_norm=True, conv_dropout=draw(st.sampled_from([0.0, 0.2])))
     return hp, draw(st.sampled_from([0.0, 0.3])), draw(st.integers(0, 2**32 - 1))
 
 

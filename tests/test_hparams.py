@@ -69,8 +69,19 @@ def test_a_model_files_stored_json_is_reproduced_byte_for_byte() -> None:
     ({"conv": [{"filters": 2, "kernel": 3, "stride": 2}]}, r"conv\[0\] has unknown keys \['stride'\]"),
     ({"dense": [{"units": 2, "dropout": 1.0}]}, r"dense\[0\]\.dropout=1\.0 must lie in \[0\.0, 1\.0\)"),
     ({"global_pool": "sum"}, "global_pool='sum' must be one of none, max, avg"),
+    ({"batch_norm": "yes"}, "batch_norm='yes' must be true or false"),
+    ({"conv_dropout": 1.0}, r"conv_dropout=1\.0 must lie in \[0\.0, 1\.0\)"),
     ({"upstream": 5, "downstream": 5}, "window length 10 does not survive the pooling"),
 ])
 def test_bad_values_are_named(bad: dict, message: str) -> None:
     with pytest.raises(ModelError, match=message):
         Hyperparameters.from_dict(bad)
+
+
+def test_batch_norm_and_conv_dropout_are_written_back_only_when_given() -> None:
+    base = {"upstream": 20, "downstream": 10, "conv": [{"filters": 2, "kernel": 3}], "dense": [{"units": 2}]}
+    assert "batch_norm" not in validate_hparams(base) and "conv_dropout" not in validate_hparams(base)
+    hp = Hyperparameters.from_dict({**base, "conv_dropout": 0, "batch_norm": 1})
+    assert hp.batch_norm is True and hp.conv_dropout == 0.0
+    assert list(hp.to_dict())[-2:] == ["conv_dropout", "batch_norm"]
+    assert Hyperparameters.from_dict(hp.to_dict()) == hp

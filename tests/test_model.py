@@ -360,3 +360,24 @@ def test_bundled_model_loads_with_expected_metadata() -> None:
     assert layer_names(meta.hparams) == [i.name for i in iter_layers(model)]
     p = model.predict(one_hot_random(2, 10500))
     assert p.shape == (2,) and np.isfinite(p).all()
+
+
+def test_batch_norm_model_round_trips_through_its_file(tmp_path) -> None:
+    """A network with BatchNormalization and conv dropout: its layers are the documented ones, and the file keeps
+    the normalisation statistics (a model that lost them would predict differently)."""
+    hp = {"upstream": 30, "downstream": 20, "conv": [{"filters": 3, "kernel": 5, "pool": 2}, {"filters": 2, "kernel": 3}],
+          "dense": [{"units": 4}], "n_features": 0, "batch_norm": True, "conv_dropout": 0.1, "global_pool": "avg"}
+    model = ExpressionModel.from_hparams(hp, name="bn")
+    rng = np.random.default_rng(1)
+    for layer in model.keras_model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n), rng.uniform(0.2, 3, n)])
+    names = [i.name for i in iter_layers(model)]
+    assert names == layer_names(model.hparams)
+    assert names[:6] == ["conv_1", "bn_1", "conv_relu_1", "pool_1", "conv_dropout_1", "conv_2"]
+    assert [i.kind for i in iter_layers(model)][:3] == ["conv", "batchnorm", "relu"]
+    X = one_hot_random(5, 50)
+    loaded = ExpressionModel.load(model.save(tmp_path / "bn.vxm.h5"))
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=1e-6)
+    assert loaded.hparams["batch_norm"] is True and loaded.hparams["conv_dropout"] == 0.1

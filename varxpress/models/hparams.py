@@ -59,7 +59,10 @@ OPTIMIZERS = ("adam", "sgd")
 #: ``global_pool``: what joins the last conv layer to the dense head; ``none`` = Flatten (Xpresso), ``max``/``avg``
 #: = GlobalMaxPooling1D/GlobalAveragePooling1D (position-free summary, few weights; suits short library sequences).
 GLOBAL_POOLS = ("none", "max", "avg")
-_OPTIONAL = ("global_pool", "rc_augment")
+#: keys that may be absent (absent = off, and written back only when given, so older files round-trip unchanged):
+#: ``global_pool``; ``rc_augment`` (train on both strands); ``batch_norm`` (``BatchNormalization`` between each
+#: convolution and its ReLU); ``conv_dropout`` (``Dropout`` after each conv block, pooling included)
+_OPTIONAL = ("global_pool", "rc_augment", "batch_norm", "conv_dropout")
 
 
 def _as_int(value: Any, what: str, minimum: int) -> int:
@@ -178,6 +181,8 @@ class Hyperparameters:
     n_features: int
     training: TrainingSettings
     global_pool: str | None = None
+    batch_norm: bool | None = None
+    conv_dropout: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     key_order: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -192,7 +197,7 @@ class Hyperparameters:
 
         Rules: 1-4 conv layers and 1-2 dense layers with positive sizes (integral floats such as hyperopt's ``6.0``
         become ints), dropout and momentum in [0, 1), a positive learning rate, a known optimizer and
-        ``global_pool``, a boolean ``rc_augment``, and a window that survives the pooling.
+        ``global_pool``, booleans ``rc_augment`` and ``batch_norm``, ``conv_dropout`` in [0, 1), and a window that survives the pooling.
 
         Raises:
             ModelError: naming the bad value.
@@ -222,13 +227,16 @@ class Hyperparameters:
         global_pool = hp.get("global_pool")
         if "global_pool" in hp and global_pool not in GLOBAL_POOLS:
             raise ModelError(f"hyperparameter global_pool={global_pool!r} must be one of {', '.join(GLOBAL_POOLS)}")
-        rc_augment = _rc_augment(hp["rc_augment"]) if "rc_augment" in hp else None
+        rc_augment = _flag(hp["rc_augment"], "rc_augment") if "rc_augment" in hp else None
+        batch_norm = _flag(hp["batch_norm"], "batch_norm") if "batch_norm" in hp else None
+        conv_dropout = _as_float(hp["conv_dropout"], "conv_dropout", 0.0, 1.0) if "conv_dropout" in hp else None
         training = TrainingSettings(learning_rate, batch_size, hp["optimizer"], momentum, epochs, patience, seed,
                                     rc_augment)
         _check_pooling(upstream + downstream, conv)
         extra = {k: copy.deepcopy(v) for k, v in hparams.items() if k not in DEFAULT_HPARAMS and k not in _OPTIONAL}
         order = tuple(k for k in hparams if k not in DEFAULT_HPARAMS)
-        return cls(upstream, downstream, conv, dense, n_features, training, global_pool, extra, order)
+        return cls(upstream, downstream, conv, dense, n_features, training, global_pool, batch_norm, conv_dropout,
+                   extra, order)
 
     def to_dict(self) -> dict[str, Any]:
         """The flat dict stored in model metadata and hyperparameter files (the keys of :data:`DEFAULT_HPARAMS` in
@@ -241,15 +249,16 @@ class Hyperparameters:
             "optimizer": t.optimizer, "momentum": t.momentum, "epochs": t.epochs, "patience": t.patience,
             "seed": t.seed,
         }
-        optional = {"global_pool": self.global_pool, "rc_augment": t.rc_augment}
+        optional = {"global_pool": self.global_pool, "rc_augment": t.rc_augment, "batch_norm": self.batch_norm,
+                    "conv_dropout": self.conv_dropout}
         for key in self.key_order:
             out[key] = optional[key] if key in optional else copy.deepcopy(self.extra[key])
         return out
 
 
-def _rc_augment(value: Any) -> bool:
+def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
-        raise ModelError(f"hyperparameter rc_augment={value!r} must be true or false")
+        raise ModelError(f"hyperparameter {what}={value!r} must be true or false")
     return bool(value)
 
 

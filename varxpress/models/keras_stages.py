@@ -273,6 +273,9 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
                 stages.append(
                     ConvStage(kernel, bias, int(layer.dilation_rate[0]), [activation_name(layer.activation)])
                 )
+            elif (isinstance(layer, kl.BatchNormalization) and stages and stages[-1].pool == 1
+                  and stages[-1].acts == ["linear"]):
+                stages[-1] = _fold_batch_norm(stages[-1], layer)
             elif isinstance(layer, (kl.Activation, kl.ReLU)) and stages and stages[-1].pool == 1:
                 relu_layer = isinstance(layer, kl.ReLU)
                 stages[-1].acts.append(_relu_layer_name(layer) if relu_layer else activation_name(layer.activation))
@@ -345,6 +348,18 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
     if last_units != 1:
         raise Unsupported("the network's output is not a single unit")
     return stages, head, n, n_features, seq_name, feat_name
+
+
+def _fold_batch_norm(stage: ConvStage, layer: Any) -> ConvStage:
+    """The convolution followed by an (inference-mode) BatchNormalization, as one convolution: per output channel
+    ``gamma * (z - mean) / sqrt(var + eps) + beta`` is affine in ``z``, so it scales the kernel and moves the bias."""
+    if layer.axis not in (-1, 2, [-1], [2]) or not layer.center or not layer.scale:
+        raise Unsupported(f"{layer.name}: BatchNormalization must normalise the channel axis with center and scale")
+    gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in layer.get_weights())
+    factor = gamma / np.sqrt(var + float(layer.epsilon))
+    kernel = (stage.kernel.astype(np.float64) * factor).astype(np.float32)
+    bias = ((stage.bias.astype(np.float64) - mean) * factor + beta).astype(np.float32)
+    return ConvStage(kernel, bias, stage.dilation, [], stage.pool)
 
 
 def _relu_layer_name(layer: Any) -> str:

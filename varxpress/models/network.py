@@ -59,14 +59,19 @@ DEFAULT_MODEL_PATH = Path(model_file(None))
 def layer_names(hparams: Mapping[str, Any]) -> list[str]:
     """Names of the layers :func:`build_network` makes for ``hparams``, in forward order (inputs excluded).
 
-    ``pool_i`` is present only when conv layer i has ``pool > 1``; ``concat`` only when ``n_features > 0``.
+    ``pool_i`` is present only when conv layer i has ``pool > 1``; ``bn_i`` and ``conv_relu_i`` only with
+    ``batch_norm``; ``conv_dropout_i`` only with a non-zero ``conv_dropout``; ``concat`` only when ``n_features > 0``.
     """
     hp = validate_hparams(hparams)
     names: list[str] = []
     for i, layer in enumerate(hp["conv"], 1):
         names.append(f"conv_{i}")
+        if hp.get("batch_norm"):
+            names += [f"bn_{i}", f"conv_relu_{i}"]
         if layer["pool"] > 1:
             names.append(f"pool_{i}")
+        if hp.get("conv_dropout"):
+            names.append(f"conv_dropout_{i}")
     names.append("global_pool" if hp.get("global_pool", "none") != "none" else "flatten")
     if hp["n_features"] > 0:
         names.append("concat")
@@ -95,13 +100,20 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
     length = hp["upstream"] + hp["downstream"]
     promoter = keras.Input(shape=(length, 4), name="promoter")
     x = promoter
+    batch_norm, conv_dropout = bool(hp.get("batch_norm")), float(hp.get("conv_dropout") or 0.0)
     for i, c in enumerate(hp["conv"], 1):
         x = layers.Conv1D(
-            c["filters"], c["kernel"], padding="same", dilation_rate=c["dilation"], activation="relu",
+            c["filters"], c["kernel"], padding="same", dilation_rate=c["dilation"],
+            activation=None if batch_norm else "relu",
             kernel_initializer=keras.initializers.GlorotNormal(seed=seed + i), name=f"conv_{i}",
         )(x)
+        if batch_norm:  # before the ReLU, so that prediction can fold it into the convolution (keras_stages)
+            x = layers.BatchNormalization(momentum=0.9, name=f"bn_{i}")(x)
+            x = layers.Activation("relu", name=f"conv_relu_{i}")(x)
         if c["pool"] > 1:
             x = layers.MaxPooling1D(pool_size=c["pool"], strides=c["pool"], padding="valid", name=f"pool_{i}")(x)
+        if conv_dropout > 0:
+            x = layers.Dropout(conv_dropout, seed=seed + 400 + i, name=f"conv_dropout_{i}")(x)
     if hp.get("global_pool", "none") == "max":
         x = layers.GlobalMaxPooling1D(name="global_pool")(x)
     elif hp.get("global_pool", "none") == "avg":
@@ -130,8 +142,9 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
 class LayerInfo:
     """One layer of the network in forward order, as plain numpy.
 
-    ``kind`` is one of ``conv`` (config: filters, kernel, dilation, padding='same', activation='relu';
-    weights: kernel (k, c_in, filters), bias (filters,)), ``pool`` (config: pool, strides=pool, padding='valid'),
+    ``kind`` is one of ``conv`` (config: filters, kernel, dilation, padding='same', activation 'relu', or 'linear'
+    when a ``batchnorm`` and a ``relu`` follow; weights: kernel (k, c_in, filters), bias (filters,)), ``batchnorm``
+    (config: epsilon; weights: gamma, beta, moving_mean, moving_variance, each (filters,)), ``pool`` (config: pool, strides=pool, padding='valid'),
     ``flatten``, ``concat`` (appends the half-life features), ``dense`` (config: units; weights: kernel (in, units),
     bias (units,); linear), ``relu``, ``dropout`` (config: rate; identity at prediction), ``output`` (Dense with 1
     unit, linear).
@@ -158,8 +171,11 @@ def iter_layers(model: "ExpressionModel | Any") -> list[LayerInfo]:
             continue
         if cls == "Conv1D":
             cfg = {"filters": layer.filters, "kernel": layer.kernel_size[0], "dilation": layer.dilation_rate[0],
-                   "padding": layer.padding, "activation": "relu"}
+                   "padding": layer.padding, "activation": layer.get_config()["activation"]}
             out.append(LayerInfo(name, "conv", cfg, {"kernel": w[0], "bias": w[1]}))
+        elif cls == "BatchNormalization":
+            out.append(LayerInfo(name, "batchnorm", {"epsilon": float(layer.epsilon)},
+                                 dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), w))))
         elif cls == "MaxPooling1D":
             out.append(LayerInfo(name, "pool", {"pool": layer.pool_size[0], "strides": layer.strides[0],
                                                 "padding": layer.padding}, {}))

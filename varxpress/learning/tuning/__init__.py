@@ -11,7 +11,8 @@ Search space
     ``conv_dilation``, ``conv_pool`` (one draw *per conv layer*; ``conv2_pool`` etc. override a single layer),
     ``n_dense`` (1-2), ``dense_units``, ``dense_dropout`` (per dense layer, ``dense1_units`` ...),
     ``learning_rate``, ``batch_size``, ``optimizer``, ``momentum``, ``global_pool`` (``none``/``max``/``avg``),
-    ``rc_augment`` (reverse-complement augmentation, true/false), ``n_features`` (fixed, or ``[choice, 0, N]``:
+    ``rc_augment`` (reverse-complement augmentation, true/false), ``batch_norm`` (true/false),
+    ``conv_dropout`` (dropout after every conv block), ``n_features`` (fixed, or ``[choice, 0, N]``:
     without / with the set's N features), and fixed-only ``epochs``, ``patience``, ``seed``.
 
     Distributions: ``[choice, a, b, ...]``, ``[uniform, lo, hi]``, ``[quniform, lo, hi, q]``,

@@ -44,7 +44,7 @@ DEFAULT_SPACE: dict[str, Any] = {
 _FIXED_ONLY = ("epochs", "patience", "seed", "n_features")
 _LAYER_PARAMS = {"conv": ("filters", "kernel", "dilation", "pool"), "dense": ("units", "dropout")}
 _TOP_PARAMS = ("upstream", "downstream", "n_conv", "n_dense", "learning_rate", "batch_size", "optimizer",
-               "momentum", "global_pool", "rc_augment") + _FIXED_ONLY
+               "momentum", "global_pool", "rc_augment", "batch_norm", "conv_dropout") + _FIXED_ONLY
 
 
 def read_space(path: str | os.PathLike) -> dict[str, Any]:
