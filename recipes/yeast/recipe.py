@@ -47,14 +47,13 @@ crops its own), ``search`` runs ``hyperopt`` over ``space.yaml`` (window ends, l
 size, with and without the features), ``train`` trains the best trial's hyperparameters (or ``--hparams FILE``)
 twice: with every feature (``yeast.vxm.h5``) and without any (``yeast_nohl.vxm.h5``, the promoter sequence alone);
 with ``--members N`` it trains N seeds of a variant and merges them into one model file that predicts their mean
-(:func:`merge_members`). ``evaluate`` compares both with the training mean and the k-mer ridge on the test and the
-validation chromosomes, and ``report`` writes the side-by-side table and the figures.
+(:func:`varxpress.models.merge.merge_members`). ``evaluate`` compares both with the training mean and the k-mer
+ridge on the test and the validation chromosomes, and ``report`` writes the side-by-side table and the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import logging
@@ -351,7 +350,8 @@ def member_paths(out: Path, name: str, members: int, seed: int) -> list[Path]:
 
 def train_variant(out: Path, name: str, n_features: int | None, best: dict, args: argparse.Namespace) -> None:
     """Step ``train`` for one variant: ``--members`` networks with seeds ``seed, seed + 1, ...`` (each skipped when its
-    file exists), merged into ``OUT/<name>.vxm.h5`` (:func:`merge_members`) when there are several."""
+    file exists), merged into ``OUT/<name>.vxm.h5`` (:func:`varxpress.models.merge.merge_members`) when there are
+    several."""
     model = out / f"{name}.vxm.h5"
     if model.exists():
         return
@@ -365,96 +365,9 @@ def train_variant(out: Path, name: str, n_features: int | None, best: dict, args
             varxpress("train", "-d", out / "yeast.vxd.h5", "-p", hparams, "-o", path, "--seed", args.seed + i,
                       "--kmax", args.kmax, "--name", label if len(paths) == 1 else f"{label}_seed{args.seed + i}")
     if len(paths) > 1:
+        from varxpress.models.merge import merge_members  # TensorFlow starts only for the steps that need it
+
         merge_members(paths, model, label)
-
-
-def merge_members(paths: list[Path], out: Path, name: str) -> Path:
-    """Write the mean of same-architecture networks as one network of that architecture, ``len(paths)`` times wider.
-
-    Member ``m``'s conv filters and dense units become block ``m`` of the merged layers: the first conv layer's
-    kernels are concatenated along the filter axis, later conv and dense kernels are block-diagonal (zero between
-    members), the first dense layer's kernel takes member ``m``'s flattened rows at the positions where the merged
-    Flatten puts them (and every member's rows of the per-gene features), and the output layer averages the members
-    (kernels stacked and divided by the number of members, biases averaged). Dropout is inactive when predicting, so
-    the merged network's output is exactly the members' mean output: an ensemble that every subcommand reads as one
-    ordinary model. Members must share hyperparameters (seed aside), label scale and features.
-    """
-    import numpy as np
-
-    from varxpress.models.hparams import validate_hparams
-    from varxpress.models.network import ExpressionModel, build_network
-
-    members = [ExpressionModel.load(p) for p in paths]
-    first = members[0].metadata
-    key = lambda m: {k: v for k, v in m.metadata.hparams.items() if k != "seed"}  # noqa: E731
-    for p, m in zip(paths[1:], members[1:]):
-        if (key(m) != key(members[0]) or m.metadata.label_mean != first.label_mean
-                or m.metadata.label_sd != first.label_sd or m.metadata.feature_names != first.feature_names):
-            raise SystemExit(f"{p}: not the architecture, label scale and features of {paths[0]}; cannot merge")
-    k = len(members)
-    hp = dict(first.hparams)
-    hp["conv"] = [dict(c, filters=c["filters"] * k) for c in hp["conv"]]
-    hp["dense"] = [dict(d, units=d["units"] * k) for d in hp["dense"]]
-    merged = build_network(hp)
-    weights = [{layer.name: layer.get_weights() for layer in m.keras_model.layers if layer.weights} for m in members]
-
-    def block_diagonal(blocks: list) -> np.ndarray:
-        rows, cols = blocks[0].shape[-2:]
-        out = np.zeros(blocks[0].shape[:-2] + (rows * k, cols * k), dtype=np.float32)
-        for m, b in enumerate(blocks):
-            out[..., m * rows:(m + 1) * rows, m * cols:(m + 1) * cols] = b
-        return out
-
-    for i in range(1, len(hp["conv"]) + 1):
-        kernels, biases = zip(*(w[f"conv_{i}"] for w in weights))
-        kernel = np.concatenate(kernels, axis=-1) if i == 1 else block_diagonal(list(kernels))
-        merged.get_layer(f"conv_{i}").set_weights([kernel, np.concatenate(biases)])
-    channels = first.hparams["conv"][-1]["filters"]
-    n_feat = int(hp["n_features"])
-    kernel0 = weights[0]["dense_1"][0]
-    positions = (kernel0.shape[0] - n_feat) // channels
-    units = kernel0.shape[1]
-    kernel = np.zeros((positions * channels * k + n_feat, units * k), dtype=np.float32)
-    for m, w in enumerate(weights):
-        member = w["dense_1"][0]
-        cols = slice(m * units, (m + 1) * units)
-        for pos in range(positions):  # Flatten is row-major over (position, channel)
-            kernel[pos * channels * k + m * channels:pos * channels * k + (m + 1) * channels, cols] = \
-                member[pos * channels:(pos + 1) * channels]
-        kernel[positions * channels * k:, cols] = member[positions * channels:]
-    merged.get_layer("dense_1").set_weights([kernel, np.concatenate([w["dense_1"][1] for w in weights])])
-    for j in range(2, len(hp["dense"]) + 1):
-        kernels, biases = zip(*(w[f"dense_{j}"] for w in weights))
-        merged.get_layer(f"dense_{j}").set_weights([block_diagonal(list(kernels)), np.concatenate(biases)])
-    kernels, biases = zip(*(w["output"] for w in weights))
-    merged.get_layer("output").set_weights([np.concatenate(kernels) / k, np.mean(biases, axis=0)])
-    meta = copy.deepcopy(first)
-    meta.name, meta.hparams = name, validate_hparams(hp)
-    meta.metrics = {}  # the members' own metrics are in source.ensemble; `evaluate` measures the merged network
-    meta.source = {**first.source, "ensemble": {
-        "members": [{"file": p.name, "seed": m.metadata.hparams.get("seed"),
-                     "valid": m.metadata.metrics.get("model", {}).get("valid")} for p, m in zip(paths, members)],
-        "rule": "the mean of the members' outputs, as one network with the members side by side"}}
-    ExpressionModel(merged, meta).save(out)
-    compress_weights(out)
-    log.info("merged %d members into %s", k, out)
-    return out
-
-
-def compress_weights(path: Path) -> None:
-    """Rewrite the weight arrays of a model file gzip-compressed (HDF5 filters; readers need nothing new): the zero
-    blocks of a merged network then take almost no room."""
-    import h5py
-
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-        dst.attrs.update(src.attrs)
-        for lname, group in src["weights"].items():
-            g = dst.create_group(f"weights/{lname}")
-            g.attrs.update(group.attrs)
-            for name, data in group.items():
-                g.create_dataset(name, data=data[()], compression="gzip", compression_opts=9, shuffle=True)
-    tmp.replace(path)
 
 
 ROWS = {  # results row -> (evaluate's folder, column of its predictions.tsv)

@@ -312,8 +312,10 @@ class ExpressionModel:
         return np.asarray(y, dtype=np.float64) * m.label_sd + m.label_mean
 
     # ---- file I/O -----------------------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to ``path`` (``.vxm.h5`` recommended) through :func:`varxpress.io.outputs.atomic_path`.
+    def save(self, path: str | os.PathLike[str], compress: bool = False) -> Path:
+        """Write the model to ``path`` (``.vxm.h5`` recommended) through :func:`varxpress.io.outputs.atomic_path`;
+        ``compress`` stores the weight arrays gzip-compressed (HDF5 filters: readers need nothing new; the zero
+        blocks of a merged network then take almost no room).
 
         Returns the path. Raises OutputError when the folder cannot be written.
         """
@@ -335,7 +337,9 @@ class ExpressionModel:
                     g = wgroup.create_group(layer.name)
                     g.attrs["weight_names"] = json.dumps(names)
                     for wname, value in zip(names, values):
-                        g.create_dataset(wname, data=np.asarray(value, dtype=np.float32))
+                        g.create_dataset(wname, data=np.asarray(value, dtype=np.float32),
+                                         **({"compression": "gzip", "compression_opts": 9, "shuffle": True}
+                                            if compress else {}))
         except OutputError:
             raise
         except OSError as exc:
