@@ -235,7 +235,7 @@ def check_against_baselines(y: np.ndarray, model_pred: np.ndarray, baseline_pred
         "beats_baselines": not reasons, "verdict": verdict, "reasons": reasons, "near_constant": bool(near_constant),
         "n": int(n), "min_genes": int(min_genes), "model_pearson": model["pearson"], "r2_margin": margins,
         "r2_margin_required": float(margin), "paired": paired,
-        "bootstrap": {"n_boot": boot.n_boot, "seed": boot.seed, "level": 0.95, "paired": True}})
+        "bootstrap": {"n_boot": boot.n_boot, "seed": boot.seed, "level": 0.95, "paired": True, "unit": boot.unit}})
 
 
 def _nan_to_none(obj):

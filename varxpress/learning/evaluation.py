@@ -47,7 +47,8 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
              kmax: int = 6, batch_size: int = 256, n_boot: int = N_BOOT, seed: int = 0) -> EvaluationResult:
     """Metrics of ``model`` on a split of a prepared set, beside the mean and k-mer ridge baselines.
 
-    Every metric gets a bootstrap 95% interval over the split's genes (``*_ci_low``/``*_ci_high``; ``n_boot``
+    Every metric gets a bootstrap 95% interval over the split's genes, or its leak groups in a sequence set split
+    by groups (``*_ci_low``/``*_ci_high``; ``n_boot``
     resamples seeded with ``seed``, the same resamples for every predictor), and the verdict of
     :func:`check_against_baselines` uses the paired differences on those resamples.
 
@@ -81,7 +82,7 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
                                       {split: (arrays.X, arrays.features, y)}, kmax)
     model_metrics = regression_metrics(y, pred)
     base_preds = {name: p[split] for name, p in preds.items()}
-    boot = Bootstrap(y, {"model": pred, **base_preds}, n_boot, seed)
+    boot = Bootstrap(y, {"model": pred, **base_preds}, n_boot, seed, pset.leak_groups(arrays.index))
     guard = check_against_baselines(y, pred, base_preds, boot=boot)
     warn_if_failed(guard, f"evaluate on {split}")
     rows = [{"predictor": "model", **model_metrics, **boot.intervals("model"), "calibrated": calibrated}]

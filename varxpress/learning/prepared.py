@@ -273,6 +273,13 @@ class PreparedSet:
         X = self.read_onehot(rows, upstream, downstream, pad)
         return Arrays(X, self.features[rows], self.labels[rows], [self.ids[i] for i in rows], rows)
 
+    def leak_groups(self, rows: np.ndarray) -> np.ndarray | None:
+        """The leak group of each of ``rows`` (a sequence set split by groups), None for a set without groups: the
+        unit the evaluation's bootstrap resamples."""
+        if "group" not in self._h5:
+            return None
+        return np.asarray(self._h5["group"][:])[np.asarray(rows, dtype=np.int64)]
+
     def column(self, name: str) -> np.ndarray:
         """A per-row dataset (e.g. ``chrom``, ``off_contig``) as a numpy array."""
         if name not in self._h5:

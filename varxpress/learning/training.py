@@ -273,6 +273,7 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
     metrics: dict = {"model": {}, "best_epoch": result.best_epoch,
                      "epochs_run": len(result.history.get("loss", []))}
     preds: dict = {}
+    groups: dict = {}
     evals = {}
     for split in ("valid", "test"):
         data = load_split(pset, split, hp, max_bytes, None)
@@ -283,6 +284,7 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
         p = predict_network(result.keras_model, data, hp) * scale + shift
         metrics["model"][split] = regression_metrics(y, p)
         preds[split] = (data.ids if isinstance(data, Arrays) else [pset.ids[i] for i in data[1]], y, p)
+        groups[split] = pset.leak_groups(data.index if isinstance(data, Arrays) else data[1])
         if isinstance(data, Arrays):
             evals[split] = (data.X, data.features, y)
     train_data = load_split(pset, "train", hp, max_bytes, None)
@@ -295,8 +297,9 @@ def _score_splits(pset: PreparedSet, result: FitResult, hp: dict, kmax: int, max
         log.warning("the set is too large for the in-memory baselines: run `varxpress evaluate` on a subset")
         metrics["baselines"] = {}
     boots = {}
-    for split, item in preds.items():  # bootstrap 95% intervals over genes, the same resamples for every predictor
-        boots[split] = Bootstrap(item[1], {"model": item[2], **(item[3] if len(item) > 3 else {})})
+    for split, item in preds.items():  # bootstrap 95% intervals over genes (leak groups), the same resamples for all
+        boots[split] = Bootstrap(item[1], {"model": item[2], **(item[3] if len(item) > 3 else {})},
+                                 groups=groups[split])
         metrics["model"][split].update(boots[split].intervals("model"))
         for name in (item[3] if len(item) > 3 else {}):
             metrics["baselines"][name][split].update(boots[split].intervals(name))
