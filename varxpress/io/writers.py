@@ -221,12 +221,28 @@ def check_written(path: str, records: int, dest: str | None = None) -> None:
                 fh.seek(0, os.SEEK_END)
                 if fh.tell() and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n":
                     raise OSError("the last line is incomplete")
-        found = sum(1 for _ in cyvcf2.VCF(path))
+        found = sum(1 for _ in cyvcf2.VCF(path)) if vcf_write_mode(dest) == "wb" else _text_records(path)
     except Exception as exc:  # cyvcf2 raises bare Exception on a damaged file
         raise OutputError(f"cannot write {dest}: the written file is damaged ({exc}); is the disk full?") from exc
     if found != records:
         raise OutputError(f"cannot write {dest}: only {found} of {records} records reached the disk; is the disk "
                           f"full?")
+
+
+def _text_records(path: str) -> int:
+    """Data lines of a plain or BGZF text VCF, counted without parsing them (gzip refuses a damaged stream)."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+        for line in fh:  # the header
+            if not line.startswith(b"#"):
+                n = 1
+                break
+        else:
+            return 0
+        while block := fh.read(1 << 20):
+            n += block.count(b"\n")
+        return n
 
 
 def vcf_write_mode(path: str) -> str:

@@ -92,13 +92,7 @@ class ScoreStats:
 
 
 def _chunks(it: Iterator, size: int) -> Iterator[list]:
-    chunk = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    while chunk := list(itertools.islice(it, size)):
         yield chunk
 
 
@@ -160,8 +154,9 @@ class Scorer:
                 continue
             idx = np.concatenate(parts)
             s, e = starts[idx], ends[idx]
-            if not self.cfg.mark_outside_windows:  # past the contig end: warned about one by one
-                examine[idx] = self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) | (e > self.genome.length(name))
+            if not self.cfg.mark_outside_windows:  # before or past the contig: warned about one by one
+                examine[idx] = (self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) | (s < 0)
+                                | (e > self.genome.length(name)))
             refs.load(name, s, e)
         return examine.tolist(), refs
 
@@ -169,11 +164,14 @@ class Scorer:
         """For a record outside every window: its number of ALT alleles when each would only be marked
         ``no_gene_in_window`` (valid alleles, REF as in the genome), else 0 (it is classified and marked as usual)."""
         ref, alts = rec.REF, rec.ALT
+        if not alts:
+            return 0
         for alt in alts:
             if isinstance(_classify_allele(ref, alt, self.cfg.max_allele_len), SkipReason):
                 return 0
-        if alts and check_ref(refs, self.genome.resolve(rec.CHROM), record_pos(rec), ref):
-            return len(alts)
+        chrom, start = self.genome.resolve(rec.CHROM), rec.start  # on the contig (see _triage)
+        if refs.fetch(chrom, start, start + len(ref)) == ref.upper() or check_ref(refs, chrom, start + 1, ref):
+            return len(alts)  # (check_ref: the rule for N bases and lower case)
         return 0
 
     def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats,
