@@ -64,7 +64,10 @@ def test_outside_records_are_unmarked_by_default_and_marked_on_request(inputs, t
     assert [strip(r) for r in _body(plain)] == [strip(r) for r in _body(marked)]
     heads = [[line for line in path.read_text().splitlines() if line.startswith("#")
               and not line.startswith("##varxpress_command=")] for path in (plain, marked)]
-    assert heads[0] == heads[1]
+    skip_lines = [[line for line in head if line.startswith("##INFO=<ID=VXP_SKIP,")] for head in heads]
+    assert "a record with neither VXP nor VXP_SKIP lies outside every gene window" in skip_lines[0][0]
+    assert "neither" not in skip_lines[1][0]  # the option keeps the Description as it was
+    assert [line for line in heads[0] if line not in skip_lines[0]] == [l for l in heads[1] if l not in skip_lines[1]]
     counts = json.loads(plain_stats.read_text())
     assert counts == json.loads(marked_stats.read_text())
     assert counts["skipped"]["no_gene_in_window"] == 1 + 2 + 1 + 1 + 1  # plain*, and the star record's first ALT

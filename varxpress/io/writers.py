@@ -127,8 +127,14 @@ class TsvWriter:
                              f"TSV rows: the TSV is incomplete; every other output was written in full")
 
 
-def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
-    """Declare the varxpress INFO fields and provenance lines.
+#: added to the VXP_SKIP Description when records outside every window are written unmarked (the default)
+UNMARKED_NOTE = ("; a record with neither VXP nor VXP_SKIP lies outside every gene window of the model (each of its "
+                 "alleles would be no_gene_in_window)")
+
+
+def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False) -> list[str]:
+    """Declare the varxpress INFO fields and provenance lines (``unmarked_outside``: records outside every window
+    carry no ``VXP_SKIP``, and its Description says so).
 
     Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
     :func:`annotate` so the records' own values of those fields are removed too.
@@ -162,7 +168,7 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
     vcf.add_info_to_header({
         "ID": "VXP_SKIP", "Number": ".", "Type": "String",
         "Description": "varxpress: why each ALT allele was not scored, in ALT order (. = scored; one value for a "
-                       "record without ALT); see docs/output.md",
+                       "record without ALT)" + (UNMARKED_NOTE if unmarked_outside else "") + "; see docs/output.md",
     })
     for key, value in header_lines:
         vcf.add_to_header(f"##{key}={value}")

@@ -250,7 +250,7 @@ class Scorer:
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
         provenance = self.provenance()
-        clear = add_header(vcf, provenance)
+        clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows)
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
         # what can be refused up front (no index for --region, an unreadable first record) is, before any header
