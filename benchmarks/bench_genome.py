@@ -140,7 +140,7 @@ def make_vcf(folder: Path, seqs: dict[str, np.ndarray], n_records: int, samples:
     return path
 
 
-def run_child(argv: list[str], log: Path, env: dict | None = None) -> dict:
+def run_child(argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> dict:
     """Run a command; wall time, CPU time and peak RSS (MB) of the child and its waited-for descendants.
 
     Started through ``/usr/bin/time`` where present: a process started straight from this one would report at least
@@ -150,7 +150,7 @@ def run_child(argv: list[str], log: Path, env: dict | None = None) -> dict:
     timer = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] if os.access("/usr/bin/time", os.X_OK) else []
     t0 = time.perf_counter()
     with open(log, "w") as err:
-        proc = subprocess.Popen(timer + argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        proc = subprocess.Popen(timer + argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
@@ -173,8 +173,15 @@ def score(vcf: Path, fasta: Path, tss: Path, folder: Path, threads: int, extra: 
     argv = [sys.executable, "-m", "varxpress", "score", str(vcf), "--fasta", str(fasta), "--tss", str(tss),
             "--out", str(folder / f"{tag}.vcf.gz"), "--threads", str(threads), "--stats", str(stats), "--quiet",
             *extra]
-    env = dict(os.environ, PYTHONPATH=src) if src else None
-    res = run_child(argv, folder / f"{tag}.log", env)
+    env = dict(os.environ, PYTHONPATH=str(Path(src).resolve())) if src else None
+    # run from the data folder: `python -m` puts the working directory first on sys.path, so from a source tree it
+    # would import that tree's varxpress whatever PYTHONPATH says
+    probe = subprocess.run([sys.executable, "-c", "import varxpress; print(varxpress.__file__)"], env=env,
+                           cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+    if src and not Path(probe).resolve().is_relative_to(Path(src).resolve()):
+        raise SystemExit(f"--baseline-src {src}: the child imports varxpress from {probe}, not from there")
+    res = run_child(argv, folder / f"{tag}.log", env, cwd=folder)
+    res["varxpress"] = probe
     counts = json.loads(stats.read_text())
     res.update(records=counts["records_in"], scores=counts["scores"], scores_fast=counts.get("scores_fast"),
                skipped=counts.get("skipped"))
@@ -194,6 +201,40 @@ def indel_scores(path: Path) -> int:
             if len(entry.split("|", 1)[0]) != len(rec.REF):
                 n += 1
     return n
+
+
+def vcf_lines(path: Path) -> list[str]:
+    """Lines of a BGZF VCF but the ``##varxpress_command`` line (it names the options, which differ)."""
+    import gzip
+
+    with gzip.open(path, "rt") as fh:
+        return [line for line in fh if not line.startswith("##varxpress_command=")]
+
+
+def compare_outputs(ours: Path, marked: Path, baseline: Path) -> dict:
+    """Whether ``--mark-outside-windows`` gives the baseline's file, and whether the default differs from it only
+    by ``VXP_SKIP`` values that are all ``no_gene_in_window`` (records lying in no window)."""
+    a, m, b = vcf_lines(ours), vcf_lines(marked), vcf_lines(baseline)
+    outside = 0
+    other = 0
+    described = False  # the default's VXP_SKIP Description adds what an absent VXP_SKIP means
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        if x.startswith("##INFO=<ID=VXP_SKIP,") and y.startswith("##INFO=<ID=VXP_SKIP,"):
+            described = True
+            continue
+        f, g = x.rstrip("\n").split("\t"), y.rstrip("\n").split("\t")
+        items = g[7].split(";")
+        kept = [i for i in items if not (i.startswith("VXP_SKIP=") and
+                                         set(i[len("VXP_SKIP="):].split(",")) == {"no_gene_in_window"})]
+        if f[:7] + f[8:] == g[:7] + g[8:] and len(kept) == len(items) - 1 and f[7] == (";".join(kept) or "."):
+            outside += 1
+        else:
+            other += 1
+    return {"marked_identical_to_baseline": m == b, "default_lines": len(a), "baseline_lines": len(b),
+            "default_differs_only_outside": len(a) == len(b) and other == 0, "records_unmarked_outside": outside,
+            "vxp_skip_description_differs": described}
 
 
 def one_scale(folder: Path, n_records: int, args: argparse.Namespace) -> dict:
@@ -234,7 +275,15 @@ def one_scale(folder: Path, n_records: int, args: argparse.Namespace) -> dict:
         print(f"  baseline ({args.baseline_src}): {base['wall_s']:.2f} s wall ({base['cpu_s']:.1f} CPU-s), "
               f"{base['records'] / base['wall_s']:,.0f} records/s, {base['indel_scores'] / base['wall_s']:,.0f} "
               f"indel scores/s, peak RSS {base['peak_rss_mb']:.0f} MB; this tree is "
-              f"{base['wall_s'] / sc['wall_s']:.2f}x faster", flush=True)
+              f"{base['wall_s'] / sc['wall_s']:.2f}x faster ({base['cpu_s'] / sc['cpu_s']:.2f}x in CPU time)",
+              flush=True)
+        if args.compare_marked:
+            row["marked"] = score(vcf, fasta, tss, folder, args.threads, extra + ["--mark-outside-windows"],
+                                  tag="marked")
+            row["outputs"] = compare_outputs(folder / "scored.vcf.gz", folder / "marked.vcf.gz",
+                                             folder / "baseline.vcf.gz")
+            print(f"  --mark-outside-windows: {row['marked']['wall_s']:.2f} s wall ({row['marked']['cpu_s']:.1f} "
+                  f"CPU-s); outputs: {row['outputs']}", flush=True)
     return row
 
 
@@ -253,6 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline-src", help="also run score with varxpress imported from this source tree (e.g. "
                                           "`git archive main | tar -x -C DIR`), on the same files, for a side-by-side "
                                           "comparison")
+    p.add_argument("--compare-marked", action="store_true",
+                   help="with --baseline-src: also run this tree with --mark-outside-windows and compare the three "
+                        "outputs (the marked one should be the baseline's, the default one differ only by the "
+                        "VXP_SKIP of records outside every window)")
     p.add_argument("--workdir", help="keep the generated files here (default: a temporary folder, removed)")
     p.add_argument("--json", help="write the figures to this JSON file")
     args = p.parse_args(argv)
@@ -261,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{tool} not on PATH: install it (scripts/install-system-deps)")
     print(f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, python "
           f"{platform.python_version()}, numpy {np.__version__}", flush=True)
-    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="vxp-bench-genome-"))
+    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="vxp-bench-genome-"))
     rows = []
     try:
         for frac in (float(x) for x in args.scales.split(",")):

@@ -75,22 +75,22 @@ def test_success_replaces_atomically(many, reference, toy_model, outdir):
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_crash_or_interrupt_mid_run_leaves_previous_output(many, reference, toy_model, outdir, monkeypatch, exc):
     calls = []
-    real = pipeline.annotate
+    real = pipeline.Scorer._triage
 
-    def annotate(*args):
+    def triage(self, chunk):  # once per chunk, whether its records are annotated or written through
         calls.append(1)
-        if len(calls) == 2500:  # after more than one chunk was written
+        if len(calls) == 5:  # after four chunks were written
             raise exc
-        return real(*args)
+        return real(self, chunk)
 
-    monkeypatch.setattr(pipeline, "annotate", annotate)
+    monkeypatch.setattr(pipeline.Scorer, "_triage", triage)
     if isinstance(exc, KeyboardInterrupt):
         assert score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv",
                      "--chunk-size", 500) == 130
     else:
         with pytest.raises(RuntimeError, match="boom"):
             score(many, reference, toy_model, outdir / "out.vcf", "--tsv", outdir / "out.tsv", "--chunk-size", 500)
-    assert len(calls) == 2500
+    assert len(calls) == 5
     assert unchanged(outdir)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -260,6 +261,31 @@ def test_overlapping_equals_brute_force(genes, up, down, query):
         key=lambda t: (t.pos0, t.gene_id),
     )
     assert index.overlapping(chrom, start, start + length) == expected
+
+
+@given(
+    genes=st.lists(st.tuples(st.sampled_from(["1", "chr2"]), st.integers(0, 300), st.sampled_from("+-")),
+                   max_size=40),
+    up=st.integers(0, 50),
+    down=st.integers(1, 50),
+    chrom=st.sampled_from(["chr1", "2", "3"]),
+    spans=st.lists(st.tuples(st.integers(-60, 360), st.integers(0, 80)), max_size=30),
+)
+def test_any_overlapping_is_overlapping_vectorised(genes, up, down, chrom, spans):
+    """The vectorised membership test (merged windows, one searchsorted) answers as the per-interval query does,
+    for touching, nested and far-apart windows, empty intervals and contigs without a window."""
+    index = TSSIndex([TSS(f"G{i}", f"G{i}", c, p, s) for i, (c, p, s) in enumerate(genes)], up, down)
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = starts + np.array([n for _, n in spans], dtype=np.int64)
+    expected = [bool(index.overlapping(chrom, s, e)) for s, e in zip(starts.tolist(), ends.tolist())]
+    assert index.any_overlapping(chrom, starts, ends).tolist() == expected
+
+
+def test_any_overlapping_at_window_edges():
+    index = TSSIndex([TSS("G", "G", "1", 100, "+")], upstream=10, downstream=5)  # window [90, 105)
+    starts, ends = np.array([105, 104, 89, 89, 95, 0]), np.array([106, 105, 90, 91, 95, 1000])
+    assert index.any_overlapping("chr1", starts, ends).tolist() == [False, True, False, True, False, True]
+    assert not index.any_overlapping("chr2", starts, ends).any()
 
 
 # -- real data ---------------------------------------------------------------------------------------------------

@@ -63,3 +63,23 @@ def test_tsv_writer_header_and_row(tmp_path):
     row = dict(zip(TSV_COLUMNS, lines[2].split("\t")))
     assert row["record"] == "5" and row["delta"] == "-0.25" and row["log2fc"] == "." and row["flags"] == "off_contig"
     assert row["distance"] == "-89" and row["tss_pos"] == "100"
+
+
+def test_check_written_counts_the_records_of_text_and_bgzf_outputs(tmp_path):
+    import pysam
+
+    from varxpress.io.writers import check_written
+
+    body = "".join(f"chr1\t{p}\t.\tA\tG\t.\t.\t.\n" for p in range(1, 4001))
+    plain = tmp_path / "o.vcf"
+    plain.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + body)
+    packed = tmp_path / "o.vcf.gz"
+    pysam.tabix_compress(str(plain), str(packed))
+    for path in (plain, packed):
+        check_written(str(path), 4000)
+        with pytest.raises(OutputError, match="only 4000 of 4001 records reached the disk"):
+            check_written(str(path), 4001)
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    with pytest.raises(OutputError, match="the written file is damaged"):
+        check_written(str(cut), 4000, "out.vcf.gz")

@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", type=regions_file, default=[],
                    help="file of regions (BED, or CHROM:START-END per line)")
     add_score_options(p)
+    p.add_argument("--mark-outside-windows", action="store_true",
+                   help="also give records that no model window holds their VXP_SKIP reasons (no_gene_in_window, "
+                        "or what else keeps them from being scored), checking their REF as the others'; by default "
+                        "they are written through unchanged (faster on whole genomes) and only counted")
     add_prediction_options(p, batch_size=True)
     p.add_argument("--chunk-size", type=positive_int, default=ScoreConfig.chunk_size,
                    help="records held in memory at once")
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = ScoreConfig(
         vcf=args.vcf, resources=resource_spec(args), out=args.out, tsv=args.tsv, regions=regions or None,
         on_ref_mismatch=args.on_ref_mismatch, max_allele_len=args.max_allele_len, threads=args.threads,
-        batch_size=args.batch_size, chunk_size=args.chunk_size, fast=args.fast, quiet=args.quiet,
+        batch_size=args.batch_size, chunk_size=args.chunk_size, fast=args.fast,
+        mark_outside_windows=args.mark_outside_windows, quiet=args.quiet,
         command_line=args.command_line,
     )
     configure_threads(args.threads)

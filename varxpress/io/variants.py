@@ -25,6 +25,9 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from varxpress.errors import VcfError
+from varxpress.io.blockscan import FLOAT as _FLOAT
+from varxpress.io.blockscan import INT as _INT
+from varxpress.io.blockscan import check_block
 
 if TYPE_CHECKING:
     from varxpress.io.genome import Genome
@@ -216,9 +219,8 @@ def check_ref(genome: Genome, chrom: str, pos: int, ref: str) -> bool:
 # -- text VCF pre-scan ---------------------------------------------------------------------------------------------
 
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-_INT = re.compile(rb"[+-]?[0-9]+")
-_FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
 _DECLARED = re.compile(rb"##(contig|INFO|FORMAT|FILTER)=<ID=([^,>]+)[,>]")
+_BLOCK = 1 << 20  #: bytes of data lines checked at once
 _INFO_TYPE = re.compile(rb"##INFO=<ID=([^,>]+),.*?Type=(Integer|Float)[,>]")
 
 
@@ -299,31 +301,65 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
     used: dict[bytes, set[bytes]] = {b"contig": set(), b"INFO": set(), b"FORMAT": set(), b"FLAG": set(),
                                      b"FILTER": set()}
     columns = 0
-    header = 0
-    records = 0
     lineno = 0
-    for lineno, raw in enumerate(fh, 1):
+    for lineno, raw in enumerate(iter(fh.readline, b""), 1):  # the header, line by line
         done[0] = lineno - 1
         line = raw.rstrip(b"\n").rstrip(b"\r")
         where = f"{path}:{lineno}"
-        if not columns:  # still in the header
-            if lineno == 1 and not line.startswith(b"##fileformat=VCF"):
-                raise VcfError(f"{where}: not a VCF: the first line must be ##fileformat=VCFv4.x (found "
-                               f"{line[:40].decode('latin-1')!r})")
-            if line.startswith(b"##"):
-                m = _INFO_TYPE.match(line)
-                if m:
-                    numeric[m.group(1)] = _INT if m.group(2) == b"Integer" else _FLOAT
-                m = _DECLARED.match(line)
-                if m:
-                    declared[m.group(1)].add(m.group(2))
-                continue
-            fields = line.split(b"\t")
-            if not line.startswith(b"#CHROM") or len(fields) < 8:
-                raise VcfError(f"{where}: expected the tab-separated header line #CHROM POS ID REF ALT QUAL FILTER "
-                               f"INFO [FORMAT samples...] here, found {line[:40].decode('latin-1')!r}")
-            columns, header = len(fields), lineno
+        if lineno == 1 and not line.startswith(b"##fileformat=VCF"):
+            raise VcfError(f"{where}: not a VCF: the first line must be ##fileformat=VCFv4.x (found "
+                           f"{line[:40].decode('latin-1')!r})")
+        if line.startswith(b"##"):
+            m = _INFO_TYPE.match(line)
+            if m:
+                numeric[m.group(1)] = _INT if m.group(2) == b"Integer" else _FLOAT
+            m = _DECLARED.match(line)
+            if m:
+                declared[m.group(1)].add(m.group(2))
             continue
+        fields = line.split(b"\t")
+        if not line.startswith(b"#CHROM") or len(fields) < 8:
+            raise VcfError(f"{where}: expected the tab-separated header line #CHROM POS ID REF ALT QUAL FILTER "
+                           f"INFO [FORMAT samples...] here, found {line[:40].decode('latin-1')!r}")
+        columns = len(fields)
+        break
+    if not columns:
+        if lineno == 0:
+            raise VcfError(f"{path}: the file is empty: a VCF needs at least the ##fileformat and #CHROM header "
+                           f"lines")
+        raise VcfError(f"{path}: no #CHROM header line (the file ends after {lineno} header lines)")
+    header = lineno
+    kinds = {key: pattern is _INT for key, pattern in numeric.items()}
+    records = 0
+    rest = b""
+    while True:  # the records, a block of lines at a time (see varxpress.io.blockscan)
+        done[0] = header + records
+        data = fh.read(_BLOCK)
+        block = rest + data
+        if not data and block and not block.endswith(b"\n"):
+            block += b"\n"  # the last line has no line end
+        cut = block.rfind(b"\n") + 1
+        block, rest = block[:cut], block[cut:]
+        if block:
+            n = check_block(block, columns, kinds, declared, used)
+            if n is None:
+                n = _scan_records(path, block.split(b"\n")[:-1], header + records, columns, numeric, declared, used)
+            records += n
+        if not data:
+            break
+    used[b"FLAG"] -= used[b"INFO"]
+    undeclared = {kind.decode(): sorted(name.decode("latin-1") for name in names) for kind, names in used.items()
+                  if names}
+    return VcfScan(header, records, columns, undeclared)
+
+
+def _scan_records(path: str, lines: list[bytes], before: int, columns: int, numeric: dict[bytes, re.Pattern],
+                  declared: dict[bytes, set[bytes]], used: dict[bytes, set[bytes]]) -> int:
+    """The checks of :func:`scan_vcf_text` on data lines, one by one (``before``: file lines before them);
+    returns their number."""
+    for lineno, raw in enumerate(lines, before + 1):
+        line = raw.rstrip(b"\r")
+        where = f"{path}:{lineno}"
         if not line.strip():
             raise VcfError(f"{where}: blank line inside the records; remove it (e.g. `grep -v '^$'`)")
         if line.startswith(b"#"):
@@ -353,16 +389,7 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
                     used[b"INFO" if eq else b"FLAG"].add(key)
         if columns > 8 and fields[8] != b".":
             used[b"FORMAT"].update(set(fields[8].split(b":")) - declared[b"FORMAT"])
-        records += 1
-    if not columns:
-        if lineno == 0:
-            raise VcfError(f"{path}: the file is empty: a VCF needs at least the ##fileformat and #CHROM header "
-                           f"lines")
-        raise VcfError(f"{path}: no #CHROM header line (the file ends after {lineno} header lines)")
-    used[b"FLAG"] -= used[b"INFO"]
-    undeclared = {kind.decode(): sorted(name.decode("latin-1") for name in names) for kind, names in used.items()
-                  if names}
-    return VcfScan(header, records, columns, undeclared)
+    return len(lines)
 
 
 def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> None:

@@ -75,9 +75,11 @@ def check_region_index(path: str, name: str | None = None) -> None:
 def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, name: str | None = None) -> Iterator:
     """All records, or those whose POS lies in one of ``regions`` (each record once, in region order)."""
     if not regions:
-        yield from vcf
-        return
-    path = name or path
+        return iter(vcf)  # htslib's own iterator: no Python frame per record
+    return _region_records(vcf, name or path, regions)
+
+
+def _region_records(vcf, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
     known = set(vcf.seqnames)  # the header's contigs, or the index's
     for chrom, start, end in merge_regions(regions):
         if known and chrom not in known:

@@ -127,8 +127,14 @@ class TsvWriter:
                              f"TSV rows: the TSV is incomplete; every other output was written in full")
 
 
-def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
-    """Declare the varxpress INFO fields and provenance lines.
+#: added to the VXP_SKIP Description when records outside every window are written unmarked (the default)
+UNMARKED_NOTE = ("; a record with neither VXP nor VXP_SKIP lies outside every gene window of the model (each of its "
+                 "alleles would be no_gene_in_window)")
+
+
+def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False) -> list[str]:
+    """Declare the varxpress INFO fields and provenance lines (``unmarked_outside``: records outside every window
+    carry no ``VXP_SKIP``, and its Description says so).
 
     Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
     :func:`annotate` so the records' own values of those fields are removed too.
@@ -162,7 +168,7 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]]) -> list[str]:
     vcf.add_info_to_header({
         "ID": "VXP_SKIP", "Number": ".", "Type": "String",
         "Description": "varxpress: why each ALT allele was not scored, in ALT order (. = scored; one value for a "
-                       "record without ALT); see docs/output.md",
+                       "record without ALT)" + (UNMARKED_NOTE if unmarked_outside else "") + "; see docs/output.md",
     })
     for key, value in header_lines:
         vcf.add_to_header(f"##{key}={value}")
@@ -221,12 +227,28 @@ def check_written(path: str, records: int, dest: str | None = None) -> None:
                 fh.seek(0, os.SEEK_END)
                 if fh.tell() and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n":
                     raise OSError("the last line is incomplete")
-        found = sum(1 for _ in cyvcf2.VCF(path))
+        found = sum(1 for _ in cyvcf2.VCF(path)) if vcf_write_mode(dest) == "wb" else _text_records(path)
     except Exception as exc:  # cyvcf2 raises bare Exception on a damaged file
         raise OutputError(f"cannot write {dest}: the written file is damaged ({exc}); is the disk full?") from exc
     if found != records:
         raise OutputError(f"cannot write {dest}: only {found} of {records} records reached the disk; is the disk "
                           f"full?")
+
+
+def _text_records(path: str) -> int:
+    """Data lines of a plain or BGZF text VCF, counted without parsing them (gzip refuses a damaged stream)."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+        for line in fh:  # the header
+            if not line.startswith(b"#"):
+                n = 1
+                break
+        else:
+            return 0
+        while block := fh.read(1 << 20):
+            n += block.count(b"\n")
+        return n
 
 
 def vcf_write_mode(path: str) -> str:

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Iterator
 
 import cyvcf2
+import numpy as np
 
 from varxpress import __version__
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.io.inputs import input_name, seekable_input
 from varxpress.io.outputs import atomic_path, in_place
+from varxpress.io.refspans import RefSpans
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos, scan_vcf_text
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
                               open_vcf, read_checked)
@@ -61,6 +63,9 @@ class ScoreConfig:
     batch_size: int = 32  #: windows per model call on the full-recomputation path (memory grows with it)
     chunk_size: int = 2000
     fast: bool = True
+    #: give records that no model window holds ``VXP_SKIP`` reasons too (checking them as the others); by default
+    #: they are written through unchanged, counted as ``no_gene_in_window``
+    mark_outside_windows: bool = False
     quiet: bool = False
     command_line: str = ""
 
@@ -87,13 +92,7 @@ class ScoreStats:
 
 
 def _chunks(it: Iterator, size: int) -> Iterator[list]:
-    chunk = []
-    for x in it:
-        chunk.append(x)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    while chunk := list(itertools.islice(it, size)):
         yield chunk
 
 
@@ -130,8 +129,55 @@ class Scorer:
                                                   f"ModelSHA256={bg.model_sha256}>"))
         return lines
 
-    def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats):
-        """Per-allele skip reasons and scoring tasks of one record (``path``/``header_lines`` locate it in messages)."""
+    def _triage(self, chunk: list) -> tuple[list[bool], RefSpans]:
+        """Which records of a chunk lie in a model window (or cannot be placed), and the genome under all of them.
+
+        Returns ``(examine, refs)``: ``examine[k]`` is False for a record whose REF span ``[start, start +
+        max(len(REF), 1))`` overlaps no window, on a contig of the FASTA and within its length (all True with
+        ``mark_outside_windows``), decided per contig with one vectorised query of the window union; ``refs`` holds
+        the genome under every REF on a known contig, fetched once per cluster of records.
+        """
+        n = len(chunk)
+        starts = np.fromiter((rec.start for rec in chunk), dtype=np.int64, count=n)
+        ends = starts + np.fromiter((len(rec.REF) for rec in chunk), dtype=np.int64, count=n)
+        examine = np.ones(n, dtype=bool)
+        refs = RefSpans(self.genome)
+        runs: dict[str, list[np.ndarray]] = {}
+        i = 0
+        for chrom, run in itertools.groupby(rec.CHROM for rec in chunk):  # a sorted VCF: one run per contig
+            j = i + sum(1 for _ in run)
+            runs.setdefault(chrom, []).append(np.arange(i, j))
+            i = j
+        for chrom, parts in runs.items():
+            name = self.genome.resolve(chrom)
+            if name is None:  # an unknown contig: each record is marked so
+                continue
+            idx = np.concatenate(parts)
+            s, e = starts[idx], ends[idx]
+            if not self.cfg.mark_outside_windows:  # before or past the contig: warned about one by one
+                examine[idx] = (self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) | (s < 0)
+                                | (e > self.genome.length(name)))
+            refs.load(name, s, e)
+        return examine.tolist(), refs
+
+    def _plain_alleles(self, rec, refs: RefSpans) -> int:
+        """For a record outside every window: its number of ALT alleles when each would only be marked
+        ``no_gene_in_window`` (valid alleles, REF as in the genome), else 0 (it is classified and marked as usual)."""
+        ref, alts = rec.REF, rec.ALT
+        if not alts:
+            return 0
+        for alt in alts:
+            if isinstance(_classify_allele(ref, alt, self.cfg.max_allele_len), SkipReason):
+                return 0
+        chrom, start = self.genome.resolve(rec.CHROM), rec.start  # on the contig (see _triage)
+        if refs.fetch(chrom, start, start + len(ref)) == ref.upper() or check_ref(refs, chrom, start + 1, ref):
+            return len(alts)  # (check_ref: the rule for N bases and lower case)
+        return 0
+
+    def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats,
+                  refs: RefSpans):
+        """Per-allele skip reasons and scoring tasks of one record (``path``/``header_lines`` locate it in messages;
+        ``refs``: the genome around it, preloaded)."""
         alts = rec.ALT
         stats.alleles += len(alts)
         skips: dict[int, str] = {}
@@ -155,7 +201,7 @@ class Scorer:
                 skips[i] = SkipReason.BEYOND_CONTIG.value
             stats.skipped[SkipReason.BEYOND_CONTIG.value] += len(alts)
             return skips, tasks
-        if not check_ref(self.genome, chrom, pos, rec.REF):
+        if not check_ref(refs, chrom, pos, rec.REF):
             genome_ref = self.genome.fetch(chrom, max(pos - 1, 0), pos - 1 + len(rec.REF))
             msg = (f"{locate(path, header_lines, ordinal)}: REF {rec.REF} of {rec.CHROM}:{pos} disagrees with the genome ({genome_ref}); "
                    f"is the FASTA the build the VCF was called on?")
@@ -204,7 +250,7 @@ class Scorer:
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
         provenance = self.provenance()
-        clear = add_header(vcf, provenance)
+        clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows)
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
         # what can be refused up front (no index for --region, an unreadable first record) is, before any header
@@ -254,13 +300,20 @@ class Scorer:
 
     def _run_chunk(self, chunk, first: int, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
                    tsv_writer, clear: list[str]) -> None:
-        per_record = []
+        examine, refs = self._triage(chunk)
+        per_record: dict[int, dict[int, str]] = {}  # records written unannotated are absent
         tasks: list[Task] = []
+        plain = 0  # alleles outside every window with nothing else to say: counted, not marked
         for k, rec in enumerate(chunk):
-            ordinal = first + k
-            skips, rec_tasks = self._classify(rec, ordinal, vcf_path, header_lines, stats)
-            per_record.append(skips)
+            if not examine[k]:
+                n_alts = self._plain_alleles(rec, refs)
+                if n_alts:
+                    plain += n_alts
+                    continue
+            per_record[k], rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
             tasks.extend(rec_tasks)
+        stats.alleles += plain
+        stats.skipped[SkipReason.NO_GENE.value] += plain
         results = self.predictor.score(tasks)
         stats.scores += len(results)
         stats.scores_fast += sum(1 for r in results if r.fast)
@@ -271,21 +324,26 @@ class Scorer:
             rec_scores.sort(key=lambda s: s.alt_index)  # stable: genes stay in index order within an allele
         for flag in (f for rec_scores in scores.values() for s in rec_scores for f in s.flags):
             stats.flags[flag] += 1
+        write = writer.write_record
         for k, rec in enumerate(chunk):
             ordinal = first + k
-            mine = scores.get(ordinal, [])
-            annotate(rec, len(rec.ALT), mine, per_record[k], clear)
+            skips = per_record.get(k)
+            if skips is not None:
+                mine = scores.get(ordinal, [])
+                annotate(rec, len(rec.ALT), mine, skips, clear)
+                if tsv_writer is not None:
+                    for s in mine:
+                        tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
+            elif clear:  # outside every window, but the input's own values of our INFO fields still go
+                annotate(rec, 0, [], {}, clear)
             try:
-                writer.write_record(rec)
+                write(rec)
             except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)
                 raise VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot write this record "
                                f"back ({exc}); does it use an INFO/FORMAT tag or contig its header does not "
                                f"declare? Add the ##INFO/##FORMAT/##contig line") from exc
-            stats.records_in += 1
-            stats.records_out += 1
-            if tsv_writer is not None:
-                for s in mine:
-                    tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
+        stats.records_in += len(chunk)
+        stats.records_out += len(chunk)
 
 
 class _NoProgress:

@@ -12,6 +12,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from varxpress.errors import AnnotationError
 from varxpress.io.tss import TSS
 
@@ -71,6 +73,7 @@ class TSSIndex:
             self._starts[key] = [start for start, _ in items]
             self._tss[key] = [t for _, t in items]
         self.width = upstream + downstream
+        self._unions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _key(self, chrom: str) -> str:
         try:
@@ -109,6 +112,39 @@ class TSSIndex:
         if len(found) > 1:
             found.sort(key=lambda t: (t.pos0, t.gene_id))
         return found
+
+    def any_overlapping(self, chrom: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Whether some gene's window overlaps each 0-based half-open ``[starts[i], ends[i])``: the vectorised
+        ``bool(overlapping(chrom, start, end))`` for many intervals of one contig (empty intervals overlap nothing).
+
+        Args:
+            chrom: any alias of the annotation's contig name.
+            starts, ends: int arrays of shape (n,).
+
+        Returns:
+            bool array, shape (n,).
+        """
+        union = self._union(self._keys.get(chrom) or self._key(chrom))
+        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        if union is None:
+            return np.zeros(starts.shape, dtype=bool)
+        lo, hi = union
+        i = np.searchsorted(hi, starts, side="right")  # first merged window ending after the interval's start
+        found = i < hi.size
+        found[found] = lo[i[found]] < ends[found]
+        return found & (ends > starts)
+
+    def _union(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The windows of one contig merged where they overlap or touch: sorted (starts, ends), disjoint."""
+        if key not in self._unions:
+            starts = self._starts.get(key)
+            if not starts:
+                return None
+            lo = np.asarray(starts, dtype=np.int64)  # sorted; every window has length `width`
+            gap = lo[1:] > lo[:-1] + self.width  # a gap between window k and k + 1
+            keep = np.concatenate(([True], gap))
+            self._unions[key] = (lo[keep], np.concatenate((lo[:-1][gap], lo[-1:])) + self.width)
+        return self._unions[key]
 
     def get(self, gene_id: str) -> TSS | None:
         """The TSS of a gene id, or ``None``."""

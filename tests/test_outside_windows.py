@@ -1,0 +1,94 @@
+"""Records that no model window holds: written through unannotated by default, marked with
+``--mark-outside-windows``; and the REF checks against preloaded genome spans (:mod:`varxpress.io.refspans`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.test_pipeline import CHR1, inputs, run_score, toy_model  # noqa: F401 (fixtures)
+from varxpress.io.genome import Genome
+from varxpress.io.refspans import RefSpans
+from varxpress.io.variants import check_ref
+
+
+def _other(base: str) -> str:
+    return {"A": "C", "C": "G", "G": "T", "T": "A"}[base]
+
+
+def _body(path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
+def _info(row: list[str]) -> dict[str, str]:
+    return dict(item.partition("=")[::2] for item in row[7].split(";")) if row[7] != "." else {}
+
+
+def test_outside_records_are_unmarked_by_default_and_marked_on_request(inputs, toy_model, tmp_path):  # noqa: F811
+    """Windows: G1 [39, 69) and G2 [109, 139) on chr1 (0-based). Outside them a record with nothing else wrong is
+    written as read; one with another reason (REF mismatch, symbolic or ``*`` allele) keeps its VXP_SKIP; with the
+    option every outside allele is marked ``no_gene_in_window`` as before. The counts are the same either way."""
+    b = lambda pos: CHR1[pos - 1]  # noqa: E731
+    rows = [
+        ("chr1", 10, "plain", b(10), _other(b(10))),
+        ("chr1", 12, "plain_multi", b(12), f"{_other(b(12))},{_other(_other(b(12)))}"),
+        ("chr1", 14, "plain_del", CHR1[13:17], b(14)),
+        ("chr1", 45, "inside", b(45), _other(b(45))),
+        ("chr1", 80, "mismatch", _other(b(80)), b(80)),
+        ("chr1", 85, "symbolic", b(85), "<DEL>"),
+        ("chr1", 90, "star", b(90), f"{_other(b(90))},*"),
+        ("chr1", 175, "plain_end", b(175), _other(b(175))),
+    ]
+    text = inputs["vcf"].read_text().splitlines()
+    header = [line for line in text if line.startswith("#")]
+    inputs["vcf"].write_text("\n".join(header + [f"{c}\t{p}\t{i}\t{r}\t{a}\t50\tPASS\tDP=3\tGT\t0/1\t1|1"
+                                                 for c, p, i, r, a in rows]) + "\n")
+    plain, marked = tmp_path / "plain.vcf", tmp_path / "marked.vcf"
+    plain_stats, marked_stats = tmp_path / "p.json", tmp_path / "m.json"
+    assert run_score(inputs, toy_model, plain, "--stats", plain_stats) == 0
+    assert run_score(inputs, toy_model, marked, "--stats", marked_stats, "--mark-outside-windows") == 0
+    got = {row[2]: _info(row) for row in _body(plain)}
+    want = {row[2]: _info(row) for row in _body(marked)}
+    assert list(got) == list(want) == [r[2] for r in rows]
+    for vid in ("plain", "plain_multi", "plain_del", "plain_end"):
+        assert got[vid] == {"DP": "3"}, vid
+        n_alts = len(next(r for r in rows if r[2] == vid)[4].split(","))
+        assert want[vid] == {"DP": "3", "VXP_SKIP": ",".join(["no_gene_in_window"] * n_alts)}, vid
+    assert want["mismatch"]["VXP_SKIP"] == got["mismatch"]["VXP_SKIP"] == "ref_mismatch"
+    assert want["symbolic"]["VXP_SKIP"] == got["symbolic"]["VXP_SKIP"] == "symbolic_allele"
+    assert want["star"]["VXP_SKIP"] == got["star"]["VXP_SKIP"] == "no_gene_in_window,spanning_deletion"
+    assert got["inside"] == want["inside"] and "VXP" in got["inside"]
+    # apart from those VXP_SKIP values (and the command line in the header) the two files are the same
+    strip = lambda r: r[:7] + r[8:]  # noqa: E731
+    assert [strip(r) for r in _body(plain)] == [strip(r) for r in _body(marked)]
+    heads = [[line for line in path.read_text().splitlines() if line.startswith("#")
+              and not line.startswith("##varxpress_command=")] for path in (plain, marked)]
+    skip_lines = [[line for line in head if line.startswith("##INFO=<ID=VXP_SKIP,")] for head in heads]
+    assert "a record with neither VXP nor VXP_SKIP lies outside every gene window" in skip_lines[0][0]
+    assert "neither" not in skip_lines[1][0]  # the option keeps the Description as it was
+    assert [line for line in heads[0] if line not in skip_lines[0]] == [l for l in heads[1] if l not in skip_lines[1]]
+    counts = json.loads(plain_stats.read_text())
+    assert counts == json.loads(marked_stats.read_text())
+    assert counts["skipped"]["no_gene_in_window"] == 1 + 2 + 1 + 1 + 1  # plain*, and the star record's first ALT
+    assert counts["skipped"]["ref_mismatch"] == 1  # checked outside the windows too
+
+
+def test_ref_checks_against_preloaded_spans_equal_those_against_the_genome(tmp_path):
+    rng = np.random.default_rng(5)
+    seq = "".join(rng.choice(list("ACGTNacgt"), 3000))
+    (tmp_path / "g.fa").write_text(f">c1\n{seq}\n>c2\nACGTACGT\n")
+    genome = Genome(tmp_path / "g.fa")
+    starts = np.concatenate([rng.integers(-5, 400, 30), rng.integers(2500, 3010, 30)])  # two clusters
+    ends = starts + rng.integers(0, 12, starts.size)
+    spans = RefSpans(genome, gap=100)
+    spans.load("c1", starts, ends)
+    assert len(spans._spans["c1"][0]) == 2  # one fetch per cluster
+    refs = [genome.fetch("c1", int(s), int(e)) if rng.random() < 0.7 else "".join(rng.choice(list("ACGTN"), e - s))
+            for s, e in zip(starts, ends)]
+    for s, e, ref in zip(starts.tolist(), ends.tolist(), refs):
+        assert spans.fetch("c1", s, e) == genome.fetch("c1", s, e)
+        assert check_ref(spans, "c1", s + 1, ref) == check_ref(genome, "c1", s + 1, ref)
+        assert check_ref(spans, "c1", s + 1, ref.lower()) == check_ref(genome, "c1", s + 1, ref.lower())
+    assert spans.fetch("c1", 1000, 1010) == genome.fetch("c1", 1000, 1010)  # not loaded: read from the genome
+    assert spans.fetch("c2", 2, 5) == "GTA"

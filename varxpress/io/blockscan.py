@@ -1,0 +1,114 @@
+"""The checks of :func:`varxpress.io.variants.scan_vcf_text` on a block of data lines at once, with numpy and
+whole-block regular expressions instead of a Python loop per line.
+
+:func:`check_block` is conservative: it says a block is clean only when every line passes every check of the
+line-by-line scan, and collects the same undeclared names; when in doubt it returns ``None`` and the caller runs the
+line-by-line checks on that block, which find the problem and name its line. So the messages are those of the
+line-by-line scan, and only clean blocks (all of them, in a good file) take the fast way.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+__all__ = ["check_block", "INT", "FLOAT"]
+
+_TAB, _NL, _HASH, _DOT = 9, 10, ord("#"), ord(".")
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[ord("0"):ord("9") + 1] = True
+#: a number as the VCF text of an Integer / Float value or of QUAL (also used by the line-by-line scan)
+INT = re.compile(rb"[+-]?[0-9]+")
+FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
+
+
+@functools.lru_cache(maxsize=256)
+def _bad_value(key: bytes, integer: bool) -> re.Pattern:
+    """Matches an item ``KEY=VALUES`` of an INFO column (one per line, ending in a tab or newline) whose values
+    are not all ``.`` or numbers of the declared type."""
+    value = rb"\.|" + (INT.pattern if integer else rb"(?i:" + FLOAT.pattern + rb")")
+    return re.compile(rb"(?:^|(?<=[;\n]))" + re.escape(key) + rb"=(?!(?:" + value + rb")(?:,(?:" + value +
+                      rb"))*[;\n])", re.M)
+
+
+def _column(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    """The spans ``arr[starts[i]:ends[i]]``, each followed by a newline, as one bytes object."""
+    lengths = ends - starts + 1
+    offsets = np.cumsum(lengths)
+    idx = np.arange(offsets[-1]) - np.repeat(offsets - lengths - starts, lengths)
+    out = arr[idx]
+    out[offsets - 1] = _NL
+    return out.tobytes()
+
+
+def _distinct(column: bytes) -> set[bytes]:
+    return set(column.split(b"\n")[:-1])
+
+
+def check_block(block: bytes, columns: int, numeric: dict[bytes, bool], declared: dict[bytes, set[bytes]],
+                used: dict[bytes, set[bytes]]) -> int | None:
+    """Check the data lines of ``block`` (complete lines, each ending in ``\\n``) as the line-by-line scan does.
+
+    Args:
+        block: the lines.
+        columns: the number of columns of the ``#CHROM`` line.
+        numeric: INFO keys declared ``Type=Integer`` (True) or ``Float`` (False).
+        declared: ``{b"contig"|b"INFO"|b"FORMAT"|b"FILTER": names}`` of the header.
+        used: the undeclared names found so far (``b"FLAG"``: INFO keys without a value); updated only when the
+            block is clean.
+
+    Returns:
+        The number of lines when all are clean, else ``None`` (run the line-by-line checks on the block).
+    """
+    if b"\r" in block:  # line ends of another system: left to the line-by-line scan
+        return None
+    arr = np.frombuffer(block, dtype=np.uint8)
+    nl = np.flatnonzero(arr == _NL)
+    n = nl.size
+    tabs = np.flatnonzero(arr == _TAB)
+    if n == 0 or tabs.size != n * (columns - 1):
+        return None
+    line_start = np.concatenate(([0], nl[:-1] + 1))
+    tabs = tabs.reshape(n, columns - 1)
+    if not (np.all(tabs[:, 0] > line_start) and np.all(tabs[:, -1] < nl)):  # each line holds its row of tabs
+        return None
+    starts = np.column_stack((line_start, tabs + 1))  # field k of line i: [starts[i, k], ends[i, k])
+    ends = np.column_stack((tabs, nl))
+    if np.any(starts == ends) or np.any(arr[line_start] == _HASH):  # an empty field, a '#' line
+        return None
+    digits = np.concatenate(([0], np.cumsum(_DIGIT[arr], dtype=np.int32)))
+    if np.any(digits[ends[:, 1]] - digits[starts[:, 1]] != ends[:, 1] - starts[:, 1]):  # POS not all digits
+        return None
+    if not _qual_ok(block, arr, digits, starts[:, 5], ends[:, 5]):
+        return None
+    info = _column(arr, starts[:, 7], ends[:, 7])
+    if numeric and any(_bad_value(key, integer).search(info) for key, integer in numeric.items()):
+        return None
+    _collect(arr, info, starts, ends, columns, declared, used)
+    return n
+
+
+def _qual_ok(block: bytes, arr: np.ndarray, digits: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
+    """QUAL is ``.`` or a number: digits with at most one dot pass at once, anything else by the regex."""
+    dots = np.concatenate(([0], np.cumsum(arr == _DOT, dtype=np.int32)))
+    n_digits, n_dots = digits[ends] - digits[starts], dots[ends] - dots[starts]
+    simple = (n_digits + n_dots == ends - starts) & (n_dots <= 1) & ((n_digits > 0) | (ends - starts == 1))
+    return all(FLOAT.fullmatch(block[s:e]) for s, e in zip(starts[~simple].tolist(), ends[~simple].tolist()))
+
+
+def _collect(arr: np.ndarray, info: bytes, starts: np.ndarray, ends: np.ndarray, columns: int,
+             declared: dict[bytes, set[bytes]], used: dict[bytes, set[bytes]]) -> None:
+    """Add the contigs, FILTERs, INFO keys and FORMAT keys of a clean block that the header does not declare."""
+    used[b"contig"].update(_distinct(_column(arr, starts[:, 0], ends[:, 0])) - declared[b"contig"])
+    for value in _distinct(_column(arr, starts[:, 6], ends[:, 6])) - declared[b"FILTER"] - {b"."}:
+        used[b"FILTER"].update(set(value.split(b";")) - declared[b"FILTER"])
+    for keys in _distinct(re.sub(rb"=[^;\n]*", b"=", info)) - {b"."}:  # the INFO columns without their values
+        for item in keys.split(b";"):
+            key, eq, _ = item.partition(b"=")
+            if key not in declared[b"INFO"]:
+                used[b"INFO" if eq else b"FLAG"].add(key)
+    if columns > 8:
+        for value in _distinct(_column(arr, starts[:, 8], ends[:, 8])) - {b"."}:
+            used[b"FORMAT"].update(set(value.split(b":")) - declared[b"FORMAT"])

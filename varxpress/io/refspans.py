@@ -1,0 +1,75 @@
+"""REF checks of many records against a few fetched stretches of the genome.
+
+:func:`varxpress.io.variants.check_ref` fetches the genome under each record's REF; a chunk of a sorted VCF asks
+for thousands of nearby spans. :class:`RefSpans` fetches each cluster of spans (spans less than ``gap`` bases
+apart) once and serves the records' REF bases from it. It stands in for the :class:`~varxpress.io.genome.Genome`
+that ``check_ref`` reads (``length``, ``fetch``), so the rule of that function (case, ``N``, the contig end) stays in
+one place.
+
+Coordinates: 0-based half-open ``[start, end)``, as :meth:`Genome.fetch`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from varxpress.io.genome import Genome
+
+__all__ = ["RefSpans"]
+
+#: spans closer than this share one fetch (bases); a genome-shaped VCF has one record per few hundred bases
+GAP = 1 << 16
+
+
+class RefSpans:
+    """The genome over the spans a chunk of records will ask for, fetched once per cluster of spans.
+
+    Args:
+        genome: the reference.
+        gap: spans less than ``gap`` bases apart are fetched together.
+    """
+
+    def __init__(self, genome: Genome, gap: int = GAP) -> None:
+        self.genome = genome
+        self.gap = gap
+        self._spans: dict[str, tuple[list[int], list[int], list[str]]] = {}
+
+    def load(self, chrom: str, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Fetch the stretches of ``chrom`` (a FASTA name or alias) that cover ``[starts[i], ends[i])``, clipped
+        to the contig; replaces what was loaded for ``chrom``.
+
+        Args:
+            starts, ends: int arrays of shape (n,), any order.
+        """
+        length = self.genome.length(chrom)
+        starts = np.clip(np.asarray(starts, dtype=np.int64), 0, length)
+        ends = np.clip(np.asarray(ends, dtype=np.int64), 0, length)
+        self._spans.pop(chrom, None)
+        if not starts.size:
+            return
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], np.maximum.accumulate(ends[order])  # ends[k]: furthest end so far
+        cut = np.flatnonzero(starts[1:] > ends[:-1] + self.gap) + 1  # a cluster starts after each big gap
+        lo = starts[np.concatenate(([0], cut))].tolist()
+        hi = ends[np.concatenate((cut - 1, [starts.size - 1]))].tolist()
+        self._spans[chrom] = (lo, hi, [self.genome.fetch(chrom, a, b) for a, b in zip(lo, hi)])
+
+    def length(self, chrom: str) -> int:
+        """Length of a contig (as :meth:`Genome.length`)."""
+        return self.genome.length(chrom)
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Uppercase sequence over ``[start, end)``, from a loaded stretch when one holds it, else from the genome
+        (as :meth:`Genome.fetch`)."""
+        loaded = self._spans.get(chrom)
+        if loaded is not None:
+            lo, hi, seqs = loaded
+            i = bisect_right(lo, start) - 1  # one call per record: plain lists beat numpy here
+            if i >= 0 and start <= end <= hi[i]:
+                offset = lo[i]
+                return seqs[i][start - offset:end - offset]
+        return self.genome.fetch(chrom, start, end)
