@@ -12,6 +12,7 @@ import pytest
 from varxpress.cli import main
 from varxpress.errors import ModelError
 from varxpress.interpret.background import Background
+from varxpress.io.writers import TSV_COLUMNS
 from varxpress.models import registry
 from varxpress.models.combination import combination_stats, read_manifest
 
@@ -77,6 +78,11 @@ def test_combined_delta_is_the_weighted_mean_of_the_single_models_deltas_in_back
         code, tsv = score(setup, tmp_path / f"{name}.vcf", "--model", path)
         assert code == 0
         single[name] = rows(tsv)
+        # a single model's outputs keep their layout: no MemberDeltas, no member columns or header lines
+        vcf = cyvcf2.VCF(str(tmp_path / f"{name}.vcf"))
+        assert vcf.get_header_type("VXP")["Description"].endswith("|SignAgreement|Flags|NFrac\"")
+        assert "varxpress_member" not in vcf.raw_header
+        assert list(next(iter(single[name].values()))) == list(TSV_COLUMNS)
     for weights in [(1.0, 1.0), (1.0, 3.0)]:
         code, tsv = score(setup, tmp_path / "combo.vcf", "--combination", manifest(setup, tmp_path / "c.json", weights))
         assert code == 0
@@ -174,11 +180,17 @@ def test_errors_are_clear(setup, tmp_path, caplog):
     assert code == 1 and "repeat" in text
     code, text = run([good["members"][0], dict(good["members"][1], background="none.h5")])
     assert code == 1 and "combination member short: no background" in text and "varxpress background" in text
+    other = f"{setup['models']['long']}.background.h5"
+    code, text = run([good["members"][0], dict(good["members"][1], background=other)])
+    assert code == 1 and "was built for model sha256" in text  # the long model's background cannot scale the short
     (tmp_path / "nobg").mkdir()
     lonely = tmp_path / "nobg" / "toy.vxm.h5"
     lonely.write_bytes(setup["models"]["short"].read_bytes())
     code, text = run([good["members"][0], dict(good["members"][1], model=str(lonely))])
     assert code == 1 and f"no background {lonely}.background.h5" in text
+    caplog.clear()
+    code, _ = score(setup, tmp_path / "x.vcf", "--combination", tmp_path / "g.json", "--features", setup["tss"])
+    assert code == 2 and "--features cannot be given with a combination" in caplog.text
     with pytest.raises(ModelError, match="not a varxpress combination manifest"):
         (tmp_path / "ens.json").write_text(json.dumps({"format": "varxpress-ensemble", "members": ["a"]}))
         read_manifest(tmp_path / "ens.json")
