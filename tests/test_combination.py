@@ -226,8 +226,33 @@ def test_a_short_bundled_model_is_usable_by_name(setup, tmp_path, monkeypatch):
     assert "PLUS1" in (tmp_path / "e.html").read_text()
 
 
+def test_staged_combinations_load_once_their_model_files_are_there(tmp_path):
+    """The merger's step: with the lentiMPRA files beside them, the prepared manifests load as documented."""
+    from tests.toy import toy_hparams
+    from varxpress.models.network import ExpressionModel
+    from varxpress.scoring.combined import load_combination
+
+    for seed, name in enumerate(("human_mpra_hepg2", "human_mpra_wtc11")):  # stand-ins with the models' window
+        model = ExpressionModel.from_hparams(toy_hparams(120, 80, seed=seed), name=name, genome_build="hg38",
+                                             output_scale="log10")
+        model.save(tmp_path / f"{name}.vxm.h5")
+        Background(np.array([0.1, 0.2]), {"model_sha256": model.sha256, "delta_sd": 0.25}).save(
+            tmp_path / f"{name}.vxm.h5.background.h5")
+    human = registry.BUNDLED["human"].model_path
+    for suffix in ("", ".background.h5"):
+        (tmp_path / f"xpresso_human_hg38.vxm.h5{suffix}").symlink_to(human + suffix)
+    for entry in (registry.STAGED["human-promoter"], registry.STAGED["human-xpresso-promoter"]):
+        copy = tmp_path / entry.model
+        copy.write_text(open(entry.model_path).read())
+        combo = load_combination(copy)
+        assert combo.name == entry.name and combo.window_spec.upstream == (7000 if "xpresso" in entry.name else 120)
+        weights = dict(zip(combo.names, combo.weights))
+        assert weights["human-mpra-hepg2"] == weights["human-mpra-wtc11"] == 1.0
+        assert weights.get("human", 0.5) == 0.5
+        assert dict(zip(combo.names, combo.sds))["human-mpra-wtc11"] == 0.25
+
+
 def test_staged_combinations_name_the_staged_models_with_the_documented_weights():
-    data = registry.data_path("")
     assert not set(registry.STAGED) & set(registry.BUNDLED)  # staged entries wait for their files
     for entry in registry.STAGED.values():
         if entry.kind != "combination":
@@ -241,4 +266,3 @@ def test_staged_combinations_name_the_staged_models_with_the_documented_weights(
             assert m["model"] == own.model  # the file the named entry bundles, in the same folder
         assert weights.get("human-mpra-hepg2") == weights.get("human-mpra-wtc11") == 1.0
         assert weights.get("human", 0.5) == 0.5  # Xpresso down-weighted (docs/interpretation.md)
-    assert data
