@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import cyvcf2
 import numpy as np
@@ -129,6 +131,17 @@ def test_vcf_names_the_members_and_marks_those_whose_window_misses_the_variant(s
     assert float(long_only[0][9]) == pytest.approx(float(members[0]) / setup["sds"]["long"], rel=1e-4)
     assert long_only[0][13] == "1"  # the one member that scored agrees with itself
     assert all("." not in e[16].split("&") for e in entries["both_g1"] + entries["both_g2"] + entries["both_del"])
+
+
+def test_bcftools_split_vep_splits_member_deltas(setup, tmp_path):
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools not on PATH (scripts/install-system-deps installs it)")
+    out = tmp_path / "combo.vcf.gz"
+    assert score(setup, out, "--combination", manifest(setup, tmp_path / "c.json"))[0] == 0
+    res = subprocess.run(["bcftools", "+split-vep", "-a", "VXP", "-f", "%ID\t%Gene\t%MemberDeltas\n", "-d", str(out)],
+                         capture_output=True, text=True, check=True)
+    split = {tuple(line.split("\t")[:2]): line.split("\t")[2] for line in res.stdout.splitlines()}
+    assert split[("long_only_g1", "G1")].endswith("&.") and "." not in split[("both_g2", "G2")].split("&")
 
 
 def test_combination_background_holds_every_snv_of_the_union_window(setup, tmp_path):
