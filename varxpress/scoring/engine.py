@@ -28,7 +28,8 @@ from varxpress.io.variants import Allele, AlleleKind
 from varxpress.models import fastpath
 from varxpress.models.ensemble import ensemble_stats
 from varxpress.models.local_scorer import Edit
-from varxpress.scoring.scores import GeneScore, delta, mean_log2_fold_change, quality_flags
+from varxpress.scoring import scores
+from varxpress.scoring.scores import GeneScore, mean_log2_fold_change, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window, substitution_edits
 
@@ -338,4 +339,4 @@ class Predictor:
     def substitution_deltas(self, tss: TSS, edits: Sequence[Sequence[Edit]]) -> np.ndarray:
         """Delta of each edit set of the gene's window, shape (len(edits),): :meth:`substitutions` minus the
         :meth:`reference` prediction (what ``score`` reports for those substitutions)."""
-        return delta(self.reference(tss)[2], self.substitutions(tss, edits))
+        return scores.delta(self.reference(tss)[2], self.substitutions(tss, edits))
