@@ -48,7 +48,7 @@ def subcommand_module(name: str):
 EPILOGS = {
     "score": "Output: every input record, in order, with INFO/VXP (per allele and gene: "
              "Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|DeltaSD|"
-             "SignAgreement|Flags|NFrac), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
+             "SignAgreement|Flags|NFrac; with --combination also |MemberDeltas), VXP_MAX_DELTA/GENE/PCT and VXP_SKIP (why an allele was not scored); --tsv: one row per scored "
              "(record, allele, gene). Exit 0 ok, 1 error (nothing half-written), 2 usage (an output that is an input "
              "included), 130 interrupted, 141 the reader of stdout went away, 143 terminated (SIGTERM). "
              "Details: docs/output.md, docs/windows.md, docs/bad-input.md.",

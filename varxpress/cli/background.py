@@ -21,7 +21,7 @@ log = logging.getLogger("varxpress")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``varxpress background``."""
-    add_resource_options(p, background=False)
+    add_resource_options(p, background=False, combination=True)
     add_prediction_options(p)
     p.add_argument("--n-snvs", "-n", type=non_negative_int, default=DEFAULT_N_SNVS,
                    help="SNVs to sample (uniformly over gene x position x alternative base); 0 = every possible SNV")
@@ -29,13 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-n-fraction", type=fraction, default=0.05,
                    help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
     p.add_argument("--out", "-o", type=output_path,
-                   help="background file (default: <model file>.background.h5 beside a model file, which `score` "
-                        "finds by itself; required for a bundled model, whose background ships with varxpress)")
+                   help="background file (default: <model file>.background.h5 beside a model file or a combination "
+                        "manifest, which `score` finds by itself; required for a bundled model, whose background "
+                        "ships with varxpress)")
 
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress background``: sample, score, save."""
-    bundled = args.ensemble is None and lookup(args.model)
+    bundled = args.ensemble is None and args.combination is None and lookup(args.model)
     if bundled and not args.out:  # checked before any work: the file beside a bundled model ships with varxpress
         raise UsageError(f"the background beside the bundled model {bundled.name!r} ships with varxpress and is not "
                          f"replaced by default: give --out FILE, and pass it to `score`/`explain` as --background FILE")

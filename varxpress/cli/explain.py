@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from varxpress.cli.options import add_prediction_options, add_resource_options, configure_threads, resource_spec
+from varxpress.cli.options import (add_prediction_options, add_resource_options, configure_threads, refuse_combination,
+                                   resource_spec)
 from varxpress.cli.types import existing_file, non_negative_int
 from varxpress.errors import VcfError
 from varxpress.interpret.pages import write_pages
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise VcfError("give at least one VARIANT (CHROM:POS:REF:ALT) or --vcf")
     configure_threads(args.threads)
     res = load_resources(resource_spec(args))
+    refuse_combination(res, "explain")
     with res.predictor(fast=args.fast, threads=args.threads) as predictor:
         pages = write_pages(res, predictor, wanted, args.out, args.flank)
     log.info("wrote %d page(s) for %d variant(s) to %s", pages, len(wanted), args.out)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from varxpress.cli.options import add_prediction_options, add_resource_options, configure_threads, resource_spec
+from varxpress.cli.options import (add_prediction_options, add_resource_options, configure_threads, refuse_combination,
+                                   resource_spec)
 from varxpress.cli.types import existing_file, region
 from varxpress.interpret.figures import FIGURE_FORMATS, plot_heatmap, plot_logo
 from varxpress.interpret.mutagenesis import (DEFAULT_RANGE, MutagenesisError, saturation_mutagenesis,
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise MutagenesisError(f"folder {folder} of --out-prefix does not exist")
     configure_threads(args.threads)
     res = load_resources(resource_spec(args), background=False)
+    refuse_combination(res, "mutagenesis")
     genome, model = res.genome, res.model
     jobs = scan_positions(res.tss, res.tss_index(), genome, model.window_spec, gene=args.gene, region=args.region,
                           start=args.start, end=args.end)

@@ -16,12 +16,13 @@ import os
 from typing import Any
 
 from varxpress.cli.types import existing_file, model_argument, positive_int
+from varxpress.errors import UsageError
 from varxpress.models.registry import DEFAULT, describe
 from varxpress.scoring.pipeline import ScoreConfig
 from varxpress.scoring.resources import ResourceSpec
 
 __all__ = ["add_resource_options", "add_prediction_options", "add_score_options", "resource_spec",
-           "configure_threads"]
+           "configure_threads", "refuse_combination"]
 
 TSS_FORMATS = ["auto", "bed", "gtf", "gff3", "tsv"]
 
@@ -37,8 +38,9 @@ def _add(p, flags: tuple[str, ...], overlay: bool, **kwargs: Any) -> None:
 
 
 def add_resource_options(p, *, fasta_required: bool = True, ensemble: bool = True, background: bool = True,
-                         overlay: bool = False) -> None:
-    """``--fasta --tss --tss-offset --tss-format --model [--ensemble] --contig-map --features [--background]``."""
+                         overlay: bool = False, combination: bool = False) -> None:
+    """``--fasta --tss --tss-offset --tss-format --model [--ensemble] [--combination] --contig-map --features
+    [--background]``."""
     _add(p, ("--fasta", "-f"), overlay, required=fasta_required, type=existing_file,
          help="reference genome FASTA, plain or bgzip (.fai/.gzi made if missing and the folder is writable)")
     _add(p, ("--tss",), overlay, type=existing_file,
@@ -56,6 +58,11 @@ def add_resource_options(p, *, fasta_required: bool = True, ensemble: bool = Tru
         _add(which, ("--ensemble",), overlay, type=existing_file,
              help="an ensemble (folder of .vxm.h5 or its ensemble.json) instead of --model: mean prediction and "
                   "delta over the members, the delta's SD across them and their sign agreement")
+    if combination:
+        _add(which, ("--combination",), overlay, type=existing_file,
+             help="a combination manifest (JSON; docs/interpretation.md) instead of --model: models that may read "
+                  "different windows, each delta divided by the SD of that model's background deltas, then "
+                  "averaged with the manifest's weights over the models whose window holds the variant")
     _add(p, ("--contig-map",), overlay, type=existing_file,
          help="two-column TSV mapping VCF/annotation contig names to FASTA names")
     _add(p, ("--features",), overlay, type=existing_file,
@@ -91,7 +98,8 @@ def add_score_options(p, *, overlay: bool = False) -> None:
 
 def resource_spec(args: argparse.Namespace) -> ResourceSpec:
     """The :class:`ResourceSpec` of :func:`add_resource_options`'s options."""
-    return ResourceSpec(fasta=args.fasta, model=args.model, ensemble=getattr(args, "ensemble", None), tss=args.tss,
+    return ResourceSpec(fasta=args.fasta, model=args.model, ensemble=getattr(args, "ensemble", None),
+                        combination=getattr(args, "combination", None), tss=args.tss,
                         tss_offset=args.tss_offset, tss_format=args.tss_format, contig_map=args.contig_map,
                         features=args.features, background=getattr(args, "background", None))
 
@@ -102,3 +110,12 @@ def configure_threads(n: int) -> None:
         os.environ[var] = str(n)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(n)
     os.environ["TF_NUM_INTEROP_THREADS"] = str(min(n, 2))
+
+
+def refuse_combination(res, command: str) -> None:
+    """Stop ``command`` (mutagenesis, explain) given a combination: its members read different windows, and a
+    saturation map or a page of predictions needs one window and predictions, not only combined deltas."""
+    if res.combination is not None:
+        raise UsageError(f"{command} needs one model or an ensemble; {res.combination.name} is a combination of models "
+                         f"that read different windows: give one of its members ({', '.join(res.combination.names)}) "
+                         f"as --model")

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", "-o", default="-", type=output_path,
                    help="annotated output: .vcf, .vcf.gz (bgzip + tabix index) or .bcf; - for stdout")
     p.add_argument("--tsv", type=output_path, help="also write one row per variant, allele and gene (.tsv or .tsv.gz)")
-    add_resource_options(p)
+    add_resource_options(p, combination=True)
     p.add_argument("--region", "-r", action="append", type=region, default=[],
                    help="score only records whose POS lies in CHROM:START-END (1-based; repeatable; needs an index)")
     p.add_argument("--regions", type=regions_file, default=[],

@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from varxpress.scoring import scores
 from varxpress.sequence.windows import ref_window
 from varxpress.errors import VarxpressError
 from varxpress.io.outputs import atomic_path
@@ -198,8 +197,9 @@ def build_background(predictor, tss_list: list, n_snvs: int = DEFAULT_N_SNVS, se
     """Sample SNVs uniformly from every (gene, window position, alternative base) and score them.
 
     Args:
-        predictor: the :class:`~varxpress.scoring.engine.Predictor` (model or ensemble, genome, gene features): the
-            predictions ``varxpress score`` makes.
+        predictor: the :class:`~varxpress.scoring.engine.Predictor` (model or ensemble, genome, gene features) or
+            :class:`~varxpress.scoring.combined.CombinedPredictor` (combined deltas): the deltas ``varxpress score``
+            reports.
         tss_list: the genes (those on contigs absent from the genome are skipped and counted).
         n_snvs: sample size (without replacement); ``<= 0`` or at least the number of possible SNVs: all of them.
         seed: seed of the sample.
@@ -248,14 +248,13 @@ def build_background(predictor, tss_list: list, n_snvs: int = DEFAULT_N_SNVS, se
     hi = np.searchsorted(gene_of, used, side="right")
     for g, a, b in zip(used, lo, hi):  # pass 2: score the picks of each gene
         t = genes[g]
-        _, onehot, ref_pred = predictor.reference(t)
+        onehot = predictor.reference(t)[1]
         valid = _valid_positions(onehot)
         local = picks[a:b] - bounds[g]
         idx = valid[local // 3]
         ref_base = onehot[idx].argmax(axis=1)
         alt_base = (ref_base + 1 + local % 3) % 4
-        alt = predictor.substitutions(t, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
-        deltas[a:b] = scores.delta(ref_pred, alt)
+        deltas[a:b] = predictor.substitution_deltas(t, [[(int(i), int(k))] for i, k in zip(idx, alt_base)])
         if bar is not None:
             bar.update(1)
     if bar is not None:

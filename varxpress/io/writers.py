@@ -11,6 +11,10 @@ INFO fields added to the VCF (declared in its header; see docs/output.md):
 * ``VXP_MAX_DELTA`` (Number=A, Float), ``VXP_MAX_GENE`` (Number=A, String) and ``VXP_MAX_PCT`` (Number=A,
   Float): the largest-effect gene per allele, its delta and the percentile of its |delta| in the background.
 * ``VXP_SKIP`` (Number=., String): why each ALT allele was not scored, ``.`` where it was.
+
+Scored with a combination of models (:mod:`varxpress.models.combination`), ``VXP`` gets one more field at the end,
+``MemberDeltas`` (each member's delta, ``&``-separated in member order, ``.`` where its window does not hold the
+variant), and the TSV one ``delta_<member>`` column per member at the end; other runs' outputs are unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import logging
 import os
 import shutil
 import subprocess
-from typing import IO, Iterable
+from typing import IO, Iterable, Sequence
 
 from varxpress.errors import OutputError, ReaderGone
 from varxpress.io.outputs import atomic_path, discard_stdout
@@ -41,6 +45,7 @@ TSV_COLUMNS = (
 # region. bcftools +split-vep requires a Consequence subfield.
 CONSEQUENCE = "regulatory_region_variant"
 INFO_IDS = ("VXP", "VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_MAX_PCT", "VXP_SKIP")
+MEMBER_FIELD = "MemberDeltas"  #: the field VXP gets at its end when a combination of models is scored
 
 
 def _fmt(x: float | None) -> str:
@@ -62,7 +67,7 @@ class TsvWriter:
     the caller finishes its other outputs and then reports it (:class:`ReaderGone`), never blaming the disk.
     """
 
-    def __init__(self, path: str, header_lines: Iterable[str] = ()):
+    def __init__(self, path: str, header_lines: Iterable[str] = (), members: Sequence[str] = ()):
         self.path = path
         self.rows = 0
         self.reader_gone = False
@@ -75,7 +80,8 @@ class TsvWriter:
             tmp = self._stack.enter_context(atomic_path(path, stream=True))
             opener = gzip.open if path.endswith(".gz") else open
             self._fh = self._stack.enter_context(opener(tmp, "wt"))
-        self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(TSV_COLUMNS) + "\n")
+        columns = TSV_COLUMNS + tuple(f"delta_{m}" for m in members)  # a combination's members, in order
+        self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(columns) + "\n")
 
     def _write(self, text: str) -> None:
         if self.reader_gone:
@@ -98,7 +104,7 @@ class TsvWriter:
             score.strand, str(score.tss_pos), str(score.distance), _fmt(score.ref_pred), _fmt(score.alt_pred),
             _fmt(score.delta), _fmt(score.log2fc), _fmt(score.percentile), _fmt(score.delta_sd),
             _fmt(score.sign_agreement), ",".join(score.flags) or ".", _fmt(score.n_fraction),
-        )
+        ) + tuple(_fmt(d) for d in score.member_deltas or ())
         self._write("\t".join(row) + "\n")
         self.rows += 1
 
@@ -132,9 +138,11 @@ UNMARKED_NOTE = ("; a record with neither VXP nor VXP_SKIP lies outside every ge
                  "alleles would be no_gene_in_window)")
 
 
-def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False) -> list[str]:
+def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False,
+               members: Sequence[str] = ()) -> list[str]:
     """Declare the varxpress INFO fields and provenance lines (``unmarked_outside``: records outside every window
-    carry no ``VXP_SKIP``, and its Description says so).
+    carry no ``VXP_SKIP``, and its Description says so; ``members``: a combination's member names, in order, and
+    ``VXP`` then ends with ``MemberDeltas``).
 
     Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
     :func:`annotate` so the records' own values of those fields are removed too.
@@ -148,9 +156,13 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: b
         log.warning("input already declares INFO/%s: its values are replaced by varxpress's", info_id)
         vcf.remove_header(info_id)
         collisions.append(info_id)
+    fields = VXP_FIELDS + ((MEMBER_FIELD,) if members else ())
+    where = (f" ({MEMBER_FIELD}: Delta of each combined model, & between them, in the order {'&'.join(members)}; "
+             f". where its window does not hold the variant)") if members else ""
     vcf.add_info_to_header({
         "ID": "VXP", "Number": ".", "Type": "String",
-        "Description": "varxpress predicted expression change per ALT allele and gene. Format: " + "|".join(VXP_FIELDS),
+        "Description": "varxpress predicted expression change per ALT allele and gene" + where + ". Format: "
+                       + "|".join(fields),
     })
     vcf.add_info_to_header({
         "ID": "VXP_MAX_DELTA", "Number": "A", "Type": "Float",
@@ -191,7 +203,7 @@ def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str]
                 str(s.distance), _fmt(s.ref_pred), _fmt(s.alt_pred), _fmt(s.delta), _fmt(s.log2fc),
                 _fmt(s.percentile), _fmt(s.delta_sd), _fmt(s.sign_agreement), "&".join(s.flags) or ".",
                 _fmt(s.n_fraction),
-            ))
+            ) + (() if s.member_deltas is None else ("&".join(_fmt(d) for d in s.member_deltas),)))
             for s in scores
         )
         best_delta, best_gene, best_pct = [], [], []

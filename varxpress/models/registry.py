@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
-__all__ = ["BundledModel", "BUNDLED", "DEFAULT", "data_path", "lookup", "model_file", "resolve", "named_ensemble",
-           "describe", "load_tss_set", "TSSSet"]
+__all__ = ["BundledModel", "BUNDLED", "STAGED", "DEFAULT", "data_path", "lookup", "model_file", "resolve",
+           "named_ensemble", "named_combination", "describe", "load_tss_set", "TSSSet"]
 
 
 def data_path(filename: str) -> str:
@@ -36,7 +36,7 @@ class BundledModel:
     tss_offset: int | None  #: BED: TSS = start + offset on both strands; None: start on +, end - 1 on -
     genome_build: str
     description: str
-    kind: str = "model"  #: "model" (a .vxm.h5) or "ensemble" (an ensemble manifest, scored as `--ensemble`)
+    kind: str = "model"  #: "model" (a .vxm.h5), "ensemble" (scored as `--ensemble`) or "combination" (`--combination`)
 
     @property
     def model_path(self) -> str:
@@ -63,6 +63,27 @@ BUNDLED: dict[str, BundledModel] = {
         "S. cerevisiae network trained by recipes/yeast (5 seeds merged), 4,818 TIF-seq TSSs"),
 }
 
+#: Promoter-activity models trained on lentiMPRA (200 bp, [TSS-120, TSS+80): docs/windows.md, *Short models*) and
+#: their combinations (docs/interpretation.md, *Combinations*), written ahead of their model files: they join
+#: BUNDLED once varxpress/data holds human_mpra_hepg2.vxm.h5, human_mpra_wtc11.vxm.h5 and their .background.h5
+#: (the combination manifests are already there). Not bundled before: every bundled entry must load.
+STAGED: dict[str, BundledModel] = {
+    "human-mpra-hepg2": BundledModel(
+        "human-mpra-hepg2", "human_mpra_hepg2.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "promoter activity in HepG2 (lentiMPRA), 200-bp window [TSS-120, TSS+80)"),
+    "human-mpra-wtc11": BundledModel(
+        "human-mpra-wtc11", "human_mpra_wtc11.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "promoter activity in WTC11 (lentiMPRA), 200-bp window [TSS-120, TSS+80)"),
+    "human-promoter": BundledModel(
+        "human-promoter", "human_promoter.combination.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "combination of human-mpra-hepg2 and human-mpra-wtc11, equal weights, deltas in background SDs",
+        kind="combination"),
+    "human-xpresso-promoter": BundledModel(
+        "human-xpresso-promoter", "human_xpresso_promoter.combination.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
+        "combination of human (weight 0.5) with human-mpra-hepg2 and human-mpra-wtc11 (1 each), in background SDs",
+        kind="combination"),
+}
+
 #: the model used when ``--model`` is not given
 DEFAULT = "human"
 
@@ -76,10 +97,19 @@ def lookup(model: str | None) -> BundledModel | None:
     return None
 
 
+def _named(model: str | None, kind: str) -> str | None:
+    entry = lookup(model) if model is not None else None
+    return entry.model_path if entry is not None and entry.kind == kind else None
+
+
 def named_ensemble(model: str | None) -> str | None:
     """The manifest of a bundled ensemble ``model`` names, else None."""
-    entry = lookup(model) if model is not None else None
-    return entry.model_path if entry is not None and entry.kind == "ensemble" else None
+    return _named(model, "ensemble")
+
+
+def named_combination(model: str | None) -> str | None:
+    """The manifest of a bundled combination ``model`` names, else None."""
+    return _named(model, "combination")
 
 
 def model_file(model: str | None) -> str:

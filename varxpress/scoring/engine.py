@@ -28,6 +28,7 @@ from varxpress.io.variants import Allele, AlleleKind
 from varxpress.models import fastpath
 from varxpress.models.ensemble import ensemble_stats
 from varxpress.models.local_scorer import Edit
+from varxpress.scoring import scores
 from varxpress.scoring.scores import GeneScore, mean_log2_fold_change, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window, substitution_edits
@@ -334,3 +335,8 @@ class Predictor:
         """The members' mean prediction of the gene's reference window changed by each edit set, shape (len(edits),)."""
         refs = self.gene_refs(tss)
         return np.mean([engine.predict_edits(ref, edits) for engine, ref in zip(self.engines, refs)], axis=0)
+
+    def substitution_deltas(self, tss: TSS, edits: Sequence[Sequence[Edit]]) -> np.ndarray:
+        """Delta of each edit set of the gene's window, shape (len(edits),): :meth:`substitutions` minus the
+        :meth:`reference` prediction (what ``score`` reports for those substitutions)."""
+        return scores.delta(self.reference(tss)[2], self.substitutions(tss, edits))

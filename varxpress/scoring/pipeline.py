@@ -113,7 +113,9 @@ class Scorer:
         md = self.model.metadata
         spec = self.model.window_spec
         bundled = lookup(self.res.spec.model) if self.res.spec.model else None  # a bundled name, e.g. human-mouse
-        name = md.name if len(self.members) == 1 else bundled.name if bundled else f"ensemble_of_{len(self.members)}"
+        combination = self.res.combination
+        name = md.name if len(self.members) == 1 or combination is not None else bundled.name if bundled else \
+            f"ensemble_of_{len(self.members)}"
         lines = [
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
@@ -127,7 +129,13 @@ class Scorer:
             bg = self.res.background
             lines.append(("varxpress_background", f"<File={Path(str(bg.path)).name},N={len(bg)},"
                                                   f"ModelSHA256={bg.model_sha256}>"))
+        if combination is not None:
+            lines.extend(combination.header_lines())
         return lines
+
+    def member_names(self) -> list[str]:
+        """The combination's member names, in order (extra VXP field and TSV columns); [] for a model or ensemble."""
+        return self.res.combination.names if self.res.combination is not None else []
 
     def _triage(self, chunk: list) -> tuple[list[bool], RefSpans]:
         """Which records of a chunk lie in a model window (or cannot be placed), and the genome under all of them.
@@ -250,7 +258,8 @@ class Scorer:
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
         provenance = self.provenance()
-        clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows)
+        clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows,
+                           members=self.member_names())
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
         # what can be refused up front (no index for --region, an unreadable first record) is, before any header
@@ -266,7 +275,7 @@ class Scorer:
             tmp = stack.enter_context(atomic_path(out, INDEX_SUFFIXES, stream=True))
             writer = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out))
             writer.write_header()
-            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance]) if tsv else None
+            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
             ok = False
             try:
                 progress = _progress(cfg.quiet)

@@ -5,7 +5,8 @@
 (:mod:`varxpress.models.registry`), read the TSS set, and scale the gene features the same way:
 
 * ``model``: a bundled name (``human``, ``human-mouse``, ...) or a ``.vxm.h5`` file; ``ensemble``: a folder or
-  manifest of members instead. A bundled ensemble name is loaded as an ensemble.
+  manifest of members instead; ``combination``: a manifest of models that may read different windows
+  (:mod:`varxpress.models.combination`). A bundled ensemble or combination name is loaded as one.
 * ``tss``: the annotation; None: the bundled model's own TSS set (a model file: the default model's), read with the
   set's own offset unless ``tss_offset`` says otherwise.
 * ``features``: per-gene model features (TSV: gene id, then one column per feature). A model made by
@@ -14,7 +15,7 @@
   those statistics takes the values as they are. Genes absent from the table use the model's defaults
   (:func:`varxpress.scoring.engine.gene_features`).
 * ``background``: a file given by the user is checked against the model; None: the background stored beside a
-  single model file (``<model>.background.h5``), if any.
+  single model file or a combination's manifest (``<file>.background.h5``), if any.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from varxpress.errors import DatasetError
+from varxpress.errors import DatasetError, UsageError
 from varxpress.interpret.background import Background
 from varxpress.io.genome import Genome, read_contig_map
 from varxpress.io.tss import TSS
 from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
 from varxpress.models.network import ExpressionModel
-from varxpress.models.registry import load_tss_set, model_file, named_ensemble
+from varxpress.models.combination import Combination
+from varxpress.models.registry import load_tss_set, model_file, named_combination, named_ensemble
+from varxpress.scoring.combined import CombinedPredictor, load_combination
 from varxpress.scoring.engine import Predictor
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class ResourceSpec:
     fasta: str
     model: str | None = None  #: a bundled model's name or a model file; None: the default bundled model
     ensemble: str | None = None  #: an ensemble folder or manifest instead of ``model``
+    combination: str | None = None  #: a combination manifest instead of ``model``
     tss: str | None = None
     tss_offset: int | None = None
     tss_format: str = "auto"
@@ -62,19 +66,20 @@ class Resources:
 
     spec: ResourceSpec
     genome: Genome
-    members: list[Any]  #: the model (one member) or the ensemble's members
-    model_path: str  #: the model file or the ensemble's manifest/folder
-    model_sha256: str  #: the model file's SHA-256, or the ensemble's combined SHA-256
+    members: list[Any]  #: the model (one member) or the ensemble's (or combination's) members
+    model_path: str  #: the model file or the ensemble's manifest/folder (the combination's manifest)
+    model_sha256: str  #: the model file's SHA-256, or the ensemble's (combination's) combined SHA-256
     is_ensemble: bool
     tss_path: str
     tss: list[TSS]
     features: dict[str, np.ndarray] = field(default_factory=dict)  #: on the model's input scale
     background: Background | None = None
+    combination: Combination | None = None  #: set when the members are a combination's
 
     @property
     def model(self):
-        """The first member: window, features and output scale are common to all members."""
-        return self.members[0]
+        """The combination, else the first member: window, features and output scale are common to all members."""
+        return self.combination if self.combination is not None else self.members[0]
 
     def tss_index(self) -> TSSIndex:
         """An interval index of the genes' model windows on this genome."""
@@ -83,6 +88,9 @@ class Resources:
 
     def predictor(self, fast: bool = True, batch_size: int = 32, threads: int = 1) -> Predictor:
         """The prediction engine over these members, features and background."""
+        if self.combination is not None:
+            return CombinedPredictor(self.combination, self.genome, self.background, fast=fast, batch_size=batch_size,
+                                     threads=threads)
         return Predictor(self.members, self.genome, self.features, self.background, fast=fast,
                          batch_size=batch_size, threads=threads)
 
@@ -126,14 +134,23 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
     """Load what ``spec`` names (see the module docstring); ``background=False`` leaves the background out.
 
     Raises:
-        ValueError: both a model and an ensemble were given.
+        ValueError: more than one of a model, an ensemble and a combination were given.
+        UsageError: features with a combination.
         ModelError, GenomeError, AnnotationError, DatasetError, BackgroundError: an input that cannot be used.
     """
-    if spec.ensemble and spec.model:
-        raise ValueError("give a model or an ensemble, not both")
+    if sum(bool(x) for x in (spec.model, spec.ensemble, spec.combination)) > 1:
+        raise ValueError("give one of a model, an ensemble or a combination")
     genome = Genome(spec.fasta, contig_map=read_contig_map(spec.contig_map) if spec.contig_map else None)
     ensemble_path = spec.ensemble or named_ensemble(spec.model)  # --model human-mouse is an ensemble
-    if ensemble_path:
+    combination_path = spec.combination or named_combination(spec.model)
+    combination = None
+    if combination_path:
+        if spec.features:
+            raise UsageError("--features cannot be given with a combination: its members may take different "
+                             "features; each member uses its own defaults")
+        combination = load_combination(combination_path)
+        members, model_path, sha256 = combination.models, str(combination_path), combination.sha256
+    elif ensemble_path:
         ensemble = EnsembleModel.load(ensemble_path)
         members, model_path, sha256 = ensemble.members, str(ensemble_path), ensemble.sha256
     else:
@@ -144,5 +161,5 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
     features = read_model_features(spec.features, members[0]) if spec.features else {}
     bg = _background(spec, model_path, sha256, bool(ensemble_path)) if background else None
     return Resources(spec, genome, members, model_path, sha256, bool(ensemble_path), str(tss_set.tss_path),
-                     tss_set.tss, features, bg)
+                     tss_set.tss, features, bg, combination)
 

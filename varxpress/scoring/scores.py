@@ -33,15 +33,16 @@ class GeneScore(NamedTuple):
     strand: str
     tss_pos: int  #: 1-based TSS position on the contig as named in the FASTA
     distance: int  #: signed distance of the variant to the TSS, positive = downstream (transcription direction)
-    ref_pred: float
-    alt_pred: float
+    ref_pred: float | None  #: None for a combination of models (it has deltas, not predictions)
+    alt_pred: float | None
     delta: float
     log2fc: float | None
     flags: tuple[str, ...]
     percentile: float | None = None  #: percentile of |delta| in the model's background; None without one
     delta_sd: float | None = None  #: standard deviation of delta across ensemble members; None for one model
-    sign_agreement: float | None = None  #: fraction of ensemble members agreeing with the sign of the mean delta
+    sign_agreement: float | None = None  #: fraction of ensemble (or combination) members agreeing with its sign
     n_fraction: float | None = None  #: fraction of ``N`` in the gene's reference window (Window.n_fraction)
+    member_deltas: tuple[float | None, ...] | None = None  #: a combination's members' deltas (None: not reached)
 
 
 def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None = None,
@@ -71,6 +72,9 @@ def units_text(output_scale: str, short: bool = False) -> str:
                 "predicted log10 mRNA level, in standard deviations across genes")
     if output_scale == "log10":
         return "change of predicted log10 mRNA level" if short else "predicted log10 mRNA level"
+    if output_scale == "background_sd":  # a combination of models (varxpress.models.combination)
+        return ("combined change\n(background SDs of each model)" if short else
+                "weighted mean of the models' deltas, each in SDs of its background deltas")
     return f"change of model output\n({output_scale})" if short else f"model output ({output_scale})"
 
 
