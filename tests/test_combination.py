@@ -251,18 +251,25 @@ def test_staged_combinations_load_once_their_model_files_are_there(tmp_path):
         model.save(tmp_path / f"{name}.vxm.h5")
         Background(np.array([0.1, 0.2]), {"model_sha256": model.sha256, "delta_sd": 0.25}).save(
             tmp_path / f"{name}.vxm.h5.background.h5")
-    human = registry.BUNDLED["human"].model_path
-    for suffix in ("", ".background.h5"):
-        (tmp_path / f"xpresso_human_hg38.vxm.h5{suffix}").symlink_to(human + suffix)
-    for entry in (registry.STAGED["human-promoter"], registry.STAGED["human-xpresso-promoter"]):
-        copy = tmp_path / entry.model
-        copy.write_text(open(entry.model_path).read())
-        combo = load_combination(copy)
-        assert combo.name == entry.name and combo.window_spec.upstream == (7000 if "xpresso" in entry.name else 120)
-        weights = dict(zip(combo.names, combo.weights))
-        assert weights["human-mpra-hepg2"] == weights["human-mpra-wtc11"] == 1.0
-        assert weights.get("human", 0.5) == 0.5
-        assert dict(zip(combo.names, combo.sds))["human-mpra-wtc11"] == 0.25
+    entry = registry.STAGED["human-promoter"]
+    copy = tmp_path / entry.model
+    copy.write_text(open(entry.model_path).read())
+    combo = load_combination(copy)
+    assert combo.name == entry.name and combo.window_spec.upstream == 120
+    weights = dict(zip(combo.names, combo.weights))
+    assert weights["human-mpra-hepg2"] == weights["human-mpra-wtc11"] == 1.0
+    assert dict(zip(combo.names, combo.sds))["human-mpra-wtc11"] == 0.25
+
+
+def test_the_bundled_xpresso_and_wtc11_combination_loads_with_the_shipped_backgrounds():
+    from varxpress.scoring.combined import load_combination
+
+    entry = registry.BUNDLED["human-xpresso-promoter"]
+    combo = load_combination(entry.model_path)
+    assert combo.names == ["human", "human-mpra-wtc11"] and combo.window_spec.upstream == 7000
+    assert dict(zip(combo.names, combo.weights)) == {"human": 0.5, "human-mpra-wtc11": 1.0}
+    shipped = Background.load(registry.BUNDLED["human-mpra-wtc11"].model_path + ".background.h5")
+    assert dict(zip(combo.names, combo.sds))["human-mpra-wtc11"] == pytest.approx(shipped.provenance["delta_sd"])
 
 
 def test_staged_combinations_name_the_staged_models_with_the_documented_weights():
@@ -278,4 +285,3 @@ def test_staged_combinations_name_the_staged_models_with_the_documented_weights(
             own = registry.STAGED.get(m["name"]) or registry.BUNDLED[m["name"]]
             assert m["model"] == own.model  # the file the named entry bundles, in the same folder
         assert weights.get("human-mpra-hepg2") == weights.get("human-mpra-wtc11") == 1.0
-        assert weights.get("human", 0.5) == 0.5  # Xpresso down-weighted (docs/interpretation.md)

@@ -56,9 +56,18 @@ def _bootstrap(frame: pd.DataFrame, groups: np.ndarray, predictors: list[str], s
 
 
 def _test_predictions(report: Path) -> pd.DataFrame:
-    """The test rows of a ``train`` report's predictions.tsv, the model's column named ``model``."""
-    frame = pd.read_csv(report / "predictions.tsv", sep="\t", dtype={"id": str})
-    return frame[frame["split"] == "test"].rename(columns={"prediction": "model"}).reset_index(drop=True)
+    """The test rows of an ``evaluate`` folder's predictions.tsv (columns id, observed, model, mean, kmer_ridge)."""
+    return pd.read_csv(report / "predictions.tsv", sep="\t", dtype={"id": str})
+
+
+def _members(out_dir: Path, model) -> list[dict]:
+    """Seed, best epoch and epochs run of each trained network behind a (merged) model."""
+    from varxpress.models.network import ExpressionModel
+
+    listed = model.metadata.source.get("ensemble", {}).get("members")
+    members = [ExpressionModel.load(out_dir / m["file"]) for m in listed] if listed else [model]
+    return [{"seed": m.hparams.get("seed"), "best_epoch": m.metadata.metrics.get("best_epoch"),
+             "epochs_run": m.metadata.metrics.get("epochs_run")} for m in members]
 
 
 def summarise(out_dir: Path) -> dict:
@@ -68,7 +77,7 @@ def summarise(out_dir: Path) -> dict:
     result: dict = {"bootstrap": {"resamples": N_BOOT, "unit": "leak group", "interval": "percentile 95%",
                                   "seed": 0}, "cells": {}}
     for cell in CELLS:
-        report = out_dir / f"human-mpra-{cell.lower()}.report"
+        report = out_dir / f"human-mpra-{cell.lower()}.eval"
         if not (report / "predictions.tsv").exists():
             continue
         frame = _test_predictions(report)
@@ -81,8 +90,8 @@ def summarise(out_dir: Path) -> dict:
         result["cells"][cell] = {
             "rows": n, "leak_groups": n_groups, "test_groups": int(len(np.unique(groups))),
             "metrics_test": _bootstrap(frame, groups, ["model", "mean", "kmer_ridge"]),
-            "hparams": model.hparams, "best_epoch": model.metadata.metrics.get("best_epoch"),
-            "epochs_run": model.metadata.metrics.get("epochs_run"),
+            "verdict": json.loads((report / "evaluation.json").read_text())["verdict"],
+            "hparams": model.hparams, "members": _members(out_dir, model),
             "window": {"upstream": model.window_spec.upstream, "downstream": model.window_spec.downstream},
             "parameters": int(model.keras_model.count_params()),
             "units": "log10 activity (log2 RNA/DNA x log10 2)",
@@ -101,6 +110,10 @@ def summarise(out_dir: Path) -> dict:
                 "test": metrics["model"]["test"], "beats_baselines": metrics["beats_baselines"],
                 "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
                 "kmer_ridge_test": metrics["baselines"]["kmer_ridge"]["test"]}
+    second = out_dir / "WTC11.search" / "trials.tsv"
+    if second.exists():
+        result["search_bn"] = {"space": "recipes/mpra/space_bn.yaml", "set": "WTC11", "trial_epochs": 4,
+                               "trials_table": pd.read_csv(second, sep="\t").to_dict("records")}
     return result
 
 
@@ -110,10 +123,10 @@ def plot(out_dir: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = [c for c in CELLS if (out_dir / f"human-mpra-{c.lower()}.report" / "predictions.tsv").exists()]
+    cells = [c for c in CELLS if (out_dir / f"human-mpra-{c.lower()}.eval" / "predictions.tsv").exists()]
     fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells), 4), squeeze=False)
     for ax, cell in zip(axes[0], cells):
-        frame = _test_predictions(out_dir / f"human-mpra-{cell.lower()}.report")
+        frame = _test_predictions(out_dir / f"human-mpra-{cell.lower()}.eval")
         y, p = frame["observed"].to_numpy(), frame["model"].to_numpy()
         ax.scatter(p, y, s=3, alpha=0.3, color="tab:blue", rasterized=True)
         lo, hi = min(y.min(), p.min()), max(y.max(), p.max())
