@@ -71,10 +71,11 @@ def test_indel_windows_equal_full_recomputation_for_random_configurations(case):
     assert np.abs(fast - full).max() < 1e-5
     keras = _keras(model, alts, None if features is None else np.repeat(features[None], len(alts), 0))
     assert np.abs(fast - keras).max() < TOL
-    # a wrong shift hint costs speed, never correctness; a batch equals one by one
-    np.testing.assert_allclose(scorer.predict_windows(cache, alts, [7] * len(alts)), fast, rtol=0, atol=1e-6)
+    # a wrong shift hint costs speed, never correctness; a batch equals one by one. Both only reorder float32
+    # sums (a folded batch normalisation scales them up), so they are held to the engine's 1e-5, not to 1e-6
+    np.testing.assert_allclose(scorer.predict_windows(cache, alts, [7] * len(alts)), fast, rtol=0, atol=1e-5)
     one = np.array([scorer.predict_windows(cache, alts[i : i + 1], shifts[i : i + 1])[0] for i in range(len(alts))])
-    np.testing.assert_allclose(one, fast, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(one, fast, rtol=0, atol=1e-5)
 
 
 def test_stretches_find_both_sides_of_an_indel():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from varxpress.cli.types import existing_path, model_path_argument, non_negative_int, positive_float, positive_int
-from varxpress.models.registry import BUNDLED
+from varxpress.cli.types import (existing_path, model_path_argument, non_negative_int, positive_float, positive_int,
+                                 single_models)
 
 
 def add_dataset(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_dataset(parser: argparse.ArgumentParser) -> None:
 def add_model(parser: argparse.ArgumentParser) -> None:
     """``--model/-m``: a model file or a bundled model's name (required)."""
     parser.add_argument("--model", "-m", required=True, type=model_path_argument,
-                        help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(BUNDLED)})")
+                        help=f"model file (.vxm.h5) or a bundled model's name ({', '.join(single_models())})")
 
 
 def add_batch_size(parser: argparse.ArgumentParser) -> None:

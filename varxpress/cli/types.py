@@ -13,7 +13,7 @@ from varxpress.io.regions import Region, RegionError, parse_region, read_regions
 from varxpress.models.registry import BUNDLED, model_file
 
 __all__ = ["existing_file", "existing_path", "positive_int", "non_negative_int", "positive_float", "fraction",
-           "output_path", "region", "regions_file", "model_argument", "model_path_argument",
+           "output_path", "region", "regions_file", "model_argument", "model_path_argument", "single_models",
            "count_or_fraction", "name_list", "fold_count"]
 
 
@@ -106,8 +106,18 @@ def model_argument(text: str) -> str:
 
 
 def model_path_argument(text: str) -> Path:
-    """argparse type of a required ``--model``: the file of a bundled name, or an existing file, as a Path."""
+    """argparse type of a required ``--model`` that must be one network (evaluate, predict): the file of a bundled
+    model's name, or an existing file, as a Path. A bundled ensemble or combination is refused, naming why."""
+    entry = BUNDLED.get(text) if not Path(text).exists() else None
+    if entry is not None and entry.kind != "model":
+        raise argparse.ArgumentTypeError(f"{text} is a bundled {entry.kind} of several models; this subcommand takes "
+                                         f"one model: {', '.join(single_models())}, or a .vxm.h5 file")
     return Path(model_file(model_argument(text)))
+
+
+def single_models() -> list[str]:
+    """The bundled names that are one network (not an ensemble or a combination)."""
+    return [name for name, entry in BUNDLED.items() if entry.kind == "model"]
 
 
 def count_or_fraction(text: str) -> float:
