@@ -10,9 +10,9 @@ reference's pre-activation at ``j + s``, already cached by :meth:`varxpress.mode
 whose input is the previous stage's output: the part of the window that did not move, or moved by a multiple of the
 pooling so far, is again a copy of the reference's input):
 
-1. finds the stretches: for each candidate offset (0 and ``±shift`` in the stage's units), the runs where the
-   stage's input equals the reference's moved by that offset (an exact comparison, so any window is handled
-   correctly; a run that is only a chance match just saves less work);
+1. finds the stretches: for each candidate offset (0 and ``±shift`` in the stage's units), the prefix and the
+   suffix of the window where the stage's input equals the reference's moved by that offset (an exact comparison,
+   so any window is handled correctly; a copy the search does not look for only saves less work);
 2. recomputes the convolution only at the positions whose receptive field is not inside one stretch (the indel's
    neighbourhood, the window edges, where the zero padding matches only for offset 0, and in a later stage the part
    whose pooling phase changed);
@@ -39,10 +39,17 @@ __all__ = ["base_codes", "stretches", "predict_windows"]
 _BAD = np.iinfo(np.int64).min  # offset of a position whose first-layer pre-activation must be recomputed
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends (exclusive) of the True runs of a boolean vector."""
-    edges = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+def _edge_runs(same: np.ndarray, lo: int, min_len: int) -> list[tuple[int, int]]:
+    """The True runs of the boolean vector ``same`` that reach either of its ends, at least ``min_len`` long, as
+    ``(start, end)`` moved by ``lo``: all of it if it is all True, else its True prefix and its True suffix."""
+    n = same.size
+    if n == 0:
+        return []
+    first = int(np.argmin(same))  # the first False (0 if there is none: checked below)
+    if same[first]:
+        return [(lo, lo + n)] if n >= min_len else []
+    last = n - 1 - int(np.argmin(same[::-1]))
+    return [(lo + a, lo + b) for a, b in ((0, first), (last + 1, n)) if b - a >= min_len]
 
 
 def stretches(ref: np.ndarray, alt: np.ndarray, shift: int, most: int = 3, min_len: int = 1
@@ -51,10 +58,16 @@ def stretches(ref: np.ndarray, alt: np.ndarray, shift: int, most: int = 3, min_l
     ``j`` in ``[lo, hi)``, non-overlapping, longest first (at most ``most``; a run overlapping a longer one is cut
     to its longest uncovered piece).
 
+    For each offset only the runs that reach an end of the compared range are taken (the copied prefix and
+    suffix): an indel, or any one edited block, leaves the reference on both sides of it, each side moved by 0 or
+    by the shift, so those are the copies. A copy in the middle of the window is not looked for; it would only save
+    work, never change a result (every stretch returned is checked base by base).
+
     Args:
-        ref, alt: one-hot windows, shape (L, 4), or their base codes, shape (L,) (see :func:`base_codes`).
+        ref, alt: one-hot windows, shape (L, 4), or their base codes, shape (L,) (see :func:`base_codes`), or any
+            arrays whose rows compare equal exactly when the inputs do (see :func:`_bits`).
         shift: the allele's length change (``len(ALT) - len(REF)``); offsets 0, ``shift`` and ``-shift`` are tried.
-        min_len: shorter runs are ignored (chance matches of a random sequence make many short ones).
+        min_len: shorter runs are ignored.
     """
     length = ref.shape[0]
     found = []
@@ -62,13 +75,10 @@ def stretches(ref: np.ndarray, alt: np.ndarray, shift: int, most: int = 3, min_l
         if abs(s) >= length:
             continue
         lo, hi = max(0, -s), min(length, length - s)  # j such that j + s is in the window
-        eq = np.zeros(length, dtype=bool)
         same = alt[lo:hi] == ref[lo + s : hi + s]
-        eq[lo:hi] = same if same.ndim == 1 else same.all(axis=1)
-        starts, ends = _runs(eq)
-        keep = np.flatnonzero(ends - starts >= min_len)
-        keep = keep[np.argsort(starts[keep] - ends[keep], kind="stable")[:most]]  # the longest few
-        found.extend((int(ends[i] - starts[i]), int(starts[i]), int(ends[i]), s) for i in keep)
+        if same.ndim > 1:
+            same = same.all(axis=1)
+        found.extend((b - a, a, b, s) for a, b in _edge_runs(same, lo, min_len))
     found.sort(reverse=True)
     taken: list[tuple[int, int, int]] = []
     for _, a, b, s in found:
@@ -89,17 +99,18 @@ def base_codes(onehot: np.ndarray) -> np.ndarray:
     return (onehot @ np.arange(1, 5, dtype=np.float32)).astype(np.int8)
 
 
-def _rows(x: np.ndarray) -> np.ndarray:
-    """(n, c) float32 -> (n,) opaque rows that compare equal exactly when every bit of the row does."""
-    x = np.ascontiguousarray(x)
-    return x.view(np.dtype((np.void, x.shape[1] * x.itemsize))).reshape(x.shape[0])
+def _bits(x: np.ndarray) -> np.ndarray:
+    """(n, c) float32 -> (n, c) int32 of the same bits: rows compare equal exactly when every bit does (a float
+    comparison would call 0.0 and -0.0 equal and NaN unequal to itself)."""
+    return np.ascontiguousarray(x).view(np.int32)
 
 
 def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
     """Stage ``k``'s reference output pooled from ``phase`` (0 <= phase < pool): for each of ``rows``, the activated
     max of the pre-activation over ``[phase + r p, phase + (r + 1) p)``. Phase 0 is the cached output itself;
-    another phase is pooled over the rows asked for only (an indel's shifted part is often a small part of the
-    window), or over the whole layer, kept for the gene's next indels, when most rows are asked for."""
+    another phase is pooled over the rows asked for only the first time it is asked for (a gene meets few indels,
+    and an indel's shifted part is part of the window), and over the whole layer, kept for the gene's next indels,
+    the second time (several indels of one length, or lengths that differ by multiples of the pooling)."""
     if phase == 0:
         return cache.a[k][rows]
     z, p = cache.z[k], st.pool
@@ -108,7 +119,9 @@ def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
         return pooled[rows]
     lo, hi = int(rows.min()), int(rows.max()) + 1
     n = (z.shape[0] - phase) // p
-    if hi - lo < n // 2:
+    asked = ("asked", k, phase)
+    if not cache.shifted.get(asked):
+        cache.shifted[asked] = True
         part = z[phase + lo * p : phase + hi * p].reshape(hi - lo, p, z.shape[1]).max(axis=1)
         return st.activate(part)[rows - lo]
     pooled = cache.shifted[(k, phase)] = st.activate(z[phase : phase + n * p].reshape(n, p, z.shape[1]).max(axis=1))
@@ -140,22 +153,32 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
             out[q[sel]] = _phase_pool(cache, st, k, int(ph), row[sel])
     q = np.flatnonzero(~uniform)
     if q.size:  # the other windows: cached pre-activations where copied, recomputed elsewhere
-        pos = q[:, None] * p + np.arange(p)[None, :]  # (w, p)
+        pos = (q[:, None] * p + np.arange(p)[None, :]).ravel()  # their positions, window by window
         off = offset[pos]
-        ok = off != _BAD
-        vals = cache.z[k][np.where(ok, pos + np.where(ok, off, 0), 0)]  # (w, p, c); bad rows overwritten below
-        bad = np.flatnonzero(offset[:used] == _BAD)
+        bad = off == _BAD
+        z = np.empty((pos.size, st.cout), dtype=np.float32)
+        good = np.flatnonzero(~bad)
+        z[good] = cache.z[k][pos[good] + off[good]]
+        bad = np.flatnonzero(bad)
         if bad.size:
-            xp = np.zeros((length + st.pad, st.cin), dtype=np.float32)
-            xp[st.left : st.left + length] = x
-            cols = np.empty((bad.size, st.k * st.cin + 1), dtype=np.float32)
-            cols[:, :-1] = xp[bad[:, None] + st.dilation * np.arange(st.k)[None, :]].reshape(bad.size, -1)
-            cols[:, -1] = 1.0
-            where = np.full(used, -1, dtype=np.int64)
-            where[bad] = np.arange(bad.size)
-            vals[~ok] = (cols @ st.kaug)[where[pos[~ok]]]
-        out[q] = st.activate(vals.max(axis=1))
+            z[bad] = _preact_at(st, x, pos[bad])
+        out[q] = st.activate(z.reshape(q.size, p, st.cout).max(axis=1))
     return out
+
+
+def _preact_at(st, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Stage ``st``'s pre-activation of input ``x`` (n, c_in) at the sorted positions ``rows`` only -> (len(rows),
+    c_out): the im2col product of :meth:`~varxpress.models.keras_stages.ConvStage.preact` (same tap order, bias in
+    the product) over the stretch of ``x`` the rows read, zero-padded at the window's ends as a full pass is."""
+    lo, hi = int(rows[0]), int(rows[-1]) + 1
+    a, b = lo - st.left, hi + st.right  # the input the rows read, in x's coordinates
+    part = np.zeros((b - a, st.cin), dtype=np.float32)
+    part[max(0, -a) : (b - a) - max(0, b - x.shape[0])] = x[max(0, a) : min(b, x.shape[0])]
+    taps = (rows - lo)[:, None] + st.dilation * np.arange(st.k)[None, :]  # (r, k) rows of part
+    cols = np.empty((rows.size, st.k * st.cin + 1), dtype=np.float32)
+    cols[:, :-1] = part[taps].reshape(rows.size, -1)
+    cols[:, -1] = 1.0
+    return cols @ st.kaug
 
 
 def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:
@@ -170,7 +193,7 @@ def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:
             found = stretches(ref_codes, base_codes(alt), shift, min_len=st.pad + 1)
         else:
             hint = shift // scale if shift % scale == 0 else 0
-            found = stretches(_rows(cache.a[k - 1]), _rows(x), hint, min_len=st.pad + 1)
+            found = stretches(_bits(cache.a[k - 1]), _bits(x), hint, min_len=st.pad + 1)
         x = _stage(st, cache, k, x, found)
         scale *= st.pool
     return x
