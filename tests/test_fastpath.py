@@ -289,3 +289,73 @@ def test_score_genes_in_worker_processes_equals_in_process(xpresso):
         again = [list(pool.map(jobs[:2])), list(pool.map(jobs[2:]))]
     assert [r.key for part in again for r in part] == list(range(5))
     np.testing.assert_allclose(again[1][0].alt_preds, serial[2].alt_preds, rtol=0, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configurations(), st.sampled_from(["none", "none", "max", "avg"]))
+def test_reading_from_hparams_and_weights_equals_reading_the_keras_network(case, global_pool):
+    """A loaded model is read for the engines without Keras (parse_hparams); it must give the very arrays the Keras
+    network gives (parse_network), and the file check (weight_shapes) must list the very weights Keras makes."""
+    from varxpress.models.keras_stages import Unsupported, parse_hparams, parse_network
+    from varxpress.models.network import weight_shapes
+
+    hp, bias_sd, seed = case
+    hp = dict(hp, global_pool=global_pool)
+    model = _model(hp, bias_sd, seed)
+    keras_weights = {layer.name: {v.name.split("/")[-1].split(":")[0]: tuple(v.shape) for v in layer.weights}
+                     for layer in model.keras_model.layers if layer.weights}
+    assert weight_shapes(model.hparams) == keras_weights
+    assert list(weight_shapes(model.hparams)) == list(keras_weights)  # forward order
+    if global_pool != "none":
+        with pytest.raises(Unsupported, match="global"):
+            parse_hparams(model.hparams, model.numpy_weights())
+        assert not supports(model)
+        return
+    ours = parse_hparams(model.hparams, model.numpy_weights())
+    theirs = parse_network(model.keras_model)
+    assert ours[2:] == theirs[2:]  # positions after pooling, features, input names
+    for a, b in zip(ours[0], theirs[0], strict=True):
+        assert (a.dilation, a.acts, a.pool) == (b.dilation, b.acts, b.pool)
+        for x, y in ((a.kernel, b.kernel), (a.bias, b.bias), (a.kaug, b.kaug)):
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    ha, hb = ours[1], theirs[1]
+    assert ha.first_acts == hb.first_acts and [k for k, _ in ha.ops] == [k for k, _ in hb.ops]
+    for x, y in [(ha.w_flat, hb.w_flat), (ha.w_feat, hb.w_feat), (ha.bias, hb.bias)] + [
+            (u, v) for (k, a), (_, b) in zip(ha.ops, hb.ops) if k == "dense" for u, v in zip(a, b)]:
+        assert x.dtype == y.dtype and np.array_equal(x, y)
+    assert [a for k, a in ha.ops if k == "act"] == [b for k, b in hb.ops if k == "act"]
+
+
+def test_a_loaded_model_scores_without_building_its_network(tmp_path):
+    """Loading checks the weights and keeps them as numpy; the engine reads them; Keras is built on first use only,
+    and then predicts what the engine predicts."""
+    hp = {"upstream": 40, "downstream": 30, "conv": [{"filters": 4, "kernel": 5, "pool": 3}, {"filters": 3, "kernel": 3}],
+          "dense": [{"units": 5, "dropout": 0.1}], "n_features": 2, "batch_norm": True}
+    saved = _model(hp, 0.3, 7)
+    loaded = ExpressionModel.load(saved.save(tmp_path / "m.vxm.h5"))
+    assert loaded._keras is None
+    scorer = LocalScorer(loaded)
+    assert loaded._keras is None, "the engine must not need the Keras network"
+    rng = np.random.default_rng(0)
+    ref = _onehot(rng.integers(0, 4, 70))
+    cache = scorer.prepare(ref, [0.5, -1.0])
+    assert abs(cache.pred - loaded.predict(ref[None], np.array([[0.5, -1.0]]))[0]) < TOL
+    assert loaded._keras is not None and loaded._weights is None  # built once, then the only copy
+    assert abs(LocalScorer(loaded).prepare(ref, [0.5, -1.0]).pred - cache.pred) < 1e-9
+
+
+def test_score_with_a_supported_model_never_starts_tensorflow(tmp_path):
+    """Scoring with the incremental engines needs numpy only: TensorFlow (seconds to import) is not loaded, so one
+    patient's VCF is answered in about a second. The demo VCF with the bundled human model, in a fresh process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import sys; from varxpress.cli import main; "
+            f"rc = main(['score', 'example_data/demo.vcf', '--fasta', 'example_data/hg38_promoters.fa.gz', "
+            f"'--tss', 'example_data/tss.bed', '--tss-offset', '10000', '--out', {str(tmp_path / 'o.vcf')!r}, "
+            "'--quiet']); print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
+    assert out.stdout.split()[-3:] == ["0", "False", "False"], out.stderr[-2000:]
+    assert sum(1 for line in (tmp_path / "o.vcf").read_text().splitlines() if "VXP=" in line) > 0

@@ -4,6 +4,8 @@
 activation -> MaxPooling1D with strides == pool ... -> Flatten -> [Concatenate features] -> Dense head with one
 output) into :class:`ConvStage` s and a :class:`Head`, each holding its weights as numpy arrays and the arithmetic
 of its step; any other layer raises :class:`Unsupported` naming it. :func:`supports` tells whether a network fits.
+A loaded :class:`~varxpress.models.network.ExpressionModel` is read the same way from its hyperparameters and numpy
+weights (:func:`parse_hparams`, no Keras); :func:`parse_model` picks the way.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from varxpress.models.layers import BN_EPSILON
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "parse_network", "supports", "keras_model_of",
-           "one_blas_thread"]
+__all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "parse_network", "parse_hparams", "parse_model",
+           "supports", "keras_model_of", "one_blas_thread"]
 
 # Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
 _DIRECT_MAX = 1 << 17
@@ -350,16 +354,73 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
     return stages, head, n, n_features, seq_name, feat_name
 
 
-def _fold_batch_norm(stage: ConvStage, layer: Any) -> ConvStage:
-    """The convolution followed by an (inference-mode) BatchNormalization, as one convolution: per output channel
+def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarray]]
+                  ) -> tuple[list[ConvStage], Head, int, int, str, str | None]:
+    """What :func:`parse_network` reads from the network :func:`varxpress.models.network.build_network` makes for
+    ``hparams``, from the hyperparameters and the weights alone (``{layer: {weight: array}}``, as
+    :meth:`~varxpress.models.network.ExpressionModel.numpy_weights` gives them), without Keras. The same arrays in
+    the same dtypes (``tests/test_fastpath.py`` compares the two readings); :class:`Unsupported` where
+    :func:`parse_network` would raise it (global pooling)."""
+    if hparams.get("global_pool", "none") != "none":
+        raise Unsupported("global_pool: a global pooling layer where Conv1D/MaxPooling1D/Flatten expected")
+    stages: list[ConvStage] = []
+    for i, c in enumerate(hparams["conv"], 1):
+        w = weights[f"conv_{i}"]
+        stage = ConvStage(np.asarray(w["kernel"], dtype=np.float32), np.asarray(w["bias"], dtype=np.float32),
+                          int(c["dilation"]), ["relu"])
+        if hparams.get("batch_norm"):
+            bn = weights[f"bn_{i}"]
+            stage = _fold(stage, *(bn[k] for k in ("gamma", "beta", "moving_mean", "moving_variance")), BN_EPSILON)
+            stage.acts.append("relu")
+        stage.pool = int(c["pool"])
+        stages.append(stage)
+    n = hparams["upstream"] + hparams["downstream"]
+    for st in stages:
+        n //= st.pool
+        if n < 1:
+            raise Unsupported("pooling leaves no positions")
+    dense = [weights[f"dense_{j}"] for j in range(1, len(hparams["dense"]) + 1)] + [weights["output"]]
+    w = np.asarray(dense[0]["kernel"], dtype=np.float32)
+    head = Head(np.empty(0, np.float32), np.empty(0), np.asarray(dense[0]["bias"], dtype=np.float64), ["linear"], [])
+    if len(dense) > 1:
+        head.first_acts.append("relu")
+    for j, layer in enumerate(dense[1:], 2):
+        head.ops.append(("dense", (np.asarray(layer["kernel"], dtype=np.float64),
+                                   np.asarray(layer["bias"], dtype=np.float64))))
+        if j < len(dense):  # dense_j is followed by its ReLU; the output is linear
+            head.ops.append(("act", "relu"))
+    n_features = int(hparams["n_features"])
+    flat_len = n * stages[-1].cout
+    if w.shape[0] != flat_len + n_features:
+        raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
+    head.w_flat = np.ascontiguousarray(w[:flat_len].reshape(n, stages[-1].cout, -1))
+    head.w_feat = w[flat_len:].astype(np.float64)
+    return stages, head, n, n_features, "promoter", "halflife" if n_features else None
+
+
+def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str | None]:
+    """:func:`parse_hparams` for an :class:`~varxpress.models.network.ExpressionModel` (no Keras needed),
+    :func:`parse_network` for anything else with a Keras network (a plain ``keras.Model``, an imported one)."""
+    if hasattr(model, "numpy_weights") and hasattr(model, "hparams"):
+        return parse_hparams(model.hparams, model.numpy_weights())
+    return parse_network(keras_model_of(model))
+
+
+def _fold(stage: ConvStage, gamma: Any, beta: Any, mean: Any, var: Any, epsilon: float) -> ConvStage:
+    """The convolution followed by an (inference-mode) batch normalisation, as one convolution: per output channel
     ``gamma * (z - mean) / sqrt(var + eps) + beta`` is affine in ``z``, so it scales the kernel and moves the bias."""
-    if layer.axis not in (-1, 2, [-1], [2]) or not layer.center or not layer.scale:
-        raise Unsupported(f"{layer.name}: BatchNormalization must normalise the channel axis with center and scale")
-    gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in layer.get_weights())
-    factor = gamma / np.sqrt(var + float(layer.epsilon))
+    gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in (gamma, beta, mean, var))
+    factor = gamma / np.sqrt(var + float(epsilon))
     kernel = (stage.kernel.astype(np.float64) * factor).astype(np.float32)
     bias = ((stage.bias.astype(np.float64) - mean) * factor + beta).astype(np.float32)
     return ConvStage(kernel, bias, stage.dilation, [], stage.pool)
+
+
+def _fold_batch_norm(stage: ConvStage, layer: Any) -> ConvStage:
+    """:func:`_fold` of a Keras BatchNormalization layer."""
+    if layer.axis not in (-1, 2, [-1], [2]) or not layer.center or not layer.scale:
+        raise Unsupported(f"{layer.name}: BatchNormalization must normalise the channel axis with center and scale")
+    return _fold(stage, *layer.get_weights(), float(layer.epsilon))
 
 
 def _relu_layer_name(layer: Any) -> str:
@@ -380,7 +441,7 @@ def supports(model: Any) -> bool:
         (the reason is logged at DEBUG level).
     """
     try:
-        parse_network(keras_model_of(model))
+        parse_model(model)
     except Unsupported as exc:
         logger.debug("fast path does not support this network: %s", exc)
         return False

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.models.keras_stages import ConvStage, Unsupported, keras_model_of, one_blas_thread, parse_network
+from varxpress.models.keras_stages import ConvStage, Unsupported, keras_model_of, one_blas_thread, parse_model
 from varxpress.models.shiftpath import predict_windows
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class LocalScorer:
     Holds only numpy arrays (picklable; no TensorFlow needed after construction).
 
     Args:
-        model: ``varxpress.models.network.ExpressionModel`` (its ``.keras_model`` and ``.metadata.default_features`` are used)
-            or a plain ``keras.Model``.
+        model: ``varxpress.models.network.ExpressionModel`` (its hyperparameters, numpy weights and
+            ``.metadata.default_features`` are used; its Keras network is not built) or a plain ``keras.Model``.
         threads: worker processes :func:`score_genes` uses by default. The methods of this class run in the
             calling thread with one BLAS thread (the batched products are small: more BLAS threads or a thread
             pool were measured slower, see docs/performance.md); use processes to use more cores.
@@ -100,7 +100,7 @@ class LocalScorer:
     def __init__(self, model: Any, threads: int = 1) -> None:
         self.threads = max(1, int(threads))
         try:
-            stages, head, n_last, n_features, _, _ = parse_network(keras_model_of(model))
+            stages, head, n_last, n_features, _, _ = parse_model(model)
         except Unsupported as exc:
             raise ModelError(f"fast path cannot score this network: {exc}; use full recomputation") from exc
         self.stages = stages
@@ -119,6 +119,9 @@ class LocalScorer:
 
     @staticmethod
     def _input_length(model: Any) -> int:
+        spec = getattr(model, "window_spec", None)
+        if spec is not None:  # an ExpressionModel: its window, without building its Keras network
+            return int(spec.length)
         for inp in keras_model_of(model).inputs:
             if len(inp.shape) == 3:
                 return int(inp.shape[1])

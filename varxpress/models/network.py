@@ -14,7 +14,9 @@ A model file (``.vxm.h5``) is one HDF5 file: attributes ``varxpress_format``, ``
 (JSON); weights under ``/weights/<layer name>/<kernel|bias>`` written with h5py, so the format does not depend on
 Keras' own serialisation.
 
-TensorFlow/Keras are imported only when a network is built or loaded.
+TensorFlow/Keras are imported only when a Keras network is needed (building, training, full recomputation): a
+loaded model holds its weights as numpy arrays, checked against :func:`weight_shapes`, and builds its Keras network
+on first use of :attr:`ExpressionModel.keras_model`, so scoring with the incremental engines never starts TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +32,7 @@ import numpy as np
 from varxpress.errors import ModelError, OutputError
 from varxpress.io.outputs import atomic_path
 from varxpress.models.hparams import validate_hparams
+from varxpress.models.layers import BN_EPSILON, LayerInfo, iter_layers, layer_names, weight_shapes
 from varxpress.models.registry import model_file
 from varxpress.models.metadata import ModelMetadata, check_consistency, sha256_file
 from varxpress.sequence.windows import WindowSpec
@@ -47,38 +49,16 @@ __all__ = [
     "build_network",
     "iter_layers",
     "layer_names",
+    "weight_shapes",
+    "BN_EPSILON",
 ]
+
 
 #: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
 FORMAT_VERSION = 1
 
 #: The bundled default model's file (:data:`varxpress.models.registry.DEFAULT`; see ``varxpress/data/NOTICE``).
 DEFAULT_MODEL_PATH = Path(model_file(None))
-
-
-def layer_names(hparams: Mapping[str, Any]) -> list[str]:
-    """Names of the layers :func:`build_network` makes for ``hparams``, in forward order (inputs excluded).
-
-    ``pool_i`` is present only when conv layer i has ``pool > 1``; ``bn_i`` and ``conv_relu_i`` only with
-    ``batch_norm``; ``conv_dropout_i`` only with a non-zero ``conv_dropout``; ``concat`` only when ``n_features > 0``.
-    """
-    hp = validate_hparams(hparams)
-    names: list[str] = []
-    for i, layer in enumerate(hp["conv"], 1):
-        names.append(f"conv_{i}")
-        if hp.get("batch_norm"):
-            names += [f"bn_{i}", f"conv_relu_{i}"]
-        if layer["pool"] > 1:
-            names.append(f"pool_{i}")
-        if hp.get("conv_dropout"):
-            names.append(f"conv_dropout_{i}")
-    names.append("global_pool" if hp.get("global_pool", "none") != "none" else "flatten")
-    if hp["n_features"] > 0:
-        names.append("concat")
-    for j in range(1, len(hp["dense"]) + 1):
-        names += [f"dense_{j}", f"relu_{j}", f"dropout_{j}"]
-    names.append("output")
-    return names
 
 
 def build_network(hparams: Mapping[str, Any]) -> Any:
@@ -108,7 +88,7 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
             kernel_initializer=keras.initializers.GlorotNormal(seed=seed + i), name=f"conv_{i}",
         )(x)
         if batch_norm:  # before the ReLU, so that prediction can fold it into the convolution (keras_stages)
-            x = layers.BatchNormalization(momentum=0.9, name=f"bn_{i}")(x)
+            x = layers.BatchNormalization(momentum=0.9, epsilon=BN_EPSILON, name=f"bn_{i}")(x)
             x = layers.Activation("relu", name=f"conv_relu_{i}")(x)
         if c["pool"] > 1:
             x = layers.MaxPooling1D(pool_size=c["pool"], strides=c["pool"], padding="valid", name=f"pool_{i}")(x)
@@ -135,70 +115,6 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# layer descriptors for other engines
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One layer of the network in forward order, as plain numpy.
-
-    ``kind`` is one of ``conv`` (config: filters, kernel, dilation, padding='same', activation 'relu', or 'linear'
-    when a ``batchnorm`` and a ``relu`` follow; weights: kernel (k, c_in, filters), bias (filters,)), ``batchnorm``
-    (config: epsilon; weights: gamma, beta, moving_mean, moving_variance, each (filters,)), ``pool`` (config: pool, strides=pool, padding='valid'),
-    ``flatten``, ``concat`` (appends the half-life features), ``dense`` (config: units; weights: kernel (in, units),
-    bias (units,); linear), ``relu``, ``dropout`` (config: rate; identity at prediction), ``output`` (Dense with 1
-    unit, linear).
-    """
-
-    name: str
-    kind: str
-    config: dict[str, Any]
-    weights: dict[str, np.ndarray]
-
-
-def iter_layers(model: "ExpressionModel | Any") -> list[LayerInfo]:
-    """Descriptors of the layers of an :class:`ExpressionModel` (or a ``keras.Model`` from :func:`build_network`).
-
-    Weights are float32 numpy copies. Raises ModelError for a Keras model that is not of this architecture.
-    """
-    keras_model = getattr(model, "keras_model", model)
-    out: list[LayerInfo] = []
-    for layer in keras_model.layers:
-        name = layer.name
-        cls = type(layer).__name__
-        w = [np.asarray(v, dtype=np.float32) for v in layer.get_weights()]
-        if cls == "InputLayer":
-            continue
-        if cls == "Conv1D":
-            cfg = {"filters": layer.filters, "kernel": layer.kernel_size[0], "dilation": layer.dilation_rate[0],
-                   "padding": layer.padding, "activation": layer.get_config()["activation"]}
-            out.append(LayerInfo(name, "conv", cfg, {"kernel": w[0], "bias": w[1]}))
-        elif cls == "BatchNormalization":
-            out.append(LayerInfo(name, "batchnorm", {"epsilon": float(layer.epsilon)},
-                                 dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), w))))
-        elif cls == "MaxPooling1D":
-            out.append(LayerInfo(name, "pool", {"pool": layer.pool_size[0], "strides": layer.strides[0],
-                                                "padding": layer.padding}, {}))
-        elif cls == "Flatten":
-            out.append(LayerInfo(name, "flatten", {}, {}))
-        elif cls in ("GlobalMaxPooling1D", "GlobalAveragePooling1D"):
-            out.append(LayerInfo(name, "global_pool", {"mode": "max" if "Max" in cls else "avg"}, {}))
-        elif cls == "Concatenate":
-            out.append(LayerInfo(name, "concat", {}, {}))
-        elif cls == "Dense":
-            kind = "output" if name == "output" else "dense"
-            out.append(LayerInfo(name, kind, {"units": layer.units}, {"kernel": w[0], "bias": w[1]}))
-        elif cls == "Activation":
-            out.append(LayerInfo(name, "relu", {}, {}))
-        elif cls == "Dropout":
-            out.append(LayerInfo(name, "dropout", {"rate": float(layer.rate)}, {}))
-        else:
-            raise ModelError(f"layer {name!r} of type {cls} is not part of the varxpress architecture")
-    return out
-
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # the model
 
 class ExpressionModel:
@@ -209,17 +125,23 @@ class ExpressionModel:
     """
 
     def __init__(self, keras_model: Any, metadata: ModelMetadata, path: str | os.PathLike[str] | None = None,
-                 sha256: str | None = None) -> None:
+                 sha256: str | None = None, weights: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+        """``keras_model``: the network, or None with ``weights`` (``{layer: {weight: array}}`` as
+        :func:`weight_shapes` lists them, already checked), from which it is built on first use."""
         hp = validate_hparams(metadata.hparams)
         metadata.hparams = hp
         check_consistency(metadata, hp, f"model {metadata.name!r}")
-        length = keras_model.inputs[0].shape[1]
-        if length != hp["upstream"] + hp["downstream"]:
-            raise ModelError(
-                f"model {metadata.name!r}: the Keras input length {length} does not match the window "
-                f"{hp['upstream']}+{hp['downstream']}"
-            )
-        self.keras_model = keras_model
+        if keras_model is None and weights is None:
+            raise ModelError(f"model {metadata.name!r}: neither a network nor its weights were given")
+        if keras_model is not None:
+            length = keras_model.inputs[0].shape[1]
+            if length != hp["upstream"] + hp["downstream"]:
+                raise ModelError(
+                    f"model {metadata.name!r}: the Keras input length {length} does not match the window "
+                    f"{hp['upstream']}+{hp['downstream']}"
+                )
+        self._keras = keras_model
+        self._weights = None if keras_model is not None else weights
         self.metadata = metadata
         self.path: Path | None = Path(path) if path is not None else None
         self._sha256 = sha256
@@ -238,6 +160,28 @@ class ExpressionModel:
         metadata.setdefault("default_features", [0.0] * n)
         meta = ModelMetadata(name=name, upstream=hp["upstream"], downstream=hp["downstream"], hparams=hp, **metadata)
         return cls(build_network(hp), meta)
+
+    # ---- the network ---------------------------------------------------------------------------------------------
+    @property
+    def keras_model(self) -> Any:
+        """The Keras network (built, and TensorFlow started, on first use for a loaded model)."""
+        if self._keras is None:
+            net = build_network(self.metadata.hparams)
+            for layer in net.layers:
+                if layer.weights:
+                    layer.set_weights(list(self._weights[layer.name].values()))
+            self._keras, self._weights = net, None  # from now on the network's weights are the only copy
+        return self._keras
+
+    def numpy_weights(self) -> dict[str, dict[str, np.ndarray]]:
+        """The weights as float32 arrays, ``{layer: {weight: array}}`` in :func:`weight_shapes` order: the loaded
+        arrays while no Keras network exists, else the network's current values (after training, say)."""
+        if self._keras is None:
+            return self._weights
+        shapes = weight_shapes(self.metadata.hparams)
+        layers = {layer.name: layer for layer in self._keras.layers}
+        return {name: dict(zip(ws, (np.asarray(v, dtype=np.float32) for v in layers[name].get_weights())))
+                for name, ws in shapes.items()}
 
     # ---- properties --------------------------------------------------------------------------------------------------
     @property
@@ -406,32 +350,25 @@ class ExpressionModel:
             msg = str(exc)
             raise ModelError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc
 
-        net = build_network(hp)
-        length = net.inputs[0].shape[1]
-        if length != meta.window_spec.length:  # cannot happen after _check_consistency; kept as a guard
-            raise ModelError(f"{path}: network input length {length} != metadata window {meta.window_spec.length}")
-        expected = {layer.name for layer in net.layers if layer.weights}
-        missing = sorted(expected - set(weights))
-        extra = sorted(set(weights) - expected)
+        shapes = weight_shapes(hp)
+        missing = sorted(set(shapes) - set(weights))
+        extra = sorted(set(weights) - set(shapes))
         if missing or extra:
             raise ModelError(f"{path}: stored weights do not match the architecture in its hparams (missing layers: "
                              f"{missing or 'none'}; unexpected layers: {extra or 'none'}); the file is damaged or was "
                              f"edited - re-create it")
-        for layer in net.layers:
-            if not layer.weights:
-                continue
-            names = [v.name.split("/")[-1].split(":")[0] for v in layer.weights]
-            stored = weights[layer.name]
-            values = []
-            for wname, var in zip(names, layer.weights):
+        checked: dict[str, dict[str, np.ndarray]] = {}
+        for lname, wshapes in shapes.items():
+            stored = weights[lname]
+            checked[lname] = {}
+            for wname, shape in wshapes.items():
                 if wname not in stored:
-                    raise ModelError(f"{path}: layer {layer.name!r} lacks weight {wname!r}; re-create the file")
-                if tuple(stored[wname].shape) != tuple(var.shape):
-                    raise ModelError(f"{path}: weight {layer.name}/{wname} has shape {tuple(stored[wname].shape)} but "
-                                     f"the architecture in its hparams needs {tuple(var.shape)}; the weights do not "
+                    raise ModelError(f"{path}: layer {lname!r} lacks weight {wname!r}; re-create the file")
+                if tuple(stored[wname].shape) != shape:
+                    raise ModelError(f"{path}: weight {lname}/{wname} has shape {tuple(stored[wname].shape)} but "
+                                     f"the architecture in its hparams needs {shape}; the weights do not "
                                      f"belong to this architecture - re-create the file")
-                values.append(stored[wname].astype(np.float32))
-            layer.set_weights(values)
-        model = cls(net, meta, path=path, sha256=sha256_file(path))
+                checked[lname][wname] = stored[wname].astype(np.float32)
+        model = cls(None, meta, path=path, sha256=sha256_file(path), weights=checked)
         log.info("loaded model %r from %s", meta.name, path)
         return model
