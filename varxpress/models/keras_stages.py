@@ -1,8 +1,8 @@
 """A Keras network read into numpy stages, for the local engine (:mod:`varxpress.models.local_scorer`).
 
 :func:`parse_network` reads the layers :func:`varxpress.models.network.build_network` makes (Conv1D 'same' ->
-activation -> MaxPooling1D with strides == pool ... -> Flatten -> [Concatenate features] -> Dense head with one
-output) into :class:`ConvStage` s and a :class:`Head`, each holding its weights as numpy arrays and the arithmetic
+activation -> MaxPooling1D with strides == pool ... -> Flatten or GlobalAveragePooling1D -> [Concatenate features] ->
+Dense head with one output) into :class:`ConvStage` s and a :class:`Head`, each holding its weights as numpy arrays and the arithmetic
 of its step; any other layer raises :class:`Unsupported` naming it. :func:`supports` tells whether a network fits.
 A loaded :class:`~varxpress.models.network.ExpressionModel` is read the same way from its hyperparameters and numpy
 weights (:func:`parse_hparams`, no Keras); :func:`parse_model` picks the way.
@@ -258,6 +258,7 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
     head: Head | None = None
     first_dense: tuple[np.ndarray, np.ndarray] | None = None
     flat_first = True
+    global_avg = False
     phase = "conv"
     for layer in keras_model.layers:
         if isinstance(layer, kl.InputLayer) or isinstance(layer, kl.Dropout):
@@ -290,6 +291,10 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
                 stages[-1].pool = p
             elif isinstance(layer, kl.Flatten) and stages:
                 phase = "concat"
+            elif isinstance(layer, kl.GlobalAveragePooling1D) and stages:
+                if layer.data_format != "channels_last" or getattr(layer, "keepdims", False):
+                    raise Unsupported(f"{layer.name}: GlobalAveragePooling1D must be channels_last without keepdims")
+                global_avg, phase = True, "concat"
             else:
                 raise Unsupported(f"{layer.name}: {type(layer).__name__} where Conv1D/MaxPooling1D/Flatten expected")
         elif phase == "concat":
@@ -297,9 +302,10 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
                 if feat_name is None or layer.axis not in (-1, 1) or len(layer.input) != 2:
                     raise Unsupported(f"{layer.name}: Concatenate must join the flattened output and the features")
                 sources = [t._keras_history.operation for t in layer.input]
-                if not any(isinstance(s, kl.Flatten) for s in sources):
+                pooled = (kl.Flatten, kl.GlobalAveragePooling1D)
+                if not any(isinstance(s, pooled) for s in sources):
                     raise Unsupported(f"{layer.name}: Concatenate does not take the Flatten output")
-                flat_first = isinstance(sources[0], kl.Flatten)
+                flat_first = isinstance(sources[0], pooled)
             elif isinstance(layer, kl.Dense):
                 w = np.asarray(layer.kernel, dtype=np.float32)
                 b = np.asarray(layer.bias, dtype=np.float64) if layer.use_bias else np.zeros(w.shape[1])
@@ -339,14 +345,14 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
             raise Unsupported("pooling leaves no positions")
     c_last = stages[-1].cout
     w, _ = first_dense
-    flat_len = n * c_last
+    flat_len = c_last if global_avg else n * c_last
     if w.shape[0] != flat_len + n_features:
         raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
     if flat_first:
         w_flat, w_feat = w[:flat_len], w[flat_len:]
     else:
         w_feat, w_flat = w[:n_features], w[n_features:]
-    head.w_flat = np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
+    head.w_flat = _average_rows(w_flat, n) if global_avg else np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
     head.w_feat = w_feat.astype(np.float64)
     last_units = next((arg[0].shape[1] for kind, arg in reversed(head.ops) if kind == "dense"), w.shape[1])
     if last_units != 1:
@@ -361,8 +367,9 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
     :meth:`~varxpress.models.network.ExpressionModel.numpy_weights` gives them), without Keras. The same arrays in
     the same dtypes (``tests/test_fastpath.py`` compares the two readings); :class:`Unsupported` where
     :func:`parse_network` would raise it (global pooling)."""
-    if hparams.get("global_pool", "none") != "none":
-        raise Unsupported("global_pool: a global pooling layer where Conv1D/MaxPooling1D/Flatten expected")
+    global_avg = hparams.get("global_pool", "none") == "avg"
+    if hparams.get("global_pool", "none") not in ("none", "avg"):
+        raise Unsupported("global_pool: GlobalMaxPooling1D where Conv1D/MaxPooling1D/Flatten expected")
     stages: list[ConvStage] = []
     for i, c in enumerate(hparams["conv"], 1):
         w = weights[f"conv_{i}"]
@@ -390,12 +397,20 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
         if j < len(dense):  # dense_j is followed by its ReLU; the output is linear
             head.ops.append(("act", "relu"))
     n_features = int(hparams["n_features"])
-    flat_len = n * stages[-1].cout
+    flat_len = stages[-1].cout if global_avg else n * stages[-1].cout
     if w.shape[0] != flat_len + n_features:
         raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
-    head.w_flat = np.ascontiguousarray(w[:flat_len].reshape(n, stages[-1].cout, -1))
+    head.w_flat = (_average_rows(w[:flat_len], n) if global_avg
+                   else np.ascontiguousarray(w[:flat_len].reshape(n, stages[-1].cout, -1)))
     head.w_feat = w[flat_len:].astype(np.float64)
     return stages, head, n, n_features, "promoter", "halflife" if n_features else None
+
+
+def _average_rows(w: np.ndarray, n: int) -> np.ndarray:
+    """A Dense layer's rows ``w`` (c, units) after a global average over ``n`` positions, as the rows of the same
+    Dense after a Flatten, (n, c, units): the average is linear, so ``mean_p(x[p]) @ w == flatten(x) @ (w / n
+    repeated n times)``, and the engines need no other head."""
+    return np.ascontiguousarray(np.broadcast_to((w.astype(np.float64) / n).astype(np.float32), (n, *w.shape)))
 
 
 def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str | None]:
@@ -437,7 +452,8 @@ def supports(model: Any) -> bool:
 
     Returns:
         True for networks of the shape ``build_network`` makes (Conv1D 'same' -> activation -> MaxPooling1D with
-        strides == pool ... -> Flatten -> [Concatenate features] -> Dense head with one output); False otherwise
+        strides == pool ... -> Flatten or GlobalAveragePooling1D -> [Concatenate features] -> Dense head with one
+        output); False otherwise
         (the reason is logged at DEBUG level).
     """
     try:
