@@ -138,7 +138,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
     """The small random batches above take the masked-window and whole-batch paths; force the others."""
     from unittest import mock
 
-    from varxpress.models import keras_stages, local_scorer
+    from varxpress.models import local_scorer, stages
 
     hp, bias_sd, seed = case
     model = _model(hp, bias_sd, seed)
@@ -150,7 +150,7 @@ def test_running_max_and_split_paths_equal_full_keras(case):
     features = rng.normal(size=hp["n_features"]) if hp["n_features"] else None
     cache = scorer.prepare(ref, features)
     sets = _edit_sets(rng, length)
-    with mock.patch.object(keras_stages, "_DIRECT_MAX", -1), mock.patch.object(local_scorer, "_SPLIT_MIN", 0):
+    with mock.patch.object(stages, "_DIRECT_MAX", -1), mock.patch.object(local_scorer, "_SPLIT_MIN", 0):
         local = scorer.predict_substitutions(cache, sets)
     windows = np.stack([_apply(ref, s) for s in sets])
     full = _keras(model, windows, None if features is None else np.repeat(features[None], len(sets), 0))
@@ -162,16 +162,16 @@ def test_running_max_and_split_paths_equal_full_keras(case):
 def test_unchanged_max_equals_masked_max(n_queries, direct_max):
     from unittest import mock
 
-    from varxpress.models import keras_stages
+    from varxpress.models import stages
 
     rng = np.random.default_rng(n_queries)
     pool, cout, length = 7, 5, 7 * 60 + 3
-    stage = keras_stages.ConvStage(np.zeros((3, 2, cout), np.float32), np.zeros(cout, np.float32), 1, ["relu"], pool)
+    stage = stages.ConvStage(np.zeros((3, 2, cout), np.float32), np.zeros(cout, np.float32), 1, ["relu"], pool)
     z = rng.normal(size=(length, cout)).astype(np.float32)
     q = rng.integers(0, length // pool, n_queries)
     a = rng.integers(0, pool, n_queries)
     b = np.minimum(a + rng.integers(0, pool, n_queries), pool - 1)
-    with mock.patch.object(keras_stages, "_DIRECT_MAX", direct_max):
+    with mock.patch.object(stages, "_DIRECT_MAX", direct_max):
         got = stage.unchanged_max(z, q, a, b)
     for i in range(n_queries):
         keep = [q[i] * pool + t for t in range(pool) if not a[i] <= t <= b[i]]

@@ -1,9 +1,11 @@
-"""A Keras network read into numpy stages, for the local engine (:mod:`varxpress.models.local_scorer`).
+"""A network read into numpy stages, for the local engines (:mod:`varxpress.models.local_scorer`,
+:mod:`varxpress.models.shiftpath`).
 
 :func:`parse_network` reads the layers :func:`varxpress.models.network.build_network` makes (Conv1D 'same' ->
 activation -> MaxPooling1D with strides == pool ... -> Flatten or GlobalAveragePooling1D -> [Concatenate features] ->
-Dense head with one output) into :class:`ConvStage` s and a :class:`Head`, each holding its weights as numpy arrays and the arithmetic
-of its step; any other layer raises :class:`Unsupported` naming it. :func:`supports` tells whether a network fits.
+Dense head with one output) into :class:`~varxpress.models.stages.ConvStage` s and a
+:class:`~varxpress.models.stages.Head` (defined in :mod:`varxpress.models.stages`, re-exported here), each holding
+its weights as numpy arrays and the arithmetic of its step; any other layer raises :class:`Unsupported` naming it. :func:`supports` tells whether a network fits.
 A loaded :class:`~varxpress.models.network.ExpressionModel` is read the same way from its hyperparameters and numpy
 weights (:func:`parse_hparams`, no Keras); :func:`parse_model` picks the way.
 """
@@ -11,203 +13,18 @@ weights (:func:`parse_hparams`, no Keras); :func:`parse_model` picks the way.
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from varxpress.models.layers import BN_EPSILON
+from varxpress.models.stages import (ACTIVATIONS, ConvStage, Head, Unsupported, average_rows, fold_normalisation,
+                                     one_blas_thread)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "parse_network", "parse_hparams", "parse_model",
            "supports", "keras_model_of", "one_blas_thread"]
-
-# Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
-_DIRECT_MAX = 1 << 17
-
-
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0, out=x) if x.flags.writeable else np.maximum(x, 0)
-
-
-def _linear(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": _relu,
-    "linear": _linear,
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-}
-
-
-_BLAS: Any = None
-
-
-def one_blas_thread() -> AbstractContextManager:
-    """Context limiting BLAS to one thread (about 30 us; threadpoolctl ships with scikit-learn)."""
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController  # optional: a missing one only costs speed
-
-            _BLAS = ThreadpoolController()
-        except ImportError:  # pragma: no cover
-            _BLAS = False
-    return _BLAS.limit(limits=1, user_api="blas") if _BLAS else nullcontext()
-
-
-class Unsupported(Exception):
-    """The network has a layer the local rule does not cover (the message says which); :class:`LocalScorer` turns it
-    into a ModelError."""
-
-
-@dataclass
-class ConvStage:
-    """Conv1D -> elementwise activations -> optional MaxPooling1D (pool 1 = none)."""
-
-    kernel: np.ndarray  # (k, cin, cout) float32
-    bias: np.ndarray  # (cout,) float32
-    dilation: int
-    acts: list[str]
-    pool: int = 1
-
-    def __post_init__(self) -> None:
-        k, cin, cout = self.kernel.shape
-        self.k, self.cin, self.cout = k, cin, cout
-        self.pad = self.dilation * (k - 1)
-        self.left = self.pad // 2
-        self.right = self.pad - self.left
-        # kcat[c, m*cout + o] = kernel[m, c, o]: one matmul gives every tap's contribution
-        self.kcat = np.ascontiguousarray(self.kernel.transpose(1, 0, 2).reshape(cin, k * cout))
-        # kaug: kernel.reshape(k*cin, cout) with the bias as a last row (for im2col rows ending in a 1)
-        self.kaug = np.concatenate([self.kernel.reshape(k * cin, cout), self.bias[None, :]]).astype(np.float32)
-
-    def activate(self, z: np.ndarray) -> np.ndarray:
-        for name in self.acts:
-            z = ACTIVATIONS[name](z)
-        return z
-
-    def preact(self, x: np.ndarray) -> np.ndarray:
-        """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
-
-        im2col with a trailing column of ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias is added by
-        the same product (saves a pass over the (n * length, cout) result).
-        """
-        n, length, _ = x.shape
-        kc = self.k * self.cin
-        cols = np.empty((n, length, kc + 1), dtype=np.float32)
-        cols[..., kc] = 1.0
-        if self.k == 1:
-            cols[..., :kc] = x
-        else:  # tap-major to match kernel.reshape(k*cin, cout)
-            xp = np.zeros((n, length + self.pad, self.cin), dtype=np.float32)
-            xp[:, self.left : self.left + length] = x
-            win = np.lib.stride_tricks.sliding_window_view(xp, self.pad + 1, axis=1)[..., :: self.dilation]
-            cols[..., :kc].reshape(n, length, self.k, self.cin)[...] = win.transpose(0, 1, 3, 2)
-        z = cols.reshape(n * length, kc + 1) @ self.kaug
-        return z.reshape(n, length, self.cout)
-
-    def pool_full(self, z: np.ndarray) -> np.ndarray:
-        """z: (n, length, cout) pre-activations -> (n, length // pool, cout) max-pooled (remainder dropped).
-
-        Pooling is done before the activation: every supported activation is non-decreasing, so
-        ``max(act(z)) == act(max(z))`` exactly, and the local path relies on the same order.
-        """
-        if self.pool == 1:
-            return z
-        n, length, c = z.shape
-        q = length // self.pool
-        return z[:, : q * self.pool].reshape(n, q, self.pool, c).max(axis=2)
-
-    def unchanged_max(self, z: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Max of some pooling windows of z over the positions outside a changed range.
-
-        Args:
-            z: reference pre-activations, shape (length, cout).
-            q: pooling-window index of each query, shape (N,), in [0, length // pool).
-            a, b: changed range of each query relative to its window start, shape (N,), ``0 <= a <= b < pool``.
-
-        Returns:
-            shape (N, cout) float32: max of ``z[q*pool + t]`` over ``t`` in ``[0, a) U (b, pool)``; -inf where that set
-            is empty.
-
-        Few queries: gather their windows and mask the changed rows (N * pool * cout elements). Many queries: one
-        running maximum over the windows' positions, forwards then backwards, each query reading the running maximum
-        at its boundary; only (windows, cout) buffers, no (windows * pool, cout) prefix arrays, because at whole-gene
-        batches the page faults of such temporaries cost more than the arithmetic.
-        """
-        p, c, n = self.pool, self.cout, q.shape[0]
-        z3 = z[: (z.shape[0] // p) * p].reshape(-1, p, c)  # (windows, p, c) view
-        if n * p * c <= _DIRECT_MAX or n * 2 < p:  # small gather, or fewer queries than the 2p running-max steps
-            g = z3[q]  # (N, p, c) copy
-            t = np.arange(p)
-            g[(t >= a[:, None]) & (t <= b[:, None])] = -np.inf
-            return g.max(axis=1)
-        windows, inv = np.unique(q, return_inverse=True)
-        if windows.shape[0] * 4 >= z3.shape[0]:
-            src, row = z3, q  # most windows: read the cache in place
-        else:
-            src, row = z3[windows], inv  # (T, p, c) copy of the touched windows
-        out = np.full((n, c), -np.inf, dtype=np.float32)
-        # forwards: a query with a = v > 0 takes the max over positions [0, v)
-        order, cnt = np.argsort(a, kind="stable"), np.bincount(a, minlength=p)
-        ends = np.cumsum(cnt).tolist()
-        top = int(a.max())
-        if top > 0:
-            run = src[:, 0].copy()
-            for v in range(1, top + 1):
-                if cnt[v]:
-                    sel = order[ends[v - 1] : ends[v]]
-                    out[sel] = run[row[sel]]
-                if v < top:
-                    np.maximum(run, src[:, v], out=run)
-        # backwards: a query with b = w < p - 1 also takes the max over positions (w, p)
-        order, cnt = np.argsort(b, kind="stable"), np.bincount(b, minlength=p)
-        ends = [0] + np.cumsum(cnt).tolist()
-        bottom = int(b.min())
-        if bottom < p - 1:
-            run = src[:, p - 1].copy()
-            for w in range(p - 2, bottom - 1, -1):
-                if cnt[w]:
-                    sel = order[ends[w] : ends[w + 1]]
-                    out[sel] = np.maximum(out[sel], run[row[sel]])
-                if w > bottom:
-                    np.maximum(run, src[:, w], out=run)
-        return out
-
-
-@dataclass
-class Head:
-    """Flatten -> [Concatenate(features)] -> Dense (first) -> ops (activations and further Dense layers)."""
-
-    w_flat: np.ndarray  # (n_last, c_last, units) float32 rows of the first Dense for the flattened conv output
-    w_feat: np.ndarray  # (n_features, units) float64
-    bias: np.ndarray  # (units,) float64
-    first_acts: list[str]
-    ops: list[tuple[str, Any]]  # ("act", name) | ("dense", (W float64, b float64))
-
-    def finish(self, h: np.ndarray) -> np.ndarray:
-        """h: (n, units) float64 pre-activation of the first Dense -> (n,) network output."""
-        x = h
-        for name in self.first_acts:
-            x = ACTIVATIONS[name](x.copy())
-        for kind, arg in self.ops:
-            if kind == "act":
-                x = ACTIVATIONS[arg](x.copy())
-            else:
-                w, b = arg
-                x = x @ w + b
-        return x[:, 0]
-
-
 
 
 def activation_name(fn: Any) -> str:
@@ -352,7 +169,7 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
         w_flat, w_feat = w[:flat_len], w[flat_len:]
     else:
         w_feat, w_flat = w[:n_features], w[n_features:]
-    head.w_flat = _average_rows(w_flat, n) if global_avg else np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
+    head.w_flat = average_rows(w_flat, n) if global_avg else np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
     head.w_feat = w_feat.astype(np.float64)
     last_units = next((arg[0].shape[1] for kind, arg in reversed(head.ops) if kind == "dense"), w.shape[1])
     if last_units != 1:
@@ -377,7 +194,7 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
                           int(c["dilation"]), ["relu"])
         if hparams.get("batch_norm"):
             bn = weights[f"bn_{i}"]
-            stage = _fold(stage, *(bn[k] for k in ("gamma", "beta", "moving_mean", "moving_variance")), BN_EPSILON)
+            stage = fold_normalisation(stage, *(bn[k] for k in ("gamma", "beta", "moving_mean", "moving_variance")), BN_EPSILON)
             stage.acts.append("relu")
         stage.pool = int(c["pool"])
         stages.append(stage)
@@ -400,17 +217,10 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
     flat_len = stages[-1].cout if global_avg else n * stages[-1].cout
     if w.shape[0] != flat_len + n_features:
         raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
-    head.w_flat = (_average_rows(w[:flat_len], n) if global_avg
+    head.w_flat = (average_rows(w[:flat_len], n) if global_avg
                    else np.ascontiguousarray(w[:flat_len].reshape(n, stages[-1].cout, -1)))
     head.w_feat = w[flat_len:].astype(np.float64)
     return stages, head, n, n_features, "promoter", "halflife" if n_features else None
-
-
-def _average_rows(w: np.ndarray, n: int) -> np.ndarray:
-    """A Dense layer's rows ``w`` (c, units) after a global average over ``n`` positions, as the rows of the same
-    Dense after a Flatten, (n, c, units): the average is linear, so ``mean_p(x[p]) @ w == flatten(x) @ (w / n
-    repeated n times)``, and the engines need no other head."""
-    return np.ascontiguousarray(np.broadcast_to((w.astype(np.float64) / n).astype(np.float32), (n, *w.shape)))
 
 
 def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str | None]:
@@ -421,21 +231,11 @@ def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str |
     return parse_network(keras_model_of(model))
 
 
-def _fold(stage: ConvStage, gamma: Any, beta: Any, mean: Any, var: Any, epsilon: float) -> ConvStage:
-    """The convolution followed by an (inference-mode) batch normalisation, as one convolution: per output channel
-    ``gamma * (z - mean) / sqrt(var + eps) + beta`` is affine in ``z``, so it scales the kernel and moves the bias."""
-    gamma, beta, mean, var = (np.asarray(v, dtype=np.float64) for v in (gamma, beta, mean, var))
-    factor = gamma / np.sqrt(var + float(epsilon))
-    kernel = (stage.kernel.astype(np.float64) * factor).astype(np.float32)
-    bias = ((stage.bias.astype(np.float64) - mean) * factor + beta).astype(np.float32)
-    return ConvStage(kernel, bias, stage.dilation, [], stage.pool)
-
-
 def _fold_batch_norm(stage: ConvStage, layer: Any) -> ConvStage:
     """:func:`_fold` of a Keras BatchNormalization layer."""
     if layer.axis not in (-1, 2, [-1], [2]) or not layer.center or not layer.scale:
         raise Unsupported(f"{layer.name}: BatchNormalization must normalise the channel axis with center and scale")
-    return _fold(stage, *layer.get_weights(), float(layer.epsilon))
+    return fold_normalisation(stage, *layer.get_weights(), float(layer.epsilon))
 
 
 def _relu_layer_name(layer: Any) -> str:

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.models.keras_stages import ConvStage, Unsupported, keras_model_of, one_blas_thread, parse_model
+from varxpress.models.keras_stages import keras_model_of, parse_model
+from varxpress.models.stages import ConvStage, Unsupported, one_blas_thread
 from varxpress.models.shiftpath import predict_windows
 
 logger = logging.getLogger(__name__)

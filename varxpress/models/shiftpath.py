@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from varxpress.models.keras_stages import one_blas_thread
+from varxpress.models.stages import one_blas_thread
 
 __all__ = ["base_codes", "stretches", "predict_windows"]
 
@@ -168,7 +168,7 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
 
 def _preact_at(st, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Stage ``st``'s pre-activation of input ``x`` (n, c_in) at the sorted positions ``rows`` only -> (len(rows),
-    c_out): the im2col product of :meth:`~varxpress.models.keras_stages.ConvStage.preact` (same tap order, bias in
+    c_out): the im2col product of :meth:`~varxpress.models.stages.ConvStage.preact` (same tap order, bias in
     the product) over the stretch of ``x`` the rows read, zero-padded at the window's ends as a full pass is."""
     lo, hi = int(rows[0]), int(rows[-1]) + 1
     a, b = lo - st.left, hi + st.right  # the input the rows read, in x's coordinates
