@@ -363,3 +363,27 @@ def test_score_with_a_supported_model_never_starts_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
     assert out.stdout.split()[-3:] == ["0", "False", "False"], out.stderr[-2000:]
     assert sum(1 for line in (tmp_path / "o.vcf").read_text().splitlines() if "VXP=" in line) > 0
+
+
+@pytest.mark.parametrize("k, dilation", [(6, 1), (3, 4), (5, 2)])
+def test_first_layer_by_kmer_table_equals_the_im2col_product(k, dilation):
+    """A one-hot first layer is computed by looking each position's k-mer up in a table (N and the window edges
+    included); anything else that is not exactly one-hot takes the im2col product. Both give the same sums."""
+    from varxpress.models import stages
+
+    rng = np.random.default_rng(k)
+    stage = stages.ConvStage(rng.normal(size=(k, 4, 16)).astype(np.float32), rng.normal(size=16).astype(np.float32),
+                             dilation, ["relu"], 3)
+    x = np.stack([_onehot(np.where(rng.random(90) < 0.1, -1, rng.integers(0, 4, 90))) for _ in range(3)])
+    by_table = stage.preact(x)
+    assert stage._table is not None and stage._table.shape == (5**k, 16)
+    plain = stages.ConvStage(stage.kernel, stage.bias, dilation, ["relu"], 3)
+    soft = x.copy()
+    soft[0, 5] = [0.5, 0.5, 0.0, 0.0]  # not one-hot: no table lookup for this batch
+    by_product = plain.preact(soft)
+    assert plain._table is not None  # built, but not used for the soft batch
+    np.testing.assert_allclose(by_table[1:], by_product[1:], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(by_table[0, 5 + stage.right + 1 :], by_product[0, 5 + stage.right + 1 :], rtol=0, atol=1e-5)
+    # the position the soft row reaches differs, as a convolution of the soft value should
+    assert not np.allclose(by_table[0, 5], by_product[0, 5])
+    assert pickle.loads(pickle.dumps(stage))._table is None  # worker processes rebuild it rather than receive it

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -17,6 +17,13 @@ __all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "one_blas_thread",
 
 # Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
 _DIRECT_MAX = 1 << 17
+
+# The largest table of pre-activations by k-mer (:meth:`ConvStage.preact`) a stage keeps, in bytes: 8 MB for the
+# Xpresso network's first layer (5**6 k-mers x 128 filters).
+_TABLE_BYTES = 16 << 20
+
+# One-hot rows by base code, N (code 0, the all-zero row) first.
+_ROWS = np.vstack([np.zeros((1, 4), dtype=np.float32), np.eye(4, dtype=np.float32)])
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -69,6 +76,12 @@ class ConvStage:
     dilation: int
     acts: list[str]
     pool: int = 1
+    _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_table"] = None  # rebuilt where it is used: worker processes need not receive it
+        return state
 
     def __post_init__(self) -> None:
         k, cin, cout = self.kernel.shape
@@ -86,12 +99,49 @@ class ConvStage:
             z = ACTIVATIONS[name](z)
         return z
 
+    def _kmer_table(self) -> np.ndarray | None:
+        """The pre-activation of every k-mer of A, C, G, T and N (digit 4, also the zero padding), bias included,
+        summed in float64: shape (5**k, cout) float32, row ``sum_t digit_t * 5**(k-1-t)``. None unless the input has
+        4 channels and the table is small (the first layer of an Xpresso-like network)."""
+        if self._table is None and self.cin == 4 and self.k > 1 and 5**self.k * self.cout * 4 <= _TABLE_BYTES:
+            rows = np.concatenate([self.kernel, np.zeros((self.k, 1, self.cout), np.float32)], axis=1)
+            digits = np.indices((5,) * self.k).reshape(self.k, -1)
+            table = np.repeat(self.bias.astype(np.float64)[None], digits.shape[1], axis=0)
+            for t in range(self.k):
+                table += rows[t].astype(np.float64)[digits[t]]
+            self._table = table.astype(np.float32)
+        return self._table
+
+    def _preact_by_table(self, x: np.ndarray) -> np.ndarray | None:
+        """:meth:`preact` of one-hot windows by looking each position's k-mer up in :meth:`_kmer_table` (one
+        gather instead of an im2col product; the same sums to float32 rounding). None when there is no table or
+        ``x`` is not exactly one-hot (rows of one 1, or all zero for N)."""
+        table = self._kmer_table()
+        if table is None:
+            return None
+        codes = (x @ np.arange(1, 5, dtype=np.float32)).astype(np.int64)  # 1-4 for A-T, 0 for N
+        if codes.min() < 0 or codes.max() > 4 or not np.array_equal(_ROWS[codes], x):
+            return None
+        n, length = codes.shape
+        digits = np.full((n, length + self.pad), 4, dtype=np.int64)
+        digits[:, self.left : self.left + length] = (codes + 4) % 5  # N -> 4, A -> 0, ..., T -> 3
+        key = np.zeros((n, length), dtype=np.int64)
+        for t in range(self.k):
+            key *= 5
+            key += digits[:, t * self.dilation : t * self.dilation + length]
+        return np.take(table, key, axis=0)
+
     def preact(self, x: np.ndarray) -> np.ndarray:
         """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
 
-        im2col with a trailing column of ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias is added by
-        the same product (saves a pass over the (n * length, cout) result).
+        One-hot input to a small first layer: each position's k-mer looked up in a table (:meth:`_kmer_table`).
+        Otherwise im2col with a trailing column of ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias
+        is added by the same product (saves a pass over the (n * length, cout) result).
         """
+        if self.cin == 4:
+            z = self._preact_by_table(x)
+            if z is not None:
+                return z
         n, length, _ = x.shape
         kc = self.k * self.cin
         cols = np.empty((n, length, kc + 1), dtype=np.float32)
