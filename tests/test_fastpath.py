@@ -387,3 +387,26 @@ def test_first_layer_by_kmer_table_equals_the_im2col_product(k, dilation):
     # the position the soft row reaches differs, as a convolution of the soft value should
     assert not np.allclose(by_table[0, 5], by_product[0, 5])
     assert pickle.loads(pickle.dumps(stage))._table is None  # worker processes rebuild it rather than receive it
+
+
+@pytest.mark.parametrize("k, dilation, cin", [(9, 1, 32), (4, 3, 16), (1, 1, 20)])
+def test_wide_inputs_summed_by_tap_equal_the_im2col_product(k, dilation, cin):
+    """A wide input's convolution is every tap's product summed at the positions it reaches (kcat), whole or at some
+    positions only; it must equal the im2col product (the path of narrow inputs) to float32 rounding."""
+    from unittest import mock
+
+    from varxpress.models import stages
+
+    rng = np.random.default_rng(cin)
+    stage = stages.ConvStage(rng.normal(size=(k, cin, 6)).astype(np.float32), rng.normal(size=6).astype(np.float32),
+                             dilation, ["relu"], 2)
+    assert stage.by_taps
+    x = rng.normal(size=(2, 70, cin)).astype(np.float32)
+    by_taps = stage.preact(x)
+    with mock.patch.object(stages, "_TAPS_MIN_CIN", 10**6):
+        assert not stage.by_taps
+        by_rows = stage.preact(x)
+    # sums of k * cin products of unit normals (values up to ~30) in another order: float32 rounding is relative
+    np.testing.assert_allclose(by_taps, by_rows, rtol=1e-5, atol=1e-5)
+    rows = np.array([0, 1, 33, 34, 68, 69])  # both edges (zero padding) and the middle
+    np.testing.assert_allclose(stage.preact_rows(x[1], rows), by_rows[1, rows], rtol=1e-5, atol=1e-5)

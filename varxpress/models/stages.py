@@ -22,6 +22,10 @@ _DIRECT_MAX = 1 << 17
 # Xpresso network's first layer (5**6 k-mers x 128 filters).
 _TABLE_BYTES = 16 << 20
 
+# From this many input channels on, :meth:`ConvStage.preact` sums every tap's product (one matmul with ``kcat``)
+# instead of building im2col rows: copying k shifted rows of a wide input costs more than the product itself.
+_TAPS_MIN_CIN = 16
+
 # One-hot rows by base code, N (code 0, the all-zero row) first.
 _ROWS = np.vstack([np.zeros((1, 4), dtype=np.float32), np.eye(4, dtype=np.float32)])
 
@@ -142,6 +146,8 @@ class ConvStage:
             z = self._preact_by_table(x)
             if z is not None:
                 return z
+        if self.by_taps:
+            return self.preact_rows(x.reshape(-1, self.cin), None, x.shape[0])
         n, length, _ = x.shape
         kc = self.k * self.cin
         cols = np.empty((n, length, kc + 1), dtype=np.float32)
@@ -155,6 +161,43 @@ class ConvStage:
             cols[..., :kc].reshape(n, length, self.k, self.cin)[...] = win.transpose(0, 1, 3, 2)
         z = cols.reshape(n * length, kc + 1) @ self.kaug
         return z.reshape(n, length, self.cout)
+
+    @property
+    def by_taps(self) -> bool:
+        """Whether the input is wide enough for :meth:`preact_rows` to beat im2col rows."""
+        return self.cin >= _TAPS_MIN_CIN
+
+    def preact_rows(self, x: np.ndarray, rows: np.ndarray | None, n: int = 1) -> np.ndarray:
+        """Pre-activations from every tap's product: ``x @ kcat`` gives each position's contribution to each tap,
+        and a position's pre-activation is the bias plus the k contributions that reach it (the zero padding adds
+        none). No im2col rows are built.
+
+        Args:
+            x: ``n`` inputs stacked, shape (n * length, cin) float32.
+            rows: sorted positions wanted (of a single input, ``n`` = 1), or None for every position of each input.
+            n: how many inputs ``x`` stacks.
+
+        Returns:
+            (n, length, cout) float32 for ``rows`` None, else (len(rows), cout).
+        """
+        length = x.shape[0] // n
+        taps = (x @ self.kcat).reshape(n, length, self.k, self.cout)
+        if rows is None:
+            z = np.empty((n, length, self.cout), dtype=np.float32)
+            z[:] = self.bias
+            for t in range(self.k):
+                off = t * self.dilation - self.left  # position j reads input j + off through tap t
+                lo, hi = max(0, -off), min(length, length - off)
+                if lo < hi:
+                    z[:, lo:hi] += taps[:, lo + off : hi + off, t]
+            return z
+        z = np.empty((rows.size, self.cout), dtype=np.float32)
+        z[:] = self.bias
+        for t in range(self.k):
+            src = rows + (t * self.dilation - self.left)
+            ok = (src >= 0) & (src < length)
+            z[ok] += taps[0, src[ok], t]
+        return z
 
     def pool_full(self, z: np.ndarray) -> np.ndarray:
         """z: (n, length, cout) pre-activations -> (n, length // pool, cout) max-pooled (remainder dropped).
