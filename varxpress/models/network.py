@@ -53,7 +53,6 @@ __all__ = [
     "BN_EPSILON",
 ]
 
-
 #: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
 FORMAT_VERSION = 1
 
