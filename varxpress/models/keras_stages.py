@@ -5,7 +5,8 @@
 activation -> MaxPooling1D with strides == pool ... -> Flatten or GlobalAveragePooling1D -> [Concatenate features] ->
 Dense head with one output) into :class:`~varxpress.models.stages.ConvStage` s and a
 :class:`~varxpress.models.stages.Head` (defined in :mod:`varxpress.models.stages`, re-exported here), each holding
-its weights as numpy arrays and the arithmetic of its step; any other layer raises :class:`Unsupported` naming it. :func:`supports` tells whether a network fits.
+its weights as numpy arrays and the arithmetic of its step; any other layer raises :class:`Unsupported` naming it.
+:func:`supports` tells whether a network fits.
 A loaded :class:`~varxpress.models.network.ExpressionModel` is read the same way from its hyperparameters and numpy
 weights (:func:`parse_hparams`, no Keras); :func:`parse_model` picks the way.
 """
@@ -160,17 +161,8 @@ def parse_network(keras_model: Any) -> tuple[list[ConvStage], Head, int, int, st
         n //= st.pool
         if n < 1:
             raise Unsupported("pooling leaves no positions")
-    c_last = stages[-1].cout
     w, _ = first_dense
-    flat_len = c_last if global_avg else n * c_last
-    if w.shape[0] != flat_len + n_features:
-        raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
-    if flat_first:
-        w_flat, w_feat = w[:flat_len], w[flat_len:]
-    else:
-        w_feat, w_flat = w[:n_features], w[n_features:]
-    head.w_flat = average_rows(w_flat, n) if global_avg else np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
-    head.w_feat = w_feat.astype(np.float64)
+    _split_first_dense(head, w, n, stages[-1].cout, n_features, global_avg, flat_first)
     last_units = next((arg[0].shape[1] for kind, arg in reversed(head.ops) if kind == "dense"), w.shape[1])
     if last_units != 1:
         raise Unsupported("the network's output is not a single unit")
@@ -194,7 +186,8 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
                           int(c["dilation"]), ["relu"])
         if hparams.get("batch_norm"):
             bn = weights[f"bn_{i}"]
-            stage = fold_normalisation(stage, *(bn[k] for k in ("gamma", "beta", "moving_mean", "moving_variance")), BN_EPSILON)
+            stats = (bn[k] for k in ("gamma", "beta", "moving_mean", "moving_variance"))
+            stage = fold_normalisation(stage, *stats, BN_EPSILON)
             stage.acts.append("relu")
         stage.pool = int(c["pool"])
         stages.append(stage)
@@ -214,13 +207,23 @@ def parse_hparams(hparams: dict[str, Any], weights: dict[str, dict[str, np.ndarr
         if j < len(dense):  # dense_j is followed by its ReLU; the output is linear
             head.ops.append(("act", "relu"))
     n_features = int(hparams["n_features"])
-    flat_len = stages[-1].cout if global_avg else n * stages[-1].cout
+    _split_first_dense(head, w, n, stages[-1].cout, n_features, global_avg, flat_first=True)
+    return stages, head, n, n_features, "promoter", "halflife" if n_features else None
+
+
+def _split_first_dense(head: Head, w: np.ndarray, n: int, c_last: int, n_features: int, global_avg: bool,
+                       flat_first: bool) -> None:
+    """Set ``head.w_flat`` (n, c_last, units) and ``head.w_feat`` from the first Dense's kernel ``w``: its rows for
+    the flattened (or globally averaged) convolution output and for the features, in the order they were joined."""
+    flat_len = c_last if global_avg else n * c_last
     if w.shape[0] != flat_len + n_features:
         raise Unsupported(f"first Dense has {w.shape[0]} inputs, expected {flat_len} + {n_features}")
-    head.w_flat = (average_rows(w[:flat_len], n) if global_avg
-                   else np.ascontiguousarray(w[:flat_len].reshape(n, stages[-1].cout, -1)))
-    head.w_feat = w[flat_len:].astype(np.float64)
-    return stages, head, n, n_features, "promoter", "halflife" if n_features else None
+    if flat_first:
+        w_flat, w_feat = w[:flat_len], w[flat_len:]
+    else:
+        w_feat, w_flat = w[:n_features], w[n_features:]
+    head.w_flat = average_rows(w_flat, n) if global_avg else np.ascontiguousarray(w_flat.reshape(n, c_last, -1))
+    head.w_feat = w_feat.astype(np.float64)
 
 
 def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str | None]:
@@ -232,7 +235,7 @@ def parse_model(model: Any) -> tuple[list[ConvStage], Head, int, int, str, str |
 
 
 def _fold_batch_norm(stage: ConvStage, layer: Any) -> ConvStage:
-    """:func:`_fold` of a Keras BatchNormalization layer."""
+    """:func:`~varxpress.models.stages.fold_normalisation` of a Keras BatchNormalization layer."""
     if layer.axis not in (-1, 2, [-1], [2]) or not layer.center or not layer.scale:
         raise Unsupported(f"{layer.name}: BatchNormalization must normalise the channel axis with center and scale")
     return fold_normalisation(stage, *layer.get_weights(), float(layer.epsilon))

@@ -75,8 +75,8 @@ class LayerInfo:
 
     ``kind`` is one of ``conv`` (config: filters, kernel, dilation, padding='same', activation 'relu', or 'linear'
     when a ``batchnorm`` and a ``relu`` follow; weights: kernel (k, c_in, filters), bias (filters,)), ``batchnorm``
-    (config: epsilon; weights: gamma, beta, moving_mean, moving_variance, each (filters,)), ``pool`` (config: pool, strides=pool, padding='valid'),
-    ``flatten``, ``concat`` (appends the half-life features), ``dense`` (config: units; weights: kernel (in, units),
+    (config: epsilon; weights: gamma, beta, moving_mean, moving_variance, each (filters,)), ``pool`` (config: pool,
+    strides=pool, padding='valid'), ``flatten``, ``concat`` (appends the half-life features), ``dense`` (config: units; weights: kernel (in, units),
     bias (units,); linear), ``relu``, ``dropout`` (config: rate; identity at prediction), ``output`` (Dense with 1
     unit, linear).
     """

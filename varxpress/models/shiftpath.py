@@ -161,27 +161,9 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
         z[good] = cache.z[k][pos[good] + off[good]]
         bad = np.flatnonzero(bad)
         if bad.size:
-            z[bad] = _preact_at(st, x, pos[bad])
+            z[bad] = st.preact_at(x, pos[bad])
         out[q] = st.activate(z.reshape(q.size, p, st.cout).max(axis=1))
     return out
-
-
-def _preact_at(st, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Stage ``st``'s pre-activation of input ``x`` (n, c_in) at the sorted positions ``rows`` only -> (len(rows),
-    c_out), computed as :meth:`~varxpress.models.stages.ConvStage.preact` computes it (im2col rows with the bias in
-    the product, or every tap's product for a wide input) over the stretch of ``x`` the rows read, zero-padded at
-    the window's ends as a full pass is."""
-    lo, hi = int(rows[0]), int(rows[-1]) + 1
-    a, b = lo - st.left, hi + st.right  # the input the rows read, in x's coordinates
-    part = np.zeros((b - a, st.cin), dtype=np.float32)
-    part[max(0, -a) : (b - a) - max(0, b - x.shape[0])] = x[max(0, a) : min(b, x.shape[0])]
-    if st.by_taps and rows.size * 5 >= (b - a) * 4:  # a wide input, rows filling their stretch: every tap's product
-        return st.preact_rows(part, rows - a)          # over it (the product covers the whole stretch, wanted or not)
-    taps = (rows - lo)[:, None] + st.dilation * np.arange(st.k)[None, :]  # (r, k) rows of part
-    cols = np.empty((rows.size, st.k * st.cin + 1), dtype=np.float32)
-    cols[:, :-1] = part[taps].reshape(rows.size, -1)
-    cols[:, -1] = 1.0
-    return cols @ st.kaug
 
 
 def _window(scorer, cache, alt: np.ndarray, shift: int) -> np.ndarray:

@@ -138,9 +138,10 @@ class ConvStage:
     def preact(self, x: np.ndarray) -> np.ndarray:
         """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
 
-        One-hot input to a small first layer: each position's k-mer looked up in a table (:meth:`_kmer_table`).
-        Otherwise im2col with a trailing column of ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias
-        is added by the same product (saves a pass over the (n * length, cout) result).
+        One-hot input to a small first layer: each position's k-mer looked up in a table (:meth:`_kmer_table`). A
+        wide input: every tap's product summed (:meth:`preact_rows`). Otherwise im2col with a trailing column of
+        ones, (n * length, k*cin + 1) @ kaug (k*cin + 1, cout): the bias is added by the same product (saves a pass
+        over the (n * length, cout) result).
         """
         if self.cin == 4:
             z = self._preact_by_table(x)
@@ -166,6 +167,23 @@ class ConvStage:
     def by_taps(self) -> bool:
         """Whether the input is wide enough for :meth:`preact_rows` to beat im2col rows."""
         return self.cin >= _TAPS_MIN_CIN
+
+    def preact_at(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The pre-activation of one input ``x`` (length, cin) at the sorted positions ``rows`` only -> (len(rows),
+        cout), computed as :meth:`preact` computes it, over the stretch of ``x`` the rows read (zero-padded at the
+        input's ends as a full pass is): every tap's product for a wide input whose rows fill their stretch (the
+        product covers the whole stretch, wanted or not), else im2col rows of just those positions."""
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        a, b = lo - self.left, hi + self.right  # the input the rows read, in x's coordinates
+        part = np.zeros((b - a, self.cin), dtype=np.float32)
+        part[max(0, -a) : (b - a) - max(0, b - x.shape[0])] = x[max(0, a) : min(b, x.shape[0])]
+        if self.by_taps and rows.size * 5 >= (b - a) * 4:
+            return self.preact_rows(part, rows - a)
+        taps = (rows - lo)[:, None] + self.dilation * np.arange(self.k)[None, :]  # (r, k) rows of part
+        cols = np.empty((rows.size, self.k * self.cin + 1), dtype=np.float32)
+        cols[:, :-1] = part[taps].reshape(rows.size, -1)
+        cols[:, -1] = 1.0
+        return cols @ self.kaug
 
     def preact_rows(self, x: np.ndarray, rows: np.ndarray | None, n: int = 1) -> np.ndarray:
         """Pre-activations from every tap's product: ``x @ kcat`` gives each position's contribution to each tap,
