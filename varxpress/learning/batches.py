@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from varxpress.lazy_keras import import_keras
 from varxpress.learning.prepared import Arrays, PreparedSet
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,11 +22,6 @@ __all__ = ["WindowBatches", "load_split", "labels_of", "predict_network"]
 log = logging.getLogger(__name__)
 
 
-def import_keras():
-    """Keras, imported on first use (TensorFlow takes seconds to start; ``--help`` must not wait for it)."""
-    import keras
-
-    return keras
 
 
 class WindowBatches:

@@ -41,9 +41,10 @@ import numpy as np
 
 from varxpress import __version__
 from varxpress.errors import DatasetError, ModelError
+from varxpress.lazy_keras import import_keras
 from varxpress.learning.baselines import baseline_metrics, check_against_baselines, regression_metrics, \
     warn_if_failed
-from varxpress.learning.batches import WindowBatches, import_keras, labels_of, load_split, predict_network
+from varxpress.learning.batches import WindowBatches, labels_of, load_split, predict_network
 from varxpress.learning.bootstrap import Bootstrap
 from varxpress.learning.collapse import SPREAD_FRACTION, CollapseMonitor, likely_causes
 from varxpress.learning.prepared import Arrays, PreparedSet
@@ -61,8 +62,8 @@ ON_COLLAPSE = ("warn", "stop")
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
     """Seed Python, numpy and TensorFlow (``keras.utils.set_random_seed``); optionally deterministic TF ops."""
-    import keras
-    import tensorflow as tf
+    keras = import_keras()
+    import tensorflow as tf  # loaded by Keras just above; imported here so that --help need not start it
 
     keras.utils.set_random_seed(int(seed))
     if deterministic:

@@ -31,6 +31,7 @@ import numpy as np
 
 from varxpress.errors import ModelError, OutputError
 from varxpress.io.outputs import atomic_path
+from varxpress.lazy_keras import import_keras
 from varxpress.models.hparams import validate_hparams
 from varxpress.models.layers import BN_EPSILON, LayerInfo, iter_layers, layer_names, weight_shapes
 from varxpress.models.registry import model_file
@@ -72,8 +73,8 @@ def build_network(hparams: Mapping[str, Any]) -> Any:
         ModelError: invalid hyperparameters.
     """
     hp = validate_hparams(hparams)
-    import keras  # TensorFlow takes seconds to start: imported only when a network is built
-    from keras import layers
+    keras = import_keras()  # TensorFlow takes seconds to start: imported only when a network is built
+    layers = keras.layers
 
     seed = hp["seed"]
     length = hp["upstream"] + hp["downstream"]

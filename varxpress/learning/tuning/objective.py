@@ -9,8 +9,9 @@ import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK
 
 from varxpress.errors import VarxpressError
+from varxpress.lazy_keras import import_keras
 from varxpress.learning.baselines import regression_metrics
-from varxpress.learning.batches import import_keras, load_split, predict_network
+from varxpress.learning.batches import load_split, predict_network
 from varxpress.learning.prepared import PreparedSet
 from varxpress.learning.training import fit
 from varxpress.learning.tuning.space import flat_to_hparams
