@@ -327,3 +327,32 @@ def test_stdin_with_an_undeclared_tag_is_scored_as_the_file_is(stdin_from, refer
         return [x for x in path.read_text().splitlines() if not x.startswith("##varxpress_command")]
 
     assert body(tmp_path / "stdin.vcf") == body(tmp_path / "file.vcf")
+
+
+def test_a_signal_during_the_keras_import_is_delivered_when_it_ends():
+    """TensorFlow's C++ start-up prints and drops an exception that a signal handler raises inside it (a SIGTERM
+    during `score --no-fast-path`'s first Keras import once let the run finish with status 0): the import holds
+    SIGINT and SIGTERM and delivers them, to their own handlers, when it is done."""
+    from varxpress.errors import Terminated
+    from varxpress.lazy_keras import held_interrupts
+
+    def raising(signum, frame):
+        raise Terminated(signum)
+
+    old_term, old_int = signal.signal(signal.SIGTERM, raising), signal.signal(signal.SIGINT, signal.SIG_IGN)
+    steps = []
+    try:
+        with pytest.raises(Terminated):
+            with held_interrupts():
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGTERM)  # twice: delivered once
+                os.kill(os.getpid(), signal.SIGINT)  # ignored before: still ignored
+                time.sleep(0.05)
+                steps.append("the block ran to its end")
+        assert steps == ["the block ran to its end"]
+        assert signal.getsignal(signal.SIGTERM) is raising and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with held_interrupts():  # nothing arrived: nothing raised
+            steps.append("again")
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
