@@ -293,6 +293,29 @@ def test_score_genes_in_worker_processes_equals_in_process(xpresso):
     np.testing.assert_allclose(again[1][0].alt_preds, serial[2].alt_preds, rtol=0, atol=1e-6)
 
 
+def test_submitted_jobs_are_scored_as_mapped_ones_and_a_sequence_stands_for_its_one_hot(xpresso):
+    from varxpress.sequence.encode import decode
+
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(6)
+    length = xpresso.window_spec.length
+    jobs = [GeneJob(g, _onehot(rng.integers(0, 4, length)), None,
+                    [[(int(p), int(rng.integers(4)))] for p in rng.integers(0, length, 5)]) for g in range(3)]
+    as_text = [job._replace(ref_onehot=decode(job.ref_onehot)) for job in jobs]  # what `score` sends
+    serial = list(score_genes(scorer, jobs, threads=1))
+    with ScoringPool(scorer, threads=2) as pool:
+        first, second = pool.submit(as_text[:2]), pool.submit(as_text[2:])  # both in flight at once
+        got = second.results() + first.results()
+        with pytest.raises(ValueError):  # a worker's error reaches the caller when it asks for the results
+            pool.submit([jobs[0]._replace(ref_onehot="ACGT")]).results()
+    assert [r.key for r in got] == [2, 0, 1]
+    for r in got:
+        assert r.ref_pred == pytest.approx(serial[r.key].ref_pred, abs=1e-9)
+        np.testing.assert_allclose(r.alt_preds, serial[r.key].alt_preds, rtol=0, atol=1e-6)
+    lazy = ScoringPool(scorer, threads=1).submit(as_text[:1])  # in this process: scored when asked
+    np.testing.assert_allclose(lazy.results()[0].alt_preds, serial[0].alt_preds, rtol=0, atol=1e-6)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.sampled_from(["none", "none", "max", "avg"]))
 def test_reading_from_hparams_and_weights_equals_reading_the_keras_network(case, global_pool):

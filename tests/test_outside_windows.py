@@ -92,3 +92,38 @@ def test_ref_checks_against_preloaded_spans_equal_those_against_the_genome(tmp_p
         assert check_ref(spans, "c1", s + 1, ref.lower()) == check_ref(genome, "c1", s + 1, ref.lower())
     assert spans.fetch("c1", 1000, 1010) == genome.fetch("c1", 1000, 1010)  # not loaded: read from the genome
     assert spans.fetch("c2", 2, 5) == "GTA"
+
+
+def test_vectorised_ref_comparison_equals_comparing_each_allele(tmp_path):
+    rng = np.random.default_rng(7)
+    seq = "".join(rng.choice(list("ACGTNacgt"), 3000))
+    (tmp_path / "g.fa").write_text(f">c1\n{seq}\n")
+    genome = Genome(tmp_path / "g.fa")
+    starts = np.concatenate([rng.integers(0, 400, 200), rng.integers(2500, 2990, 200)])
+    ends = starts + rng.integers(1, 12, starts.size)
+    spans = RefSpans(genome, gap=100)
+    spans.load("c1", starts, ends)
+    alleles = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        ref = genome.fetch("c1", s, e)
+        kind = rng.integers(6)
+        if kind == 1:
+            ref = ref.lower()
+        elif kind == 2:  # one base changed (to N, a base, or a character that is not ASCII)
+            i = int(rng.integers(len(ref)))
+            ref = ref[:i] + str(rng.choice(["N", "A", "C", "\u00e9"])) + ref[i + 1:]
+        elif kind == 3:
+            ref = ref + "A"  # one base longer
+        elif kind == 4:
+            ref = ""
+        alleles.append(ref)
+    starts = np.concatenate([starts, [1000, 2995]])  # not loaded; running past the contig end
+    alleles += ["A", "ACGTACGTAC"]
+    got = spans.matches("c1", starts, alleles)
+    want = [bool(a) and s + len(a) <= 3000 and genome.fetch("c1", s, s + len(a)) == a.upper()
+            and not (s == 1000)  # outside what was loaded: "not identical", asked one by one
+            for s, a in zip(starts.tolist(), alleles)]
+    assert got.tolist() == want
+    assert 100 < sum(want) < len(want) - 100  # both outcomes are exercised
+    assert spans.matches("c9", starts[:3], alleles[:3]).tolist() == [False] * 3
+

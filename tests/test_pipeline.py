@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
@@ -227,6 +228,15 @@ def test_ref_mismatch_error_names_file_line_and_variant(inputs, toy_model, tmp_p
     assert f"{inputs['vcf']}: line 13" in caplog.text and "chr1:70" in caplog.text
 
 
+def test_an_error_in_a_later_chunk_while_workers_score_an_earlier_one_leaves_nothing(inputs, toy_model, tmp_path,
+                                                                                     caplog):
+    out = tmp_path / "o.vcf"
+    assert run_score(inputs, toy_model, out, "--on-ref-mismatch", "error", "--threads", 2, "--chunk-size", 2) == 1
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+    assert f"{inputs['vcf']}: line 13" in caplog.text
+    assert not multiprocessing.active_children()  # the workers were stopped, not left behind
+
+
 def test_ref_mismatch_warn_names_the_record(inputs, toy_model, tmp_path, caplog):
     assert run_score(inputs, toy_model, tmp_path / "o.vcf") == 0
     assert re.search(r"RefMismatchWarning: \S+in.vcf: line 13: REF \w of chr1:70 disagrees with the genome", caplog.text)
@@ -357,7 +367,12 @@ def test_ensemble_reports_mean_sd_and_sign_agreement_of_members(inputs, tmp_path
 def test_worker_processes_give_the_same_scores(inputs, toy_model, tmp_path):
     one, two = tmp_path / "one.tsv", tmp_path / "two.tsv"
     assert run_score(inputs, toy_model, tmp_path / "one.vcf", "--tsv", one) == 0
-    assert run_score(inputs, toy_model, tmp_path / "two.vcf", "--tsv", two, "--threads", 2) == 0
+    # chunks of 3 records: the workers score a chunk while the next one is read and classified
+    assert run_score(inputs, toy_model, tmp_path / "two.vcf", "--tsv", two, "--threads", 2, "--chunk-size", 3) == 0
+    body = lambda path: [l for l in path.read_text().splitlines() if not l.startswith("##")]  # noqa: E731
+    assert len(body(tmp_path / "two.vcf")) == len(body(tmp_path / "one.vcf")) > 10
+    assert [l.split("\t")[:5] for l in body(tmp_path / "two.vcf")] == \
+           [l.split("\t")[:5] for l in body(tmp_path / "one.vcf")]
     rows_one, rows_two = tsv_rows(one), tsv_rows(two)
     assert [(r["record"], r["alt"], r["gene_id"], r["flags"]) for r in rows_one] == \
            [(r["record"], r["alt"], r["gene_id"], r["flags"]) for r in rows_two]

@@ -37,6 +37,7 @@ class RefSpans:
         self.genome = genome
         self.gap = gap
         self._spans: dict[str, tuple[list[int], list[int], list[str]]] = {}
+        self._bases: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # see _bases_of
 
     def load(self, chrom: str, starts: np.ndarray, ends: np.ndarray) -> None:
         """Fetch the stretches of ``chrom`` (a FASTA name or alias) that cover ``[starts[i], ends[i])``, clipped
@@ -49,6 +50,7 @@ class RefSpans:
         starts = np.clip(np.asarray(starts, dtype=np.int64), 0, length)
         ends = np.clip(np.asarray(ends, dtype=np.int64), 0, length)
         self._spans.pop(chrom, None)
+        self._bases.pop(chrom, None)
         if not starts.size:
             return
         order = np.argsort(starts, kind="stable")
@@ -57,6 +59,42 @@ class RefSpans:
         lo = starts[np.concatenate(([0], cut))].tolist()
         hi = ends[np.concatenate((cut - 1, [starts.size - 1]))].tolist()
         self._spans[chrom] = (lo, hi, [self.genome.fetch(chrom, a, b) for a, b in zip(lo, hi)])
+
+    def matches(self, chrom: str, starts: np.ndarray, alleles: list[str]) -> np.ndarray:
+        """Whether each allele, upper-cased, is exactly the genome from ``starts[i]`` on, all compared in one
+        vectorised step (a VCF chunk's REF alleles); shape (n,) bool.
+
+        False means only "not identical": an allele outside what :meth:`load` fetched, empty, or differing in some
+        base (``N``, a non-ASCII character); the rules for those are ``check_ref``'s, to be asked one by one.
+        """
+        n = len(alleles)
+        loaded = self._spans.get(chrom)
+        if loaded is None or n == 0:
+            return np.zeros(n, dtype=bool)
+        lo = np.asarray(loaded[0], dtype=np.int64)
+        hi = np.asarray(loaded[1], dtype=np.int64)
+        bases, offset = self._bases_of(chrom)
+        starts = np.asarray(starts, dtype=np.int64)
+        lens = np.fromiter(map(len, alleles), dtype=np.int64, count=n)
+        span = np.maximum(np.searchsorted(lo, starts, side="right") - 1, 0)  # the loaded stretch of each start
+        inside = (lens > 0) & (starts >= lo[span]) & (starts + lens <= hi[span])
+        text = np.frombuffer("".join(alleles).encode("ascii", "replace").upper(), dtype=np.uint8)  # 1 byte/char
+        first = np.cumsum(lens) - lens  # where each allele starts in ``text``
+        source = np.where(inside, offset[span] + starts - lo[span], 0)  # where its genome bases start in ``bases``
+        where = np.repeat(source - first, lens) + np.arange(text.size)
+        differ = bases[np.clip(where, 0, bases.size - 1)] != text
+        counts = np.concatenate(([0], np.cumsum(differ)))
+        return inside & (counts[first + lens] == counts[first])
+
+    def _bases_of(self, chrom: str) -> tuple[np.ndarray, np.ndarray]:
+        """The loaded stretches of ``chrom`` end to end as bytes (uint8), and where each starts in them."""
+        got = self._bases.get(chrom)
+        if got is None:
+            seqs = self._spans[chrom][2]
+            offset = np.cumsum([0] + [len(q) for q in seqs[:-1]]).astype(np.int64)
+            got = self._bases[chrom] = (np.frombuffer("".join(seqs).encode("ascii", "replace"), dtype=np.uint8),
+                                        offset)
+        return got
 
     def length(self, chrom: str) -> int:
         """Length of a contig (as :meth:`Genome.length`)."""

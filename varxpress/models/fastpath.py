@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, NamedTuple
 
@@ -34,17 +34,19 @@ __all__ = [
     "score_gene_substitutions",
     "score_genes",
     "ScoringPool",
+    "Batch",
     "default_threads",
 ]
 
 
 class GeneJob(NamedTuple):
-    """One gene's work: ``key`` is returned untouched; ref_onehot (L, 4); features (F,) or None; edit-sets;
-    ``windows``: whole alternate windows (indels), ``(sequence, len(ALT) - len(REF))`` each, oriented as the
-    network sees them (see :meth:`LocalScorer.predict_windows`)."""
+    """One gene's work: ``key`` is returned untouched; ``ref_onehot``: the reference window, one-hot (L, 4) or
+    its sequence (encoded where the job is scored: a string is 16 times smaller to send to a worker); features (F,)
+    or None; edit-sets; ``windows``: whole alternate windows (indels), ``(sequence, len(ALT) - len(REF))`` each,
+    oriented as the network sees them (see :meth:`LocalScorer.predict_windows`)."""
 
     key: Any
-    ref_onehot: np.ndarray
+    ref_onehot: np.ndarray | str
     features: np.ndarray | None
     edits: Sequence[Sequence[Edit]]
     windows: Sequence[tuple[str, int]] = ()
@@ -62,10 +64,11 @@ class GeneResult(NamedTuple):
 
 def score_gene(scorer: LocalScorer, job: GeneJob) -> GeneResult:
     """Score one :class:`GeneJob`: its substitutions and its whole alternate windows, from one reference cache."""
+    ref_onehot = one_hot(job.ref_onehot) if isinstance(job.ref_onehot, str) else job.ref_onehot
     if not job.windows:
-        ref, alt = score_gene_substitutions(scorer, job.ref_onehot, job.features, job.edits)
+        ref, alt = score_gene_substitutions(scorer, ref_onehot, job.features, job.edits)
         return GeneResult(job.key, ref, alt)
-    cache = scorer.prepare(job.ref_onehot, job.features)
+    cache = scorer.prepare(ref_onehot, job.features)
     alts = np.stack([one_hot(seq) for seq, _ in job.windows])
     windows = scorer.predict_windows(cache, alts, [shift for _, shift in job.windows])
     return GeneResult(job.key, cache.pred, scorer.predict_substitutions(cache, job.edits), windows)
@@ -122,10 +125,20 @@ class ScoringPool:
         while pending:
             yield pending.popleft().result()
 
+    def submit(self, jobs: Iterable[GeneJob]) -> "Batch":
+        """Start scoring all of ``jobs`` and return at once; :meth:`Batch.results` waits for them. The caller
+        prepares its next batch meanwhile (``score`` reads and classifies the next VCF chunk while the workers score
+        this one). Unlike :meth:`map`, nothing bounds the jobs in flight but the batch: keep batches small. In this
+        process (``threads`` 1) the jobs are scored when their results are asked for."""
+        jobs = list(jobs)
+        if self._pool is None:
+            return Batch([], lambda: [score_gene(self.scorer, job) for job in jobs])
+        return Batch([self._pool.submit(_worker_score, job) for job in jobs])
+
     def close(self) -> None:
-        """Stop the workers."""
+        """Stop the workers; jobs not started are cancelled."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> "ScoringPool":
@@ -133,6 +146,19 @@ class ScoringPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Batch:
+    """Jobs started by :meth:`ScoringPool.submit`: :meth:`results` gives their :class:`GeneResult` in order."""
+
+    def __init__(self, futures: list[Future], compute: Callable[[], list[GeneResult]] | None = None) -> None:
+        self._futures, self._compute = futures, compute
+
+    def results(self) -> list[GeneResult]:
+        """Wait for every job (a worker's exception is raised here)."""
+        if self._compute is not None:
+            return self._compute()
+        return [f.result() for f in self._futures]
 
 
 def score_genes(

@@ -23,7 +23,7 @@ from varxpress.models.combination import Combination, CombinationMember, combina
 from varxpress.models.local_scorer import Edit
 from varxpress.models.network import ExpressionModel
 from varxpress.scoring import scores
-from varxpress.scoring.engine import Engine, Scored, Task
+from varxpress.scoring.engine import Engine, Pending, Prediction, Scored, Task
 from varxpress.scoring.scores import GeneScore, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, WindowSpec, distance_to_tss, ref_window
@@ -129,6 +129,20 @@ class CombinedPredictor:
     def score(self, tasks: Sequence[Task]) -> list[Scored]:
         """Every task's :class:`~varxpress.scoring.engine.Scored`, in the order of ``tasks``; its
         ``member_deltas`` are NaN for members whose window does not hold the variant."""
+        return self.submit(tasks).result()
+
+    def submit(self, tasks: Sequence[Task]) -> Pending:
+        """Start scoring every task (each member's engine on the tasks its window holds); the
+        :class:`~varxpress.scoring.engine.Pending`'s result is :meth:`score`'s."""
+        started = []
+        for engine in self.engines if tasks else ():
+            mine = [i for i, t in enumerate(tasks) if holds(engine.spec, t.tss, t.allele.start, t.allele.end)]
+            started.append((mine, engine.submit([tasks[i] for i in mine])))
+        return Pending(lambda: self._scored(tasks, [(mine, p.result()) for mine, p in started]))
+
+    def _scored(self, tasks: Sequence[Task], member_preds: list[tuple[list[int], list[Prediction]]]
+                ) -> list[Scored]:
+        """Each task's :class:`Scored` from each member's predictions of the tasks it holds."""
         if not tasks:
             return []
         n, k = len(tasks), len(self.engines)
@@ -136,9 +150,8 @@ class CombinedPredictor:
         off = np.zeros(n, dtype=bool)
         n_fraction = np.zeros(n)
         fast = np.ones(n, dtype=bool)
-        for j, engine in enumerate(self.engines):
-            mine = [i for i, t in enumerate(tasks) if holds(engine.spec, t.tss, t.allele.start, t.allele.end)]
-            for i, p in zip(mine, engine.score([tasks[i] for i in mine])):
+        for j, (mine, preds) in enumerate(member_preds):
+            for i, p in zip(mine, preds):
                 deltas[i, j] = scores.delta(p.ref_pred, p.alt_pred)
                 off[i] |= p.off_contig
                 n_fraction[i] = max(n_fraction[i], p.n_fraction)  # the least complete window that was read

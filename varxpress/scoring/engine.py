@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Task", "Prediction", "Scored", "GeneRef", "Engine", "Predictor", "gene_features"]
+__all__ = ["Task", "Prediction", "Scored", "Pending", "GeneRef", "Engine", "Predictor", "gene_features"]
 
 class Task(NamedTuple):
     """One ALT allele of one record on one gene whose window holds it."""
@@ -72,6 +72,18 @@ def gene_features(model: Any, features: dict[str, np.ndarray], gene_id: str) -> 
         return None
     f = features.get(gene_id)
     return np.asarray(model.metadata.default_features if f is None else f, dtype=np.float32)
+
+
+class Pending:
+    """Predictions started by a ``submit`` method; :meth:`result` waits for them and gives them."""
+
+    __slots__ = ("_finish",)
+
+    def __init__(self, finish: Callable[[], Any]) -> None:
+        self._finish = finish
+
+    def result(self) -> Any:
+        return self._finish()
 
 
 class GeneRef:
@@ -174,20 +186,26 @@ class Engine:
 
     def score(self, tasks: Sequence[Task]) -> list[Prediction]:
         """Predict every task; one :class:`Prediction` per task, in the order of ``tasks``."""
+        return self.submit(tasks).result()
+
+    def submit(self, tasks: Sequence[Task]) -> Pending:
+        """Start predicting every task; the :class:`Pending`'s result is :meth:`score`'s. With worker processes the
+        genes are scored while the caller goes on (``score`` reads its next chunk meanwhile); without, right here."""
         by_gene: dict[str, list[int]] = collections.defaultdict(list)
         for i, task in enumerate(tasks):
             by_gene[task.tss.gene_id].append(i)
-        results: list = [None] * len(tasks)
-        pending: list[tuple[int, np.ndarray, np.ndarray | None, float, bool, float]] = []
-        jobs = []  # genes for the worker processes (threads > 1)
+        parts = []
         for indices in by_gene.values():
             subs = [i for i in indices if self.local is not None
                     and tasks[i].allele.kind in (AlleleKind.SNV, AlleleKind.MNV)]
-            others = sorted(set(indices) - set(subs))
-            if self.pool is not None:
-                jobs.append(self._gene_job(tasks, subs, others))
-                continue
-            ref = self.gene_ref(tasks[indices[0]].tss)
+            parts.append((subs, sorted(set(indices) - set(subs))))
+        if self.pool is not None:
+            batch = self.pool.submit(self._gene_job(tasks, subs, others) for subs, others in parts)
+            return Pending(lambda: self._collect(tasks, batch.results()))
+        results: list = [None] * len(tasks)
+        pending: list[tuple[int, np.ndarray, np.ndarray | None, float, bool, float]] = []
+        for subs, others in parts:
+            ref = self.gene_ref(tasks[(subs or others)[0]].tss)
             off = ref.window.off_contig
             if subs:
                 alt_preds = self.predict_edits(ref, [substitution_edits(tasks[i].allele, ref.window) for i in subs])
@@ -207,14 +225,19 @@ class Engine:
             if len(pending) >= self.batch_size:
                 self._flush(tasks, pending, results)
         self._flush(tasks, pending, results)
-        if jobs:
-            for res in self.pool.map(jobs):
-                subs, others, alt_off, off, n_fraction = res.key
-                for i, alt_pred in zip(subs, res.alt_preds):
-                    results[i] = Prediction(tasks[i], float(res.ref_pred), float(alt_pred), off, True, n_fraction)
-                for i, alt_pred, a_off in zip(others, res.window_preds if others else (), alt_off):
-                    results[i] = Prediction(tasks[i], float(res.ref_pred), float(alt_pred), off or a_off, False,
-                                            n_fraction)
+        return Pending(lambda: results)
+
+    @staticmethod
+    def _collect(tasks: Sequence[Task], gene_results: Sequence[fastpath.GeneResult]) -> list[Prediction]:
+        """The workers' :class:`~varxpress.models.fastpath.GeneResult` s as one :class:`Prediction` per task."""
+        results: list = [None] * len(tasks)
+        for res in gene_results:
+            subs, others, alt_off, off, n_fraction = res.key
+            for i, alt_pred in zip(subs, res.alt_preds):
+                results[i] = Prediction(tasks[i], float(res.ref_pred), float(alt_pred), off, True, n_fraction)
+            for i, alt_pred, a_off in zip(others, res.window_preds if others else (), alt_off):
+                results[i] = Prediction(tasks[i], float(res.ref_pred), float(alt_pred), off or a_off, False,
+                                        n_fraction)
         return results
 
     def _gene_job(self, tasks: Sequence[Task], subs: list[int], others: list[int]) -> fastpath.GeneJob:
@@ -227,7 +250,7 @@ class Engine:
             alt = alt_window(self.genome, tasks[i].tss, self.spec, tasks[i].allele)
             alts.append((alt.seq, _length_change(tasks[i].allele)))
             alt_off.append(alt.off_contig)
-        return fastpath.GeneJob((subs, others, alt_off, window.off_contig, window.n_fraction), one_hot(window.seq),
+        return fastpath.GeneJob((subs, others, alt_off, window.off_contig, window.n_fraction), window.seq,
                                 gene_features(self.model, self.features, tss.gene_id), edits, alts)
 
     def _flush(self, tasks, pending, results) -> None:
@@ -293,9 +316,17 @@ class Predictor:
     # ---- (allele, gene) pairs ------------------------------------------------------------------------------------
     def score(self, tasks: Sequence[Task]) -> list[Scored]:
         """Every task's :class:`Scored`, in the order of ``tasks``."""
-        if not tasks:
+        return self.submit(tasks).result()
+
+    def submit(self, tasks: Sequence[Task]) -> Pending:
+        """Start scoring every task (see :meth:`Engine.submit`); the :class:`Pending`'s result is :meth:`score`'s."""
+        started = [engine.submit(tasks) for engine in self.engines] if tasks else []
+        return Pending(lambda: self._scored([p.result() for p in started]))
+
+    def _scored(self, member_preds: list[list[Prediction]]) -> list[Scored]:
+        """Each task's :class:`Scored` from every member's predictions of it."""
+        if not member_preds or not member_preds[0]:
             return []
-        member_preds = [engine.score(tasks) for engine in self.engines]
         ref = np.array([[p.ref_pred for p in preds] for preds in member_preds]).T  # (n, k)
         alt = np.array([[p.alt_pred for p in preds] for preds in member_preds]).T
         ens = ensemble_stats(ref, alt)

@@ -4,8 +4,9 @@
 
 Records are streamed in chunks of ``chunk_size`` (:mod:`varxpress.io.vcf`); each chunk is classified
 (:mod:`varxpress.io.variants`), paired with the genes whose window holds it (interval index), predicted by the
-engine (:mod:`varxpress.scoring.engine`) and written back in input order (:mod:`varxpress.io.writers`). Memory is
-bounded by the chunk size and the engine's cache, whatever the size of the VCF.
+engine (:mod:`varxpress.scoring.engine`) and written back in input order (:mod:`varxpress.io.writers`). With
+worker processes the engine scores one chunk while this process reads and classifies the next. Memory is bounded by
+two chunks and the engine's cache, whatever the size of the VCF.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import cyvcf2
 import numpy as np
@@ -34,7 +35,7 @@ from varxpress.io.vcf import (check_region_index, count_header_lines, declare_un
                               open_vcf, read_checked)
 from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
 from varxpress.models.registry import lookup
-from varxpress.scoring.engine import Task
+from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
 from varxpress.scoring.scores import GeneScore
 
@@ -45,6 +46,12 @@ INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or
 
 # pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
 _classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _valid_allele(ref: str, alt: str, max_allele_len: int) -> bool:
+    """Whether an allele is one ``score`` would score (no skip reason of its own)."""
+    return not isinstance(_classify_allele(ref, alt, max_allele_len), SkipReason)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,16 @@ def _chunks(it: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
+class _Started(NamedTuple):
+    """A chunk whose tasks the engine is scoring: its records, the ordinal of the first, each classified record's
+    per-allele skip reasons (records written unannotated are absent) and the pending scores."""
+
+    chunk: list
+    first: int
+    per_record: dict[int, dict[int, str]]
+    scores: Pending
+
+
 class Scorer:
     """Loads the genome, model(s), background and TSS set once; :meth:`run` scores a VCF with them."""
 
@@ -137,18 +154,22 @@ class Scorer:
         """The combination's member names, in order (extra VXP field and TSV columns); [] for a model or ensemble."""
         return self.res.combination.names if self.res.combination is not None else []
 
-    def _triage(self, chunk: list) -> tuple[list[bool], RefSpans]:
-        """Which records of a chunk lie in a model window (or cannot be placed), and the genome under all of them.
+    def _triage(self, chunk: list) -> tuple[list[int], RefSpans]:
+        """Which records of a chunk are *plain*, and the genome under all of them.
 
-        Returns ``(examine, refs)``: ``examine[k]`` is False for a record whose REF span ``[start, start +
-        max(len(REF), 1))`` overlaps no window, on a contig of the FASTA and within its length (all True with
-        ``mark_outside_windows``), decided per contig with one vectorised query of the window union; ``refs`` holds
-        the genome under every REF on a known contig, fetched once per cluster of records.
+        Returns ``(plain, refs)``: ``plain[k]`` is the number of ALT alleles of a record each of which would only be
+        marked ``no_gene_in_window`` (its REF span ``[start, start + max(len(REF), 1))`` overlaps no window, lies on
+        a contig of the FASTA and within it, its REF is the genome's and its alleles are valid): such a record is
+        counted and written through; 0 for a record to classify (every one with ``mark_outside_windows``). The
+        window union is queried and the REF alleles compared once per contig, vectorised; only the few REF alleles
+        that differ from the genome are checked one by one (the rule for ``N`` and lower case is ``check_ref``'s).
+        ``refs`` holds the genome under every REF on a known contig, fetched once per cluster of records.
         """
         n = len(chunk)
+        ref_alleles = [rec.REF for rec in chunk]
         starts = np.fromiter((rec.start for rec in chunk), dtype=np.int64, count=n)
-        ends = starts + np.fromiter((len(rec.REF) for rec in chunk), dtype=np.int64, count=n)
-        examine = np.ones(n, dtype=bool)
+        ends = starts + np.fromiter(map(len, ref_alleles), dtype=np.int64, count=n)
+        candidate = np.zeros(n, dtype=bool)  # outside every window, REF as in the genome
         refs = RefSpans(self.genome)
         runs: dict[str, list[np.ndarray]] = {}
         i = 0
@@ -162,25 +183,24 @@ class Scorer:
                 continue
             idx = np.concatenate(parts)
             s, e = starts[idx], ends[idx]
-            if not self.cfg.mark_outside_windows:  # before or past the contig: warned about one by one
-                examine[idx] = (self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) | (s < 0)
-                                | (e > self.genome.length(name)))
             refs.load(name, s, e)
-        return examine.tolist(), refs
-
-    def _plain_alleles(self, rec, refs: RefSpans) -> int:
-        """For a record outside every window: its number of ALT alleles when each would only be marked
-        ``no_gene_in_window`` (valid alleles, REF as in the genome), else 0 (it is classified and marked as usual)."""
-        ref, alts = rec.REF, rec.ALT
-        if not alts:
-            return 0
-        for alt in alts:
-            if isinstance(_classify_allele(ref, alt, self.cfg.max_allele_len), SkipReason):
-                return 0
-        chrom, start = self.genome.resolve(rec.CHROM), rec.start  # on the contig (see _triage)
-        if refs.fetch(chrom, start, start + len(ref)) == ref.upper() or check_ref(refs, chrom, start + 1, ref):
-            return len(alts)  # (check_ref: the rule for N bases and lower case)
-        return 0
+            if self.cfg.mark_outside_windows:
+                continue
+            # before or past the contig: classified, so warned about one by one
+            outside = idx[~self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) & (s >= 0) & (e > s)
+                          & (e <= self.genome.length(name))]
+            same = refs.matches(name, starts[outside], [ref_alleles[k] for k in outside.tolist()])
+            for m in np.flatnonzero(~same).tolist():  # N against a base, lower case, or a true mismatch
+                k = int(outside[m])
+                same[m] = check_ref(refs, name, int(starts[k]) + 1, ref_alleles[k])
+            candidate[outside[same]] = True
+        plain = [0] * n
+        max_len = self.cfg.max_allele_len
+        for k in np.flatnonzero(candidate).tolist():
+            alts, ref = chunk[k].ALT, ref_alleles[k]
+            if alts and all(_valid_allele(ref, alt, max_len) for alt in alts):
+                plain[k] = len(alts)
+        return plain, refs
 
     def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats,
                   refs: RefSpans):
@@ -280,10 +300,16 @@ class Scorer:
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
+                started = None  # the chunk the engine is scoring while the next one is read and classified
                 for chunk in _chunks(records, cfg.chunk_size):
-                    self._run_chunk(chunk, ordinal, vcf_path, line_base, stats, writer, tsv_writer, clear)
+                    staged = self._start_chunk(chunk, ordinal, vcf_path, line_base, stats)
+                    if started is not None:
+                        progress.update(self._write_chunk(started, vcf_path, line_base, stats, writer, tsv_writer,
+                                                          clear))
+                    started = staged
                     ordinal += len(chunk)
-                    progress.update(len(chunk))
+                if started is not None:
+                    progress.update(self._write_chunk(started, vcf_path, line_base, stats, writer, tsv_writer, clear))
                 progress.close()
                 if scan is not None and stats.records_in != scan.records:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
@@ -307,23 +333,26 @@ class Scorer:
         """Stop the engines' worker processes (idempotent)."""
         self.predictor.close()
 
-    def _run_chunk(self, chunk, first: int, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
-                   tsv_writer, clear: list[str]) -> None:
-        examine, refs = self._triage(chunk)
+    def _start_chunk(self, chunk: list, first: int, vcf_path: str, header_lines: int, stats: ScoreStats
+                     ) -> _Started:
+        """Classify a chunk of records (``first``: the ordinal of its first record) and start scoring its tasks."""
+        plain, refs = self._triage(chunk)
         per_record: dict[int, dict[int, str]] = {}  # records written unannotated are absent
         tasks: list[Task] = []
-        plain = 0  # alleles outside every window with nothing else to say: counted, not marked
         for k, rec in enumerate(chunk):
-            if not examine[k]:
-                n_alts = self._plain_alleles(rec, refs)
-                if n_alts:
-                    plain += n_alts
-                    continue
-            per_record[k], rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
-            tasks.extend(rec_tasks)
-        stats.alleles += plain
-        stats.skipped[SkipReason.NO_GENE.value] += plain
-        results = self.predictor.score(tasks)
+            if not plain[k]:
+                per_record[k], rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
+                tasks.extend(rec_tasks)
+        counted = sum(plain)  # alleles outside every window with nothing else to say: counted, not marked
+        stats.alleles += counted
+        stats.skipped[SkipReason.NO_GENE.value] += counted
+        return _Started(chunk, first, per_record, self.predictor.submit(tasks))
+
+    def _write_chunk(self, started: _Started, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
+                     tsv_writer, clear: list[str]) -> int:
+        """Wait for a started chunk's scores and write its records, annotated; returns how many."""
+        chunk, first, per_record = started.chunk, started.first, started.per_record
+        results = started.scores.result()
         stats.scores += len(results)
         stats.scores_fast += sum(1 for r in results if r.fast)
         scores: dict[int, list[GeneScore]] = collections.defaultdict(list)
@@ -353,6 +382,7 @@ class Scorer:
                                f"declare? Add the ##INFO/##FORMAT/##contig line") from exc
         stats.records_in += len(chunk)
         stats.records_out += len(chunk)
+        return len(chunk)
 
 
 class _NoProgress:
