@@ -112,3 +112,16 @@ def test_make_demo_installs_no_extras():
     installs = [line for line in plan.splitlines() if "pip install" in line and "--upgrade pip" not in line]
     assert installs and all("[" not in line for line in installs), installs  # no [test,spark,workflow]
     assert "install-system-deps demo" in plan
+
+
+def test_checkout_script_without_the_dependencies_says_what_to_do():
+    """bin/varxpress run by a Python that lacks the dependencies (here: site-packages switched off) names the missing
+    module and the fix, with no traceback."""
+    script = ROOT / "bin" / "varxpress"
+    run = subprocess.run([sys.executable, "-S", str(script), "score", "--help"], capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=60)
+    assert run.returncode == 1
+    assert "is not installed for" in run.stderr and "make demo" in run.stderr
+    assert "Traceback" not in run.stderr
+    ok = subprocess.run([sys.executable, str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("varxpress ")
