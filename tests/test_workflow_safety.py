@@ -33,6 +33,11 @@ def test_rendered_shell_commands_quote_every_path(tmp_path, capfd):
     command = next(line for line in (shown.out + shown.err).splitlines() if "(bcftools view" in line)
     assert f"'{vcf}'" in command  # single-quoted: no $(...) expansion, no word splitting
     assert not list(tmp_path.rglob("PWNED"))
+    assert sorted(p.name for p in folder.iterdir()) == [HOSTILE]  # a dry run leaves no working folder behind
+    nested = tmp_path / "new" / "sub" / "out.vcf.gz"  # nor the output's folders it had to make
+    assert main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(nested), "--cores", "1", "--dry-run",
+                 "--quiet"]) == 0
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ Everything Snakemake can do (cluster executors, profiles) is reachable through `
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import json
@@ -197,6 +198,28 @@ def _clear_stale_lock(cmd: list[str], workdir: Path, holder) -> None:
             raise WorkflowError(f"cannot unlock {workdir}: {res.stderr.strip()[-2000:]}")
 
 
+def _missing_folders(folders: list[Path]) -> list[Path]:
+    """The folders (and their missing parents) that creating ``folders`` would make, deepest first."""
+    missing: list[Path] = []
+    for folder in folders:
+        for p in [folder.resolve(), *folder.resolve().parents]:
+            if p.exists():
+                break
+            if p not in missing:
+                missing.append(p)
+    return sorted(missing, key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_folders(made: list[Path], workdir: Path) -> None:
+    """Remove what a dry run created: the working folder with what Snakemake put in it, other folders if empty."""
+    for folder in made:
+        if folder == workdir.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
+                folder.rmdir()
+
+
 def run_workflow(run: WorkflowRun) -> int:
     """Run the workflow; returns Snakemake's exit status."""
     import yaml
@@ -206,6 +229,7 @@ def run_workflow(run: WorkflowRun) -> int:
     cwd = Path.cwd()
     config = build_config(run, cwd)
     workdir = Path(run.workdir).resolve() if run.workdir else default_workdir(config["out"])
+    made = _missing_folders([Path(config["out"]).parent, workdir])  # a dry run removes them again
     workdir.mkdir(parents=True, exist_ok=True)
     Path(config["out"]).parent.mkdir(parents=True, exist_ok=True)
     holder = _hold_folder(workdir)
@@ -219,6 +243,8 @@ def run_workflow(run: WorkflowRun) -> int:
         rc = subprocess.run(cmd, pass_fds=(holder.fileno(),)).returncode
     finally:
         holder.close()
+        if run.dry_run:
+            _remove_folders(made, workdir)
     if rc == 0 and not run.dry_run:
         report = config.get("report") or config["out"][: -len(".vcf.gz")] + ".report.json"
         _log_report(report)
