@@ -356,3 +356,46 @@ def test_a_signal_during_the_keras_import_is_delivered_when_it_ends():
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to find the worker processes")
+def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many):
+    """kill -9 gives `score` no chance to stop its workers: they notice their parent is gone and exit."""
+    big = tmp_path / "big.vcf"
+    text = many.read_text()
+    header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
+    body = "".join(l + "\n" for l in text.splitlines() if not l.startswith("#"))
+    big.write_text(header + body * 40)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "varxpress", "score", str(big), "--fasta", str(reference["fasta"]), "--tss",
+         str(reference["tss"]), "--model", str(toy_model), "--out", str(tmp_path / "o.vcf.gz"), "--threads", "2",
+         "--chunk-size", "100", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2:  # the spawned workers (and multiprocessing's resource tracker)
+        assert proc.poll() is None, "finished before its workers could be seen: make the input bigger"
+        assert time.monotonic() < deadline, "the worker processes never appeared"
+        time.sleep(0.1)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{w}") and "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()
+              for w in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived the killed `score`"
+        time.sleep(0.2)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -77,9 +79,19 @@ def score_gene(scorer: LocalScorer, job: GeneJob) -> GeneResult:
 _WORKER_SCORER: LocalScorer | None = None
 
 
-def _worker_init(scorer: LocalScorer) -> None:
+def _exit_with(parent: int, every_s: float = 1.0) -> None:
+    """In a worker, on a daemon thread: end the process once ``parent`` is gone. A ``kill -9`` of ``score`` gives
+    its workers no signal, and they would wait on their job queue for ever (each holding its copy of the model)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
+
+
+def _worker_init(scorer: LocalScorer, parent: int) -> None:
+    """``parent``: the pool's process id (given, not read here: it may be gone before this runs)."""
     global _WORKER_SCORER
     _WORKER_SCORER = scorer
+    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True).start()
     try:  # one BLAS thread per worker process: the processes are the parallelism
         from threadpoolctl import threadpool_limits  # optional: a missing one only costs speed
 
@@ -109,7 +121,7 @@ class ScoringPool:
         if self.threads > 1:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold TensorFlow threads
             self._pool = ProcessPoolExecutor(self.threads, mp_context=ctx, initializer=_worker_init,
-                                             initargs=(scorer,))
+                                             initargs=(scorer, os.getpid()))
 
     def map(self, jobs: Iterable[GeneJob]) -> Iterator[GeneResult]:
         """Score each :class:`GeneJob` (consumed lazily); yields :class:`GeneResult` in the order of ``jobs``."""
