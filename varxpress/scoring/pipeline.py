@@ -198,7 +198,9 @@ class Scorer:
         max_len = self.cfg.max_allele_len
         for k in np.flatnonzero(candidate).tolist():
             alts, ref = chunk[k].ALT, ref_alleles[k]
-            if alts and all(_valid_allele(ref, alt, max_len) for alt in alts):
+            if len(alts) == 1:  # most records: no generator
+                plain[k] = int(_valid_allele(ref, alts[0], max_len))
+            elif alts and all(_valid_allele(ref, alt, max_len) for alt in alts):
                 plain[k] = len(alts)
         return plain, refs
 
