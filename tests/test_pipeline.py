@@ -366,14 +366,18 @@ def test_ensemble_reports_mean_sd_and_sign_agreement_of_members(inputs, tmp_path
 
 def test_worker_processes_give_the_same_scores(inputs, toy_model, tmp_path):
     one, two = tmp_path / "one.tsv", tmp_path / "two.tsv"
-    assert run_score(inputs, toy_model, tmp_path / "one.vcf", "--tsv", one) == 0
+    assert run_score(inputs, toy_model, tmp_path / "one.vcf", "--tsv", one, "--stats", tmp_path / "one.json") == 0
     # chunks of 3 records: the workers score a chunk while the next one is read and classified
-    assert run_score(inputs, toy_model, tmp_path / "two.vcf", "--tsv", two, "--threads", 2, "--chunk-size", 3) == 0
+    assert run_score(inputs, toy_model, tmp_path / "two.vcf", "--tsv", two, "--threads", 2, "--chunk-size", 3,
+                     "--stats", tmp_path / "two.json") == 0
     body = lambda path: [l for l in path.read_text().splitlines() if not l.startswith("##")]  # noqa: E731
     assert len(body(tmp_path / "two.vcf")) == len(body(tmp_path / "one.vcf")) > 10
     assert [l.split("\t")[:5] for l in body(tmp_path / "two.vcf")] == \
            [l.split("\t")[:5] for l in body(tmp_path / "one.vcf")]
     rows_one, rows_two = tsv_rows(one), tsv_rows(two)
+    genes = {r["gene_id"] for r in rows_one}
+    counts = [json.loads(p.read_text())["genes_predicted"] for p in (tmp_path / "one.json", tmp_path / "two.json")]
+    assert counts[0] == len(genes) and counts[1] >= len(genes)  # workers count their reference passes too
     assert [(r["record"], r["alt"], r["gene_id"], r["flags"]) for r in rows_one] == \
            [(r["record"], r["alt"], r["gene_id"], r["flags"]) for r in rows_two]
     np.testing.assert_allclose([float(r["delta"]) for r in rows_one], [float(r["delta"]) for r in rows_two],

@@ -122,7 +122,7 @@ class Engine:
         self.batch_size = batch_size
         self.cache_genes = cache_genes
         self._refs: collections.OrderedDict[str, GeneRef] = collections.OrderedDict()
-        self.genes_predicted = 0  #: reference windows predicted (cache misses)
+        self.genes_predicted = 0  #: reference windows predicted (cache misses; with workers, one per gene job)
         self.local = None
         self.pool = None
         if fast:
@@ -199,7 +199,8 @@ class Engine:
             subs = [i for i in indices if self.local is not None
                     and tasks[i].allele.kind in (AlleleKind.SNV, AlleleKind.MNV)]
             parts.append((subs, sorted(set(indices) - set(subs))))
-        if self.pool is not None:
+        if self.pool is not None:  # each job's worker predicts the gene's reference window
+            self.genes_predicted += len(parts)
             batch = self.pool.submit(self._gene_job(tasks, subs, others) for subs, others in parts)
             return Pending(lambda: self._collect(tasks, batch.results()))
         results: list = [None] * len(tasks)
