@@ -100,13 +100,19 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _scoring_in_a_subprocess(tmp_path, reference, toy_model, many) -> tuple[subprocess.Popen, Path]:
-    """A long `varxpress score` run in a child process, returned once its partial output is being written."""
+def _big_vcf(tmp_path, many, copies: int) -> Path:
+    """``many``'s records ``copies`` times over, under its header."""
     big = tmp_path / "big.vcf"
     text = many.read_text()
     header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
     body = "".join(l + "\n" for l in text.splitlines() if not l.startswith("#"))
-    big.write_text(header + body * 20)  # 60,000 records: many seconds of full recomputation
+    big.write_text(header + body * copies)
+    return big
+
+
+def _scoring_in_a_subprocess(tmp_path, reference, toy_model, many) -> tuple[subprocess.Popen, Path]:
+    """A long `varxpress score` run in a child process, returned once its partial output is being written."""
+    big = _big_vcf(tmp_path, many, 20)  # 60,000 records: many seconds of full recomputation
     out = tmp_path / "out" / "scored.vcf.gz"
     out.parent.mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
@@ -375,11 +381,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to find the worker processes")
 def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many):
     """kill -9 gives `score` no chance to stop its workers: they notice their parent is gone and exit."""
-    big = tmp_path / "big.vcf"
-    text = many.read_text()
-    header = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
-    body = "".join(l + "\n" for l in text.splitlines() if not l.startswith("#"))
-    big.write_text(header + body * 40)
+    big = _big_vcf(tmp_path, many, 40)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "varxpress", "score", str(big), "--fasta", str(reference["fasta"]), "--tss",

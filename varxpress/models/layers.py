@@ -68,7 +68,6 @@ def weight_shapes(hparams: Mapping[str, Any]) -> dict[str, dict[str, tuple[int, 
     return shapes
 
 
-
 @dataclass(frozen=True)
 class LayerInfo:
     """One layer of the network in forward order, as plain numpy.

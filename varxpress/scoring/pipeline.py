@@ -51,7 +51,7 @@ _classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
 @functools.lru_cache(maxsize=1 << 14)
 def _valid_allele(ref: str, alt: str, max_allele_len: int) -> bool:
     """Whether an allele is one ``score`` would score (no skip reason of its own)."""
-    return not isinstance(_classify_allele(ref, alt, max_allele_len), SkipReason)
+    return not isinstance(classify_allele(ref, alt, max_allele_len), SkipReason)
 
 
 @dataclass(frozen=True)
