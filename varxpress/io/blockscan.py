@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-__all__ = ["check_block", "INT", "FLOAT"]
+__all__ = ["check_block", "column", "INT", "FLOAT"]
 
 _TAB, _NL, _HASH, _DOT = 9, 10, ord("#"), ord(".")
 _DIGIT = np.zeros(256, dtype=bool)
@@ -33,7 +33,7 @@ def _bad_value(key: bytes, integer: bool) -> re.Pattern:
                       rb"))*[;\n])", re.M)
 
 
-def _column(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
+def column(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
     """The spans ``arr[starts[i]:ends[i]]``, each followed by a newline, as one bytes object."""
     lengths = ends - starts + 1
     offsets = np.cumsum(lengths)
@@ -83,7 +83,7 @@ def check_block(block: bytes, columns: int, numeric: dict[bytes, bool], declared
         return None
     if not _qual_ok(block, arr, digits, starts[:, 5], ends[:, 5]):
         return None
-    info = _column(arr, starts[:, 7], ends[:, 7])
+    info = column(arr, starts[:, 7], ends[:, 7])
     if numeric and any(_bad_value(key, integer).search(info) for key, integer in numeric.items()):
         return None
     _collect(arr, info, starts, ends, columns, declared, used)
@@ -101,8 +101,8 @@ def _qual_ok(block: bytes, arr: np.ndarray, digits: np.ndarray, starts: np.ndarr
 def _collect(arr: np.ndarray, info: bytes, starts: np.ndarray, ends: np.ndarray, columns: int,
              declared: dict[bytes, set[bytes]], used: dict[bytes, set[bytes]]) -> None:
     """Add the contigs, FILTERs, INFO keys and FORMAT keys of a clean block that the header does not declare."""
-    used[b"contig"].update(_distinct(_column(arr, starts[:, 0], ends[:, 0])) - declared[b"contig"])
-    for value in _distinct(_column(arr, starts[:, 6], ends[:, 6])) - declared[b"FILTER"] - {b"."}:
+    used[b"contig"].update(_distinct(column(arr, starts[:, 0], ends[:, 0])) - declared[b"contig"])
+    for value in _distinct(column(arr, starts[:, 6], ends[:, 6])) - declared[b"FILTER"] - {b"."}:
         used[b"FILTER"].update(set(value.split(b";")) - declared[b"FILTER"])
     for keys in _distinct(re.sub(rb"=[^;\n]*", b"=", info)) - {b"."}:  # the INFO columns without their values
         for item in keys.split(b";"):
@@ -110,5 +110,5 @@ def _collect(arr: np.ndarray, info: bytes, starts: np.ndarray, ends: np.ndarray,
             if key not in declared[b"INFO"]:
                 used[b"INFO" if eq else b"FLAG"].add(key)
     if columns > 8:
-        for value in _distinct(_column(arr, starts[:, 8], ends[:, 8])) - {b"."}:
+        for value in _distinct(column(arr, starts[:, 8], ends[:, 8])) - {b"."}:
             used[b"FORMAT"].update(set(value.split(b":")) - declared[b"FORMAT"])

@@ -236,12 +236,14 @@ class VcfScan:
         undeclared: ``{"contig"|"INFO"|"FORMAT"|"FILTER"|"FLAG": names}`` used by records but not declared in the header
             (``FLAG``: INFO keys only ever written without a value). htslib parses them but refuses to write the
             record back, so the caller declares them.
+        ascii: the whole file is ASCII text (the lines can then be handled as text, see :mod:`varxpress.io.vcflines`).
     """
 
     header_lines: int
     records: int
     columns: int
     undeclared: dict[str, list[str]] = field(default_factory=dict)
+    ascii: bool = True
 
 
 def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
@@ -302,8 +304,10 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
                                      b"FILTER": set()}
     columns = 0
     lineno = 0
+    ascii_text = True
     for lineno, raw in enumerate(iter(fh.readline, b""), 1):  # the header, line by line
         done[0] = lineno - 1
+        ascii_text = ascii_text and raw.isascii()
         line = raw.rstrip(b"\n").rstrip(b"\r")
         where = f"{path}:{lineno}"
         if lineno == 1 and not line.startswith(b"##fileformat=VCF"):
@@ -341,6 +345,7 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
         cut = block.rfind(b"\n") + 1
         block, rest = block[:cut], block[cut:]
         if block:
+            ascii_text = ascii_text and block.isascii()
             n = check_block(block, columns, kinds, declared, used)
             if n is None:
                 n = _scan_records(path, block.split(b"\n")[:-1], header + records, columns, numeric, declared, used)
@@ -350,7 +355,7 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
     used[b"FLAG"] -= used[b"INFO"]
     undeclared = {kind.decode(): sorted(name.decode("latin-1") for name in names) for kind, names in used.items()
                   if names}
-    return VcfScan(header, records, columns, undeclared)
+    return VcfScan(header, records, columns, undeclared, ascii_text)
 
 
 def _scan_records(path: str, lines: list[bytes], before: int, columns: int, numeric: dict[bytes, re.Pattern],

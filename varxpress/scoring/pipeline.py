@@ -16,6 +16,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 import cyvcf2
-import numpy as np
 
 from varxpress import __version__
 from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
@@ -33,11 +33,13 @@ from varxpress.io.refspans import RefSpans
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos, scan_vcf_text
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
                               open_vcf, read_checked)
+from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
 from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
 from varxpress.models.registry import lookup
 from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
 from varxpress.scoring.scores import GeneScore
+from varxpress.scoring.triage import record_columns, triage
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,6 @@ INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or
 
 # pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
 _classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _valid_allele(ref: str, alt: str, max_allele_len: int) -> bool:
-    """Whether an allele is one ``score`` would score (no skip reason of its own)."""
-    return not isinstance(classify_allele(ref, alt, max_allele_len), SkipReason)
 
 
 @dataclass(frozen=True)
@@ -104,12 +100,13 @@ def _chunks(it: Iterator, size: int) -> Iterator[list]:
 
 
 class _Started(NamedTuple):
-    """A chunk whose tasks the engine is scoring: its records, the ordinal of the first, each classified record's
-    per-allele skip reasons (records written unannotated are absent) and the pending scores."""
+    """A chunk whose tasks the engine is scoring: its records (cyvcf2's, or :class:`Lines`), the ordinal of the
+    first, each classified record's per-allele skip reasons and cyvcf2 record (records written as read are absent)
+    and the pending scores."""
 
-    chunk: list
+    chunk: list | Lines
     first: int
-    per_record: dict[int, dict[int, str]]
+    per_record: dict[int, tuple[dict[int, str], cyvcf2.Variant]]
     scores: Pending
 
 
@@ -154,55 +151,10 @@ class Scorer:
         """The combination's member names, in order (extra VXP field and TSV columns); [] for a model or ensemble."""
         return self.res.combination.names if self.res.combination is not None else []
 
-    def _triage(self, chunk: list) -> tuple[list[int], RefSpans]:
-        """Which records of a chunk are *plain*, and the genome under all of them.
-
-        Returns ``(plain, refs)``: ``plain[k]`` is the number of ALT alleles of a record each of which would only be
-        marked ``no_gene_in_window`` (its REF span ``[start, start + max(len(REF), 1))`` overlaps no window, lies on
-        a contig of the FASTA and within it, its REF is the genome's and its alleles are valid): such a record is
-        counted and written through; 0 for a record to classify (every one with ``mark_outside_windows``). The
-        window union is queried and the REF alleles compared once per contig, vectorised; only the few REF alleles
-        that differ from the genome are checked one by one (the rule for ``N`` and lower case is ``check_ref``'s).
-        ``refs`` holds the genome under every REF on a known contig, fetched once per cluster of records.
-        """
-        n = len(chunk)
-        ref_alleles = [rec.REF for rec in chunk]
-        starts = np.fromiter((rec.start for rec in chunk), dtype=np.int64, count=n)
-        ends = starts + np.fromiter(map(len, ref_alleles), dtype=np.int64, count=n)
-        candidate = np.zeros(n, dtype=bool)  # outside every window, REF as in the genome
-        refs = RefSpans(self.genome)
-        runs: dict[str, list[np.ndarray]] = {}
-        i = 0
-        for chrom, run in itertools.groupby(rec.CHROM for rec in chunk):  # a sorted VCF: one run per contig
-            j = i + sum(1 for _ in run)
-            runs.setdefault(chrom, []).append(np.arange(i, j))
-            i = j
-        for chrom, parts in runs.items():
-            name = self.genome.resolve(chrom)
-            if name is None:  # an unknown contig: each record is marked so
-                continue
-            idx = np.concatenate(parts)
-            s, e = starts[idx], ends[idx]
-            refs.load(name, s, e)
-            if self.cfg.mark_outside_windows:
-                continue
-            # before or past the contig: classified, so warned about one by one
-            outside = idx[~self.index.any_overlapping(chrom, s, np.maximum(e, s + 1)) & (s >= 0) & (e > s)
-                          & (e <= self.genome.length(name))]
-            same = refs.matches(name, starts[outside], [ref_alleles[k] for k in outside.tolist()])
-            for m in np.flatnonzero(~same).tolist():  # N against a base, lower case, or a true mismatch
-                k = int(outside[m])
-                same[m] = check_ref(refs, name, int(starts[k]) + 1, ref_alleles[k])
-            candidate[outside[same]] = True
-        plain = [0] * n
-        max_len = self.cfg.max_allele_len
-        for k in np.flatnonzero(candidate).tolist():
-            alts, ref = chunk[k].ALT, ref_alleles[k]
-            if len(alts) == 1:  # most records: no generator
-                plain[k] = int(_valid_allele(ref, alts[0], max_len))
-            elif alts and all(_valid_allele(ref, alt, max_len) for alt in alts):
-                plain[k] = len(alts)
-        return plain, refs
+    def _triage(self, chunk: list | Lines) -> tuple[list[int], RefSpans]:
+        """:func:`varxpress.scoring.triage.triage` of a chunk with this run's genome, windows and settings."""
+        return triage(self.genome, self.index, record_columns(chunk), self.cfg.max_allele_len,
+                      classify_all=self.cfg.mark_outside_windows)
 
     def _classify(self, rec, ordinal: int, path: str, header_lines: int, stats: ScoreStats,
                   refs: RefSpans):
@@ -283,28 +235,43 @@ class Scorer:
         clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows,
                            members=self.member_names())
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
-        records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
-        # what can be refused up front (no index for --region, an unreadable first record) is, before any header
-        # reaches the output (with `-o -` a header on stdout cannot be taken back)
-        try:
-            first = next(records, None)
-        except BaseException:
-            self.close_engines()
-            raise
-        records = itertools.chain([first] if first is not None else [], records)
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
+        # records outside every window are written as read, without htslib parsing them (docs/output.md): a text
+        # VCF the scan has checked, into a text file
+        as_lines = (scan is not None and scan.ascii and not clear and not cfg.mark_outside_windows and not streaming
+                    and vcf_write_mode(out) != "wb")
+        if as_lines:
+            chunks = line_chunks(source, header_lines, scan.columns, cfg.chunk_size,
+                                 SampleCheck.of_header(vcf, scan.columns))
+        else:
+            records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
+            # what can be refused up front (no index for --region, an unreadable first record) is, before any
+            # header reaches the output (with `-o -` a header on stdout cannot be taken back)
+            try:
+                first = next(records, None)
+            except BaseException:
+                self.close_engines()
+                raise
+            chunks = _chunks(itertools.chain([first] if first is not None else [], records), cfg.chunk_size)
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_path(out, INDEX_SUFFIXES, stream=True))
-            writer = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out))
-            writer.write_header()
+            if as_lines:
+                writer = LineWriter(tmp, compressed=vcf_write_mode(out) == "wz", name=out)
+                stack.callback(writer.abort)  # closed before the temporary file is removed, whatever happens
+                writer.write(vcf.raw_header.encode("ascii"))
+                parser = cyvcf2.Writer(os.devnull, vcf, mode="w")  # parses the lines that are classified
+                stack.callback(parser.close)
+            else:
+                writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out)), None
+                writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
             ok = False
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
                 started = None  # the chunk the engine is scoring while the next one is read and classified
-                for chunk in _chunks(records, cfg.chunk_size):
-                    staged = self._start_chunk(chunk, ordinal, vcf_path, line_base, stats)
+                for chunk in chunks:
+                    staged = self._start_chunk(chunk, ordinal, vcf_path, line_base, stats, parser)
                     if started is not None:
                         progress.update(self._write_chunk(started, vcf_path, line_base, stats, writer, tsv_writer,
                                                           clear))
@@ -335,15 +302,18 @@ class Scorer:
         """Stop the engines' worker processes (idempotent)."""
         self.predictor.close()
 
-    def _start_chunk(self, chunk: list, first: int, vcf_path: str, header_lines: int, stats: ScoreStats
-                     ) -> _Started:
-        """Classify a chunk of records (``first``: the ordinal of its first record) and start scoring its tasks."""
+    def _start_chunk(self, chunk: list | Lines, first: int, vcf_path: str, header_lines: int, stats: ScoreStats,
+                     parser) -> _Started:
+        """Classify a chunk of records (``first``: the ordinal of its first record) and start scoring its tasks;
+        ``parser`` (a cyvcf2 Writer) parses the lines of a :class:`Lines` chunk that are classified."""
         plain, refs = self._triage(chunk)
-        per_record: dict[int, dict[int, str]] = {}  # records written unannotated are absent
+        per_record = {}
         tasks: list[Task] = []
-        for k, rec in enumerate(chunk):
+        for k in range(len(chunk)):
             if not plain[k]:
-                per_record[k], rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
+                rec = _parse(parser, chunk.line(k), vcf_path, header_lines, first + k) if parser else chunk[k]
+                skips, rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
+                per_record[k] = skips, rec
                 tasks.extend(rec_tasks)
         counted = sum(plain)  # alleles outside every window with nothing else to say: counted, not marked
         stats.alleles += counted
@@ -352,7 +322,9 @@ class Scorer:
 
     def _write_chunk(self, started: _Started, vcf_path: str, header_lines: int, stats: ScoreStats, writer,
                      tsv_writer, clear: list[str]) -> int:
-        """Wait for a started chunk's scores and write its records, annotated; returns how many."""
+        """Wait for a started chunk's scores and write its records, annotated; returns how many. ``writer``: a
+        cyvcf2 Writer, or a :class:`LineWriter` for a :class:`Lines` chunk (its records outside every window are
+        written as read, the others as htslib formats them)."""
         chunk, first, per_record = started.chunk, started.first, started.per_record
         results = started.scores.result()
         stats.scores += len(results)
@@ -364,27 +336,52 @@ class Scorer:
             rec_scores.sort(key=lambda s: s.alt_index)  # stable: genes stay in index order within an allele
         for flag in (f for rec_scores in scores.values() for s in rec_scores for f in s.flags):
             stats.flags[flag] += 1
-        write = writer.write_record
-        for k, rec in enumerate(chunk):
-            ordinal = first + k
-            skips = per_record.get(k)
-            if skips is not None:
-                mine = scores.get(ordinal, [])
-                annotate(rec, len(rec.ALT), mine, skips, clear)
-                if tsv_writer is not None:
-                    for s in mine:
-                        tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
-            elif clear:  # outside every window, but the input's own values of our INFO fields still go
-                annotate(rec, 0, [], {}, clear)
-            try:
-                write(rec)
-            except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)
-                raise VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot write this record "
-                               f"back ({exc}); does it use an INFO/FORMAT tag or contig its header does not "
-                               f"declare? Add the ##INFO/##FORMAT/##contig line") from exc
+        as_lines = isinstance(chunk, Lines)
+        lines: dict[int, bytes] = {}
+        for k, (skips, rec) in per_record.items():
+            mine = scores.get(first + k, [])
+            annotate(rec, len(rec.ALT), mine, skips, clear)
+            if tsv_writer is not None:
+                for s in mine:
+                    tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
+            if as_lines:
+                lines[k] = _formatted(rec, vcf_path, header_lines, first + k)
+        if as_lines:
+            writer.write(chunk.with_lines(lines))
+        else:
+            for k, rec in enumerate(chunk):
+                if clear and k not in per_record:  # outside every window: the input's own values of our fields go
+                    annotate(rec, 0, [], {}, clear)
+                try:
+                    writer.write_record(rec)
+                except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)
+                    raise _unwritable(vcf_path, header_lines, first + k, exc) from exc
         stats.records_in += len(chunk)
         stats.records_out += len(chunk)
         return len(chunk)
+
+
+def _unwritable(vcf_path: str, header_lines: int, ordinal: int, exc: Exception) -> VcfError:
+    return VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot write this record back ({exc}); does "
+                    f"it use an INFO/FORMAT tag or contig its header does not declare? Add the ##INFO/##FORMAT/##contig "
+                    f"line")
+
+
+def _parse(parser, line: bytes, vcf_path: str, header_lines: int, ordinal: int) -> cyvcf2.Variant:
+    """One data line as a cyvcf2 record of ``parser``'s header."""
+    try:
+        return parser.variant_from_string(line.decode("ascii"))
+    except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
+        raise VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot parse this record ({exc}); check "
+                       f"the file with `bcftools view {vcf_path}`") from exc
+
+
+def _formatted(rec: cyvcf2.Variant, vcf_path: str, header_lines: int, ordinal: int) -> bytes:
+    """An annotated record's line as htslib writes it, without the line end."""
+    try:
+        return str(rec).rstrip("\n").encode("utf-8")
+    except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception
+        raise _unwritable(vcf_path, header_lines, ordinal, exc) from exc
 
 
 class _NoProgress:
