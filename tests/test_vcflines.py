@@ -199,3 +199,19 @@ def test_a_sample_value_htslib_refuses_is_refused_outside_the_windows_too(inputs
     assert run_score(inputs, toy_model, out) == 1
     assert f"in.vcf: line {len(header) + 2}: htslib cannot parse this record" in caplog.text
     assert not out.exists()
+
+
+def test_inputs_with_many_samples_are_read_by_htslib(inputs, toy_model, tmp_path):  # noqa: F811
+    """Past ``MOST_SAMPLES_AS_LINES`` samples htslib's parser beats checking the samples as text: such a file takes
+    the htslib path, so even a record outside every window is written the htslib way (QUAL ``50.0`` as ``50``)."""
+    lines = inputs["vcf"].read_text().splitlines()
+    for many in (pipeline.MOST_SAMPLES_AS_LINES, pipeline.MOST_SAMPLES_AS_LINES + 1):
+        header = [line for line in lines if line.startswith("##")]
+        header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
+                                + [f"s{i}" for i in range(many)]))
+        row = "\t".join(["chr1", "10", "out", CHR1[9], "G", "50.0", "PASS", ".", "GT"] + ["0/1"] * many)
+        inputs["vcf"].write_text("\n".join(header + [row]) + "\n")
+        out = tmp_path / f"{many}.vcf"
+        assert run_score(inputs, toy_model, out) == 0
+        body = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+        assert body == [row if many <= pipeline.MOST_SAMPLES_AS_LINES else row.replace("\t50.0\t", "\t50\t")]

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MISMATCH_POLICIES = ("error", "warn", "skip")
 INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or removed) together with it
+#: Inputs with more sample columns go through htslib: its parser, and the libdeflate its wheel compresses with, then
+#: cost less than checking the samples as text and compressing with zlib (docs/performance.md, "Whole genomes")
+MOST_SAMPLES_AS_LINES = 16
 
 # pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
 _classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
@@ -238,8 +241,8 @@ class Scorer:
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
         # records outside every window are written as read, without htslib parsing them (docs/output.md): a text
         # VCF the scan has checked, into a text file
-        as_lines = (scan is not None and scan.ascii and not clear and not cfg.mark_outside_windows and not streaming
-                    and vcf_write_mode(out) != "wb")
+        as_lines = (scan is not None and scan.ascii and scan.columns - 9 <= MOST_SAMPLES_AS_LINES and not clear
+                    and not cfg.mark_outside_windows and not streaming and vcf_write_mode(out) != "wb")
         if as_lines:
             chunks = line_chunks(source, header_lines, scan.columns, cfg.chunk_size,
                                  SampleCheck.of_header(vcf, scan.columns))

@@ -28,7 +28,7 @@ class Columns(NamedTuple):
         chroms: CHROM of each record.
         starts: POS - 1 of each record, int64.
         refs: REF of each record.
-        alts_of: ``alts_of(k)``: the ALT alleles of record ``k`` (``[]`` for ``.``).
+        alt_text: ``alt_text(k)``: the ALT column of record ``k`` as written (``A,T``; ``.`` for none).
         vouched: for lines, which may be written as read (:attr:`varxpress.io.vcflines.Lines.vouched`); None for
             cyvcf2 records (any may).
     """
@@ -36,25 +36,27 @@ class Columns(NamedTuple):
     chroms: list[str]
     starts: np.ndarray
     refs: list[str]
-    alts_of: Callable[[int], list[str]]
+    alt_text: Callable[[int], str]
     vouched: np.ndarray | None
 
 
 def record_columns(chunk: list | Lines) -> Columns:
     """The :class:`Columns` of a chunk of cyvcf2 records or of :class:`~varxpress.io.vcflines.Lines`."""
     if isinstance(chunk, Lines):
-        alts = chunk.alts
-        return Columns(chunk.chroms, chunk.starts, chunk.refs,
-                       lambda k: [] if alts[k] == "." else alts[k].split(","), chunk.vouched)
+        return Columns(chunk.chroms, chunk.starts, chunk.refs, chunk.alts.__getitem__, chunk.vouched)
     starts = np.fromiter((rec.start for rec in chunk), dtype=np.int64, count=len(chunk))
-    return Columns([rec.CHROM for rec in chunk], starts, [rec.REF for rec in chunk], lambda k: chunk[k].ALT, None)
+    return Columns([rec.CHROM for rec in chunk], starts, [rec.REF for rec in chunk],
+                   lambda k: ",".join(chunk[k].ALT) or ".", None)
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _valid_allele(ref: str, alt: str, max_allele_len: int) -> bool:
-    """Whether an allele is one ``score`` would score (no skip reason of its own); pure in its arguments, and most
-    records repeat a handful of (REF, ALT) pairs."""
-    return not isinstance(classify_allele(ref, alt, max_allele_len), SkipReason)
+def _plain_alleles(ref: str, alts: str, max_allele_len: int) -> int:
+    """The number of ALT alleles of ``alts`` (an ALT column) when each is one ``score`` would score (no skip reason
+    of its own), else 0; pure in its arguments, and most records repeat a handful of (REF, ALT) pairs."""
+    alleles = alts.split(",")
+    if alts == "." or any(isinstance(classify_allele(ref, alt, max_allele_len), SkipReason) for alt in alleles):
+        return 0
+    return len(alleles)
 
 
 def triage(genome, index, cols: Columns, max_allele_len: int, classify_all: bool = False
@@ -108,10 +110,7 @@ def triage(genome, index, cols: Columns, max_allele_len: int, classify_all: bool
     if cols.vouched is not None:
         candidate &= cols.vouched
     plain = [0] * n
+    alt_text = cols.alt_text
     for k in np.flatnonzero(candidate).tolist():
-        alts, ref = cols.alts_of(k), ref_alleles[k]
-        if len(alts) == 1:  # most records: no generator
-            plain[k] = int(_valid_allele(ref, alts[0], max_allele_len))
-        elif alts and all(_valid_allele(ref, alt, max_allele_len) for alt in alts):
-            plain[k] = len(alts)
+        plain[k] = _plain_alleles(ref_alleles[k], alt_text(k), max_allele_len)
     return plain, refs
