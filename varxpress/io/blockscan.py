@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Iterator
 
 import numpy as np
 
-__all__ = ["check_block", "column", "INT", "FLOAT"]
+__all__ = ["check_block", "column", "line_blocks", "INT", "FLOAT"]
 
 _TAB, _NL, _HASH, _DOT = 9, 10, ord("#"), ord(".")
 _DIGIT = np.zeros(256, dtype=bool)
@@ -31,6 +32,23 @@ def _bad_value(key: bytes, integer: bool) -> re.Pattern:
     value = rb"\.|" + (INT.pattern if integer else rb"(?i:" + FLOAT.pattern + rb")")
     return re.compile(rb"(?:^|(?<=[;\n]))" + re.escape(key) + rb"=(?!(?:" + value + rb")(?:,(?:" + value +
                       rb"))*[;\n])", re.M)
+
+
+def line_blocks(fh, size: int) -> Iterator[bytes]:
+    """The rest of the binary file ``fh`` as blocks of whole lines (about ``size`` bytes each), every line ending
+    in ``\\n`` (one is added to a last line without it)."""
+    rest = b""
+    while True:
+        data = fh.read(size)
+        block = rest + data
+        if not data and block and not block.endswith(b"\n"):
+            block += b"\n"
+        cut = block.rfind(b"\n") + 1
+        block, rest = block[:cut], block[cut:]
+        if block:
+            yield block
+        if not data:
+            return
 
 
 def column(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from varxpress.errors import VcfError
 from varxpress.io.blockscan import FLOAT as _FLOAT
 from varxpress.io.blockscan import INT as _INT
-from varxpress.io.blockscan import check_block
+from varxpress.io.blockscan import check_block, line_blocks
 
 if TYPE_CHECKING:
     from varxpress.io.genome import Genome
@@ -335,23 +335,14 @@ def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:
     header = lineno
     kinds = {key: pattern is _INT for key, pattern in numeric.items()}
     records = 0
-    rest = b""
-    while True:  # the records, a block of lines at a time (see varxpress.io.blockscan)
+    done[0] = header
+    for block in line_blocks(fh, _BLOCK):  # the records, a block of lines at a time (see varxpress.io.blockscan)
+        ascii_text = ascii_text and block.isascii()
+        n = check_block(block, columns, kinds, declared, used)
+        if n is None:
+            n = _scan_records(path, block.split(b"\n")[:-1], header + records, columns, numeric, declared, used)
+        records += n
         done[0] = header + records
-        data = fh.read(_BLOCK)
-        block = rest + data
-        if not data and block and not block.endswith(b"\n"):
-            block += b"\n"  # the last line has no line end
-        cut = block.rfind(b"\n") + 1
-        block, rest = block[:cut], block[cut:]
-        if block:
-            ascii_text = ascii_text and block.isascii()
-            n = check_block(block, columns, kinds, declared, used)
-            if n is None:
-                n = _scan_records(path, block.split(b"\n")[:-1], header + records, columns, numeric, declared, used)
-            records += n
-        if not data:
-            break
     used[b"FLAG"] -= used[b"INFO"]
     undeclared = {kind.decode(): sorted(name.decode("latin-1") for name in names) for kind, names in used.items()
                   if names}

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from varxpress.errors import OutputError
-from varxpress.io.blockscan import column
+from varxpress.io.blockscan import column, line_blocks
 
 __all__ = ["Lines", "SampleCheck", "line_chunks", "LineWriter"]
 
@@ -177,14 +177,7 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
     with _open(path) as fh:
         for _ in range(header_lines):
             fh.readline()
-        rest = b""
-        while True:
-            data = fh.read(_BLOCK)
-            block = rest + data
-            if not data and block and not block.endswith(b"\n"):
-                block += b"\n"  # the last line has no line end
-            cut = block.rfind(b"\n") + 1
-            block, rest = block[:cut], block[cut:]
+        for block in line_blocks(fh, _BLOCK):
             if b"\r" in block:
                 block = block.replace(b"\r\n", b"\n")
             ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == _NL) + 1
@@ -192,8 +185,6 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
                 a = int(ends[lo - 1]) if lo else 0
                 part = ends[lo:lo + size]
                 yield Lines(block[a:int(part[-1])], part - a, columns, check)
-            if not data:
-                return
 
 
 class LineWriter:
