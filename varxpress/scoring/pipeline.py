@@ -310,11 +310,11 @@ class Scorer:
         """Classify a chunk of records (``first``: the ordinal of its first record) and start scoring its tasks;
         ``parser`` (a cyvcf2 Writer) parses the lines of a :class:`Lines` chunk that are classified."""
         plain, refs = self._triage(chunk)
-        per_record = {}
+        per_record: dict[int, tuple[dict[int, str], cyvcf2.Variant]] = {}  # records written as read are absent
         tasks: list[Task] = []
         for k in range(len(chunk)):
             if not plain[k]:
-                rec = _parse(parser, chunk.line(k), vcf_path, header_lines, first + k) if parser else chunk[k]
+                rec = chunk[k] if parser is None else _parse(parser, chunk.line(k), vcf_path, header_lines, first + k)
                 skips, rec_tasks = self._classify(rec, first + k, vcf_path, header_lines, stats, refs)
                 per_record[k] = skips, rec
                 tasks.extend(rec_tasks)
