@@ -173,36 +173,10 @@ def test_unchanged_max_equals_masked_max(n_queries, direct_max):
     b = np.minimum(a + rng.integers(0, pool, n_queries), pool - 1)
     with mock.patch.object(stages, "_DIRECT_MAX", direct_max):
         got = stage.unchanged_max(z, q, a, b)
-        by_phase = stage.unchanged_max(stages.Preacts.of(z, pool), q, a, b)
-    np.testing.assert_array_equal(by_phase, got)
     for i in range(n_queries):
         keep = [q[i] * pool + t for t in range(pool) if not a[i] <= t <= b[i]]
         want = z[keep].max(axis=0) if keep else np.full(cout, -np.inf, np.float32)
         np.testing.assert_array_equal(got[i], want)
-
-
-@pytest.mark.parametrize("pool,length", [(1, 50), (3, 60), (7, 7 * 9 + 5), (30, 30 * 4 + 29)])
-def test_preacts_by_phase_give_the_rows_windows_and_pooling_of_the_position_order(pool, length):
-    """:class:`Preacts` keeps a layer by pooling phase; every way the engines read it equals reading the (length, c)
-    array: rows at any positions (the dropped tail included), the windows, and max pooling at every phase and
-    range of windows that lies in the layer."""
-    from varxpress.models.stages import Preacts
-
-    rng = np.random.default_rng(pool * length)
-    z = rng.normal(size=(length, 4)).astype(np.float32)
-    pre = Preacts.of(z, pool)
-    n = length // pool
-    assert pre.shape == z.shape and pre.by_phase.shape == (pool, n, 4) and pre.by_phase.flags.c_contiguous
-    pos = rng.integers(0, length, size=(5, 7))
-    np.testing.assert_array_equal(pre.rows(pos), z[pos])
-    np.testing.assert_array_equal(pre.rows(np.arange(n * pool)), z[: n * pool])
-    np.testing.assert_array_equal(pre.windows(), z[: n * pool].reshape(n, pool, 4))
-    for phase in range(pool):
-        most = (length - phase) // pool
-        for lo, hi in {(0, most), (0, 1), (most - 1, most), (most // 2, most)}:
-            if 0 <= lo < hi <= most:
-                want = z[phase + lo * pool : phase + hi * pool].reshape(hi - lo, pool, 4).max(axis=1)
-                np.testing.assert_array_equal(pre.pooled(phase, lo, hi), want, err_msg=f"{phase} {lo} {hi}")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ import numpy as np
 
 from varxpress.errors import ModelError
 from varxpress.models.keras_stages import keras_model_of, parse_model
-from varxpress.models.stages import ConvStage, Preacts, Unsupported, one_blas_thread
+from varxpress.models.stages import ConvStage, Unsupported, one_blas_thread
 from varxpress.models.shiftpath import predict_windows
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ class RefCache:
     Attributes:
         onehot: reference window, shape (L, 4) float32 (rows A, C, G, T; N = zeros).
         features: the non-sequence features used, shape (F,) float64.
-        z: per conv stage, pre-activation of the convolution, (n_i, c_i) float32 (n_0 = L) stored by pooling phase
-            (:class:`~varxpress.models.stages.Preacts`).
+        z: per conv stage, pre-activation of the convolution, shape (n_i, c_i) float32 (n_0 = L).
         a: per conv stage, pooled and activated output, shape (n_i // pool_i, c_i) float32.
         h: pre-activation of the first dense layer, shape (units,) float64.
         pred: reference prediction (network output scale).
@@ -75,7 +74,7 @@ class RefCache:
 
     onehot: np.ndarray
     features: np.ndarray
-    z: list[Preacts] = field(repr=False)
+    z: list[np.ndarray] = field(repr=False)
     a: list[np.ndarray] = field(repr=False)
     h: np.ndarray = field(repr=False)
     pred: float = 0.0
@@ -157,13 +156,12 @@ class LocalScorer:
         """x: input of conv stage ``k0`` (the one-hot windows for 0), shape (n, length, c)."""
         zs, acts = [], []
         for st in self.stages[k0:]:
-            if keep:  # one window (a reference): its pre-activations kept by pooling phase, pooled over the phases
-                z = st.preact_by_phase(x[0])
-                x = st.activate(z.by_phase.max(axis=0))[None]
+            z = st.preact(x)
+            pooled = st.pool_full(z)
+            x = st.activate(pooled.copy() if keep and pooled is z else pooled)
+            if keep:
                 zs.append(z)
                 acts.append(x)
-            else:
-                x = st.activate(st.pool_full(st.preact(x)))
         n = x.shape[0]
         h = x.reshape(n, -1) @ self.head.w_flat.reshape(-1, self.head.w_flat.shape[2])
         h = h.astype(np.float64) + f @ self.head.w_feat + self.head.bias
@@ -206,7 +204,7 @@ class LocalScorer:
         return RefCache(
             onehot=x[0],
             features=f[0].copy(),
-            z=zs,
+            z=[z_[0] for z_ in zs],
             a=[a[0] for a in acts],
             h=h[0],
             pred=float(pred[0]),
@@ -305,7 +303,7 @@ class LocalScorer:
         z_ref, a_ref = cache.z[k], cache.a[k]
         n, n_out, p = z_ref.shape[0], a_ref.shape[0], st.pool
         pos = zstart[:, None] + np.arange(wz)[None, :]  # (B, wz) positions in the layer
-        znew = z_ref.rows(np.clip(pos, 0, n - 1)) + dz  # garbage where pos is outside [0, n): masked below
+        znew = z_ref[np.clip(pos, 0, n - 1)] + dz  # garbage where pos is outside [0, n): masked below
         if p == 1:
             valid = (pos >= 0) & (pos < n_out)
             delta = st.activate(znew) - a_ref[np.clip(pos, 0, n_out - 1)]

@@ -113,17 +113,18 @@ def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
     the second time (several indels of one length, or lengths that differ by multiples of the pooling)."""
     if phase == 0:
         return cache.a[k][rows]
-    z = cache.z[k]
+    z, p = cache.z[k], st.pool
     pooled = cache.shifted.get((k, phase))
     if pooled is not None:
         return pooled[rows]
     lo, hi = int(rows.min()), int(rows.max()) + 1
+    n = (z.shape[0] - phase) // p
     asked = ("asked", k, phase)
     if not cache.shifted.get(asked):
         cache.shifted[asked] = True
-        return st.activate(z.pooled(phase, lo, hi))[rows - lo]
-    n = (z.shape[0] - phase) // st.pool
-    pooled = cache.shifted[(k, phase)] = st.activate(z.pooled(phase, 0, n))
+        part = z[phase + lo * p : phase + hi * p].reshape(hi - lo, p, z.shape[1]).max(axis=1)
+        return st.activate(part)[rows - lo]
+    pooled = cache.shifted[(k, phase)] = st.activate(z[phase : phase + n * p].reshape(n, p, z.shape[1]).max(axis=1))
     return pooled[rows]
 
 
@@ -157,7 +158,7 @@ def _stage(st, cache, k: int, x: np.ndarray, found: list[tuple[int, int, int]]) 
         bad = off == _BAD
         z = np.empty((pos.size, st.cout), dtype=np.float32)
         good = np.flatnonzero(~bad)
-        z[good] = cache.z[k].rows(pos[good] + off[good])
+        z[good] = cache.z[k][pos[good] + off[good]]
         bad = np.flatnonzero(bad)
         if bad.size:
             z[bad] = st.preact_at(x, pos[bad])

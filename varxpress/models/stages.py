@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "ConvStage", "Head", "Preacts", "Unsupported", "one_blas_thread", "fold_normalisation",
+__all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "one_blas_thread", "fold_normalisation",
            "average_rows"]
 
 # Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
@@ -117,10 +117,12 @@ class ConvStage:
             self._table = table.astype(np.float32)
         return self._table
 
-    def _kmer_keys(self, x: np.ndarray) -> np.ndarray | None:
-        """Each position's row of :meth:`_kmer_table` for one-hot windows x (n, length, 4) -> (n, length) int64;
-        None when there is no table or ``x`` is not exactly one-hot (rows of one 1, or all zero for N)."""
-        if self._kmer_table() is None:
+    def _preact_by_table(self, x: np.ndarray) -> np.ndarray | None:
+        """:meth:`preact` of one-hot windows by looking each position's k-mer up in :meth:`_kmer_table` (one
+        gather instead of an im2col product; the same sums to float32 rounding). None when there is no table or
+        ``x`` is not exactly one-hot (rows of one 1, or all zero for N)."""
+        table = self._kmer_table()
+        if table is None:
             return None
         codes = (x @ np.arange(1, 5, dtype=np.float32)).astype(np.int64)  # 1-4 for A-T, 0 for N
         if codes.min() < 0 or codes.max() > 4 or not np.array_equal(np.take(_ROWS, codes, axis=0), x):
@@ -132,24 +134,7 @@ class ConvStage:
         for t in range(self.k):
             key *= 5
             key += digits[:, t * self.dilation : t * self.dilation + length]
-        return key
-
-    def _preact_by_table(self, x: np.ndarray) -> np.ndarray | None:
-        """:meth:`preact` of one-hot windows by looking each position's k-mer up in :meth:`_kmer_table` (one
-        gather instead of an im2col product; the same sums to float32 rounding); None as :meth:`_kmer_keys`."""
-        key = self._kmer_keys(x)
-        return None if key is None else np.take(self._kmer_table(), key, axis=0)
-
-    def preact_by_phase(self, x: np.ndarray) -> Preacts:
-        """:meth:`preact` of one input x (length, cin), stored by pooling phase (:class:`Preacts`): from the k-mer
-        table the rows are gathered in that order directly, otherwise the full pass is reordered."""
-        key = self._kmer_keys(x[None]) if self.cin == 4 else None
-        if key is None:
-            return Preacts.of(self.preact(x[None])[0], self.pool)
-        n = x.shape[0] // self.pool
-        table, key = self._kmer_table(), key[0]
-        return Preacts(np.take(table, key[: n * self.pool].reshape(n, self.pool).T, axis=0),
-                       np.take(table, key[n * self.pool :], axis=0))
+        return np.take(table, key, axis=0)
 
     def preact(self, x: np.ndarray) -> np.ndarray:
         """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
@@ -252,7 +237,7 @@ class ConvStage:
         """Max of some pooling windows of z over the positions outside a changed range.
 
         Args:
-            z: reference pre-activations, shape (length, cout), or as :class:`Preacts`.
+            z: reference pre-activations, shape (length, cout).
             q: pooling-window index of each query, shape (N,), in [0, length // pool).
             a, b: changed range of each query relative to its window start, shape (N,), ``0 <= a <= b < pool``.
 
@@ -266,7 +251,7 @@ class ConvStage:
         batches the page faults of such temporaries cost more than the arithmetic.
         """
         p, c, n = self.pool, self.cout, q.shape[0]
-        z3 = z.windows() if isinstance(z, Preacts) else z[: (z.shape[0] // p) * p].reshape(-1, p, c)  # (windows, p, c)
+        z3 = z[: (z.shape[0] // p) * p].reshape(-1, p, c)  # (windows, p, c) view
         if n * p * c <= _DIRECT_MAX or n * 2 < p:  # small gather, or fewer queries than the 2p running-max steps
             g = z3[q]  # (N, p, c) copy
             t = np.arange(p)
@@ -302,55 +287,6 @@ class ConvStage:
                     out[sel] = np.maximum(out[sel], run[row[sel]])
                 if w > bottom:
                     np.maximum(run, src[:, w], out=run)
-        return out
-
-
-class Preacts:
-    """One stage's pre-activations over one window, shape (length, c), stored by pooling phase: ``by_phase[t, q]``
-    is position ``q * p + t`` for the ``n = length // p`` pooling windows, ``tail`` the ``length - n * p`` positions
-    the pooling drops. A max pooling is then a maximum over the leading axis, which numpy computes several times
-    faster than over the middle axis of the (n, p, c) windows (0.47 against 0.9-1.3 ms for the Xpresso network's
-    first layer; docs/performance.md), at every phase (:meth:`pooled`), while :meth:`rows` and :meth:`windows` give
-    what indexing the (length, c) array gave."""
-
-    def __init__(self, by_phase: np.ndarray, tail: np.ndarray) -> None:
-        self.by_phase, self.tail = by_phase, tail
-        self.pool, self.n, self.c = by_phase.shape
-        self.shape = (self.n * self.pool + tail.shape[0], self.c)
-        self._flat = by_phase.reshape(self.pool * self.n, self.c)
-
-    @classmethod
-    def of(cls, z: np.ndarray, pool: int) -> Preacts:
-        """From pre-activations in position order, (length, c) (copied)."""
-        n = z.shape[0] // pool
-        return cls(np.ascontiguousarray(z[: n * pool].reshape(n, pool, -1).transpose(1, 0, 2)), z[n * pool :])
-
-    def windows(self) -> np.ndarray:
-        """The pooling windows, a (n, p, c) view: ``windows()[q, t]`` is position ``q * p + t``."""
-        return self.by_phase.transpose(1, 0, 2)
-
-    def rows(self, pos: np.ndarray) -> np.ndarray:
-        """The pre-activations at positions ``pos`` (any shape, each in [0, length)) -> pos.shape + (c,)."""
-        pos = np.asarray(pos)
-        p, n = self.pool, self.n
-        if not self.tail.shape[0] or pos.max(initial=0) < n * p:
-            return self._flat[(pos % p) * n + pos // p]
-        inside = pos < n * p
-        out = np.empty(pos.shape + (self.c,), dtype=self._flat.dtype)
-        out[inside] = self._flat[(pos[inside] % p) * n + pos[inside] // p]
-        out[~inside] = self.tail[pos[~inside] - n * p]
-        return out
-
-    def pooled(self, phase: int, lo: int, hi: int) -> np.ndarray:
-        """Max over positions ``[phase + q p, phase + (q + 1) p)`` for q in [lo, hi) -> (hi - lo, c); each such
-        window must lie in the layer (0 <= phase < p)."""
-        out = self.by_phase[phase:, lo:hi].max(axis=0)  # positions q p + t, t >= phase
-        if phase:  # and (q + 1) p + t, t < phase: the next window's first rows, or the tail's after the last one
-            nxt = self.by_phase[:phase, lo + 1 : min(hi, self.n - 1) + 1]
-            if nxt.shape[1]:
-                np.maximum(out[: nxt.shape[1]], nxt.max(axis=0), out=out[: nxt.shape[1]])
-            if hi == self.n:
-                np.maximum(out[-1], self.tail[:phase].max(axis=0), out=out[-1])
         return out
 
 
