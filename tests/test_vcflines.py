@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 import random
+import subprocess
+import sys
 
 import cyvcf2
 import numpy as np
@@ -222,3 +225,37 @@ def test_inputs_with_many_samples_are_read_by_htslib(inputs, toy_model, tmp_path
         assert run_score(inputs, toy_model, out) == 0
         body = [line for line in out.read_text().splitlines() if not line.startswith("#")]
         assert body == [row if many <= pipeline.MOST_SAMPLES_AS_LINES else row.replace("\t50.0\t", "\t50\t")]
+
+
+def test_standard_output_gets_the_same_vcf_as_a_file(inputs, toy_model, tmp_path, capfd, monkeypatch):  # noqa: F811
+    """``-o -`` takes the text path too (a plain-text stream), and writes what the htslib path writes there."""
+    got = {}
+    for how in ("lines", "htslib"):
+        if how == "htslib":
+            _as_htslib(monkeypatch)
+        assert run_score(inputs, toy_model, "-") == 0
+        got[how] = [line for line in capfd.readouterr().out.splitlines() if not line.startswith("##varxpress_command")]
+    assert got["lines"] == got["htslib"]
+    assert sum(1 for line in got["lines"] if not line.startswith("#")) == len(inputs["rows"])
+
+
+def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_model, tmp_path):  # noqa: F811
+    """``score -o - | head``: the text stops, the TSV file is still written in full, and the run ends with 141 and
+    one message (not a traceback, not a full disk)."""
+    header = [line for line in inputs["vcf"].read_text().splitlines() if line.startswith("#")]
+    rows = [f"chr1\t{1 + k % 170}\tr{k}\t{CHR1[k % 170]}\tG\t50\tPASS\tDP=3\tGT\t0/1\t1|1" for k in range(6000)]
+    rows.sort(key=lambda r: int(r.split("\t")[1]))
+    inputs["vcf"].write_text("\n".join(header + rows) + "\n")  # ~300 kB of output: more than a pipe holds
+    tsv = tmp_path / "o.tsv"
+    argv = [sys.executable, "-m", "varxpress", "score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]),
+            "--tss", str(inputs["tss"]), "--model", str(toy_model), "-o", "-", "--tsv", str(tsv), "--quiet"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    assert proc.stdout.read(1000).startswith(b"##fileformat=VCF")
+    proc.stdout.close()  # the reader goes away
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert "the reader of standard output went away" in err and "Traceback" not in err and "disk" not in err
+    assert run_score(inputs, toy_model, tmp_path / "full.vcf", "--tsv", tmp_path / "full.tsv") == 0
+    rows_of = lambda path: [line for line in path.read_text().splitlines() if not line.startswith("##")]  # noqa: E731
+    assert len(rows_of(tsv)) > 1000 and rows_of(tsv) == rows_of(tmp_path / "full.tsv")  # every row, in full

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import sys
 import re
 from typing import Iterator
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from varxpress.errors import OutputError
 from varxpress.io.blockscan import column, line_blocks
+from varxpress.io.outputs import discard_stdout
 
 __all__ = ["Lines", "SampleCheck", "line_chunks", "LineWriter"]
 
@@ -189,29 +191,45 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
 
 class LineWriter:
     """Writes a VCF's text into ``path``: BGZF-compressed (``compressed``, as htslib writes ``.vcf.gz``; tabix
-    indexes it) or plain. A failing write (a full disk) raises :class:`~varxpress.errors.OutputError` naming
-    ``name``, the output as the user gave it."""
+    indexes it) or plain; ``-`` is standard output. A failing write (a full disk) raises
+    :class:`~varxpress.errors.OutputError` naming ``name``, the output as the user gave it. When the reader of a
+    pipe goes away (``-o - | head``) the text stops there and :attr:`reader_gone` is set: the caller finishes its
+    other outputs, then says so (:class:`~varxpress.errors.ReaderGone`)."""
 
     def __init__(self, path: str, compressed: bool, name: str) -> None:
         self.name = name
+        self.reader_gone = False
         if compressed:
             from pysam.libcbgzf import BGZFile  # pysam's htslib BGZF writer; only compressed outputs need it
 
             self._fh = BGZFile(path, "wb")
+        elif path == "-":
+            self._fh = open(sys.stdout.fileno(), "wb", closefd=False)
         else:
             self._fh = open(path, "wb")
 
     def write(self, text: bytes) -> None:
+        if self.reader_gone:
+            return
         try:
             self._fh.write(text)
+        except BrokenPipeError:
+            self._went_away()
         except OSError as exc:
             raise OutputError(f"cannot write {self.name}: {exc.strerror or exc} (is the disk full?)") from exc
+
+    def _went_away(self) -> None:
+        self.reader_gone = True
+        if self.name == "-":
+            discard_stdout()
 
     def close(self) -> None:
         """Finish the file (the BGZF end-of-file block); idempotent."""
         if not self._fh.closed:
             try:
                 self._fh.close()
+            except BrokenPipeError:
+                self._went_away()
             except OSError as exc:
                 raise OutputError(f"cannot write {self.name}: {exc.strerror or exc} (is the disk full?)") from exc
 

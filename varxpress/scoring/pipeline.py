@@ -26,7 +26,7 @@ from typing import Iterator, NamedTuple
 import cyvcf2
 
 from varxpress import __version__
-from varxpress.errors import RefMismatchError, RefMismatchWarning, VcfError
+from varxpress.errors import ReaderGone, RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.io.inputs import input_name, seekable_input
 from varxpress.io.outputs import atomic_path, in_place
 from varxpress.io.refspans import RefSpans
@@ -240,9 +240,10 @@ class Scorer:
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
         # records outside every window are written as read, without htslib parsing them (docs/output.md): a text
-        # VCF the scan has checked, into a text file
+        # VCF the scan has checked, into a VCF or VCF.gz file or a plain-text stream
         as_lines = (scan is not None and scan.ascii and scan.columns - 9 <= MOST_SAMPLES_AS_LINES and not clear
-                    and not cfg.mark_outside_windows and not streaming and vcf_write_mode(out) != "wb")
+                    and not cfg.mark_outside_windows
+                    and (vcf_write_mode(out) == "w" if streaming else vcf_write_mode(out) != "wb"))
         if as_lines:
             chunks = line_chunks(source, header_lines, scan.columns, cfg.chunk_size,
                                  SampleCheck.of_header(vcf, scan.columns))
@@ -298,6 +299,10 @@ class Scorer:
                 index_vcf(tmp, out)
         if tsv_writer is not None:
             tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
+        if as_lines and writer.reader_gone:
+            where = "standard output" if out == "-" else out
+            raise ReaderGone(f"the reader of {where} went away (e.g. `| head`) after part of the VCF: the VCF is "
+                             f"incomplete; every other output was written in full")
         stats.genes_predicted = self.predictor.genes_predicted
         return stats
 
