@@ -42,7 +42,7 @@ from typing import IO, Iterable, Iterator, Mapping
 from varxpress.errors import OutputError, UsageError
 
 __all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
-           "partial_pattern", "discard_stdout", "save_figure"]
+           "partial_pattern", "discard_stdout", "PipedOutput", "save_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,30 @@ def discard_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+class PipedOutput:
+    """What the streamed writers (the TSV, the VCF text) share: a write that a reader going away (``| head``) stops,
+    setting :attr:`reader_gone` (the caller finishes its other outputs, then says so), and that a full disk turns
+    into an :class:`~varxpress.errors.OutputError` naming :attr:`path`, the output as the user named it."""
+
+    path: str
+    reader_gone: bool = False
+
+    def _write_to(self, fh, data) -> None:
+        if self.reader_gone:
+            return
+        try:
+            fh.write(data)
+        except BrokenPipeError:
+            self._reader_went_away()
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+
+    def _reader_went_away(self) -> None:
+        self.reader_gone = True
+        if self.path == "-":
+            discard_stdout()
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:

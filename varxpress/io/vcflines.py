@@ -26,7 +26,7 @@ import numpy as np
 
 from varxpress.errors import OutputError
 from varxpress.io.blockscan import column, line_blocks
-from varxpress.io.outputs import discard_stdout
+from varxpress.io.outputs import PipedOutput
 
 __all__ = ["Lines", "SampleCheck", "line_chunks", "LineWriter"]
 
@@ -189,7 +189,7 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
                 yield Lines(block[a:int(part[-1])], part - a, columns, check)
 
 
-class LineWriter:
+class LineWriter(PipedOutput):
     """Writes a VCF's text into ``path``: BGZF-compressed (``compressed``, as htslib writes ``.vcf.gz``; tabix
     indexes it) or plain; ``-`` is standard output. A failing write (a full disk) raises
     :class:`~varxpress.errors.OutputError` naming ``name``, the output as the user gave it. When the reader of a
@@ -197,8 +197,7 @@ class LineWriter:
     other outputs, then says so (:class:`~varxpress.errors.ReaderGone`)."""
 
     def __init__(self, path: str, compressed: bool, name: str) -> None:
-        self.name = name
-        self.reader_gone = False
+        self.path = name
         if compressed:
             from pysam.libcbgzf import BGZFile  # pysam's htslib BGZF writer; only compressed outputs need it
 
@@ -209,19 +208,7 @@ class LineWriter:
             self._fh = open(path, "wb")
 
     def write(self, text: bytes) -> None:
-        if self.reader_gone:
-            return
-        try:
-            self._fh.write(text)
-        except BrokenPipeError:
-            self._went_away()
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.name}: {exc.strerror or exc} (is the disk full?)") from exc
-
-    def _went_away(self) -> None:
-        self.reader_gone = True
-        if self.name == "-":
-            discard_stdout()
+        self._write_to(self._fh, text)
 
     def close(self) -> None:
         """Finish the file (the BGZF end-of-file block); idempotent."""
@@ -229,9 +216,9 @@ class LineWriter:
             try:
                 self._fh.close()
             except BrokenPipeError:
-                self._went_away()
+                self._reader_went_away()
             except OSError as exc:
-                raise OutputError(f"cannot write {self.name}: {exc.strerror or exc} (is the disk full?)") from exc
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
 
     def abort(self) -> None:
         """Close the file of a run that failed (it is about to be removed): a second error of a full disk would

@@ -29,7 +29,7 @@ import subprocess
 from typing import IO, Iterable, Sequence
 
 from varxpress.errors import OutputError, ReaderGone
-from varxpress.io.outputs import atomic_path, discard_stdout
+from varxpress.io.outputs import PipedOutput, atomic_path
 from varxpress.scoring.scores import GeneScore, strongest
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _vcf_safe(text: str) -> str:
     return text or "."
 
 
-class TsvWriter:
+class TsvWriter(PipedOutput):
     """Streams GeneScore rows to a TSV (gzip if the name ends in .gz) through :func:`atomic_path`; ``-`` is stdout.
 
     When the reader of a pipe goes away (``--tsv - | head``), the rows stop there and :attr:`reader_gone` is set;
@@ -84,19 +84,7 @@ class TsvWriter:
         self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(columns) + "\n")
 
     def _write(self, text: str) -> None:
-        if self.reader_gone:
-            return
-        try:
-            self._fh.write(text)
-        except BrokenPipeError:
-            self._reader_went_away()
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
-
-    def _reader_went_away(self) -> None:
-        self.reader_gone = True
-        if self.path == "-":
-            discard_stdout()
+        self._write_to(self._fh, text)
 
     def write(self, chrom: str, pos: int, vid: str, ref: str, score: GeneScore) -> None:
         row = (
