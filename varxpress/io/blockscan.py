@@ -17,9 +17,8 @@ import numpy as np
 
 __all__ = ["check_block", "column", "line_blocks", "INT", "FLOAT"]
 
-_TAB, _NL, _HASH, _DOT = 9, 10, ord("#"), ord(".")
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[ord("0"):ord("9") + 1] = True
+_TAB, _NL, _HASH = 9, 10, ord("#")
+_TWO_DOTS = re.compile(rb"\.[0-9]*\.")  # a QUAL value with two dots (values are separated by newlines)
 #: a number as the VCF text of an Integer / Float value or of QUAL (also used by the line-by-line scan)
 INT = re.compile(rb"[+-]?[0-9]+")
 FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
@@ -96,10 +95,9 @@ def check_block(block: bytes, columns: int, numeric: dict[bytes, bool], declared
     ends = np.column_stack((tabs, nl))
     if np.any(starts == ends) or np.any(arr[line_start] == _HASH):  # an empty field, a '#' line
         return None
-    digits = np.concatenate(([0], np.cumsum(_DIGIT[arr], dtype=np.int32)))
-    if np.any(digits[ends[:, 1]] - digits[starts[:, 1]] != ends[:, 1] - starts[:, 1]):  # POS not all digits
+    if column(arr, starts[:, 1], ends[:, 1]).translate(None, b"0123456789\n"):  # POS not all digits
         return None
-    if not _qual_ok(block, arr, digits, starts[:, 5], ends[:, 5]):
+    if not _qual_ok(column(arr, starts[:, 5], ends[:, 5])):
         return None
     info = column(arr, starts[:, 7], ends[:, 7])
     if numeric and any(_bad_value(key, integer).search(info) for key, integer in numeric.items()):
@@ -108,12 +106,13 @@ def check_block(block: bytes, columns: int, numeric: dict[bytes, bool], declared
     return n
 
 
-def _qual_ok(block: bytes, arr: np.ndarray, digits: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
-    """QUAL is ``.`` or a number: digits with at most one dot pass at once, anything else by the regex."""
-    dots = np.concatenate(([0], np.cumsum(arr == _DOT, dtype=np.int32)))
-    n_digits, n_dots = digits[ends] - digits[starts], dots[ends] - dots[starts]
-    simple = (n_digits + n_dots == ends - starts) & (n_dots <= 1) & ((n_digits > 0) | (ends - starts == 1))
-    return all(FLOAT.fullmatch(block[s:e]) for s, e in zip(starts[~simple].tolist(), ends[~simple].tolist()))
+def _qual_ok(quals: bytes) -> bool:
+    """QUAL is ``.`` or a number, for the QUAL column of a block (each value followed by a newline): when every
+    value is digits and dots with at most one dot (``.`` alone being missing), at once; else value by value by
+    the regex."""
+    if not quals.translate(None, b"0123456789.\n") and not _TWO_DOTS.search(quals):
+        return True
+    return all(FLOAT.fullmatch(v) or v == b"." for v in quals.split(b"\n")[:-1])
 
 
 def _collect(arr: np.ndarray, info: bytes, starts: np.ndarray, ends: np.ndarray, columns: int,
