@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import sys
 import re
+import sys
 from typing import Iterator
 
 import numpy as np
