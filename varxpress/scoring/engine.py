@@ -334,23 +334,28 @@ class Predictor:
         pct = self.background.percentile(np.abs(ens.mean_delta)) if self.background is not None else None
         fcs = mean_log2_fold_change(ref, alt, self._scales)
         single = len(self.members) == 1
+        n = len(member_preds[0])
+        # Python floats of every column at once (the same values as float() of each element)
+        ref_mean, alt_mean, delta = ens.ref_mean.tolist(), ens.alt_mean.tolist(), ens.mean_delta.tolist()
+        pcts = [None] * n if pct is None else np.asarray(pct, dtype=np.float64).tolist()
+        fc = [None] * n if fcs is None else np.asarray(fcs, dtype=np.float64).tolist()
+        sd = [None] * n if single else ens.sd_delta.tolist()
+        agree = [None] * n if single else ens.sign_agreement.tolist()
+        member_deltas = (alt - ref).tolist()
         out = []
         for i, first in enumerate(member_preds[0]):
             task = first.task
-            p = None if pct is None else float(pct[i])
+            p = pcts[i]
             off = any(preds[i].off_contig for preds in member_preds)
             allele, tss = task.allele, task.tss
             score = GeneScore(
                 record=task.record, alt_index=allele.alt_index, alt=allele.alt, gene_id=tss.gene_id,
                 gene_name=tss.gene_name, strand=tss.strand, tss_pos=tss.pos0 + 1,
-                distance=distance_to_tss(allele, tss), ref_pred=float(ens.ref_mean[i]),
-                alt_pred=float(ens.alt_mean[i]), delta=float(ens.mean_delta[i]),
-                log2fc=None if fcs is None else float(fcs[i]),
-                flags=quality_flags(off, first.n_fraction, p, self._bg_max_n), percentile=p,
-                n_fraction=first.n_fraction, delta_sd=None if single else float(ens.sd_delta[i]),
-                sign_agreement=None if single else float(ens.sign_agreement[i]),
+                distance=distance_to_tss(allele, tss), ref_pred=ref_mean[i], alt_pred=alt_mean[i], delta=delta[i],
+                log2fc=fc[i], flags=quality_flags(off, first.n_fraction, p, self._bg_max_n), percentile=p,
+                n_fraction=first.n_fraction, delta_sd=sd[i], sign_agreement=agree[i],
             )
-            out.append(Scored(task, score, tuple(float(x) for x in alt[i] - ref[i]), first.fast))
+            out.append(Scored(task, score, tuple(member_deltas[i]), first.fast))
         return out
 
     # ---- substitutions of one gene's window (mutagenesis, background) -------------------------------------------
