@@ -180,6 +180,24 @@ def test_records_as_lines_give_the_htslib_path_output(inputs, toy_model, tmp_pat
     assert sum(1 for line in outs["lines"] if not line.startswith("#")) == len(inputs["rows"])
 
 
+def test_a_header_naming_a_non_ascii_file_is_written_as_the_htslib_path_writes_it(inputs, toy_model, tmp_path,  # noqa: F811
+                                                                                   monkeypatch):
+    """The input is ASCII, but the provenance lines varxpress adds name the FASTA (here ``génome.fa``) and the
+    command line: the header goes out as UTF-8, as htslib writes it."""
+    fasta = inputs["fasta"].with_name("génome.fa")
+    inputs["fasta"].rename(fasta)
+    inputs["fasta"] = fasta
+    got = {}
+    for how in ("lines", "htslib"):
+        if how == "htslib":
+            _as_htslib(monkeypatch)
+        out = tmp_path / f"{how}.vcf"
+        assert run_score(inputs, toy_model, out) == 0
+        got[how] = [line for line in out.read_bytes().split(b"\n") if not line.startswith(b"##varxpress_command")]
+    assert got["lines"] == got["htslib"]
+    assert any(line.startswith("##varxpress_reference=<File=génome.fa,".encode()) for line in got["lines"])
+
+
 def test_records_outside_every_window_are_written_as_read(inputs, toy_model, tmp_path, monkeypatch):  # noqa: F811
     """A record outside every window keeps its text byte for byte (here a QUAL, an INFO number and a missing
     sample that htslib would write another way); the same text in a window is parsed and written by htslib."""

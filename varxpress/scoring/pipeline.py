@@ -262,7 +262,7 @@ class Scorer:
             if as_lines:
                 writer = LineWriter(tmp, compressed=vcf_write_mode(out) == "wz", name=out)
                 stack.callback(writer.abort)  # closed before the temporary file is removed, whatever happens
-                writer.write(vcf.raw_header.encode("ascii"))
+                writer.write(vcf.raw_header.encode("utf-8"))  # our provenance lines may name non-ASCII files
                 parser = cyvcf2.Writer(os.devnull, vcf, mode="w")  # parses the lines that are classified
                 stack.callback(parser.close)
             else:
