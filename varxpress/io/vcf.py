@@ -23,7 +23,7 @@ from varxpress.io.variants import record_pos
 log = logging.getLogger(__name__)
 
 __all__ = ["open_vcf", "count_header_lines", "check_region_index", "iter_records", "declare_undeclared", "locate",
-           "read_checked", "merge_regions"]
+           "read_checked", "unparsable", "merge_regions"]
 
 
 def open_vcf(path: str, name: str | None = None):
@@ -133,6 +133,12 @@ def locate(path: str, header_lines: int, ordinal: int) -> str:
     return f"{path}: line {header_lines + ordinal + 1}" if header_lines else f"{path}: record {ordinal + 1}"
 
 
+def unparsable(path: str, header_lines: int, ordinal: int, exc: Exception) -> VcfError:
+    """The error for a record htslib refuses (``exc``: cyvcf2's exception); see :func:`locate`."""
+    return VcfError(f"{locate(path, header_lines, ordinal)}: htslib cannot parse this record ({exc}); see the "
+                    f"message above, or check the file with `bcftools view {path}`")
+
+
 def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:
     """``records``, with htslib's parse errors (cyvcf2 raises a bare ``Exception``) turned into a :class:`VcfError`
     naming the file and line (see :func:`locate`), and phantom records refused."""
@@ -145,8 +151,7 @@ def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:
         except VcfError:
             raise
         except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
-            raise VcfError(f"{locate(path, header_lines, n)}: htslib cannot parse this record ({exc}); see the "
-                           f"message above, or check the file with `bcftools view {path}`") from exc
+            raise unparsable(path, header_lines, n, exc) from exc
         if not rec.CHROM:
             raise VcfError(f"{locate(path, header_lines, n)}: a record without CHROM (a blank line?); remove it")
         n += 1

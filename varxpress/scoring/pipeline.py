@@ -32,7 +32,7 @@ from varxpress.io.outputs import atomic_path, in_place
 from varxpress.io.refspans import RefSpans
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos, scan_vcf_text
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
-                              open_vcf, read_checked)
+                              open_vcf, read_checked, unparsable)
 from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
 from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
 from varxpress.models.registry import lookup
@@ -380,8 +380,7 @@ def _parse(parser, line: bytes, vcf_path: str, header_lines: int, ordinal: int) 
     try:
         return parser.variant_from_string(line.decode("ascii"))
     except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
-        raise VcfError(f"{locate(vcf_path, header_lines, ordinal)}: htslib cannot parse this record ({exc}); check "
-                       f"the file with `bcftools view {vcf_path}`") from exc
+        raise unparsable(vcf_path, header_lines, ordinal, exc) from exc
 
 
 def _formatted(rec: cyvcf2.Variant, vcf_path: str, header_lines: int, ordinal: int) -> bytes:
