@@ -10,6 +10,7 @@ is removed at the end. The pre-scan therefore checks standard input exactly as i
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import os
 import shutil
@@ -66,6 +67,13 @@ def seekable_input(path: str) -> Iterator[str]:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(spool)
+
+
+def open_bytes(path: str | os.PathLike) -> BinaryIO:
+    """A file opened for reading bytes: decompressed if it is gzip (BGZF included), as is otherwise."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def text_lines(handle: BinaryIO, encoding: str = "utf-8") -> Iterator[tuple[int, str | None]]:

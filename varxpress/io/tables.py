@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from varxpress.errors import DatasetError
-from varxpress.io.inputs import text_lines
+from varxpress.io.inputs import open_bytes, text_lines
 from varxpress.models.metadata import sha256_file
 
 __all__ = ["LabelTable", "FeatureTable", "read_label_table", "read_feature_table", "read_fasta_records",
@@ -180,11 +180,9 @@ def read_fasta_records(path: str | os.PathLike) -> list[tuple[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"FASTA {path} does not exist or is not a file")
-    with open(path, "rb") as handle:
-        opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
     records: list[tuple[str, str]] = []
     name, parts = None, []
-    with opener(path, "rb") as handle:
+    with open_bytes(path) as handle:
         for lineno, line in text_lines(handle, "ascii"):
             if line is None:
                 raise DatasetError(f"FASTA {path}:{lineno}: not a text FASTA (binary data); give a plain or "

@@ -7,7 +7,6 @@ module is the streaming side that every subcommand reading a VCF goes through (`
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Iterable, Iterator
 import cyvcf2
 
 from varxpress.errors import VcfError
+from varxpress.io.inputs import open_bytes
 from varxpress.io.variants import record_pos
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,8 @@ def count_header_lines(path: str) -> int:
     """Number of header lines of a text VCF (plain or bgzip), so messages can give file line numbers; 0 for BCF/stdin."""
     if path == "-" or path.endswith(".bcf"):
         return 0
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
     n = 0
-    with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+    with open_bytes(path) as fh:
         for line in fh:
             if not line.startswith(b"#"):
                 break

@@ -17,7 +17,6 @@ conservatively: a line whose samples it cannot vouch for is left to htslib, whic
 from __future__ import annotations
 
 import contextlib
-import gzip
 import re
 import sys
 from typing import Iterator
@@ -26,6 +25,7 @@ import numpy as np
 
 from varxpress.errors import OutputError
 from varxpress.io.blockscan import column, line_blocks
+from varxpress.io.inputs import open_bytes
 from varxpress.io.outputs import PipedOutput
 
 __all__ = ["Lines", "SampleCheck", "line_chunks", "LineWriter"]
@@ -159,12 +159,6 @@ class Lines:
         return b"".join(pieces)
 
 
-def _open(path: str):
-    with open(path, "rb") as fh:
-        compressed = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
-
-
 def line_chunks(path: str, header_lines: int, columns: int, size: int, check: SampleCheck | None
                 ) -> Iterator[Lines]:
     """The data lines of a plain, gzip or BGZF text VCF, at most ``size`` at a time.
@@ -176,7 +170,7 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
         size: most lines per chunk.
         check: the sample columns' check; None for a VCF without samples.
     """
-    with _open(path) as fh:
+    with open_bytes(path) as fh:
         for _ in range(header_lines):
             fh.readline()
         for block in line_blocks(fh, _BLOCK):

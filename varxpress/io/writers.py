@@ -29,6 +29,7 @@ import subprocess
 from typing import IO, Iterable, Sequence
 
 from varxpress.errors import OutputError, ReaderGone
+from varxpress.io.inputs import open_bytes
 from varxpress.io.outputs import PipedOutput, atomic_path
 from varxpress.scoring.scores import GeneScore, strongest
 
@@ -237,9 +238,7 @@ def check_written(path: str, records: int, dest: str | None = None) -> None:
 
 def _text_records(path: str) -> int:
     """Data lines of a plain or BGZF text VCF, counted without parsing them (gzip refuses a damaged stream)."""
-    with open(path, "rb") as fh:
-        compressed = fh.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+    with open_bytes(path) as fh:
         for line in fh:  # the header
             if not line.startswith(b"#"):
                 n = 1
