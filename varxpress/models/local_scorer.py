@@ -37,7 +37,7 @@ import numpy as np
 
 from varxpress.errors import ModelError
 from varxpress.models.keras_stages import keras_model_of, parse_model
-from varxpress.models.stages import ConvStage, Unsupported, one_blas_thread
+from varxpress.models.stages import ConvStage, KmerRows, Unsupported, one_blas_thread
 from varxpress.models.shiftpath import predict_windows
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ class RefCache:
     Attributes:
         onehot: reference window, shape (L, 4) float32 (rows A, C, G, T; N = zeros).
         features: the non-sequence features used, shape (F,) float64.
-        z: per conv stage, pre-activation of the convolution, shape (n_i, c_i) float32 (n_0 = L).
+        z: per conv stage, pre-activation of the convolution, shape (n_i, c_i) float32 (n_0 = L); a one-hot first
+            layer's as :class:`~varxpress.models.stages.KmerRows` (rows computed where they are read).
         a: per conv stage, pooled and activated output, shape (n_i // pool_i, c_i) float32.
         h: pre-activation of the first dense layer, shape (units,) float64.
         pred: reference prediction (network output scale).
@@ -156,8 +157,12 @@ class LocalScorer:
         """x: input of conv stage ``k0`` (the one-hot windows for 0), shape (n, length, c)."""
         zs, acts = [], []
         for st in self.stages[k0:]:
-            z = st.preact(x)
-            pooled = st.pool_full(z)
+            rows = st.kmer_rows(x) if keep and st.cin == 4 else None
+            if rows is not None:  # one window's first layer: pooled without writing out its pre-activations
+                z, pooled = rows, rows.pooled(0, rows.shape[0] // st.pool, st.pool)[None]
+            else:
+                z = st.preact(x)
+                pooled = st.pool_full(z)
             x = st.activate(pooled.copy() if keep and pooled is z else pooled)
             if keep:
                 zs.append(z)
@@ -204,7 +209,7 @@ class LocalScorer:
         return RefCache(
             onehot=x[0],
             features=f[0].copy(),
-            z=[z_[0] for z_ in zs],
+            z=[z_ if isinstance(z_, KmerRows) else z_[0] for z_ in zs],
             a=[a[0] for a in acts],
             h=h[0],
             pred=float(pred[0]),
