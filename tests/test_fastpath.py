@@ -130,6 +130,9 @@ def test_local_equals_full_keras_for_random_configurations(case):
 
     one_by_one = np.array([scorer.predict_substitutions(cache, [s])[0] for s in sets])
     np.testing.assert_allclose(local, one_by_one, rtol=0, atol=1e-6)
+    keyed = scorer.prepare(ref, features, keys=True)  # the first layer kept as k-mer keys: the same values
+    assert keyed.pred == cache.pred
+    assert np.array_equal(scorer.predict_substitutions(keyed, sets), local)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -463,17 +466,18 @@ def test_first_layer_rows_by_kmer_equal_the_whole_array_bit_for_bit(k, dilation,
     assert stage.kmer_rows(soft) is None  # not one-hot: the product path
 
 
-def test_reference_pass_keeps_the_first_layer_as_kmer_rows_and_predicts_as_a_full_pass(xpresso):
+def test_reference_pass_can_keep_the_first_layer_as_kmer_rows_and_predicts_as_a_full_pass(xpresso):
     from varxpress.models.stages import KmerRows
 
     scorer = LocalScorer(xpresso)
     rng = np.random.default_rng(3)
     ref = _onehot(rng.integers(0, 4, scorer.length))
-    cache = scorer.prepare(ref)
+    assert isinstance(scorer.prepare(ref).z[0], np.ndarray)  # by default the whole array (indels read it)
+    cache = scorer.prepare(ref, keys=True)
     assert isinstance(cache.z[0], KmerRows) and isinstance(cache.z[1], np.ndarray)
     assert cache.pred == pytest.approx(float(scorer.predict_full(ref[None])[0]), abs=1e-6)
     # mutagenesis-sized batches read most pooling windows: the running maximum over the whole (dense) layer
     edits = [[(int(p), int(b))] for p, b in zip(rng.integers(0, scorer.length, 400), rng.integers(0, 4, 400))]
     many = scorer.predict_substitutions(cache, edits)
-    one = np.array([scorer.predict_substitutions(scorer.prepare(ref), [e])[0] for e in edits[:20]])
+    one = np.array([scorer.predict_substitutions(scorer.prepare(ref, keys=True), [e])[0] for e in edits[:20]])
     np.testing.assert_allclose(many[:20], one, rtol=0, atol=1e-6)
