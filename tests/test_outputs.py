@@ -18,7 +18,7 @@ import pytest
 
 from varxpress.io import outputs
 from varxpress.errors import OutputError, UsageError
-from varxpress.io.outputs import atomic_path, check_distinct, in_place, open_output, sweep_partials
+from varxpress.io.outputs import atomic_path, check_distinct, in_place, open_output, pipe_reader_gone, sweep_partials
 
 
 def write(path: str, text: str) -> None:
@@ -462,3 +462,17 @@ def test_dash_and_dev_stdout_on_one_pipe_are_one_output(tmp_path):
                                "check_distinct({}, {'--out': ['-'], '--tsv': ['/dev/stdout']})"],
         capture_output=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert done.returncode != 0 and b"are the same file" in done.stderr
+
+
+def test_a_pipe_whose_reader_went_away_is_told_apart_from_files_and_read_pipes(tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        assert not pipe_reader_gone(write_end)  # still read
+        os.write(write_end, b"x" * 100)
+        assert not pipe_reader_gone(write_end)  # data waiting is not an error
+        os.close(read_end)
+        assert pipe_reader_gone(write_end)
+    finally:
+        os.close(write_end)
+    with open(tmp_path / "f.txt", "w") as fh:
+        assert not pipe_reader_gone(fh.fileno())

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import re
+import select
 import shutil
 import socket
 import stat
@@ -42,7 +43,7 @@ from typing import IO, Iterable, Iterator, Mapping
 from varxpress.errors import OutputError, UsageError
 
 __all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
-           "partial_pattern", "discard_stdout", "PipedOutput", "save_figure"]
+           "partial_pattern", "discard_stdout", "pipe_reader_gone", "PipedOutput", "save_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,19 @@ def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, It
                 raise UsageError(f"outputs {other} {where} and {option} {p} are the same file; give them different "
                                  f"names")
             taken[ident] = (option, p)
+
+
+def pipe_reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is the write end of a pipe whose reader went away (``| head`` after its lines): ``poll`` reports
+    an error on it. For a writer that cannot see its own failed writes (htslib's, through cyvcf2); False for a file,
+    a terminal, a pipe still read, or where ``poll`` is missing."""
+    if not hasattr(select, "poll"):  # pragma: no cover - not on Linux or macOS
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    with contextlib.suppress(OSError):
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    return False
 
 
 def discard_stdout() -> None:

@@ -28,7 +28,7 @@ import cyvcf2
 from varxpress import __version__
 from varxpress.errors import ReaderGone, RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.io.inputs import input_name, seekable_input
-from varxpress.io.outputs import atomic_path, in_place
+from varxpress.io.outputs import atomic_path, discard_stdout, in_place, pipe_reader_gone
 from varxpress.io.refspans import RefSpans
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos, scan_vcf_text
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
@@ -269,24 +269,28 @@ class Scorer:
                 writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out)), None
                 writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
+            # htslib's writer does not see its failed writes: on standard output, the pipe is asked after each chunk
+            gone, ask_pipe = False, out == "-" and not as_lines
             ok = False
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
                 started = None  # the chunk the engine is scoring while the next one is read and classified
-                for chunk in chunks:
-                    staged = self._start_chunk(chunk, ordinal, vcf_path, line_base, stats, parser)
+                for chunk in itertools.chain(chunks, [None]):  # None: write the last chunk started
+                    staged = None if chunk is None else self._start_chunk(chunk, ordinal, vcf_path, line_base, stats,
+                                                                          parser)
                     if started is not None:
-                        progress.update(self._write_chunk(started, vcf_path, line_base, stats, writer, tsv_writer,
-                                                          clear))
+                        progress.update(self._write_chunk(started, vcf_path, line_base, stats,
+                                                          None if gone else writer, tsv_writer, clear))
+                        gone = gone or (ask_pipe and pipe_reader_gone(sys.stdout.fileno()))
                     started = staged
-                    ordinal += len(chunk)
-                if started is not None:
-                    progress.update(self._write_chunk(started, vcf_path, line_base, stats, writer, tsv_writer, clear))
+                    ordinal += len(chunk or ())
                 progress.close()
                 if scan is not None and stats.records_in != scan.records:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
                                    f"{scan.records} data lines; check it with `bcftools view {vcf_path}`")
+                if gone:
+                    discard_stdout()  # what htslib still holds goes nowhere, without an error at close
                 writer.close()
                 if not streaming:
                     check_written(tmp, stats.records_out, out)
@@ -299,7 +303,7 @@ class Scorer:
                 index_vcf(tmp, out)
         if tsv_writer is not None:
             tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
-        if as_lines and writer.reader_gone:
+        if gone or (as_lines and writer.reader_gone):
             where = "standard output" if out == "-" else out
             raise ReaderGone(f"the reader of {where} went away (e.g. `| head`) after part of the VCF: the VCF is "
                              f"incomplete; every other output was written in full")
@@ -357,7 +361,7 @@ class Scorer:
         if as_lines:
             writer.write(chunk.with_lines(lines))
         else:
-            for k, rec in enumerate(chunk):
+            for k, rec in enumerate(chunk if writer is not None else ()):  # None: the reader of stdout went away
                 if clear and k not in per_record:  # outside every window: the input's own values of our fields go
                     annotate(rec, 0, [], {}, clear)
                 try:
