@@ -130,9 +130,6 @@ def test_local_equals_full_keras_for_random_configurations(case):
 
     one_by_one = np.array([scorer.predict_substitutions(cache, [s])[0] for s in sets])
     np.testing.assert_allclose(local, one_by_one, rtol=0, atol=1e-6)
-    keyed = scorer.prepare(ref, features, keys=True)  # the first layer kept as k-mer keys: the same values
-    assert keyed.pred == cache.pred
-    assert np.array_equal(scorer.predict_substitutions(keyed, sets), local)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -436,48 +433,3 @@ def test_wide_inputs_summed_by_tap_equal_the_im2col_product(k, dilation, cin):
     np.testing.assert_allclose(by_taps, by_rows, rtol=1e-5, atol=1e-5)
     rows = np.array([0, 1, 33, 34, 68, 69])  # both edges (zero padding) and the middle
     np.testing.assert_allclose(stage.preact_rows(x[1], rows), by_rows[1, rows], rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("k, dilation, pool", [(6, 1, 30), (3, 2, 1), (5, 1, 7)])
-def test_first_layer_rows_by_kmer_equal_the_whole_array_bit_for_bit(k, dilation, pool):
-    """The reference pass keeps a one-hot first layer as k-mer keys (``KmerRows``) and reads rows where needed:
-    rows by index, pooled maxima at any start (gathered a phase at a time, or all at once for a few windows), and
-    the whole array are exactly the values the full pre-activation holds."""
-    from varxpress.models import stages
-
-    rng = np.random.default_rng(k + pool)
-    stage = stages.ConvStage(rng.normal(size=(k, 4, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32),
-                             dilation, ["relu"], pool)
-    x = _onehot(np.where(rng.random(2000) < 0.05, -1, rng.integers(0, 4, 2000)))[None]
-    whole = stage.preact(x)[0]
-    rows = stage.kmer_rows(x)
-    assert isinstance(rows, stages.KmerRows) and rows.shape == whole.shape
-    idx = rng.integers(0, 2000, (5, 7))
-    assert np.array_equal(rows[idx], whole[idx]) and np.array_equal(rows[10:40], whole[10:40])
-    for start, count in [(0, 2000 // pool), (3, 2), (pool - 1, (2000 - pool) // pool), (17, 1)]:
-        expect = whole[start : start + count * pool].reshape(count, pool, 8).max(axis=1)
-        assert np.array_equal(rows.pooled(start, count, pool), expect)
-        assert np.array_equal(stages.pooled_from(whole, start, count, pool), expect)
-    assert np.array_equal(rows.dense(), whole) and np.array_equal(stages.rows_of(rows), whole)
-    assert np.array_equal(rows.pooled(3, 2, pool), whole[3 : 3 + 2 * pool].reshape(2, pool, 8).max(axis=1))
-    assert stage.kmer_rows(np.concatenate([x, x])) is None  # one window only
-    soft = x.copy()
-    soft[0, 5] = [0.5, 0.5, 0.0, 0.0]
-    assert stage.kmer_rows(soft) is None  # not one-hot: the product path
-
-
-def test_reference_pass_can_keep_the_first_layer_as_kmer_rows_and_predicts_as_a_full_pass(xpresso):
-    from varxpress.models.stages import KmerRows
-
-    scorer = LocalScorer(xpresso)
-    rng = np.random.default_rng(3)
-    ref = _onehot(rng.integers(0, 4, scorer.length))
-    assert isinstance(scorer.prepare(ref).z[0], np.ndarray)  # by default the whole array (indels read it)
-    cache = scorer.prepare(ref, keys=True)
-    assert isinstance(cache.z[0], KmerRows) and isinstance(cache.z[1], np.ndarray)
-    assert cache.pred == pytest.approx(float(scorer.predict_full(ref[None])[0]), abs=1e-6)
-    # mutagenesis-sized batches read most pooling windows: the running maximum over the whole (dense) layer
-    edits = [[(int(p), int(b))] for p, b in zip(rng.integers(0, scorer.length, 400), rng.integers(0, 4, 400))]
-    many = scorer.predict_substitutions(cache, edits)
-    one = np.array([scorer.predict_substitutions(scorer.prepare(ref, keys=True), [e])[0] for e in edits[:20]])
-    np.testing.assert_allclose(many[:20], one, rtol=0, atol=1e-6)

@@ -76,9 +76,6 @@ def test_indel_windows_equal_full_recomputation_for_random_configurations(case):
     np.testing.assert_allclose(scorer.predict_windows(cache, alts, [7] * len(alts)), fast, rtol=0, atol=1e-5)
     one = np.array([scorer.predict_windows(cache, alts[i : i + 1], shifts[i : i + 1])[0] for i in range(len(alts))])
     np.testing.assert_allclose(one, fast, rtol=0, atol=1e-5)
-    # the first layer kept as k-mer keys (read where needed) holds the same values: the same predictions
-    keyed = scorer.prepare(_onehot(genome[MARGIN : MARGIN + length]), features, keys=True)
-    assert np.array_equal(scorer.predict_windows(keyed, alts, shifts), fast)
 
 
 def test_stretches_find_both_sides_of_an_indel():

@@ -37,7 +37,7 @@ import numpy as np
 
 from varxpress.errors import ModelError
 from varxpress.models.keras_stages import keras_model_of, parse_model
-from varxpress.models.stages import ConvStage, KmerRows, Unsupported, one_blas_thread
+from varxpress.models.stages import ConvStage, Unsupported, one_blas_thread
 from varxpress.models.shiftpath import predict_windows
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,9 @@ _BATCH_ELEMENTS = 1 << 22
 _DENSE_SCATTER_MAX = 1 << 13
 # Rough cost of one small numpy call, in multiply-adds (for choosing between one big product and many small ones).
 _CALL_COST = 200_000
+# Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
 # Batches of fewer edits continue through the next stages whole rather than split by the pooled width they need.
 _SPLIT_MIN = 64
-# Up to this many substitutions (and no indel), a gene's reference pass keeps its first layer as k-mer keys: about
-# 1.3x faster than writing the whole layer; more edits read most of it (:meth:`ConvStage.unchanged_max`).
-_KEYS_MOST_EDITS = 64
 
 
 @dataclass
@@ -68,8 +66,7 @@ class RefCache:
     Attributes:
         onehot: reference window, shape (L, 4) float32 (rows A, C, G, T; N = zeros).
         features: the non-sequence features used, shape (F,) float64.
-        z: per conv stage, pre-activation of the convolution, shape (n_i, c_i) float32 (n_0 = L); a one-hot first
-            layer's as :class:`~varxpress.models.stages.KmerRows` (rows computed where they are read).
+        z: per conv stage, pre-activation of the convolution, shape (n_i, c_i) float32 (n_0 = L).
         a: per conv stage, pooled and activated output, shape (n_i // pool_i, c_i) float32.
         h: pre-activation of the first dense layer, shape (units,) float64.
         pred: reference prediction (network output scale).
@@ -154,18 +151,13 @@ class LocalScorer:
             raise ModelError(f"one-hot windows have shape {x.shape}, expected (n, {self.length}, 4)")
         return x
 
-    def _forward(self, x: np.ndarray, f: np.ndarray, keep: bool, k0: int = 0, keys: bool = False
+    def _forward(self, x: np.ndarray, f: np.ndarray, keep: bool, k0: int = 0
                  ) -> tuple[np.ndarray, list, list, np.ndarray]:
-        """x: input of conv stage ``k0`` (the one-hot windows for 0), shape (n, length, c). ``keys``: keep a one-hot
-        first layer as :class:`KmerRows`."""
+        """x: input of conv stage ``k0`` (the one-hot windows for 0), shape (n, length, c)."""
         zs, acts = [], []
         for st in self.stages[k0:]:
-            rows = st.kmer_rows(x) if keep and keys and st.cin == 4 else None
-            if rows is not None:  # one window's first layer: pooled without writing out its pre-activations
-                z, pooled = rows, rows.pooled(0, rows.shape[0] // st.pool, st.pool)[None]
-            else:
-                z = st.preact(x)
-                pooled = st.pool_full(z)
+            z = st.preact(x)
+            pooled = st.pool_full(z)
             x = st.activate(pooled.copy() if keep and pooled is z else pooled)
             if keep:
                 zs.append(z)
@@ -195,16 +187,12 @@ class LocalScorer:
             out[i : i + batch_size] = self._forward(x[i : i + batch_size], f[i : i + batch_size], keep=False)[0]
         return out
 
-    def prepare(self, ref_onehot: np.ndarray, features: np.ndarray | Sequence[float] | None = None,
-                keys: bool = False) -> RefCache:
+    def prepare(self, ref_onehot: np.ndarray, features: np.ndarray | Sequence[float] | None = None) -> RefCache:
         """Run the reference window once and cache every layer's activations.
 
         Args:
             ref_onehot: reference window, shape (L, 4), oriented as the network sees it.
             features: shape (F,); None -> the model's default features.
-            keys: keep a one-hot first layer as its k-mer keys (:class:`~varxpress.models.stages.KmerRows`)
-                rather than the whole array: a faster pass when only a few substitutions follow, slower reads for
-                indels (each pools the moved part from the table) and for large batches (which build the array).
 
         Returns:
             the :class:`RefCache` for :meth:`predict_substitutions` (a few MB for the Xpresso network).
@@ -212,11 +200,11 @@ class LocalScorer:
         x = self._check_onehot(np.asarray(ref_onehot)[None])
         f = self._features(features, 1)
         with one_blas_thread():
-            pred, zs, acts, h = self._forward(x, f, keep=True, keys=keys)
+            pred, zs, acts, h = self._forward(x, f, keep=True)
         return RefCache(
             onehot=x[0],
             features=f[0].copy(),
-            z=[z_ if isinstance(z_, KmerRows) else z_[0] for z_ in zs],
+            z=[z_[0] for z_ in zs],
             a=[a[0] for a in acts],
             h=h[0],
             pred=float(pred[0]),
@@ -412,5 +400,5 @@ def score_gene_substitutions(
     Returns:
         (ref_pred, alt_preds): the reference prediction and alternate predictions of shape (len(edits),).
     """
-    cache = scorer.prepare(ref_onehot, features, keys=len(edits) <= _KEYS_MOST_EDITS)
+    cache = scorer.prepare(ref_onehot, features)
     return cache.pred, scorer.predict_substitutions(cache, edits)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from varxpress.models.stages import one_blas_thread, pooled_from
+from varxpress.models.stages import one_blas_thread
 
 __all__ = ["base_codes", "stretches", "predict_windows"]
 
@@ -122,8 +122,9 @@ def _phase_pool(cache, st, k: int, phase: int, rows: np.ndarray) -> np.ndarray:
     asked = ("asked", k, phase)
     if not cache.shifted.get(asked):
         cache.shifted[asked] = True
-        return st.activate(pooled_from(z, phase + lo * p, hi - lo, p))[rows - lo]
-    pooled = cache.shifted[(k, phase)] = st.activate(pooled_from(z, phase, n, p))
+        part = z[phase + lo * p : phase + hi * p].reshape(hi - lo, p, z.shape[1]).max(axis=1)
+        return st.activate(part)[rows - lo]
+    pooled = cache.shifted[(k, phase)] = st.activate(z[phase : phase + n * p].reshape(n, p, z.shape[1]).max(axis=1))
     return pooled[rows]
 
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "ConvStage", "KmerRows", "Head", "Unsupported", "one_blas_thread", "fold_normalisation",
-           "average_rows", "rows_of", "pooled_from"]
+__all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "one_blas_thread", "fold_normalisation",
+           "average_rows"]
 
 # Up to this many gathered elements, :meth:`ConvStage.unchanged_max` masks whole windows instead of a running max.
 _DIRECT_MAX = 1 << 17
@@ -25,9 +25,6 @@ _TABLE_BYTES = 16 << 20
 # From this many input channels on, :meth:`ConvStage.preact` sums every tap's product (one matmul with ``kcat``)
 # instead of building im2col rows: copying k shifted rows of a wide input costs more than the product itself.
 _TAPS_MIN_CIN = 16
-
-# Up to this many rows, :meth:`KmerRows.pooled` gathers all rows and pools them rather than a phase at a time.
-_POOL_GATHER_MAX = 512
 
 # One-hot rows by base code, N (code 0, the all-zero row) first.
 _ROWS = np.vstack([np.zeros((1, 4), dtype=np.float32), np.eye(4, dtype=np.float32)])
@@ -120,10 +117,12 @@ class ConvStage:
             self._table = table.astype(np.float32)
         return self._table
 
-    def _kmer_keys(self, x: np.ndarray) -> np.ndarray | None:
-        """Each position's row of :meth:`_kmer_table` for one-hot windows x (n, length, 4): shape (n, length) int64.
-        None when there is no table or ``x`` is not exactly one-hot (rows of one 1, or all zero for N)."""
-        if self._kmer_table() is None:
+    def _preact_by_table(self, x: np.ndarray) -> np.ndarray | None:
+        """:meth:`preact` of one-hot windows by looking each position's k-mer up in :meth:`_kmer_table` (one
+        gather instead of an im2col product; the same sums to float32 rounding). None when there is no table or
+        ``x`` is not exactly one-hot (rows of one 1, or all zero for N)."""
+        table = self._kmer_table()
+        if table is None:
             return None
         codes = (x @ np.arange(1, 5, dtype=np.float32)).astype(np.int64)  # 1-4 for A-T, 0 for N
         if codes.min() < 0 or codes.max() > 4 or not np.array_equal(np.take(_ROWS, codes, axis=0), x):
@@ -135,20 +134,7 @@ class ConvStage:
         for t in range(self.k):
             key *= 5
             key += digits[:, t * self.dilation : t * self.dilation + length]
-        return key
-
-    def _preact_by_table(self, x: np.ndarray) -> np.ndarray | None:
-        """:meth:`preact` of one-hot windows by looking each position's k-mer up in :meth:`_kmer_table` (one
-        gather instead of an im2col product; the same sums to float32 rounding). None when there is no table or
-        ``x`` is not exactly one-hot."""
-        key = self._kmer_keys(x)
-        return None if key is None else np.take(self._table, key, axis=0)
-
-    def kmer_rows(self, x: np.ndarray) -> KmerRows | None:
-        """The pre-activation of one one-hot window x (1, length, 4) as :class:`KmerRows` (computed where it is
-        read), or None where :meth:`_preact_by_table` would not apply."""
-        key = self._kmer_keys(x) if x.shape[0] == 1 else None
-        return None if key is None else KmerRows(self._table, key[0])
+        return np.take(table, key, axis=0)
 
     def preact(self, x: np.ndarray) -> np.ndarray:
         """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
@@ -247,11 +233,11 @@ class ConvStage:
         q = length // self.pool
         return z[:, : q * self.pool].reshape(n, q, self.pool, c).max(axis=2)
 
-    def unchanged_max(self, z: np.ndarray | KmerRows, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def unchanged_max(self, z: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Max of some pooling windows of z over the positions outside a changed range.
 
         Args:
-            z: reference pre-activations, shape (length, cout) (an array or :class:`KmerRows`).
+            z: reference pre-activations, shape (length, cout).
             q: pooling-window index of each query, shape (N,), in [0, length // pool).
             a, b: changed range of each query relative to its window start, shape (N,), ``0 <= a <= b < pool``.
 
@@ -265,16 +251,17 @@ class ConvStage:
         batches the page faults of such temporaries cost more than the arithmetic.
         """
         p, c, n = self.pool, self.cout, q.shape[0]
-        t = np.arange(p)
+        z3 = z[: (z.shape[0] // p) * p].reshape(-1, p, c)  # (windows, p, c) view
         if n * p * c <= _DIRECT_MAX or n * 2 < p:  # small gather, or fewer queries than the 2p running-max steps
-            g = z[q[:, None] * p + t]  # (N, p, c) copy
+            g = z3[q]  # (N, p, c) copy
+            t = np.arange(p)
             g[(t >= a[:, None]) & (t <= b[:, None])] = -np.inf
             return g.max(axis=1)
         windows, inv = np.unique(q, return_inverse=True)
-        if windows.shape[0] * 4 >= z.shape[0] // p:  # most windows: read the cache in place
-            src, row = rows_of(z)[: (z.shape[0] // p) * p].reshape(-1, p, c), q
+        if windows.shape[0] * 4 >= z3.shape[0]:
+            src, row = z3, q  # most windows: read the cache in place
         else:
-            src, row = z[windows[:, None] * p + t], inv  # (T, p, c) copy of the touched windows
+            src, row = z3[windows], inv  # (T, p, c) copy of the touched windows
         out = np.full((n, c), -np.inf, dtype=np.float32)
         # forwards: a query with a = v > 0 takes the max over positions [0, v)
         order, cnt = np.argsort(a, kind="stable"), np.bincount(a, minlength=p)
@@ -301,59 +288,6 @@ class ConvStage:
                 if w > bottom:
                     np.maximum(run, src[:, w], out=run)
         return out
-
-
-class KmerRows:
-    """A first layer's pre-activations of one window, shape (length, cout), kept as each position's row of the
-    k-mer table (:meth:`ConvStage.kmer_rows`) and read only where asked for.
-
-    The reference pass needs only their pooled maxima (:meth:`pooled`, gathered a pooling phase at a time into a
-    small buffer, about twice as fast as writing the whole (length, cout) array and pooling it), and the
-    incremental engines read a few rows around each variant (``rows[index_array]``). The values are the table's,
-    so every result is the same, bit for bit, as from the whole array; :meth:`dense` builds that once where a
-    caller wants most of it.
-    """
-
-    def __init__(self, table: np.ndarray, key: np.ndarray) -> None:
-        self.table, self.key = table, key
-        self.shape = (key.shape[0], table.shape[1])
-        self._dense: np.ndarray | None = None
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        """Rows by an integer array (any shape) or a slice: ``rows[i]`` has shape ``i.shape + (cout,)``."""
-        if self._dense is not None:
-            return self._dense[index]
-        return np.take(self.table, self.key[index], axis=0)
-
-    def dense(self) -> np.ndarray:
-        """The whole (length, cout) array, built on the first call."""
-        if self._dense is None:
-            self._dense = np.take(self.table, self.key, axis=0)
-        return self._dense
-
-    def pooled(self, start: int, count: int, pool: int) -> np.ndarray:
-        """Maxima over ``[start + r * pool, start + (r + 1) * pool)`` for ``r < count``: shape (count, cout)."""
-        key = self.key[start : start + count * pool].reshape(count, pool)
-        if self._dense is not None or count * pool <= _POOL_GATHER_MAX:
-            return self[start : start + count * pool].reshape(count, pool, -1).max(axis=1)
-        out = np.take(self.table, key[:, 0], axis=0)
-        buf = np.empty_like(out)
-        for t in range(1, pool):  # mode="clip": the keys are in range, and "raise" would buffer ``out``
-            np.take(self.table, key[:, t], axis=0, out=buf, mode="clip")
-            np.maximum(out, buf, out=out)
-        return out
-
-
-def rows_of(z: np.ndarray | KmerRows) -> np.ndarray:
-    """A stage's cached pre-activations as an array (:meth:`KmerRows.dense` for the first layer's)."""
-    return z.dense() if isinstance(z, KmerRows) else z
-
-
-def pooled_from(z: np.ndarray | KmerRows, start: int, count: int, pool: int) -> np.ndarray:
-    """Maxima of the cached pre-activations ``z`` over ``count`` pooling windows from position ``start``."""
-    if isinstance(z, KmerRows):
-        return z.pooled(start, count, pool)
-    return z[start : start + count * pool].reshape(count, pool, z.shape[1]).max(axis=1)
 
 
 @dataclass
