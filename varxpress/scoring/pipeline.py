@@ -5,8 +5,8 @@
 Records are streamed in chunks of ``chunk_size`` (:mod:`varxpress.io.vcf`); each chunk is classified
 (:mod:`varxpress.io.variants`), paired with the genes whose window holds it (interval index), predicted by the
 engine (:mod:`varxpress.scoring.engine`) and written back in input order (:mod:`varxpress.io.writers`). With
-worker processes the engine scores one chunk while this process reads and classifies the next. Memory is bounded by
-two chunks and the engine's cache, whatever the size of the VCF.
+worker processes the engine scores up to ``IN_FLIGHT`` chunks while this process reads and classifies the next.
+Memory is bounded by those chunks and the engine's cache, whatever the size of the VCF.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ INDEX_SUFFIXES = (".tbi", ".csi")  #: index files of an output VCF, replaced (or
 #: Inputs with more sample columns go through htslib: its parser, and the libdeflate its wheel compresses with, then
 #: cost less than checking the samples as text and compressing with zlib (docs/performance.md, "Whole genomes")
 MOST_SAMPLES_AS_LINES = 16
+#: Chunks started (classified, their genes handed to the workers) before the oldest is written: with three, a
+#: chunk whose genes take long (several indels) holds the workers up less often than with two (docs/performance.md)
+IN_FLIGHT = 3
 
 # pure in its arguments; most records repeat a handful of (REF, ALT) pairs (SNVs), so the regex work is done once
 _classify_allele = functools.lru_cache(maxsize=1 << 14)(classify_allele)
@@ -275,16 +278,15 @@ class Scorer:
             try:
                 progress = _progress(cfg.quiet)
                 ordinal = 0
-                started = None  # the chunk the engine is scoring while the next one is read and classified
-                for chunk in itertools.chain(chunks, [None]):  # None: write the last chunk started
-                    staged = None if chunk is None else self._start_chunk(chunk, ordinal, vcf_path, line_base, stats,
-                                                                          parser)
-                    if started is not None:
-                        progress.update(self._write_chunk(started, vcf_path, line_base, stats,
+                started: collections.deque[_Started] = collections.deque()  # chunks the engine is scoring
+                for chunk in itertools.chain(chunks, [None]):  # None: write the chunks still started
+                    if chunk is not None:
+                        started.append(self._start_chunk(chunk, ordinal, vcf_path, line_base, stats, parser))
+                        ordinal += len(chunk)
+                    while started and (chunk is None or len(started) >= IN_FLIGHT):
+                        progress.update(self._write_chunk(started.popleft(), vcf_path, line_base, stats,
                                                           None if gone else writer, tsv_writer, clear))
                         gone = gone or (ask_pipe and pipe_reader_gone(sys.stdout.fileno()))
-                    started = staged
-                    ordinal += len(chunk or ())
                 progress.close()
                 if scan is not None and stats.records_in != scan.records:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
