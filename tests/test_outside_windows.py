@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pysam
+import pytest
 
 from tests.test_pipeline import CHR1, inputs, run_score, toy_model  # noqa: F401 (fixtures)
 from varxpress.io.genome import Genome
@@ -74,11 +77,31 @@ def test_outside_records_are_unmarked_by_default_and_marked_on_request(inputs, t
     assert counts["skipped"]["ref_mismatch"] == 1  # checked outside the windows too
 
 
-def test_ref_checks_against_preloaded_spans_equal_those_against_the_genome(tmp_path):
+LAYOUTS = ["one line", "60 per line", "7 per line, CRLF", "bgzip"]
+
+
+def _fasta(tmp_path: Path, contigs: dict[str, str], layout: str) -> Genome:
+    """The contigs as a FASTA laid out as named: plain FASTA is read as stored (line ends located from the .fai),
+    bgzip through pysam."""
+    width, end = {"one line": (10**9, "\n"), "60 per line": (60, "\n"), "7 per line, CRLF": (7, "\r\n"),
+                  "bgzip": (60, "\n")}[layout]
+    text = "".join(f">{name} some description{end}" + "".join(seq[i:i + width] + end for i in range(0, len(seq), width))
+                   for name, seq in contigs.items())
+    path = tmp_path / "g.fa"
+    path.write_bytes(text.encode())
+    if layout == "bgzip":
+        pysam.tabix_compress(str(path), str(tmp_path / "g.fa.gz"))
+        path = tmp_path / "g.fa.gz"
+    genome = Genome(path)
+    assert (genome.layout("c1") is None) == (layout == "bgzip")
+    return genome
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_ref_checks_against_preloaded_spans_equal_those_against_the_genome(tmp_path, layout):
     rng = np.random.default_rng(5)
     seq = "".join(rng.choice(list("ACGTNacgt"), 3000))
-    (tmp_path / "g.fa").write_text(f">c1\n{seq}\n>c2\nACGTACGT\n")
-    genome = Genome(tmp_path / "g.fa")
+    genome = _fasta(tmp_path, {"c1": seq, "c2": "ACGTACGT"}, layout)
     starts = np.concatenate([rng.integers(-5, 400, 30), rng.integers(2500, 3010, 30)])  # two clusters
     ends = starts + rng.integers(0, 12, starts.size)
     spans = RefSpans(genome, gap=100)
@@ -94,11 +117,11 @@ def test_ref_checks_against_preloaded_spans_equal_those_against_the_genome(tmp_p
     assert spans.fetch("c2", 2, 5) == "GTA"
 
 
-def test_vectorised_ref_comparison_equals_comparing_each_allele(tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_vectorised_ref_comparison_equals_comparing_each_allele(tmp_path, layout):
     rng = np.random.default_rng(7)
     seq = "".join(rng.choice(list("ACGTNacgt"), 3000))
-    (tmp_path / "g.fa").write_text(f">c1\n{seq}\n")
-    genome = Genome(tmp_path / "g.fa")
+    genome = _fasta(tmp_path, {"c1": seq}, layout)
     starts = np.concatenate([rng.integers(0, 400, 200), rng.integers(2500, 2990, 200)])
     ends = starts + rng.integers(1, 12, starts.size)
     spans = RefSpans(genome, gap=100)

@@ -19,6 +19,7 @@ A gzip (not bgzip) FASTA cannot be indexed; the error says how to recompress it.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from pathlib import Path
@@ -212,6 +213,8 @@ class Genome:
         except (OSError, ValueError) as exc:
             raise GenomeError(f"cannot open reference FASTA {self.path}: {exc}") from exc
         self.contigs: dict[str, int] = dict(zip(self._fasta.references, self._fasta.lengths))
+        self._raw: io.FileIO | None = None  # a plain FASTA's own unbuffered handle (see read_raw)
+        self._layout: dict[str, tuple[int, int, int]] | None = None
 
     # -- names ---------------------------------------------------------------------------------------------------
 
@@ -271,6 +274,29 @@ class Genome:
         left = min(max(0, -start), end - start)
         return "N" * left + core + "N" * (end - start - left - len(core))
 
+    def layout(self, name: str) -> tuple[int, int, int] | None:
+        """Where the bases of FASTA contig ``name`` lie in a plain FASTA file: ``(offset, line bases, line width)``,
+        its ``.fai`` line (checked against the file when the genome was opened); None for a bgzip FASTA. Base ``i``
+        of the contig is byte ``offset + (i // line_bases) * line_width + i % line_bases``."""
+        if self.compression != "plain":
+            return None
+        if self._layout is None:
+            layout = {}
+            with open(self.fai_path, encoding="utf-8", errors="replace") as index:
+                for line in index:
+                    fields = line.rstrip("\r\n").split("\t")
+                    layout[fields[0]] = (int(fields[2]), int(fields[3]), int(fields[4]))
+            self._layout = layout
+        return self._layout.get(name)
+
+    def read_raw(self, offset: int, size: int) -> bytes:
+        """``size`` bytes of a plain FASTA file from byte ``offset``, as stored (line ends and case included): one
+        read for a stretch that :meth:`fetch` would copy, strip of its line ends and upper-case whole
+        (:class:`varxpress.io.refspans.RefSpans` reads the few bases it compares out of it)."""
+        if self._raw is None:
+            self._raw = io.FileIO(self.path, "r")  # closed with the genome, or when it is garbage-collected
+        return os.pread(self._raw.fileno(), size, offset)
+
     def fingerprint(self) -> str:
         """md5 of the ``.fai`` index contents (contig names, lengths and layout): a cheap identity for provenance."""
         return hashlib.md5(self.fai_path.read_bytes()).hexdigest()
@@ -283,6 +309,10 @@ class Genome:
         if fasta is not None:
             fasta.close()
             self._fasta = None
+        raw = getattr(self, "_raw", None)
+        if raw is not None:
+            raw.close()
+            self._raw = None
 
     def __enter__(self) -> Genome:
         return self
@@ -293,6 +323,7 @@ class Genome:
     def __getstate__(self) -> dict:  # for multiprocessing: reopen the file in the child
         state = self.__dict__.copy()
         state["_fasta"] = None
+        state["_raw"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
