@@ -6,7 +6,8 @@ exactly once and in input order**, so concatenating the scored shards gives the 
 
 * every contig that has records (as listed by the VCF's index, in index order: file order for a ``.tbi``, header
   order for a BCF's ``.csi``) is covered from position 0 to its end (``CONTIG_END``), whether or not it is in the
-  FASTA or holds a promoter window (records there are written unscored: ``no_gene_in_window``, ``unknown_contig``);
+  FASTA or holds a promoter window (records there are written unscored: as read outside every window, or with
+  ``VXP_SKIP=unknown_contig``; docs/output.md);
 * a contig is only cut at the start of a promoter window, where the bases of (merged) windows in the current shard
   would pass ``shard_size``; stretches without a window cost nothing and ride along with the shard before them (or
   the first shard), so a window-less contig (or one absent from the FASTA) never gets a shard of its own.
