@@ -372,8 +372,9 @@ def test_a_loaded_model_scores_without_building_its_network(tmp_path):
 
 
 def test_score_with_a_supported_model_never_starts_tensorflow(tmp_path):
-    """Scoring with the incremental engines needs numpy only: TensorFlow (seconds to import) is not loaded, so one
-    patient's VCF is answered in about a second. The demo VCF with the bundled human model, in a fresh process."""
+    """Scoring with the incremental engines needs numpy only: TensorFlow (seconds to import) is not loaded, nor
+    pandas (half a second; only a features table needs it), so one patient's VCF is answered in about a second. The
+    demo VCF with the bundled human model, in a fresh process."""
     import subprocess
     import sys
     from pathlib import Path
@@ -382,9 +383,9 @@ def test_score_with_a_supported_model_never_starts_tensorflow(tmp_path):
     code = ("import sys; from varxpress.cli import main; "
             f"rc = main(['score', 'example_data/demo.vcf', '--fasta', 'example_data/hg38_promoters.fa.gz', "
             f"'--tss', 'example_data/tss.bed', '--tss-offset', '10000', '--out', {str(tmp_path / 'o.vcf')!r}, "
-            "'--quiet']); print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+            "'--quiet']); print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules, 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, check=True)
-    assert out.stdout.split()[-3:] == ["0", "False", "False"], out.stderr[-2000:]
+    assert out.stdout.split()[-4:] == ["0", "False", "False", "False"], out.stderr[-2000:]
     assert sum(1 for line in (tmp_path / "o.vcf").read_text().splitlines() if "VXP=" in line) > 0
 
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from varxpress.errors import DatasetError, UsageError
 from varxpress.interpret.background import Background
@@ -105,6 +104,8 @@ def read_model_features(path: str, model: Any) -> dict[str, np.ndarray]:
     Raises:
         DatasetError: wrong number of columns, or a column that is not numeric.
     """
+    import pandas as pd  # only a features table needs it: importing pandas is half of `score`'s start-up
+
     table = pd.read_csv(path, sep="\t", comment="#")
     if table.shape[1] != model.n_features + 1:
         raise DatasetError(f"{path}: expected a gene id column and {model.n_features} feature columns (what the "
