@@ -309,14 +309,14 @@ def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, It
 
 def pipe_reader_gone(fd: int) -> bool:
     """Whether ``fd`` is the write end of a pipe whose reader went away (``| head`` after its lines): ``poll`` reports
-    an error on it. For a writer that cannot see its own failed writes (htslib's, through cyvcf2); False for a file,
+    an error (Linux) or a hang-up (BSD, macOS, a socket) on it. For a writer that cannot see its own failed writes (htslib's, through cyvcf2); False for a file,
     a terminal, a pipe still read, or where ``poll`` is missing."""
     if not hasattr(select, "poll"):  # pragma: no cover - not on Linux or macOS
         return False
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     with contextlib.suppress(OSError):
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     return False
 
 
