@@ -254,6 +254,15 @@ def test_stale_fai_of_a_rewritten_fasta_is_refused_with_the_fix(tmp_path, change
         assert g.fetch(next(iter(new)), 0, 8) == next(iter(new.values()))[:8]
 
 
+@pytest.mark.parametrize("line", ["chr1\t120\t6\n", "chr1\t120\t6\tsixty\t61\n"])
+def test_an_fai_line_that_is_not_five_numbers_is_refused_with_its_line(tmp_path, line):
+    fasta = tmp_path / "ref.fa"
+    fasta.write_text(_wrapped({"chr1": "ACGT" * 30}, 60))
+    (tmp_path / "ref.fa.fai").write_text(line)
+    with pytest.raises(FastaIndexError, match=r"line 1 is not NAME LENGTH OFFSET LINEBASES LINEWIDTH"):
+        Genome(fasta)
+
+
 def test_consistent_fai_is_accepted_whatever_its_date(tiny_genome):
     Genome(tiny_genome).close()
     stamp = os.stat(tiny_genome).st_mtime

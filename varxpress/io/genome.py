@@ -89,16 +89,33 @@ def _compression(path: Path) -> str:
     return "gzip"
 
 
-def _fai_mismatch(fasta: Path, fai: Path) -> str | None:
-    """Why the ``.fai`` lines (name, length, offset, line bases, line width) do not fit a plain FASTA, or None."""
-    size = fasta.stat().st_size
-    with open(fai, encoding="utf-8", errors="replace") as index, open(fasta, "rb") as fh:
+def _fai_lines(fai: Path) -> list[tuple[str, int, int, int, int]]:
+    """The ``.fai`` lines: (name, length, offset, line bases, line width) each.
+
+    Raises:
+        ValueError: ``line N is not NAME LENGTH OFFSET LINEBASES LINEWIDTH``.
+    """
+    lines = []
+    with open(fai, encoding="utf-8", errors="replace") as index:
         for n, line in enumerate(index, 1):
             fields = line.rstrip("\r\n").split("\t")
             try:
                 name, length, offset, bases, width = fields[0], *map(int, fields[1:5])
-            except ValueError:
-                return f"line {n} is not NAME LENGTH OFFSET LINEBASES LINEWIDTH"
+            except ValueError:  # too few fields, or one that is not a number
+                raise ValueError(f"line {n} is not NAME LENGTH OFFSET LINEBASES LINEWIDTH") from None
+            lines.append((name, length, offset, bases, width))
+    return lines
+
+
+def _fai_mismatch(fasta: Path, fai: Path) -> str | None:
+    """Why the ``.fai`` lines (name, length, offset, line bases, line width) do not fit a plain FASTA, or None."""
+    size = fasta.stat().st_size
+    try:
+        lines = _fai_lines(fai)
+    except ValueError as exc:
+        return str(exc)
+    with open(fasta, "rb") as fh:
+        for name, length, offset, bases, width in lines:
             if bases <= 0 or width < bases or offset > size:
                 return f"contig {name}: offset {offset} or line layout {bases}/{width} impossible"
             fh.seek(max(0, offset - 1024))
@@ -281,12 +298,7 @@ class Genome:
         if self.compression != "plain":
             return None
         if self._layout is None:
-            layout = {}
-            with open(self.fai_path, encoding="utf-8", errors="replace") as index:
-                for line in index:
-                    fields = line.rstrip("\r\n").split("\t")
-                    layout[fields[0]] = (int(fields[2]), int(fields[3]), int(fields[4]))
-            self._layout = layout
+            self._layout = {fai[0]: fai[2:] for fai in _fai_lines(self.fai_path)}
         return self._layout.get(name)
 
     def read_raw(self, offset: int, size: int) -> bytes:
