@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import os
 import random
 import subprocess
@@ -259,16 +260,17 @@ def test_standard_output_gets_the_same_vcf_as_a_file(inputs, toy_model, tmp_path
 
 @pytest.mark.parametrize("extra", [[], ["--mark-outside-windows"]], ids=["lines", "htslib"])
 def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_model, tmp_path, extra):  # noqa: F811
-    """``score -o - | head``: the text stops, the TSV file is still written in full, and the run ends with 141 and
-    one message (not a traceback, not a full disk), whether records are written as read or all through htslib
-    (whose writer does not see its failed writes: the pipe is asked)."""
+    """``score -o - | head``: the text stops, the TSV file and the stats are still written in full, and the run ends
+    with 141 and one message (not a traceback, not a full disk), whether records are written as read or all through
+    htslib (whose writer does not see its failed writes: the pipe is asked)."""
     header = [line for line in inputs["vcf"].read_text().splitlines() if line.startswith("#")]
     rows = [f"chr1\t{1 + k % 170}\tr{k}\t{CHR1[k % 170]}\tG\t50\tPASS\tDP=3\tGT\t0/1\t1|1" for k in range(6000)]
     rows.sort(key=lambda r: int(r.split("\t")[1]))
     inputs["vcf"].write_text("\n".join(header + rows) + "\n")  # ~300 kB of output: more than a pipe holds
     tsv = tmp_path / "o.tsv"
     argv = [sys.executable, "-m", "varxpress", "score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]),
-            "--tss", str(inputs["tss"]), "--model", str(toy_model), "-o", "-", "--tsv", str(tsv), "--quiet", *extra]
+            "--tss", str(inputs["tss"]), "--model", str(toy_model), "-o", "-", "--tsv", str(tsv), "--quiet", *extra,
+            "--stats", str(tmp_path / "o.json")]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
     assert proc.stdout.read(1000).startswith(b"##fileformat=VCF")
@@ -276,6 +278,10 @@ def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_mode
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141, err
     assert "the reader of standard output went away" in err and "Traceback" not in err and "disk" not in err
-    assert run_score(inputs, toy_model, tmp_path / "full.vcf", "--tsv", tmp_path / "full.tsv") == 0
+    assert run_score(inputs, toy_model, tmp_path / "full.vcf", "--tsv", tmp_path / "full.tsv", "--stats",
+                     tmp_path / "full.json") == 0
     rows_of = lambda path: [line for line in path.read_text().splitlines() if not line.startswith("##")]  # noqa: E731
     assert len(rows_of(tsv)) > 1000 and rows_of(tsv) == rows_of(tmp_path / "full.tsv")  # every row, in full
+    got, full = (json.loads((tmp_path / name).read_text()) for name in ("o.json", "full.json"))
+    assert got["records_in"] == full["records_in"] == 6000 and got["scores"] == full["scores"] > 0
+    assert got["records_out"] < got["records_in"]  # the records handed to stdout before its reader went away

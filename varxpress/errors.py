@@ -53,7 +53,10 @@ class UsageError(VarxpressError, ValueError):
 
 
 class ReaderGone(OutputError, BrokenPipeError):
-    """The reader of a pipe (standard output, a FIFO) went away, e.g. ``| head``; the other outputs are complete."""
+    """The reader of a pipe (standard output, a FIFO) went away, e.g. ``| head``; the other outputs are complete.
+    ``stats``: what the run counted (``varxpress score`` still writes its ``--stats``), where the raiser has them."""
+
+    stats = None
 
 
 class Terminated(KeyboardInterrupt):

@@ -9,8 +9,9 @@ import logging
 from varxpress.cli.options import (add_prediction_options, add_resource_options, add_score_options, configure_threads,
                                    resource_spec)
 from varxpress.cli.types import existing_file, output_path, positive_int, region, regions_file
+from varxpress.errors import ReaderGone
 from varxpress.io.outputs import open_output
-from varxpress.scoring.pipeline import ScoreConfig, score_vcf
+from varxpress.scoring.pipeline import ScoreConfig, ScoreStats, score_vcf
 
 log = logging.getLogger("varxpress")
 
@@ -48,13 +49,22 @@ def run(args: argparse.Namespace) -> int:
         command_line=args.command_line,
     )
     configure_threads(args.threads)
-    stats = score_vcf(cfg)
+    try:
+        stats = score_vcf(cfg)
+    except ReaderGone as exc:  # a pipe's reader went away: the other outputs are complete, the stats among them
+        if args.stats and exc.stats is not None:
+            _write_stats(args.stats, exc.stats)
+        raise
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
     log.info("records in: %d, out: %d; alleles: %d, scored: %d; scores: %d (%d by the fast path); "
              "not scored: %s", stats.records_in, stats.records_out, stats.alleles, stats.alleles_scored,
              stats.scores, stats.scores_fast, skipped)
     if args.stats:
-        with open_output(args.stats) as fh:
-            json.dump(stats.as_dict(), fh, indent=2, sort_keys=True)
-            fh.write("\n")
+        _write_stats(args.stats, stats)
     return 0
+
+
+def _write_stats(path: str, stats: ScoreStats) -> None:
+    with open_output(path) as fh:
+        json.dump(stats.as_dict(), fh, indent=2, sort_keys=True)
+        fh.write("\n")

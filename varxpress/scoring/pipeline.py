@@ -303,13 +303,17 @@ class Scorer:
                     tsv_writer.close(ok)
             if not streaming:
                 index_vcf(tmp, out)
-        if tsv_writer is not None:
-            tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
-        if gone or (as_lines and writer.reader_gone):
-            where = "standard output" if out == "-" else out
-            raise ReaderGone(f"the reader of {where} went away (e.g. `| head`) after part of the VCF: the VCF is "
-                             f"incomplete; every other output was written in full")
         stats.genes_predicted = self.predictor.genes_predicted
+        try:
+            if tsv_writer is not None:
+                tsv_writer.check_reader()  # the VCF is complete; now say the TSV's reader went away, if it did
+            if gone or (as_lines and writer.reader_gone):
+                where = "standard output" if out == "-" else out
+                raise ReaderGone(f"the reader of {where} went away (e.g. `| head`) after part of the VCF: the VCF "
+                                 f"is incomplete; every other output was written in full")
+        except ReaderGone as exc:
+            exc.stats = stats  # complete but for records_out: the records handed to the output before it went
+            raise
         return stats
 
     def close_engines(self) -> None:
@@ -351,6 +355,7 @@ class Scorer:
         for flag in (f for rec_scores in scores.values() for s in rec_scores for f in s.flags):
             stats.flags[flag] += 1
         as_lines = isinstance(chunk, Lines)
+        handed = writer is not None and not (as_lines and writer.reader_gone)  # not once the reader went away
         lines: dict[int, bytes] = {}
         for k, (skips, rec) in per_record.items():
             mine = scores.get(first + k, [])
@@ -360,10 +365,10 @@ class Scorer:
                     tsv_writer.write(rec.CHROM, record_pos(rec), rec.ID or ".", rec.REF, s)
             if as_lines:
                 lines[k] = _formatted(rec, vcf_path, header_lines, first + k)
-        if as_lines:
+        if as_lines and handed:
             writer.write(chunk.with_lines(lines))
-        else:
-            for k, rec in enumerate(chunk if writer is not None else ()):  # None: the reader of stdout went away
+        elif handed:
+            for k, rec in enumerate(chunk):
                 if clear and k not in per_record:  # outside every window: the input's own values of our fields go
                     annotate(rec, 0, [], {}, clear)
                 try:
@@ -371,7 +376,7 @@ class Scorer:
                 except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception (e.g. an undeclared tag)
                     raise _unwritable(vcf_path, header_lines, first + k, exc) from exc
         stats.records_in += len(chunk)
-        stats.records_out += len(chunk)
+        stats.records_out += len(chunk) if handed else 0
         return len(chunk)
 
 
