@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterable, Iterator, Mapping
 
 from varxpress.errors import OutputError, UsageError
 
@@ -309,8 +309,8 @@ def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, It
 
 def pipe_reader_gone(fd: int) -> bool:
     """Whether ``fd`` is the write end of a pipe whose reader went away (``| head`` after its lines): ``poll`` reports
-    an error (Linux) or a hang-up (BSD, macOS, a socket) on it. For a writer that cannot see its own failed writes (htslib's, through cyvcf2); False for a file,
-    a terminal, a pipe still read, or where ``poll`` is missing."""
+    an error (Linux) or a hang-up (BSD, macOS, a socket) on it. For a writer that cannot see its own failed writes
+    (htslib's, through cyvcf2); False for a file, a terminal, a pipe still read, or where ``poll`` is missing."""
     if not hasattr(select, "poll"):  # pragma: no cover - not on Linux or macOS
         return False
     poller = select.poll()
@@ -344,7 +344,22 @@ class PipedOutput:
         except BrokenPipeError:
             self._reader_went_away()
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+            raise self._failed(exc) from exc
+
+    def _closing(self, close: Callable[[], None]) -> None:
+        """Run ``close`` (the last flush and close of this output) as a write: a broken pipe means the reader went
+        away, another failure a full disk; an :class:`~varxpress.errors.OutputError` of ours passes as it is."""
+        try:
+            close()
+        except OutputError:
+            raise
+        except BrokenPipeError:
+            self._reader_went_away()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)")
 
     def _reader_went_away(self) -> None:
         self.reader_gone = True

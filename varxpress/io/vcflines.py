@@ -23,7 +23,6 @@ from typing import Iterator
 
 import numpy as np
 
-from varxpress.errors import OutputError
 from varxpress.io.blockscan import column, line_blocks
 from varxpress.io.inputs import open_bytes
 from varxpress.io.outputs import PipedOutput
@@ -207,12 +206,7 @@ class LineWriter(PipedOutput):
     def close(self) -> None:
         """Finish the file (the BGZF end-of-file block); idempotent."""
         if not self._fh.closed:
-            try:
-                self._fh.close()
-            except BrokenPipeError:
-                self._reader_went_away()
-            except OSError as exc:
-                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+            self._closing(self._fh.close)
 
     def abort(self) -> None:
         """Close the file of a run that failed (it is about to be removed): a second error of a full disk would

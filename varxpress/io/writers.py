@@ -100,16 +100,12 @@ class TsvWriter(PipedOutput):
     def close(self, ok: bool = True) -> None:
         """Finish the file (``ok``) or remove the partial one; raises :class:`ReaderGone` after a broken pipe."""
         if ok:
-            try:
+            def close() -> None:
                 if self.path == "-" and not self.reader_gone:
                     self._fh.flush()
                 self._stack.close()
-            except BrokenPipeError:
-                self._reader_went_away()
-            except OSError as exc:
-                if isinstance(exc, OutputError):
-                    raise
-                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc} (is the disk full?)") from exc
+
+            self._closing(close)
         else:  # the partial file is removed; a failing flush of it (a full disk) must not hide the first error
             with contextlib.suppress(OSError):
                 self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
