@@ -28,6 +28,7 @@ from varxpress.errors import VcfError
 from varxpress.io.blockscan import FLOAT as _FLOAT
 from varxpress.io.blockscan import INT as _INT
 from varxpress.io.blockscan import check_block, line_blocks
+from varxpress.io.inputs import open_bytes
 
 if TYPE_CHECKING:
     from varxpress.io.genome import Genome
@@ -284,10 +285,9 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
             if fh.read(28) != _BGZF_EOF:
                 raise VcfError(f"{path}: the BGZF end-of-file marker is missing: the file is truncated (an "
                                f"interrupted copy or download?); re-create or re-download it")
-    opener = gzip.open if compressed else open
     done = [0]  # lines read so far, for the message of a decompression error
     try:
-        with opener(source, "rb") as fh:
+        with open_bytes(source) as fh:
             if fh.read(3) == b"BCF":
                 return None
             fh.seek(0)
