@@ -7,14 +7,16 @@ the indel away from the TSS moves, the TSS stays in place (docs/windows.md). The
 time (``process_time``, one process, one BLAS thread) of:
 
 * ``LocalScorer.prepare`` (the gene's reference pass, paid once per gene whatever it meets);
-* ``predict_windows`` of the gene's indels from a fresh reference cache;
+* ``predict_windows`` of the gene's indels from a fresh reference cache, given their one-hot windows, and again
+  given the windows' sequences (as ``score``'s worker processes receive them);
 * with ``--baseline-src DIR``, the same with ``varxpress/models/shiftpath.py`` of another source tree (e.g.
-  ``git archive HEAD~1 | tar -x -C DIR``), on the same caches and windows, the order of the two alternating from gene
-  to gene, so the ratio is measured side by side under the same load;
+  ``git archive HEAD~1 | tar -x -C DIR``; only that module: the stages it calls are this tree's), on the same caches
+  and windows, the order of the runs alternating from gene to gene, so the ratio is measured side by side under the
+  same load;
 * a full numpy forward pass (``predict_full``) and Keras ``predict`` on a sample of ``--full-sample`` of the windows.
 
 It prints indels per CPU-second for each, the ratios, and the largest differences (engine against the numpy pass,
-Keras and the baseline). ``--json`` keeps the figures. Not a test: nothing here asserts a timing.
+Keras and the baseline, and sequences against one-hot windows). ``--json`` keeps the figures. Not a test: nothing here asserts a timing.
 
 Usage::
 
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from varxpress.models.keras_stages import one_blas_thread
     from varxpress.models.network import ExpressionModel
     from varxpress.models.registry import model_file
+    from varxpress.sequence.encode import decode
 
     baseline = load_baseline(args.baseline_src) if args.baseline_src else None
     model = ExpressionModel.load(model_file(args.model))
@@ -106,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# machine: {os.cpu_count()} CPUs, {cpu}, {platform.platform()}; load average at start {os.getloadavg()}")
     print(f"# model: {args.model} (window {scorer.length} bp); {args.genes} genes x {args.indels_per_gene} indels")
 
-    cpu_s = {"prepare": 0.0, "engine": 0.0, "baseline": 0.0}
-    worst = {"engine_vs_numpy": 0.0, "engine_vs_keras": 0.0, "engine_vs_baseline": 0.0}
+    cpu_s = {"prepare": 0.0, "engine": 0.0, "engine_sequences": 0.0, "baseline": 0.0}
+    worst = {"engine_vs_numpy": 0.0, "engine_vs_keras": 0.0, "engine_vs_baseline": 0.0, "sequences_vs_onehot": 0.0}
     sample_alts, sample_fast = [], []
     n = 0
     for g in range(args.genes):
@@ -115,13 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         t = time.process_time()
         cache = scorer.prepare(ref)
         cpu_s["prepare"] += time.process_time() - t
-        runs = [("engine", shiftpath)] + ([("baseline", baseline)] if baseline else [])
+        runs = [("engine", shiftpath, alts), ("engine_sequences", shiftpath, decode(alts))]
+        runs += [("baseline", baseline, alts)] if baseline else []
         preds = {}
-        for name, module in runs if g % 2 == 0 else runs[::-1]:
+        for name, module, windows in runs if g % 2 == 0 else runs[::-1]:
             fresh = scorer.prepare(ref)  # each engine starts from the gene's bare cache (no pooled phases kept)
             t = time.process_time()
-            preds[name] = module.predict_windows(scorer, fresh, alts, shifts)
+            preds[name] = module.predict_windows(scorer, fresh, windows, shifts)
             cpu_s[name] += time.process_time() - t
+        worst["sequences_vs_onehot"] = max(worst["sequences_vs_onehot"],
+                                           float(np.abs(preds["engine"] - preds["engine_sequences"]).max()))
         if baseline:
             worst["engine_vs_baseline"] = max(worst["engine_vs_baseline"],
                                               float(np.abs(preds["engine"] - preds["baseline"]).max()))
@@ -143,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     worst["engine_vs_numpy"] = float(np.abs(fast - full).max())
     worst["engine_vs_keras"] = float(np.abs(fast - keras).max())
 
-    rates = {"engine": n / cpu_s["engine"], "numpy_full": len(X) / numpy_s, "keras_full": len(X) / keras_s,
+    rates = {"engine": n / cpu_s["engine"], "engine_sequences": n / cpu_s["engine_sequences"],
+             "numpy_full": len(X) / numpy_s, "keras_full": len(X) / keras_s,
              "prepare_ms_per_gene": 1e3 * cpu_s["prepare"] / args.genes}
     print(f"reference pass (prepare): {rates['prepare_ms_per_gene']:.2f} ms of CPU per gene")
-    print(f"indel engine: {rates['engine']:,.0f} indels per CPU-second ({n} indels)")
+    print(f"indel engine: {rates['engine']:,.0f} indels per CPU-second ({n} indels, one-hot windows); "
+          f"{rates['engine_sequences']:,.0f} given the windows' sequences, as score's workers are")
     if baseline:
         rates["baseline"] = n / cpu_s["baseline"]
         print(f"baseline engine ({args.baseline_src}): {rates['baseline']:,.0f} indels per CPU-second; "

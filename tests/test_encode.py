@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from varxpress.sequence.encode import ALPHABET, decode, one_hot, reverse_complement
+from varxpress.sequence.encode import ALPHABET, CODE_ROWS, decode, one_hot, onehot_codes, reverse_complement, seq_codes
 
 IUPAC = "ACGTNRYSWKMBDHVacgtnryswkmbdhv"
 
@@ -72,3 +72,21 @@ def test_rows_sum_to_one_except_ambiguous(seq):
 def test_one_hot_of_rc_is_flipped_one_hot(seq):
     # complementing A<->T, C<->G reverses the column order ACGT -> TGCA
     np.testing.assert_array_equal(one_hot(reverse_complement(seq)), one_hot(seq)[::-1, ::-1])
+
+
+@given(st.text(alphabet=IUPAC, max_size=200))
+def test_base_codes_stand_for_one_hot_rows(seq):
+    """seq_codes and onehot_codes give the same codes, and CODE_ROWS turns them back into one_hot's rows."""
+    codes = seq_codes(seq)
+    assert codes.dtype == np.int8 and codes.shape == (len(seq),)
+    np.testing.assert_array_equal(np.take(CODE_ROWS, codes, axis=0), one_hot(seq))
+    np.testing.assert_array_equal(onehot_codes(one_hot(seq)), codes)
+
+
+def test_base_codes_literal_and_soft_rows():
+    np.testing.assert_array_equal(seq_codes("ACGTNacgtRn"), [1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 0])
+    soft = one_hot("ACGT")
+    soft[1] = [0.6, 0.2, 0.0, 0.0]  # its code would read as A (0.6 + 2 * 0.2 = 1): not a base, no code
+    assert onehot_codes(soft) is None
+    soft[1] = [0.0, 0.0, 0.0, -1.0]
+    assert onehot_codes(soft) is None

@@ -11,10 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.test_fastpath import TOL, _keras, _model, _onehot, configurations
+from varxpress.errors import ModelError
 from varxpress.models.fastpath import LocalScorer
 from varxpress.models.hparams import DEFAULT_HPARAMS
 from varxpress.models.network import ExpressionModel
 from varxpress.models.shiftpath import stretches
+from varxpress.sequence.encode import decode
 
 MARGIN = 120  # genome bases on each side of the reference window, pulled in by shifts
 
@@ -76,6 +78,8 @@ def test_indel_windows_equal_full_recomputation_for_random_configurations(case):
     np.testing.assert_allclose(scorer.predict_windows(cache, alts, [7] * len(alts)), fast, rtol=0, atol=1e-5)
     one = np.array([scorer.predict_windows(cache, alts[i : i + 1], shifts[i : i + 1])[0] for i in range(len(alts))])
     np.testing.assert_allclose(one, fast, rtol=0, atol=1e-5)
+    # the windows' sequences (as score's workers receive them) give the same numbers as their one-hot rows
+    np.testing.assert_array_equal(scorer.predict_windows(cache, decode(alts), shifts), fast)
 
 
 def test_stretches_find_both_sides_of_an_indel():
@@ -108,6 +112,33 @@ def test_xpresso_shaped_indels_match_full_recomputation(xpresso):
     assert np.abs(fast - full).max() < 1e-5
     assert np.abs(fast - _keras(xpresso, alts, None)).max() < TOL
     assert len(cache.shifted) > 1, "shifted stretches should reuse the phase-pooled reference"
+
+
+def test_soft_rows_are_compared_as_rows_not_as_base_codes(xpresso):
+    """A window whose rows are not exactly one-hot (e.g. probabilities) must not be taken for the bases its codes
+    would name: rows reading 0.6 A + 0.2 C sum to the code of A, placed where the moved reference has an A."""
+    scorer = LocalScorer(xpresso)
+    rng = np.random.default_rng(8)
+    length = scorer.length
+    genome = rng.integers(0, 4, length + 2 * MARGIN)
+    cache = scorer.prepare(_onehot(genome[MARGIN : MARGIN + length]))
+    alt = _onehot(np.concatenate([genome[MARGIN : MARGIN + 3000], genome[MARGIN + 3005 : MARGIN + length + 5]]))
+    soft = [j for j in range(6000, 6100) if genome[MARGIN + j + 5] == 0]
+    alt[soft] = [0.6, 0.2, 0.0, 0.0]
+    full = scorer.predict_full(alt[None])
+    assert abs(scorer.predict_windows(cache, alt[None], [-5])[0] - full[0]) < 1e-5
+    soft_ref = _onehot(genome[MARGIN : MARGIN + length])
+    soft_ref[[7000, 7001]] = [0.25, 0.25, 0.25, 0.25]  # a soft reference, an exact alternate window
+    cache = scorer.prepare(soft_ref)
+    alt = _onehot(genome[MARGIN + 2 : MARGIN + length + 2])
+    assert abs(scorer.predict_windows(cache, alt[None], [2])[0] - scorer.predict_full(alt[None])[0]) < 1e-5
+
+
+def test_window_sequences_of_another_length_are_refused(xpresso):
+    scorer = LocalScorer(xpresso)
+    cache = scorer.prepare(np.zeros((scorer.length, 4), dtype=np.float32))
+    with pytest.raises(ModelError, match=f"{scorer.length - 1} bases, the network reads {scorer.length}"):
+        scorer.predict_windows(cache, ["A" * scorer.length, "A" * (scorer.length - 1)], [0, -1])
 
 
 def test_gene_jobs_with_indels_score_the_same_in_workers(xpresso):

@@ -71,8 +71,7 @@ def score_gene(scorer: LocalScorer, job: GeneJob) -> GeneResult:
         ref, alt = score_gene_substitutions(scorer, ref_onehot, job.features, job.edits)
         return GeneResult(job.key, ref, alt)
     cache = scorer.prepare(ref_onehot, job.features)
-    alts = np.stack([one_hot(seq) for seq, _ in job.windows])
-    windows = scorer.predict_windows(cache, alts, [shift for _, shift in job.windows])
+    windows = scorer.predict_windows(cache, [seq for seq, _ in job.windows], [shift for _, shift in job.windows])
     return GeneResult(job.key, cache.pred, scorer.predict_substitutions(cache, job.edits), windows)
 
 

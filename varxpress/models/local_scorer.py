@@ -210,11 +210,12 @@ class LocalScorer:
             pred=float(pred[0]),
         )
 
-    def predict_windows(self, cache: RefCache, alts: np.ndarray, shifts: Sequence[int] | None = None) -> np.ndarray:
+    def predict_windows(self, cache: RefCache, alts: np.ndarray | Sequence[str], shifts: Sequence[int] | None = None
+                        ) -> np.ndarray:
         """Predict whole alternate windows (indels, complex alleles) of a prepared gene, reusing its first layer.
 
-        See :func:`varxpress.models.shiftpath.predict_windows`: alts (n, L, 4); shifts, per window, ``len(ALT) - len(REF)``
-        (a hint); returns (n,) float64 equal to a full forward pass.
+        See :func:`varxpress.models.shiftpath.predict_windows`: alts (n, L, 4) or n sequences of length L; shifts, per
+        window, ``len(ALT) - len(REF)`` (a hint); returns (n,) float64 equal to a full forward pass.
         """
         return predict_windows(self, cache, alts, shifts)
 

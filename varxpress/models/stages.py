@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from varxpress.sequence.encode import CODE_ROWS, onehot_codes
+
 __all__ = ["ACTIVATIONS", "ConvStage", "Head", "Unsupported", "one_blas_thread", "fold_normalisation",
            "average_rows"]
 
@@ -26,8 +28,6 @@ _TABLE_BYTES = 16 << 20
 # instead of building im2col rows: copying k shifted rows of a wide input costs more than the product itself.
 _TAPS_MIN_CIN = 16
 
-# One-hot rows by base code, N (code 0, the all-zero row) first.
-_ROWS = np.vstack([np.zeros((1, 4), dtype=np.float32), np.eye(4, dtype=np.float32)])
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -124,9 +124,14 @@ class ConvStage:
         table = self._kmer_table()
         if table is None:
             return None
-        codes = (x @ np.arange(1, 5, dtype=np.float32)).astype(np.int64)  # 1-4 for A-T, 0 for N
-        if codes.min() < 0 or codes.max() > 4 or not np.array_equal(np.take(_ROWS, codes, axis=0), x):
+        codes = onehot_codes(x)  # 1-4 for A-T, 0 for N
+        if codes is None:
             return None
+        return np.take(table, self._kmer_keys(codes), axis=0)
+
+    def _kmer_keys(self, codes: np.ndarray) -> np.ndarray:
+        """Base codes (n, length) -> each position's row of :meth:`_kmer_table` (n, length) int64, the zero
+        padding beyond the ends read as N."""
         n, length = codes.shape
         digits = np.full((n, length + self.pad), 4, dtype=np.int64)
         digits[:, self.left : self.left + length] = (codes + 4) % 5  # N -> 4, A -> 0, ..., T -> 3
@@ -134,7 +139,18 @@ class ConvStage:
         for t in range(self.k):
             key *= 5
             key += digits[:, t * self.dilation : t * self.dilation + length]
-        return np.take(table, key, axis=0)
+        return key
+
+    def preact_at_codes(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """:meth:`preact_at` of one window given as its base codes (length,) int8
+        (:func:`varxpress.sequence.encode.seq_codes`): each row's k-mer looked up in :meth:`_kmer_table`, as
+        :meth:`preact` computes a one-hot window; without a table, the one-hot rows of the stretch the rows read."""
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        a, b = max(0, lo - self.left), min(codes.shape[0], hi + self.right)  # the stretch the rows read
+        table = self._kmer_table()
+        if table is None:  # at the window's ends the part's zero padding is the window's
+            return self.preact_at(np.take(CODE_ROWS, codes[a:b], axis=0), rows - a)
+        return np.take(table, self._kmer_keys(codes[None, a:b])[0, rows - a], axis=0)
 
     def preact(self, x: np.ndarray) -> np.ndarray:
         """Full 'same' convolution. x: (n, length, cin) float32 -> (n, length, cout) float32 pre-activation.
@@ -179,6 +195,8 @@ class ConvStage:
         part = np.zeros((b - a, self.cin), dtype=np.float32)
         part[max(0, -a) : (b - a) - max(0, b - x.shape[0])] = x[max(0, a) : min(b, x.shape[0])]
         if self.by_taps and rows.size * 5 >= (b - a) * 4:
+            if rows.size == hi - lo:  # a run of positions: all of the part's, summed by slices, then the run's
+                return self.preact_rows(part, None)[0, self.left : self.left + rows.size]
             return self.preact_rows(part, rows - a)
         taps = (rows - lo)[:, None] + self.dilation * np.arange(self.k)[None, :]  # (r, k) rows of part
         cols = np.empty((rows.size, self.k * self.cin + 1), dtype=np.float32)

@@ -214,7 +214,7 @@ class Engine:
                     results[i] = Prediction(tasks[i], ref.pred, float(alt_pred), off, True, ref.window.n_fraction)
             alts = [alt_window(self.genome, tasks[i].tss, self.spec, tasks[i].allele) for i in others]
             if self.local is not None and others:  # indels: the reference's first layer, shifted (shiftpath)
-                preds = self.local.predict_windows(ref.cache, one_hot([a.seq for a in alts]),
+                preds = self.local.predict_windows(ref.cache, [a.seq for a in alts],
                                                    [_length_change(tasks[i].allele) for i in others])
                 for i, alt, alt_pred in zip(others, alts, preds):
                     results[i] = Prediction(tasks[i], ref.pred, float(alt_pred), off or alt.off_contig, False,

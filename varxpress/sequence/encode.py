@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ALPHABET", "one_hot", "decode", "reverse_complement"]
+__all__ = ["ALPHABET", "CODE_ROWS", "one_hot", "seq_codes", "onehot_codes", "decode", "reverse_complement"]
 
 ALPHABET = "ACGT"
 
@@ -21,6 +21,12 @@ for _i, _base in enumerate(ALPHABET):
     _INDEX[ord(_base)] = _i
     _INDEX[ord(_base.lower())] = _i
 _ROWS = np.eye(5, 4, dtype=np.float32)  # rows 0..3: identity; row 4: zeros
+
+# byte value -> base code (seq_codes): 1..4 for A,C,G,T (either case), 0 for anything else.
+_CODES = ((_INDEX + 1) % 5).astype(np.int8)
+
+CODE_ROWS = np.vstack([np.zeros((1, 4), dtype=np.float32), np.eye(4, dtype=np.float32)])
+"""One-hot rows by base code (:func:`seq_codes`): N (code 0, the all-zero row), then A, C, G, T."""
 
 _COMPLEMENT = str.maketrans(
     "ACGTUNRYSWKMBDHVacgtunryswkmbdhv",
@@ -69,6 +75,27 @@ def one_hot(seqs: str | Sequence[str]) -> np.ndarray:
             raise ValueError(f"sequence {i} has length {len(seq)}, sequence 0 has {length}: batches need equal lengths")
     codes = _to_bytes("".join(seqs)).reshape(len(seqs), length)
     return _rows(codes)
+
+
+def seq_codes(seq: str) -> np.ndarray:
+    """A DNA string -> base codes, shape (length,) int8: 1-4 for A, C, G, T (either case), 0 for N and every
+    other letter (the rows :func:`one_hot` encodes as all zero; ``CODE_ROWS[codes]`` is the one-hot encoding).
+    Equal codes mean equal one-hot rows: the engines compare windows and look k-mers up by them.
+
+    Raises:
+        ValueError: a character is not ASCII.
+    """
+    return np.take(_CODES, _to_bytes(seq))
+
+
+def onehot_codes(x: np.ndarray) -> np.ndarray | None:
+    """One-hot rows (..., 4) -> their base codes (...) int8 as :func:`seq_codes` gives them, or None when a row is
+    not exactly one-hot or all zero (e.g. a probability), which codes cannot stand for."""
+    codes = x @ np.arange(1, 5, dtype=np.float32)
+    if codes.size and (codes.min() < 0 or codes.max() > 4):
+        return None
+    codes = codes.astype(np.int8)
+    return codes if np.array_equal(np.take(CODE_ROWS, codes, axis=0), x) else None
 
 
 def decode(X: np.ndarray) -> str | list[str]:
