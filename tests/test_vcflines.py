@@ -18,6 +18,7 @@ import pysam
 import pytest
 
 from tests.test_pipeline import CHR1, inputs, run_score, toy_model  # noqa: F401 (fixtures)
+from varxpress.errors import UsageError
 from varxpress.io.vcflines import LineWriter, SampleCheck, line_chunks
 from varxpress.scoring import pipeline
 
@@ -285,3 +286,33 @@ def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_mode
     got, full = (json.loads((tmp_path / name).read_text()) for name in ("o.json", "full.json"))
     assert got["records_in"] == full["records_in"] == 6000 and got["scores"] == full["scores"] > 0
     assert got["records_out"] < got["records_in"]  # the records handed to stdout before its reader went away
+
+
+@pytest.mark.parametrize("out_name,how", [("o.vcf.gz", "lines"), ("o.vcf.gz", "htslib"), ("o.bcf", "htslib")])
+def test_a_compression_level_changes_the_bytes_not_the_records(inputs, toy_model, tmp_path, monkeypatch,  # noqa: F811
+                                                               out_name, how):
+    """``--compression-level`` reaches the BGZF writer of either path: level 0 (stored blocks) makes a file over twice
+    the default's size; every level gives the default's records and an index."""
+    if how == "htslib":
+        _as_htslib(monkeypatch)
+    sizes, records = {}, {}
+    for level in (None, 0, 9):
+        out = tmp_path / str(level) / out_name
+        out.parent.mkdir()
+        assert run_score(inputs, toy_model, out, *(() if level is None else ("--compression-level", level))) == 0
+        assert any(out.parent.glob(out_name + ".[tc][bs]i"))
+        sizes[level], records[level] = out.stat().st_size, [str(r) for r in cyvcf2.VCF(str(out))]
+    assert len(records[None]) == len(inputs["rows"]) and records[0] == records[None] == records[9]
+    assert sizes[0] > 2 * sizes[None]
+
+
+def test_a_compression_level_for_a_plain_output_is_refused_before_anything_loads(inputs, toy_model, tmp_path,  # noqa: F811
+                                                                               capsys):
+    out = tmp_path / "o.vcf"
+    assert run_score(inputs, toy_model, out, "--compression-level", 1) == 2
+    assert "a compression level applies to a compressed output (.vcf.gz, .bcf)" in capsys.readouterr().err
+    assert not out.exists()
+    cfg = pipeline.ScoreConfig(vcf=str(inputs["vcf"]), resources=None, out=str(tmp_path / "o.vcf.gz"),
+                               compression_level=12)
+    with pytest.raises(UsageError, match="compression level 12: give 0"):
+        pipeline.score_vcf(cfg)  # resources None: refused before they would be loaded

@@ -184,17 +184,18 @@ def line_chunks(path: str, header_lines: int, columns: int, size: int, check: Sa
 
 class LineWriter(PipedOutput):
     """Writes a VCF's text into ``path``: BGZF-compressed (``compressed``, as htslib writes ``.vcf.gz``; tabix
-    indexes it) or plain; ``-`` is standard output. A failing write (a full disk) raises
+    indexes it; at BGZF compression ``level`` 0-9, None for htslib's default) or plain; ``-`` is standard output.
+    A failing write (a full disk) raises
     :class:`~varxpress.errors.OutputError` naming ``name``, the output as the user gave it. When the reader of a
     pipe goes away (``-o - | head``) the text stops there and :attr:`reader_gone` is set: the caller finishes its
     other outputs, then says so (:class:`~varxpress.errors.ReaderGone`)."""
 
-    def __init__(self, path: str, compressed: bool, name: str) -> None:
+    def __init__(self, path: str, compressed: bool, name: str, level: int | None = None) -> None:
         self.path = name
         if compressed:
             from pysam.libcbgzf import BGZFile  # pysam's htslib BGZF writer; only compressed outputs need it
 
-            self._fh = BGZFile(path, "wb")
+            self._fh = BGZFile(path, "wb" if level is None else f"wb{level}")
         elif path == "-":
             self._fh = open(sys.stdout.fileno(), "wb", closefd=False)
         else:

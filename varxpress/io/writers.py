@@ -28,7 +28,7 @@ import shutil
 import subprocess
 from typing import IO, Iterable, Sequence
 
-from varxpress.errors import OutputError, ReaderGone
+from varxpress.errors import OutputError, ReaderGone, UsageError
 from varxpress.io.inputs import open_bytes
 from varxpress.io.outputs import PipedOutput, atomic_path
 from varxpress.scoring.scores import GeneScore, strongest
@@ -246,14 +246,23 @@ def _text_records(path: str) -> int:
         return n
 
 
-def vcf_write_mode(path: str) -> str:
+def vcf_write_mode(path: str, level: int | None = None) -> str:
     """cyvcf2 Writer mode for an output name: BCF (``.bcf``), BGZF-compressed VCF (``.gz``, ``.bgz``, as bcftools
-    does for any such name) or plain VCF (anything else, ``-`` included)."""
-    if path.endswith(".bcf"):
-        return "wb"
-    if path.endswith((".gz", ".bgz")):
-        return "wz"
-    return "w"
+    does for any such name) or plain VCF (anything else, ``-`` included); with ``level`` (0-9, for a compressed
+    output) its BGZF compression level appended, as htslib reads it (``wz1``)."""
+    mode = "wb" if path.endswith(".bcf") else "wz" if path.endswith((".gz", ".bgz")) else "w"
+    return mode if level is None or mode == "w" else f"{mode}{level}"
+
+
+def check_compression_level(level: int | None, path: str) -> None:
+    """Refuse a BGZF compression ``level`` outside 0-9, or given for an output that is not compressed."""
+    if level is None:
+        return
+    if not isinstance(level, int) or not 0 <= level <= 9:
+        raise UsageError(f"compression level {level!r}: give 0 (none) to 9 (smallest)")
+    if vcf_write_mode(path) == "w":
+        raise UsageError(f"a compression level applies to a compressed output (.vcf.gz, .bcf); {path} is written "
+                         f"as plain text")
 
 
 def index_vcf(path: str, name: str | None = None) -> list[str]:

@@ -34,7 +34,8 @@ from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
                               open_vcf, read_checked, unparsable)
 from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
-from varxpress.io.writers import TsvWriter, add_header, annotate, check_written, index_vcf, vcf_write_mode
+from varxpress.io.writers import (TsvWriter, add_header, annotate, check_compression_level, check_written, index_vcf,
+                                  vcf_write_mode)
 from varxpress.models.registry import lookup
 from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
@@ -75,6 +76,7 @@ class ScoreConfig:
     #: give records that no model window holds ``VXP_SKIP`` reasons too (checking them as the others); by default
     #: they are written through unchanged, counted as ``no_gene_in_window``
     mark_outside_windows: bool = False
+    compression_level: int | None = None  #: BGZF level 0-9 of a .vcf.gz or .bcf output; None: htslib's default (6)
     quiet: bool = False
     command_line: str = ""
 
@@ -222,6 +224,7 @@ class Scorer:
     def run(self, vcf_path: str, out: str, tsv: str | None = None) -> ScoreStats:
         """Score ``vcf_path`` (a file, ``-`` for standard input, or a pipe) into ``out`` (VCF/VCF.gz/BCF or ``-``)
         and optionally ``tsv``."""
+        check_compression_level(self.cfg.compression_level, out)
         with seekable_input(vcf_path) as source:
             return self._run(source, input_name(vcf_path), out, tsv)
 
@@ -263,13 +266,13 @@ class Scorer:
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(atomic_path(out, INDEX_SUFFIXES, stream=True))
             if as_lines:
-                writer = LineWriter(tmp, compressed=vcf_write_mode(out) == "wz", name=out)
+                writer = LineWriter(tmp, compressed=vcf_write_mode(out) == "wz", name=out, level=cfg.compression_level)
                 stack.callback(writer.abort)  # closed before the temporary file is removed, whatever happens
                 writer.write(vcf.raw_header.encode("utf-8"))  # our provenance lines may name non-ASCII files
                 parser = cyvcf2.Writer(os.devnull, vcf, mode="w")  # parses the lines that are classified
                 stack.callback(parser.close)
             else:
-                writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out)), None
+                writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out, cfg.compression_level)), None
                 writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
             # htslib's writer does not see its failed writes: on standard output, the pipe is asked after each chunk
@@ -420,4 +423,5 @@ def _progress(quiet: bool):
 
 def score_vcf(cfg: ScoreConfig) -> ScoreStats:
     """Score ``cfg.vcf`` into ``cfg.out`` (and ``cfg.tsv``); the whole ``varxpress score`` in one call."""
+    check_compression_level(cfg.compression_level, cfg.out)  # before the resources load
     return Scorer(cfg).run(cfg.vcf, cfg.out, cfg.tsv)
