@@ -288,6 +288,33 @@ def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_mode
     assert got["records_out"] < got["records_in"]  # the records handed to stdout before its reader went away
 
 
+@pytest.mark.parametrize("name", ["o.vcf", "o.vcf.gz"], ids=["lines", "htslib"])
+def test_a_reader_of_a_fifo_that_goes_away_is_exit_141(inputs, toy_model, tmp_path, name):  # noqa: F811
+    """``-o FIFO``: a compressed one is written by htslib, whose writer does not see its failed writes, so the FIFO is
+    asked after each chunk as standard output is; either way the run ends 141 with one message (no htslib complaint
+    when its buffer is flushed into the closed pipe) and the stats are written."""
+    header = [line for line in inputs["vcf"].read_text().splitlines() if line.startswith("#")]
+    rows = [f"chr1\t{1 + k % 170}\tr{k}\t{CHR1[k % 170]}\tG\t{k % 97}\tPASS\tDP={k}\tGT\t0/1\t1|1"
+            for k in range(20000)]
+    rows.sort(key=lambda r: int(r.split("\t")[1]))
+    inputs["vcf"].write_text("\n".join(header + rows) + "\n")  # more than a pipe holds, compressed too
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    argv = [sys.executable, "-m", "varxpress", "score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]),
+            "--tss", str(inputs["tss"]), "--model", str(toy_model), "-o", str(fifo), "--quiet",
+            "--stats", str(tmp_path / "o.json")]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    with open(fifo, "rb") as reader:  # waits for score to open it
+        assert reader.read(1000)[:2] in (b"##", b"\x1f\x8b")
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, err
+    assert err.strip().splitlines() == [f"varxpress ERROR: the reader of {fifo} went away (e.g. `| head`) after part "
+                                        f"of the VCF: the VCF is incomplete; every other output was written in full"]
+    stats = json.loads((tmp_path / "o.json").read_text())
+    assert stats["records_in"] == 20000 and stats["records_out"] < 20000
+
+
 @pytest.mark.parametrize("out_name,how", [("o.vcf.gz", "lines"), ("o.vcf.gz", "htslib"), ("o.bcf", "htslib")])
 def test_a_compression_level_changes_the_bytes_not_the_records(inputs, toy_model, tmp_path, monkeypatch,  # noqa: F811
                                                                out_name, how):

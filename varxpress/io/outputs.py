@@ -43,7 +43,8 @@ from typing import IO, Callable, Iterable, Iterator, Mapping
 from varxpress.errors import OutputError, UsageError
 
 __all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
-           "partial_pattern", "discard_stdout", "pipe_reader_gone", "PipedOutput", "save_figure"]
+           "partial_pattern", "discard_stdout", "discard_pipe", "pipe_reader_gone", "reader_probe", "PipedOutput",
+           "save_figure"]
 
 log = logging.getLogger(__name__)
 
@@ -320,11 +321,52 @@ def pipe_reader_gone(fd: int) -> bool:
     return False
 
 
+def reader_probe(path: str) -> int | None:
+    """A descriptor that :func:`pipe_reader_gone` can ask about the reader of the output ``path``: standard output's
+    for ``-``, else, for a FIFO or a pipe (``/dev/fd/N``), a second write end of it, opened without waiting (call this
+    after the output itself is open: its reader is there then); the caller closes it. None for a file, a device, or
+    a pipe that has no reader any more."""
+    if path == "-":
+        return sys.stdout.fileno()
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return None
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader (any more)
+        return None
+
+
 def discard_stdout() -> None:
     """Point standard output at ``/dev/null`` after its reader went away, so later flushes (at exit) cannot fail."""
+    with contextlib.suppress(OSError, ValueError):  # a standard output without a descriptor has nothing to point
+        _discard([sys.stdout.fileno()])
+
+
+def discard_pipe(path: str, keep: int | None = None) -> None:
+    """After the reader of the output ``path`` went away: point every descriptor of this process open on that pipe
+    (a writer's that cannot be told, htslib's, which it still flushes at close) but ``keep`` at ``/dev/null``, so the
+    close neither fails nor complains; standard output for ``-``."""
+    if path == "-":
+        discard_stdout()
+        return
+    with contextlib.suppress(OSError):
+        pipe = os.stat(path)
+        fds = [int(name) for name in os.listdir("/dev/fd") if name.isdigit() and int(name) != keep]
+        _discard([fd for fd in fds if _same_file(fd, pipe)])
+
+
+def _same_file(fd: int, st: os.stat_result) -> bool:
+    with contextlib.suppress(OSError):
+        mine = os.fstat(fd)
+        return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
+    return False
+
+
+def _discard(fds: list[int]) -> None:
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        for fd in fds:
+            os.dup2(devnull, fd)
         os.close(devnull)
 
 

@@ -28,7 +28,7 @@ import cyvcf2
 from varxpress import __version__
 from varxpress.errors import ReaderGone, RefMismatchError, RefMismatchWarning, VcfError
 from varxpress.io.inputs import input_name, seekable_input
-from varxpress.io.outputs import atomic_path, discard_stdout, in_place, pipe_reader_gone
+from varxpress.io.outputs import atomic_path, discard_pipe, in_place, pipe_reader_gone, reader_probe
 from varxpress.io.refspans import RefSpans
 from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele, record_pos, scan_vcf_text
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
@@ -275,8 +275,12 @@ class Scorer:
                 writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out, cfg.compression_level)), None
                 writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
-            # htslib's writer does not see its failed writes: on standard output, the pipe is asked after each chunk
-            gone, ask_pipe = False, out == "-" and not as_lines
+            # htslib's writer does not see its failed writes: a pipe it writes (standard output, a FIFO) is asked
+            # after each chunk whether its reader is still there
+            probe = None if as_lines else reader_probe(out)
+            if probe is not None and out != "-":
+                stack.callback(os.close, probe)
+            gone = False
             ok = False
             try:
                 progress = _progress(cfg.quiet)
@@ -289,13 +293,13 @@ class Scorer:
                     while started and (chunk is None or len(started) >= IN_FLIGHT):
                         progress.update(self._write_chunk(started.popleft(), vcf_path, line_base, stats,
                                                           None if gone else writer, tsv_writer, clear))
-                        gone = gone or (ask_pipe and pipe_reader_gone(sys.stdout.fileno()))
+                        gone = gone or (probe is not None and pipe_reader_gone(probe))
                 progress.close()
                 if scan is not None and stats.records_in != scan.records:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
                                    f"{scan.records} data lines; check it with `bcftools view {vcf_path}`")
                 if gone:
-                    discard_stdout()  # what htslib still holds goes nowhere, without an error at close
+                    discard_pipe(out, keep=probe)  # what htslib still holds goes nowhere, without an error at close
                 writer.close()
                 if not streaming:
                     check_written(tmp, stats.records_out, out)
