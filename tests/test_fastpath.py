@@ -23,6 +23,7 @@ from varxpress.models.fastpath import (
 )
 from varxpress.models.hparams import DEFAULT_HPARAMS
 from varxpress.models.network import ExpressionModel
+from varxpress.sequence.encode import decode
 
 TOL = 1e-4  # on the network's output scale
 
@@ -216,13 +217,25 @@ def test_many_snvs_in_one_gene_are_batched_like_single_ones(xpresso):
 
 
 def test_reference_base_and_empty_set_give_reference_prediction(xpresso):
+    """A variant that changes nothing the network sees has the reference prediction itself, a delta of exactly 0
+    (not 1e-16 from the head's products rounding by batch shape), among other variants of any batch, and an
+    alternate window equal to the reference does among indels."""
     scorer = LocalScorer(xpresso)
     rng = np.random.default_rng(3)
-    codes = rng.integers(0, 4, xpresso.window_spec.length)
+    length = xpresso.window_spec.length
+    codes = rng.integers(0, 4, length)
     cache = scorer.prepare(_onehot(codes), None)
-    out = scorer.predict_substitutions(cache, [[], [(100, int(codes[100]))], [(5, 0), (5, int(codes[5]))]])
-    assert out[0] == cache.pred == scorer.ref_prediction(cache)
-    assert np.abs(out - cache.pred).max() < 1e-6  # same base, and a later edit overriding an earlier one
+    same = [[], [(100, int(codes[100]))], [(5, 0), (5, int(codes[5]))]]  # a later edit overrides an earlier one
+    others = [[(int(p), int((codes[p] + 1) % 4))] for p in rng.integers(0, length, 37)]
+    for batch in (same, same + others, others[:5] + same + others):
+        out = scorer.predict_substitutions(cache, batch)
+        at = [i for i, s in enumerate(batch) if any(s is t for t in same)]
+        assert (out[at] == cache.pred).all() and cache.pred == scorer.ref_prediction(cache)
+        assert np.ptp(out) > 0 or batch is same
+    ref_seq = decode(_onehot(codes))
+    moved = [ref_seq[3:] + "ACG", "T" + ref_seq[:-1], ref_seq]
+    out = scorer.predict_windows(cache, moved, [-3, 1, 0])
+    assert out[2] == cache.pred and out[0] != cache.pred
 
 
 def test_bad_edits_are_refused(xpresso):

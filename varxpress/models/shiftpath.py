@@ -242,4 +242,5 @@ def predict_windows(scorer, cache, alts: np.ndarray | Sequence[str], shifts: Seq
         head = scorer.head
         h = last.reshape(n, -1) @ head.w_flat.reshape(-1, head.w_flat.shape[2])
         h = h.astype(np.float64) + scorer._features(cache.features, n) @ head.w_feat + head.bias
-        return head.finish(h)
+        unchanged = (_bits(last) == _bits(cache.a[-1])[None]).reshape(n, -1).all(axis=1)
+        return scorer._finish(cache, h, unchanged)
