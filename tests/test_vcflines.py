@@ -291,8 +291,9 @@ def test_a_reader_of_standard_output_that_goes_away_is_exit_141(inputs, toy_mode
 @pytest.mark.parametrize("name", ["o.vcf", "o.vcf.gz"], ids=["lines", "htslib"])
 def test_a_reader_of_a_fifo_that_goes_away_is_exit_141(inputs, toy_model, tmp_path, name):  # noqa: F811
     """``-o FIFO``: a compressed one is written by htslib, whose writer does not see its failed writes, so the FIFO is
-    asked after each chunk as standard output is; either way the run ends 141 with one message (no htslib complaint
-    when its buffer is flushed into the closed pipe) and the stats are written."""
+    asked after each chunk as standard output is; either way the run ends 141 with one message, and the stats are
+    written. htslib complains at most about the blocks of the chunk it was writing when the reader left (before, it
+    complained about every block to the end and the run exited 0)."""
     header = [line for line in inputs["vcf"].read_text().splitlines() if line.startswith("#")]
     rows = [f"chr1\t{1 + k % 170}\tr{k}\t{CHR1[k % 170]}\tG\t{k % 97}\tPASS\tDP={k}\tGT\t0/1\t1|1"
             for k in range(20000)]
@@ -309,8 +310,10 @@ def test_a_reader_of_a_fifo_that_goes_away_is_exit_141(inputs, toy_model, tmp_pa
         assert reader.read(1000)[:2] in (b"##", b"\x1f\x8b")
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141, err
-    assert err.strip().splitlines() == [f"varxpress ERROR: the reader of {fifo} went away (e.g. `| head`) after part "
-                                        f"of the VCF: the VCF is incomplete; every other output was written in full"]
+    *htslib, last = err.strip().splitlines()
+    assert last == (f"varxpress ERROR: the reader of {fifo} went away (e.g. `| head`) after part of the VCF: the VCF "
+                    f"is incomplete; every other output was written in full")
+    assert len(htslib) <= 3 and all(line.startswith("[E::bgzf_") for line in htslib), err
     stats = json.loads((tmp_path / "o.json").read_text())
     assert stats["records_in"] == 20000 and stats["records_out"] < 20000
 
