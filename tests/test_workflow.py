@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from varxpress.workflow import sharding
+from varxpress.workflow import runner, sharding
 from varxpress.cli import build_parser, main
 from varxpress.errors import VcfError
 from varxpress.workflow.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
@@ -337,3 +337,13 @@ def test_killed_run_resumes_redoing_only_the_missing_shards(reference, tmp_path)
     assert Path(f"{out}.tbi").exists()
     report = json.loads((tmp_path / "cohort.scored.report.json").read_text())
     assert report["records_in"] == report["input_records"] == 19
+
+
+def test_missing_tools_say_how_to_install_them_outside_a_checkout(monkeypatch):
+    """A wheel installed outside the source tree has no scripts/ folder: the message names package managers too."""
+    monkeypatch.setattr(runner.importlib.util, "find_spec", lambda name: object())  # Snakemake "installed"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(WorkflowError, match=r"bcftools and tabix not found on PATH: .*apt-get install bcftools tabix"):
+        runner._check_tools()
+    with pytest.raises(sharding.GatherError, match=r"conda install -c bioconda bcftools htslib"):
+        sharding.gather(["a.vcf.gz"], "out.vcf.gz")

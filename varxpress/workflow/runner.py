@@ -165,7 +165,9 @@ def _check_tools() -> None:
         raise WorkflowError("Snakemake is not installed: `pip install 'varxpress[workflow]'` (or `make install`)")
     missing = [t for t in ("bcftools", "tabix") if shutil.which(t) is None]
     if missing:
-        raise WorkflowError(f"{' and '.join(missing)} not found on PATH: run scripts/install-system-deps")
+        raise WorkflowError(f"{' and '.join(missing)} not found on PATH: install bcftools and tabix (e.g. `apt-get "
+                            f"install bcftools tabix`, `conda install -c bioconda bcftools htslib`; in a checkout: "
+                            f"scripts/install-system-deps)")
 
 
 def _hold_folder(workdir: Path, grace_s: float = 10.0):

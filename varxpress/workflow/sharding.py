@@ -281,7 +281,9 @@ def read_plan(folder: str | os.PathLike) -> dict:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise GatherError(f"{name} not found on PATH: install bcftools and tabix (scripts/install-system-deps)")
+        raise GatherError(f"{name} not found on PATH: install bcftools and tabix (e.g. `apt-get install bcftools "
+                          f"tabix`, `conda install -c bioconda bcftools htslib`; in a checkout: "
+                          f"scripts/install-system-deps)")
     return path
 
 
