@@ -327,7 +327,9 @@ def reader_probe(path: str) -> int | None:
     after the output itself is open: its reader is there then); the caller closes it. None for a file, a device, or
     a pipe that has no reader any more."""
     if path == "-":
-        return sys.stdout.fileno()
+        with contextlib.suppress(OSError, ValueError):  # a standard output without a descriptor cannot be asked
+            return sys.stdout.fileno()
+        return None
     try:
         if not stat.S_ISFIFO(os.stat(path).st_mode):
             return None

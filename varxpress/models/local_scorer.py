@@ -373,22 +373,22 @@ class LocalScorer:
             flat = np.zeros((bsz, self.n_last + 2 * w, c), dtype=np.float32)
             flat[np.arange(bsz)[:, None], (start + w)[:, None] + np.arange(w)[None, :]] = delta
             h += flat[:, w : w + self.n_last].reshape(bsz, -1) @ w_flat.reshape(-1, units)
-            return self._finish(cache, h, (h == cache.h).all(axis=1))
+            return self._finish(cache, h)
         for u, s in enumerate(uniq):
             s = int(s)
             lo, hi = max(s, 0), min(s + w, self.n_last)
             if lo < hi:
                 sel = np.flatnonzero(inv == u)
                 h[sel] += delta[sel, lo - s : hi - s].reshape(sel.size, -1) @ w_flat[lo:hi].reshape(-1, units)
-        return self._finish(cache, h, (h == cache.h).all(axis=1))
+        return self._finish(cache, h)
 
-    def _finish(self, cache: RefCache, h: np.ndarray, unchanged: np.ndarray) -> np.ndarray:
-        """The rest of the head for first-dense pre-activations ``h`` (n, units); the rows marked ``unchanged`` (their
-        network input to the head is the reference's) get the reference prediction itself. The head's products round
-        differently by batch shape (about 1e-16), and a variant that changes nothing the network sees must have a
-        delta of exactly 0 (its percentile then is that of 0, not of 1e-16)."""
+    def _finish(self, cache: RefCache, h: np.ndarray, unchanged: np.ndarray | None = None) -> np.ndarray:
+        """The rest of the head for first-dense pre-activations ``h`` (n, units); the rows ``unchanged`` marks (their
+        input to the head is the reference's; by default, those whose ``h`` is the reference's) get the reference
+        prediction itself. The head's products round differently by batch shape (about 1e-16), and a variant that
+        changes nothing the network sees must have a delta of exactly 0 (its percentile then is that of 0)."""
         out = self.head.finish(h)
-        out[unchanged] = cache.pred
+        out[(h == cache.h).all(axis=1) if unchanged is None else unchanged] = cache.pred
         return out
 
 

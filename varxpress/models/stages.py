@@ -29,7 +29,6 @@ _TABLE_BYTES = 16 << 20
 _TAPS_MIN_CIN = 16
 
 
-
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0, out=x) if x.flags.writeable else np.maximum(x, 0)
 
