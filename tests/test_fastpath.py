@@ -23,7 +23,7 @@ from varxpress.models.fastpath import (
 )
 from varxpress.models.hparams import DEFAULT_HPARAMS
 from varxpress.models.network import ExpressionModel
-from varxpress.sequence.encode import decode
+from varxpress.sequence.encode import decode, seq_codes
 
 TOL = 1e-4  # on the network's output scale
 
@@ -424,6 +424,26 @@ def test_first_layer_by_kmer_table_equals_the_im2col_product(k, dilation):
     # the position the soft row reaches differs, as a convolution of the soft value should
     assert not np.allclose(by_table[0, 5], by_product[0, 5])
     assert pickle.loads(pickle.dumps(stage))._table is None  # worker processes rebuild it rather than receive it
+
+
+@pytest.mark.parametrize("k, dilation", [(6, 1), (3, 4), (1, 1), (11, 1)])
+def test_first_layer_at_some_positions_from_base_codes_equals_the_full_pass(k, dilation):
+    """The indel engine recomputes a few first-layer positions of a window given as base codes: by k-mer where the
+    stage has a table (k 6 and 3: the same lookups as the full pass), else from the one-hot rows of the stretch
+    those positions read (k 1 and 11: no table), the window's ends padded as in the full pass."""
+    from varxpress.models import stages
+
+    rng = np.random.default_rng(k)
+    stage = stages.ConvStage(rng.normal(size=(k, 4, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32),
+                             dilation, ["relu"], 3)
+    codes = np.where(rng.random(120) < 0.1, -1, rng.integers(0, 4, 120))
+    full = stage.preact(_onehot(codes)[None])[0]
+    assert (stage._table is not None) == (k in (6, 3))
+    seq = seq_codes(decode(_onehot(codes)))
+    for rows in (np.arange(0, 4), np.array([2, 7, 8, 50]), np.arange(60, 75), np.arange(115, 120), np.array([119])):
+        np.testing.assert_allclose(stage.preact_at_codes(seq, rows), full[rows], rtol=0, atol=1e-5)
+        if stage._table is not None:  # the same table rows, bit for bit
+            np.testing.assert_array_equal(stage.preact_at_codes(seq, rows), full[rows])
 
 
 @pytest.mark.parametrize("k, dilation, cin", [(9, 1, 32), (4, 3, 16), (1, 1, 20)])
