@@ -29,6 +29,7 @@ from typing import Any
 
 from varxpress.errors import VarxpressError
 from varxpress.models.registry import lookup
+from varxpress.workflow.sharding import INSTALL_TOOLS
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +166,7 @@ def _check_tools() -> None:
         raise WorkflowError("Snakemake is not installed: `pip install 'varxpress[workflow]'` (or `make install`)")
     missing = [t for t in ("bcftools", "tabix") if shutil.which(t) is None]
     if missing:
-        raise WorkflowError(f"{' and '.join(missing)} not found on PATH: install bcftools and tabix (e.g. `apt-get "
-                            f"install bcftools tabix`, `conda install -c bioconda bcftools htslib`; in a checkout: "
-                            f"scripts/install-system-deps)")
+        raise WorkflowError(f"{' and '.join(missing)} not found on PATH: {INSTALL_TOOLS}")
 
 
 def _hold_folder(workdir: Path, grace_s: float = 10.0):

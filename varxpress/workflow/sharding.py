@@ -278,12 +278,15 @@ def read_plan(folder: str | os.PathLike) -> dict:
 # -- gather and report ----------------------------------------------------------------------------------------
 
 
+#: how to get the tools the gather needs, also where a wheel installed outside the source tree has no scripts/
+INSTALL_TOOLS = ("install bcftools and tabix (e.g. `apt-get install bcftools tabix`, `conda install -c bioconda "
+                 "bcftools htslib`; in a checkout: scripts/install-system-deps)")
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise GatherError(f"{name} not found on PATH: install bcftools and tabix (e.g. `apt-get install bcftools "
-                          f"tabix`, `conda install -c bioconda bcftools htslib`; in a checkout: "
-                          f"scripts/install-system-deps)")
+        raise GatherError(f"{name} not found on PATH: {INSTALL_TOOLS}")
     return path
 
 
