@@ -150,3 +150,52 @@ def test_vectorised_ref_comparison_equals_comparing_each_allele(tmp_path, layout
     assert 100 < sum(want) < len(want) - 100  # both outcomes are exercised
     assert spans.matches("c9", starts[:3], alleles[:3]).tolist() == [False] * 3
 
+
+
+class _Windows:
+    """The one thing triage asks of a TSS index: whether some window overlaps each REF span."""
+
+    def __init__(self, windows: dict[str, list[tuple[int, int]]]) -> None:
+        self.windows = windows
+
+    def any_overlapping(self, chrom, starts, ends):
+        return np.array([any(s < b and a < e for a, b in self.windows.get(chrom, []))
+                         for s, e in zip(starts.tolist(), ends.tolist())], dtype=bool)
+
+
+def test_triage_of_a_chunk_equals_judging_each_record(tmp_path):
+    """A chunk with contigs in several runs (one of them unknown), REF alleles right and wrong, and ALT columns
+    that are and are not plain: each record's count of plain alleles is what the rule gives for it alone."""
+    from varxpress.io.variants import SkipReason, classify_allele
+    from varxpress.scoring.triage import Columns, triage
+
+    rng = np.random.default_rng(11)
+    seqs = {"c1": "".join(rng.choice(list("ACGT"), 2000)), "c2": "".join(rng.choice(list("ACGT"), 1500))}
+    genome = _fasta(tmp_path, seqs, "one line")
+    index = _Windows({"c1": [(300, 500), (1200, 1300)], "c2": [(0, 100)]})
+    alts = ["A", "C", "G", "T", "A,C", "G,T", "<DEL>", "A,*", ".", "ACG"]
+    rows = []
+    for chrom, n in (("c1", 120), ("c2", 80), ("chrU", 10), ("c1", 60), ("c2", 40)):
+        for _ in range(n):
+            start = int(rng.integers(0, len(seqs.get(chrom, "A" * 900)) - 5))
+            ref = seqs.get(chrom, "A" * 900)[start:start + int(rng.integers(1, 4))]
+            if rng.random() < 0.1:
+                ref = _other(ref[0]) + ref[1:]
+            rows.append((chrom, start, ref, str(rng.choice(alts))))
+    cols = Columns([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.int64), [r[2] for r in rows],
+                   lambda k: rows[k][3], None)
+    plain, _ = triage(genome, index, cols, 1000)
+
+    def alone(chrom, start, ref, alt):
+        if chrom not in seqs or index.any_overlapping(chrom, np.array([start]), np.array([start + len(ref)]))[0]:
+            return 0
+        if seqs[chrom][start:start + len(ref)] != ref or alt == ".":
+            return 0
+        kinds = [classify_allele(ref, a, 1000) for a in alt.split(",")]
+        return 0 if any(isinstance(k, SkipReason) for k in kinds) else len(kinds)
+
+    want = [alone(*r) for r in rows]
+    assert list(plain) == want
+    assert 0 < sum(w > 0 for w in want) < len(want) and max(want) == 2  # plain and not, one and two alleles
+    plain, _ = triage(genome, index, cols, 1000, classify_all=True)
+    assert not any(plain)
