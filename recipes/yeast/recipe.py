@@ -335,7 +335,7 @@ def validation_baselines(dataset: Path, upstream: int, downstream: int, kmax: in
         fit.fit(train.features[:, idx], train.labels)
         out["features"][group] = keep(regression_metrics(valid.labels, fit.predict(valid.features[:, idx])))
     for k in range(1, kmax + 1):
-        ridge = KmerRidgeBaseline(k).fit(train.X, train.features, train.labels)
+        ridge = KmerRidgeBaseline(k, choose_k=False).fit(train.X, train.features, train.labels)
         out["kmer_ridge"][str(k)] = keep(regression_metrics(valid.labels, ridge.predict(valid.X, valid.features)))
         log.info("validation, %d-mer ridge + features: %s", k, out["kmer_ridge"][str(k)])
     for group, m in out["features"].items():

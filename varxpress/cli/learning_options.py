@@ -35,8 +35,10 @@ def add_seed(parser: argparse.ArgumentParser, text: str, default: int | None = 0
 
 
 def add_kmax(parser: argparse.ArgumentParser, text: str) -> None:
-    """``--kmax``: the longest k-mer of the ridge baseline."""
-    parser.add_argument("--kmax", type=positive_int, default=6, help=text)
+    """``--kmax``: the longest k-mer of the ridge baseline (``text`` says whose), which picks its k up to it."""
+    parser.add_argument("--kmax", type=positive_int, default=6,
+                        help=f"{text}: it uses 1- to k-mers, k <= KMAX chosen by its leave-one-out error on the "
+                             f"training split (default 6)")
 
 
 def add_training_memory(parser: argparse.ArgumentParser, text: str) -> None:

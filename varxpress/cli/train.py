@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_seed(parser, "override the hyperparameters' seed", default=None)
     parser.add_argument("--name", default=None, help="model name in the metadata (default: file stem)")
     add_standardize_labels(parser, "train on the labels as they are (default: z-scored with training-split mean/sd)")
-    add_kmax(parser, "longest k-mer of the ridge baseline (default 6)")
+    add_kmax(parser, "longest k-mer of the ridge baseline")
     add_training_memory(parser, "splits larger than this (uint8 windows) are streamed from the HDF5 file")
     parser.add_argument("--on-collapse", choices=ON_COLLAPSE, default="warn",
                         help="when, at the end of an epoch, the validation predictions' sd falls below "

@@ -89,6 +89,8 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     rows += [{"predictor": name, **m[split], **boot.intervals(name), "calibrated": False}
              for name, m in metrics.items()]
     table = pd.DataFrame(rows)
+    if "kmer_k" in table:  # the ridge's k: a whole number, empty for the other predictors
+        table["kmer_k"] = table["kmer_k"].astype("Int64")
     predictions = pd.DataFrame({"id": arrays.ids, "observed": y, "model": pred,
                                 **{name: p[split] for name, p in preds.items()}})
     if out_dir is not None:
@@ -112,5 +114,5 @@ def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFr
 
 
 def _jsonable(row: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else
+    return {k: (None if (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA else
                 (v.item() if isinstance(v, np.generic) else v)) for k, v in row.items()}
