@@ -63,7 +63,8 @@ BUNDLED: dict[str, BundledModel] = {
         "S. cerevisiae network trained by recipes/yeast (5 seeds merged), 4,818 TIF-seq TSSs"),
     "human-mpra-wtc11": BundledModel(
         "human-mpra-wtc11", "human_mpra_wtc11.vxm.h5", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
-        "promoter activity in WTC11 iPSCs (lentiMPRA, 3 seeds merged), 200-bp window [TSS-120, TSS+80)"),
+        "promoter activity in WTC11 iPSCs (lentiMPRA, 3 seeds merged), 200-bp window [TSS-120, TSS+80); not "
+        "clearly better than a 1-6-mer ridge (docs/model-quality.md)"),
     "human-xpresso-promoter": BundledModel(
         "human-xpresso-promoter", "human_xpresso_promoter.combination.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
         "combination of human (weight 0.5) and human-mpra-wtc11 (weight 1), deltas in background SDs",
