@@ -67,8 +67,8 @@ BUNDLED: dict[str, BundledModel] = {
         "clearly better than a 1-6-mer ridge (docs/model-quality.md)"),
     "human-xpresso-promoter": BundledModel(
         "human-xpresso-promoter", "human_xpresso_promoter.combination.json", DEFAULT_TSS, DEFAULT_TSS_OFFSET, "hg38",
-        "combination of human (weight 0.5) and human-mpra-wtc11 (weight 1), deltas in background SDs",
-        kind="combination"),
+        "combination of human (weight 0.5) and human-mpra-wtc11 (weight 1), deltas in background SDs; see "
+        "human-mpra-wtc11's caveat", kind="combination"),
 }
 
 #: Named entries written ahead of their model files: the HepG2 lentiMPRA model (200 bp, [TSS-120, TSS+80):
