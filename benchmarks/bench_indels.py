@@ -16,7 +16,8 @@ time (``process_time``, one process, one BLAS thread) of:
 * a full numpy forward pass (``predict_full``) and Keras ``predict`` on a sample of ``--full-sample`` of the windows.
 
 It prints indels per CPU-second for each, the ratios, and the largest differences (engine against the numpy pass,
-Keras and the baseline, and sequences against one-hot windows). ``--json`` keeps the figures. Not a test: nothing here asserts a timing.
+Keras and the baseline, and sequences against one-hot windows). ``--json`` keeps the figures. Not a test: nothing
+here asserts a timing.
 
 Usage::
 

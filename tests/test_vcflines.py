@@ -336,8 +336,8 @@ def test_a_compression_level_changes_the_bytes_not_the_records(inputs, toy_model
     assert sizes[0] > 2 * sizes[None]
 
 
-def test_a_compression_level_for_a_plain_output_is_refused_before_anything_loads(inputs, toy_model, tmp_path,  # noqa: F811
-                                                                               capsys):
+def test_a_compression_level_for_a_plain_output_is_refused_before_loading(inputs, toy_model, tmp_path,  # noqa: F811
+                                                                          capsys):
     out = tmp_path / "o.vcf"
     assert run_score(inputs, toy_model, out, "--compression-level", 1) == 2
     assert "a compression level applies to a compressed output (.vcf.gz, .bcf)" in capsys.readouterr().err

@@ -72,8 +72,9 @@ def stretches(ref: np.ndarray, alt: np.ndarray, shift: int, most: int = 3, min_l
     work, never change a result (every stretch returned is checked base by base).
 
     Args:
-        ref, alt: one-hot windows, shape (L, 4), or their base codes, shape (L,) (see :func:`varxpress.sequence.encode.seq_codes`), or any
-            arrays whose rows compare equal exactly when the inputs do.
+        ref, alt: one-hot windows, shape (L, 4), or their base codes, shape (L,) (see
+            :func:`varxpress.sequence.encode.seq_codes`), or any arrays whose rows compare equal exactly when the
+            inputs do.
         shift: the allele's length change (``len(ALT) - len(REF)``); offsets 0, ``shift`` and ``-shift`` are tried.
         min_len: shorter runs are ignored.
     """
