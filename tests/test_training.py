@@ -226,3 +226,41 @@ def test_example_hparam_files_are_valid() -> None:
     assert files, f"no example hyperparameter files in {folder}"
     for path in files:
         validate_hparams(training.read_hparams(path))
+
+
+def test_training_can_start_from_another_models_weights(tmp_path: Path, caplog) -> None:
+    """``--init-from``: the network starts from the file's weights exactly (not a random draw), the saved model
+    names where it started, and a model of another architecture is refused before any training."""
+    import yaml
+
+    from varxpress.cli import main
+    from varxpress.models.network import ExpressionModel, build_network
+
+    set_path = _kmer_friendly_set(tmp_path)
+    (tmp_path / "hp.yaml").write_text(yaml.safe_dump(_tiny_hparams(learning_rate=0.01, epochs=2)))
+    first = tmp_path / "first.vxm.h5"
+    assert main(["train", "-d", str(set_path), "-p", str(tmp_path / "hp.yaml"), "-o", str(first), "--kmax", "2",
+                 "--seed", "1"]) == 0
+    source = ExpressionModel.load(first)
+    hp = training._prepare_hparams(_tiny_hparams(seed=5), PreparedSet(set_path))
+    network = build_network(hp)
+    before = [w.copy() for layer in network.layers for w in layer.get_weights()]
+    provenance = training.start_from(network, hp, first)
+    after = [w for layer in network.layers for w in layer.get_weights()]
+    wanted = [w for layer in source.numpy_weights().values() for w in layer.values()]
+    assert len(after) == len(wanted) and all(np.array_equal(a, b) for a, b in zip(after, wanted))
+    assert not all(np.array_equal(a, b) for a, b in zip(before, after))  # seed 5's draw was replaced
+    assert provenance["sha256"] == source.sha256 and provenance["file"] == "first.vxm.h5"
+
+    second = tmp_path / "second.vxm.h5"
+    assert main(["train", "-d", str(set_path), "-p", str(tmp_path / "hp.yaml"), "-o", str(second), "--kmax", "2",
+                 "--init-from", str(first)]) == 0
+    started = ExpressionModel.load(second).metadata.source["started_from"]
+    assert started["sha256"] == source.sha256 and started["name"] == "first"
+    assert "started_from" not in source.metadata.source
+
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(_tiny_hparams(conv=[{"filters": 5, "kernel": 6, "pool": 10}])))
+    assert main(["train", "-d", str(set_path), "-p", str(tmp_path / "wide.yaml"), "-o", str(tmp_path / "w.vxm.h5"),
+                 "--init-from", str(first)]) == 1
+    assert "its network differs" in caplog.text and "conv_1" in caplog.text
+    assert not (tmp_path / "w.vxm.h5").exists()

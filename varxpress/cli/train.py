@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{100 * SPREAD_FRACTION:g}%% of the labels' sd or every unit of the final ReLU layer "
                              "is dead: warn loudly and go on (warn, default) or stop training (stop); recorded in "
                              "metrics.json and the model's metadata either way")
+    parser.add_argument("--init-from", type=existing_path, default=None, metavar="MODEL",
+                        help="start from this model's weights (a .vxm.h5 of the same architecture, e.g. trained on "
+                             "a related set) instead of random ones: fine-tuning; recorded in the new model's "
+                             "metadata (source.started_from). Default: random weights")
     parser.add_argument("--nondeterministic", dest="deterministic", action="store_false",
                         help="allow non-deterministic (faster on GPU) TensorFlow ops")
     parser.add_argument("--require-beats-baselines", action="store_true",
@@ -65,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
     settings = dict(standardize_labels=args.standardize_labels, epochs=args.epochs, seed=args.seed, name=args.name,
                     kmax=args.kmax, max_memory_gb=args.max_memory_gb, deterministic=args.deterministic, verbose=0,
                     source=source, on_collapse=args.on_collapse)
-    result = train(args.dataset, hparams, args.out, args.report_dir, **settings)
+    result = train(args.dataset, hparams, args.out, args.report_dir, init_from=args.init_from, **settings)
     failed = []
     if not result.metrics.get("beats_baselines", False):
         failed.append(f"the model: {result.metrics.get('verdict')} (see {result.report_dir}/metrics.json)")
     if args.cv_folds:
         folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
-        ens = train_cv(args.dataset, hparams, folder, args.cv_folds, **settings)
+        ens = train_cv(args.dataset, hparams, folder, args.cv_folds, init_from=args.init_from, **settings)
         failed += [f"ensemble member {m['file']}" for m in ens.metrics["members"] if not m["beats_baselines"]]
     if failed and args.require_beats_baselines:
         log.error("not beating the baselines: %s; failing as --require-beats-baselines asks", "; ".join(failed))

@@ -89,7 +89,8 @@ def member_name(i: int) -> str:
 def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: str | os.PathLike, folds: int,
              standardize_labels: bool = True, epochs: int | None = None, seed: int | None = None,
              name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0, deterministic: bool = True,
-             verbose: int = 0, source: str = "varxpress train", on_collapse: str = "warn") -> EnsembleResult:
+             verbose: int = 0, source: str = "varxpress train", on_collapse: str = "warn",
+             init_from: str | os.PathLike | None = None) -> EnsembleResult:
     """Train one member per cross-validation fold of the train + valid rows and export them as an ensemble.
 
     Member ``i`` (1-based) early-stops on fold ``i``, trains on the other folds with seed ``seed + i - 1`` and is
@@ -101,6 +102,7 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
     Args:
         out_dir: the ensemble folder (``ensemble.json``, members, ``metrics.json``, ``predictions.tsv``).
         folds: number of folds and members (>= 2).
+        init_from: a model file every member starts from (see :func:`varxpress.learning.training.fit`).
         other arguments: as for :func:`varxpress.learning.training.train`.
 
     Returns:
@@ -128,7 +130,7 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
                                  name=f"{name or file.name.split('.')[0]}_fold{i + 1}", kmax=kmax,
                                  max_memory_gb=max_memory_gb, deterministic=deterministic, verbose=verbose,
                                  source=f"{source} (cross-validation fold {i + 1} of {folds})", label_scale=scale,
-                                 on_collapse=on_collapse))
+                                 on_collapse=on_collapse, init_from=init_from))
     ens_source = {"kind": "cv", "folds": folds, "fold_seed": base_seed,
                   "seeds": [base_seed + i for i in range(folds)],
                   "valid_sizes": [int((assignment == i).sum()) for i in range(folds)],

@@ -51,6 +51,7 @@ from varxpress.learning.prepared import Arrays, PreparedSet
 from varxpress.learning.train_report import json_safe, write_train_report
 from varxpress.models.hparams import read_hparams_file, validate_hparams
 from varxpress.models.metadata import ModelMetadata
+from varxpress.models.layers import weight_shapes
 from varxpress.models.network import ExpressionModel, build_network
 
 __all__ = ["read_hparams", "set_seed", "FitResult", "fit", "TrainResult", "train", "ON_COLLAPSE"]
@@ -79,7 +80,8 @@ class FitResult:
     """A fitted network. ``history``: per-epoch ``loss``/``val_loss`` (standardised units when labels are) and
     the collapse checks' ``val_pred_sd_ratio``/``dead_relu_fraction``; ``best_epoch`` 1-based;
     ``label_mean``/``label_sd``: the label standardisation (None when off); ``collapse``: ``detected`` (bool),
-    ``events`` (one per collapsed epoch, :class:`varxpress.learning.collapse.CollapseMonitor`), ``threshold``, ``action``."""
+    ``events`` (one per collapsed epoch, :class:`varxpress.learning.collapse.CollapseMonitor`), ``threshold``, ``action``;
+    ``started_from``: the provenance of the model whose weights training started from (None: random weights)."""
 
     keras_model: object
     history: dict
@@ -89,6 +91,7 @@ class FitResult:
     label_sd: float | None
     hparams: dict
     collapse: dict = field(default_factory=dict)
+    started_from: dict | None = None
 
 
 def read_hparams(path: str | os.PathLike) -> dict:
@@ -118,7 +121,8 @@ def _prepare_hparams(hparams: dict, pset: PreparedSet) -> dict:
 def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epochs: int | None = None,
         checkpoint: str | os.PathLike | None = None, max_memory_gb: float = 8.0, cache: dict | None = None,
         verbose: int = 0, deterministic: bool = True,
-        label_scale: tuple[float, float] | None = None, on_collapse: str = "warn") -> FitResult:
+        label_scale: tuple[float, float] | None = None, on_collapse: str = "warn",
+        init_from: str | os.PathLike | None = None) -> FitResult:
     """Build and fit a network on the train split, early-stopping on the valid split.
 
     Args:
@@ -134,9 +138,12 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
             members share one scale).
         on_collapse: ``"warn"`` (default) or ``"stop"``: what to do when the predictions collapse to nearly one
             value or the final ReLU layer dies (:mod:`varxpress.learning.collapse`); either way it is logged and recorded.
+        init_from: a model file (``.vxm.h5``) of the same architecture whose weights the network starts from
+            (fine-tuning a network trained on another set) instead of a random initialisation.
 
     Raises:
-        ModelError: hyperparameters that do not fit the set; DatasetError: an empty train or valid split.
+        ModelError: hyperparameters that do not fit the set, or an ``init_from`` model of another architecture;
+        DatasetError: an empty train or valid split.
     """
     if on_collapse not in ON_COLLAPSE:
         raise ModelError(f"on_collapse {on_collapse!r} is not one of {', '.join(ON_COLLAPSE)}")
@@ -166,6 +173,7 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
                                        rc_augment=bool(hp.get("rc_augment", False)))
     valid_batches = WindowBatches.make(valid_data, up, down, y_valid, max(batch, 256), use_features, False, seed)
     network = build_network(hp)
+    started_from = start_from(network, hp, init_from) if init_from is not None else None
     _compile(network, hp)
     n_epochs = int(epochs if epochs is not None else hp.get("epochs", 10))
     monitor = CollapseMonitor.make(valid_batches, y_valid, likely_causes(float(hp.get("learning_rate", 5e-4)),
@@ -190,7 +198,30 @@ def fit(pset: PreparedSet, hparams: dict, standardize_labels: bool = True, epoch
     best = int(np.nanargmin(val)) if np.isfinite(val).any() else len(val) - 1
     collapse = {"detected": bool(monitor.events), "events": monitor.events, "threshold": SPREAD_FRACTION,
                 "action": on_collapse}
-    return FitResult(network, hist, best + 1, float(val[best]), mean, sd, hp, collapse)
+    return FitResult(network, hist, best + 1, float(val[best]), mean, sd, hp, collapse, started_from)
+
+
+def start_from(network, hp: dict, path: str | os.PathLike) -> dict:
+    """Set ``network``'s weights (built from ``hp``) to those of the model file ``path``; return its provenance
+    (file name, model name, SHA-256, its training set's fingerprint) for the new model's metadata.
+
+    Raises:
+        ModelError: the file's network has other layers or weight shapes (a different architecture).
+    """
+    source = ExpressionModel.load(path)
+    weights = source.numpy_weights()
+    want, have = weight_shapes(hp), weight_shapes(source.hparams)
+    if want != have:
+        differ = sorted(name for name in set(want) | set(have) if want.get(name) != have.get(name))
+        raise ModelError(f"{path}: its network differs from the one these hyperparameters build (layers "
+                         f"{', '.join(differ)}); a model to start from needs the same conv, dense and feature "
+                         "settings")
+    for layer in network.layers:
+        if layer.weights:
+            layer.set_weights(list(weights[layer.name].values()))
+    log.info("starting from the weights of %s (%s)", path, source.metadata.name)
+    return {"file": Path(path).name, "name": source.metadata.name, "sha256": source.sha256,
+            "training_data": source.metadata.training_data}
 
 
 def _compile(network, hp: dict) -> None:
@@ -226,7 +257,8 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
           report_dir: str | os.PathLike | None = None, standardize_labels: bool = True, epochs: int | None = None,
           seed: int | None = None, name: str | None = None, kmax: int = 6, max_memory_gb: float = 8.0,
           deterministic: bool = True, verbose: int = 0, source: str = "varxpress train",
-          label_scale: tuple[float, float] | None = None, on_collapse: str = "warn") -> TrainResult:
+          label_scale: tuple[float, float] | None = None, on_collapse: str = "warn",
+          init_from: str | os.PathLike | None = None) -> TrainResult:
     """Train, check against the baselines, save the model and write the report.
 
     Args:
@@ -253,7 +285,8 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
     report = Path(report_dir) if report_dir else out.with_name(out.name.split(".")[0] + ".report")
     report.mkdir(parents=True, exist_ok=True)
     result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
-                 verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse)
+                 verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse,
+                 init_from=init_from)
     hp = result.hparams
     log.info("trained %d epochs; best epoch %d, validation loss %.4g", len(result.history.get("loss", [])),
              result.best_epoch, result.best_val_loss)
@@ -341,7 +374,8 @@ def _save_model(result: FitResult, pset: PreparedSet, hp: dict, metrics: dict, o
         metrics=json_safe(metrics),
         training_data=json_safe({**pset.fingerprint(), "feature_mean": pset.feature_mean.tolist(),
                        "feature_sd": pset.feature_sd.tolist(), "feature_transform": "(raw - mean) / sd; missing -> 0"}),
-        source={"command": source, "trained_by": f"varxpress {__version__}"},
+        source={"command": source, "trained_by": f"varxpress {__version__}",
+                **({"started_from": json_safe(result.started_from)} if result.started_from else {})},
         varxpress_version=__version__,
     )
     model = ExpressionModel(result.keras_model, meta)
