@@ -93,13 +93,23 @@ def test_score_help_states_the_output_layout_the_writer_uses():
     assert set(EPILOGS) == set(SUBCOMMANDS)
 
 
-@pytest.mark.parametrize("name, kind", [("human-mouse", "ensemble"), ("human-xpresso-promoter", "combination")])
-def test_evaluate_and_predict_refuse_a_bundled_ensemble_or_combination(name, kind, tmp_path, capsys):
-    """They take one network: a name of several models gets a usage error that says so, not an HDF5 complaint."""
+@pytest.mark.parametrize("name, kind", [("human-mouse", "ensemble"), ("duo", "combination")])
+def test_evaluate_and_predict_refuse_a_bundled_ensemble_or_combination(name, kind, tmp_path, capsys, monkeypatch):
+    """They take one network: a name of several models gets a usage error that says so, not an HDF5 complaint;
+    a staged name (not bundled) gets the reason it is not there."""
+    from varxpress.models import registry
+
+    staged = registry.STAGED["human-xpresso-promoter"]  # a combination manifest, bundled here for the test
+    monkeypatch.setitem(registry.BUNDLED, "duo", registry.BundledModel("duo", staged.model, staged.tss,
+                                                                       staged.tss_offset, "hg38", "test entry",
+                                                                       "combination"))
     for command in (["evaluate", "-d", str(tmp_path / "x.vxd.h5"), "-o", str(tmp_path / "e")],
                     ["predict", "--fasta", str(tmp_path / "x.fa"), "-o", str(tmp_path / "p.tsv")]):
         with pytest.raises(SystemExit) as exc:
             main([command[0], "--model", name, *command[1:]])
         assert exc.value.code == 2
         err = capsys.readouterr().err
-        assert f"{name} is a bundled {kind}" in err and "human-mpra-wtc11" in err
+        assert f"{name} is a bundled {kind}" in err and "one model: human, mouse, yeast" in err
+        with pytest.raises(SystemExit) as exc:
+            main([command[0], "--model", "human-mpra-wtc11", *command[1:]])
+        assert exc.value.code == 2 and "human-mpra-wtc11 is not bundled" in capsys.readouterr().err

@@ -1,6 +1,10 @@
-"""Write the trained lentiMPRA activity models, with their window rule and provenance, as OUT_DIR/human_mpra_*.vxm.h5.
+"""Write the trained lentiMPRA activity models that beat the baselines, with their window rule and provenance, as
+OUT_DIR/human_mpra_*.vxm.h5.
 
 Usage: python recipes/mpra/ship.py OUT_DIR   (OUT_DIR as given to recipes/mpra/run.sh)
+
+Only a model whose evaluation against the default baselines (``OUT_DIR/human-mpra-<cell>.eval-kmax6``, the 1- to
+6-mer ridge choosing its k) says it beats them is written; the others are named with their verdict and skipped.
 
 The network and weights are unchanged; the metadata gains ``window_rule`` (how the 200-bp model is laid on a gene),
 ``source`` (data, citation, licence note) and a ``training_data`` without the local paths of the run (the SHA-256
@@ -9,6 +13,7 @@ of every input stays).
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -40,6 +45,11 @@ def main(out_dir: Path) -> None:
         trained = out_dir / f"{name.replace('_', '-')}.vxm.h5"
         if not trained.exists():  # a cell type whose model is not shipped (run.sh says which)
             print(f"{trained}: not there, skipped")
+            continue
+        report = out_dir / f"{name.replace('_', '-')}.eval-kmax6" / "evaluation.json"
+        verdict = json.loads(report.read_text()) if report.exists() else {"verdict": f"no evaluation ({report})"}
+        if not verdict.get("beats_baselines"):
+            print(f"{trained}: not shipped: {verdict['verdict']}")
             continue
         model = ExpressionModel.load(trained)
         meta = model.metadata

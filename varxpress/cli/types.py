@@ -9,8 +9,9 @@ import argparse
 import re
 from pathlib import Path
 
+from varxpress.errors import ModelError
 from varxpress.io.regions import Region, RegionError, parse_region, read_regions
-from varxpress.models.registry import BUNDLED, model_file
+from varxpress.models.registry import BUNDLED, lookup, model_file
 
 __all__ = ["existing_file", "existing_path", "positive_int", "non_negative_int", "positive_float", "fraction",
            "output_path", "region", "regions_file", "model_argument", "model_path_argument", "single_models",
@@ -102,6 +103,10 @@ def model_argument(text: str) -> str:
     """argparse type of ``--model``: a bundled model's name or an existing file."""
     if text in BUNDLED or Path(text).exists():
         return text
+    try:
+        lookup(text)  # a staged name: says why it is not bundled
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     raise argparse.ArgumentTypeError(f"no such file: {text} (nor a bundled model: {', '.join(BUNDLED)})")
 
 
