@@ -110,3 +110,20 @@ def test_the_combination_with_xpresso_follows_its_documented_rule(staged, tmp_pa
         checked["both" if len(reach) == 2 else "xpresso only"] += 1
     assert checked["both"] >= 3 and checked["xpresso only"] >= 3
     assert "MemberDeltas" in vcf and "Name=human-xpresso-promoter" in vcf
+
+
+def test_a_manifest_that_needs_a_staged_network_says_which_member_and_why(tmp_path, caplog) -> None:
+    """The staged manifests in varxpress/data, given by path, and a manifest of one's own naming a staged model:
+    the error names the manifest, the member and the reason, and nothing is written."""
+    import json
+
+    own = tmp_path / "mine.combination.json"
+    own.write_text(json.dumps({"format": "varxpress-combination", "version": 1, "name": "mine",
+                               "members": [{"model": "human-mpra-wtc11"}, {"model": "human"}]}))
+    shipped = registry.STAGED["human-xpresso-promoter"].model_path
+    for manifest, member in ((shipped, "member 2"), (str(own), "member 1")):
+        caplog.clear()
+        out = tmp_path / "c.vcf"
+        assert main(["score", str(EXAMPLE / "demo.vcf"), "--combination", manifest, "--out", str(out), *COMMON]) == 1
+        assert f"{manifest}: {member}" in caplog.text and "human-mpra-wtc11 is not bundled" in caplog.text
+        assert not out.exists()

@@ -214,8 +214,8 @@ def start_from(network, hp: dict, path: str | os.PathLike) -> dict:
     if want != have:
         differ = sorted(name for name in set(want) | set(have) if want.get(name) != have.get(name))
         raise ModelError(f"{path}: its network differs from the one these hyperparameters build (layers "
-                         f"{', '.join(differ)}); a model to start from needs the same conv, dense and feature "
-                         "settings")
+                         f"{', '.join(differ)}); a model to start from needs the same conv, dense, batch_norm and "
+                         "n_features settings")
     for layer in network.layers:
         if layer.weights:
             layer.set_weights(list(weights[layer.name].values()))

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from varxpress.errors import ModelError
-from varxpress.models.registry import lookup
+from varxpress.models.registry import lookup, not_bundled, staged_file
 from varxpress.sequence.windows import WindowSpec
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,13 @@ def _entry(raw: Any, i: int, folder: Path, manifest: Path) -> MemberEntry:
     if (folder / text).is_file():
         path, name = str(folder / text), Path(text).name.removesuffix(".vxm.h5")
     else:
-        bundled = lookup(text)
+        try:
+            bundled = lookup(text)
+        except ModelError as exc:  # a staged name: why it is not there
+            raise ModelError(f"{where}: {exc}") from None
+        staged = staged_file(text) if bundled is None else None
+        if staged is not None:
+            raise ModelError(f"{where}: model file {text!r} is not in {folder}: {not_bundled(staged)}")
         if bundled is None or bundled.kind != "model" or not Path(bundled.model_path).is_file():
             raise ModelError(f"{where}: model {text!r} is neither a file (looked in {folder}) nor a bundled model")
         path, name = bundled.model_path, bundled.name

@@ -19,7 +19,7 @@ from varxpress.errors import ModelError
 from varxpress.io.tss import DEFAULT_TSS, DEFAULT_TSS_OFFSET, TSS, read_tss
 
 __all__ = ["BundledModel", "BUNDLED", "STAGED", "DEFAULT", "data_path", "lookup", "model_file", "resolve",
-           "named_ensemble", "named_combination", "describe", "load_tss_set", "TSSSet"]
+           "named_ensemble", "named_combination", "describe", "load_tss_set", "TSSSet", "not_bundled", "staged_file"]
 
 
 def data_path(filename: str) -> str:
@@ -103,11 +103,25 @@ def lookup(model: str | None) -> BundledModel | None:
     if model in BUNDLED and not Path(model).exists():
         return BUNDLED[model]
     if model in STAGED and not Path(model).exists():
-        raise ModelError(f"{model} is not bundled ({STAGED[model].description}): no such network trained so "
-                         "far beats the k-mer ridge baseline on held-out data (docs/model-quality.md). Train one "
-                         "(recipes/mpra/run.sh) and pass its file, or use a bundled model: "
-                         f"{', '.join(BUNDLED)}")
+        raise ModelError(not_bundled(STAGED[model]))
     return None
+
+
+def not_bundled(entry: BundledModel) -> str:
+    """Why the staged ``entry`` is not there, and what to do instead."""
+    what = ("it needs a member network of which" if entry.kind == "combination" else "of networks of this kind")
+    why = (f"{entry.name} is not bundled ({entry.description}): {what} none trained so far beats the k-mer ridge "
+           "baseline on held-out data (docs/model-quality.md). ")
+    if entry.kind == "combination":
+        return why + ("Write a combination manifest of models of your own (docs/interpretation.md, Combinations) "
+                      "and give it as the combination; the bundled models are listed by varxpress --help")
+    return why + ("Train one (recipes/mpra/run.sh) and give its .vxm.h5 file; the bundled models are listed by "
+                  "varxpress --help")
+
+
+def staged_file(filename: str) -> BundledModel | None:
+    """The staged entry whose file (in varxpress/data) is called ``filename``, if any."""
+    return next((entry for entry in STAGED.values() if entry.model == Path(filename).name), None)
 
 
 def _named(model: str | None, kind: str) -> str | None:
