@@ -381,3 +381,10 @@ def test_batch_norm_model_round_trips_through_its_file(tmp_path) -> None:
     loaded = ExpressionModel.load(model.save(tmp_path / "bn.vxm.h5"))
     np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=0, atol=1e-6)
     assert loaded.hparams["batch_norm"] is True and loaded.hparams["conv_dropout"] == 0.1
+
+
+def test_model_stem_keeps_what_precedes_the_model_suffix() -> None:
+    from varxpress.models.network import model_stem
+
+    assert model_stem("out/wtc11-lr0.001.vxm.h5") == "wtc11-lr0.001"
+    assert model_stem("m.vxm.h5") == "m" and model_stem("m.h5") == "m" and model_stem("model") == "model"

@@ -252,11 +252,13 @@ def test_training_can_start_from_another_models_weights(tmp_path: Path, caplog) 
     assert not all(np.array_equal(a, b) for a, b in zip(before, after))  # seed 5's draw was replaced
     assert provenance["sha256"] == source.sha256 and provenance["file"] == "first.vxm.h5"
 
-    second = tmp_path / "second.vxm.h5"
+    second = tmp_path / "second-lr0.01.vxm.h5"  # a dot in the name: its report folder is its own
     assert main(["train", "-d", str(set_path), "-p", str(tmp_path / "hp.yaml"), "-o", str(second), "--kmax", "2",
                  "--init-from", str(first)]) == 0
     started = ExpressionModel.load(second).metadata.source["started_from"]
     assert started["sha256"] == source.sha256 and started["name"] == "first"
+    assert (tmp_path / "second-lr0.01.report" / "metrics.json").exists()
+    assert ExpressionModel.load(second).metadata.name == "second-lr0.01"
     assert "started_from" not in source.metadata.source
 
     (tmp_path / "wide.yaml").write_text(yaml.safe_dump(_tiny_hparams(conv=[{"filters": 5, "kernel": 6, "pool": 10}])))

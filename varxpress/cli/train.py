@@ -15,6 +15,7 @@ from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.collapse import SPREAD_FRACTION
 from varxpress.learning.crossval import train_cv
 from varxpress.learning.training import ON_COLLAPSE, read_hparams, train
+from varxpress.models.network import model_stem
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, type=Path, help="model file to write (.vxm.h5)")
     parser.add_argument("--report-dir", type=Path, default=None,
                         help="folder for metrics.json, history.tsv, predictions.tsv and the PNG plots "
-                             "(default: OUT without suffix + .report)")
+                             "(default: OUT without .vxm.h5 + .report)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="override the hyperparameters' epochs")
     add_seed(parser, "override the hyperparameters' seed", default=None)
     parser.add_argument("--name", default=None, help="model name in the metadata (default: file stem)")
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "i, seed + i - 1), tested on the untouched test split, and export them as an ensemble "
                           "for `score --ensemble`; -o is still the model trained on the recorded split")
     ens.add_argument("--ensemble-out", type=Path, default=None, metavar="DIR",
-                     help="folder of the --cv-folds ensemble (default: OUT without suffix + .ensemble)")
+                     help="folder of the --cv-folds ensemble (default: OUT without .vxm.h5 + .ensemble)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if not result.metrics.get("beats_baselines", False):
         failed.append(f"the model: {result.metrics.get('verdict')} (see {result.report_dir}/metrics.json)")
     if args.cv_folds:
-        folder = args.ensemble_out or args.out.with_name(args.out.name.split(".")[0] + ".ensemble")
+        folder = args.ensemble_out or args.out.with_name(model_stem(args.out) + ".ensemble")
         ens = train_cv(args.dataset, hparams, folder, args.cv_folds, init_from=args.init_from, **settings)
         failed += [f"ensemble member {m['file']}" for m in ens.metrics["members"] if not m["beats_baselines"]]
     if failed and args.require_beats_baselines:

@@ -52,7 +52,7 @@ from varxpress.learning.train_report import json_safe, write_train_report
 from varxpress.models.hparams import read_hparams_file, validate_hparams
 from varxpress.models.metadata import ModelMetadata
 from varxpress.models.layers import weight_shapes
-from varxpress.models.network import ExpressionModel, build_network
+from varxpress.models.network import ExpressionModel, build_network, model_stem
 
 __all__ = ["read_hparams", "set_seed", "FitResult", "fit", "TrainResult", "train", "ON_COLLAPSE"]
 
@@ -282,7 +282,7 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
     if epochs is not None:
         hp["epochs"] = int(epochs)
     out = Path(out)
-    report = Path(report_dir) if report_dir else out.with_name(out.name.split(".")[0] + ".report")
+    report = Path(report_dir) if report_dir else out.with_name(model_stem(out) + ".report")
     report.mkdir(parents=True, exist_ok=True)
     result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
                  verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse,
@@ -295,7 +295,7 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
     if result.collapse["detected"]:
         log.warning("!!! train: the model collapsed during training (epochs %s); see %s/metrics.json "
                     "(\"collapse\") !!!", ", ".join(str(e["epoch"]) for e in result.collapse["events"]), report)
-    _save_model(result, pset, hp, metrics, out, name or out.name.split(".")[0], standardize_labels, source)
+    _save_model(result, pset, hp, metrics, out, name or model_stem(out), standardize_labels, source)
     write_train_report(report, result, metrics, preds)
     return TrainResult(out, metrics, report, result, {split: item[:3] for split, item in preds.items()})
 

@@ -52,6 +52,7 @@ __all__ = [
     "layer_names",
     "weight_shapes",
     "BN_EPSILON",
+    "model_stem",
 ]
 
 #: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
@@ -59,6 +60,14 @@ FORMAT_VERSION = 1
 
 #: The bundled default model's file (:data:`varxpress.models.registry.DEFAULT`; see ``varxpress/data/NOTICE``).
 DEFAULT_MODEL_PATH = Path(model_file(None))
+
+
+def model_stem(path: str | os.PathLike[str]) -> str:
+    """A model file's name without ``.vxm.h5`` (another name: without its last suffix), for the names and folders
+    made beside it: ``wtc11-lr0.001.vxm.h5`` -> ``wtc11-lr0.001``, so two models that differ after a dot do not
+    share a report folder."""
+    name = Path(path).name
+    return name.removesuffix(".vxm.h5") if name.endswith(".vxm.h5") else (Path(name).stem or name)
 
 
 def build_network(hparams: Mapping[str, Any]) -> Any:
