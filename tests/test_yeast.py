@@ -15,13 +15,13 @@ import pysam
 import pytest
 import yaml
 
+from tests.realdata import need
 from varxpress.models import registry
 from varxpress.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-YEAST = ROOT.parent / "shared" / "data" / "yeast"
+YEAST = ROOT.parent / "shared" / "data" / "yeast"  # real data: tests.realdata.need, never a plain skip
 EXAMPLE = ROOT / "example_data"
-needs_yeast = pytest.mark.skipif(not (YEAST / "tss").is_dir(), reason=f"{YEAST} absent: real yeast data not here")
 
 
 def _recipe():
@@ -135,9 +135,10 @@ def test_yeast_demo_scored_with_the_bundled_yeast_model(tmp_path) -> None:
 
 # -- the recipe on the real files ---------------------------------------------------------------------------------------
 
-@needs_yeast
+@pytest.mark.realdata
 def test_recipe_inputs_put_the_tss_at_each_five_prime_utr_start(tmp_path) -> None:
     """The 1-bp TSS intervals sit at the 5' end of the matching 5' UTRs, and the UTRs end before an ATG."""
+    need(YEAST / "tss", YEAST / "genome", YEAST / "labels")
     out = tmp_path / "inputs"
     _recipe().build_inputs(YEAST, out, ["chrI", "chrIII"])
     fa = pysam.FastaFile(str(out / "R64-1-1.fa.gz"))
@@ -182,12 +183,13 @@ def test_transcript_parts_reads_the_orf_from_the_atg_to_the_first_in_frame_stop(
 
 
 @pytest.mark.slow
-@needs_yeast
+@pytest.mark.realdata
 def test_small_recipe_runs_end_to_end(tmp_path) -> None:
     """Two chromosomes, two trials of one epoch: every step of the recipe, on the real files.
 
     Slow because it trains five small networks and fits the k-mer ridge seven times (about 30 s of CPU).
     """
+    need(YEAST / "tss", YEAST / "genome", YEAST / "labels")
     from varxpress.models.network import ExpressionModel
 
     space = tmp_path / "space.yaml"
