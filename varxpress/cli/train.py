@@ -9,7 +9,7 @@ from pathlib import Path
 
 from varxpress.cli.learning_options import add_dataset, add_kmax, add_seed, add_standardize_labels, \
     add_training_memory
-from varxpress.cli.types import existing_path, fold_count, positive_int
+from varxpress.cli.types import existing_file, existing_path, fold_count, positive_int
 from varxpress.errors import ModelError
 from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.collapse import SPREAD_FRACTION
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{100 * SPREAD_FRACTION:g}%% of the labels' sd or every unit of the final ReLU layer "
                              "is dead: warn loudly and go on (warn, default) or stop training (stop); recorded in "
                              "metrics.json and the model's metadata either way")
-    parser.add_argument("--init-from", type=existing_path, default=None, metavar="MODEL",
+    parser.add_argument("--init-from", type=existing_file, default=None, metavar="MODEL",
                         help="start from this model's weights (a .vxm.h5 of the same architecture, e.g. trained on "
                              "a related set) instead of random ones: fine-tuning; recorded in the new model's "
                              "metadata (source.started_from). Default: random weights")

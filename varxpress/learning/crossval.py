@@ -25,6 +25,7 @@ from varxpress.learning.prepared import PreparedSet
 from varxpress.learning.train_report import json_safe
 from varxpress.learning.training import train
 from varxpress.models.ensemble import export_ensemble
+from varxpress.models.network import model_stem
 
 __all__ = ["cv_folds", "EnsembleResult", "member_name", "train_cv", "write_ensemble_report"]
 
@@ -127,7 +128,7 @@ def train_cv(dataset: str | os.PathLike | PreparedSet, hparams: dict, out_dir: s
             log.info("cross-validation fold %d of %d: %d training and %d validation items, seed %d", i + 1, folds,
                      int((view.split == 0).sum()), int((view.split == 1).sum()), base_seed + i)
             members.append(train(view, {**hp, "seed": base_seed + i}, file, None, standardize_labels, epochs,
-                                 name=f"{name or file.name.split('.')[0]}_fold{i + 1}", kmax=kmax,
+                                 name=f"{name or model_stem(file)}_fold{i + 1}", kmax=kmax,
                                  max_memory_gb=max_memory_gb, deterministic=deterministic, verbose=verbose,
                                  source=f"{source} (cross-validation fold {i + 1} of {folds})", label_scale=scale,
                                  on_collapse=on_collapse, init_from=init_from))

@@ -52,9 +52,9 @@ from varxpress.learning.train_report import json_safe, write_train_report
 from varxpress.models.hparams import read_hparams_file, validate_hparams
 from varxpress.models.metadata import ModelMetadata
 from varxpress.models.layers import weight_shapes
-from varxpress.models.network import ExpressionModel, build_network, model_stem
+from varxpress.models.network import ExpressionModel, build_network, model_stem, set_weights
 
-__all__ = ["read_hparams", "set_seed", "FitResult", "fit", "TrainResult", "train", "ON_COLLAPSE"]
+__all__ = ["read_hparams", "set_seed", "FitResult", "fit", "start_from", "TrainResult", "train", "ON_COLLAPSE"]
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +216,7 @@ def start_from(network, hp: dict, path: str | os.PathLike) -> dict:
         raise ModelError(f"{path}: its network differs from the one these hyperparameters build (layers "
                          f"{', '.join(differ)}); a model to start from needs the same conv, dense, batch_norm and "
                          "n_features settings")
-    for layer in network.layers:
-        if layer.weights:
-            layer.set_weights(list(weights[layer.name].values()))
+    set_weights(network, weights)
     log.info("starting from the weights of %s (%s)", path, source.metadata.name)
     return {"file": Path(path).name, "name": source.metadata.name, "sha256": source.sha256,
             "training_data": source.metadata.training_data}

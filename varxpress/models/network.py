@@ -53,6 +53,7 @@ __all__ = [
     "weight_shapes",
     "BN_EPSILON",
     "model_stem",
+    "set_weights",
 ]
 
 #: Version of the ``.vxm.h5`` layout written by :meth:`ExpressionModel.save`; files with a higher version are refused.
@@ -60,6 +61,14 @@ FORMAT_VERSION = 1
 
 #: The bundled default model's file (:data:`varxpress.models.registry.DEFAULT`; see ``varxpress/data/NOTICE``).
 DEFAULT_MODEL_PATH = Path(model_file(None))
+
+
+def set_weights(network: Any, weights: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Give a Keras network built by :func:`build_network` the weights ``{layer: {weight: array}}`` (in
+    :func:`weight_shapes` order, as :meth:`ExpressionModel.numpy_weights` returns them)."""
+    for layer in network.layers:
+        if layer.weights:
+            layer.set_weights(list(weights[layer.name].values()))
 
 
 def model_stem(path: str | os.PathLike[str]) -> str:
@@ -176,9 +185,7 @@ class ExpressionModel:
         """The Keras network (built, and TensorFlow started, on first use for a loaded model)."""
         if self._keras is None:
             net = build_network(self.metadata.hparams)
-            for layer in net.layers:
-                if layer.weights:
-                    layer.set_weights(list(self._weights[layer.name].values()))
+            set_weights(net, self._weights)
             self._keras, self._weights = net, None  # from now on the network's weights are the only copy
         return self._keras
 
