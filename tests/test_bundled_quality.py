@@ -46,10 +46,15 @@ def _trained_here(entry: registry.BundledModel) -> bool:
 
 
 def test_every_bundled_network_trained_here_has_its_held_out_evaluation() -> None:
+    """Each carries a passing verdict in its own metadata (``train``'s, or ``evaluate --write-model``'s for a merged
+    network) and has an entry here that measures it again."""
     trained = {name for name, entry in registry.BUNDLED.items() if entry.kind == "model" and _trained_here(entry)}
     assert trained, "no trained network is bundled: this guard would check nothing"
     missing = trained - set(REBUILD)
     assert not missing, f"bundled networks trained here without a held-out evaluation in this file: {missing}"
+    for name in sorted(trained):
+        metrics = ExpressionModel.load(registry.BUNDLED[name].model_path).metadata.metrics
+        assert metrics.get("beats_baselines") is True and metrics.get("guard_split") == "test", name
 
 
 @pytest.mark.realdata
@@ -59,13 +64,16 @@ def test_a_bundled_trained_network_beats_its_baselines_on_held_out_data(name, tm
     dataset = REBUILD[name](tmp_path)
     with PreparedSet(dataset) as pset:
         rebuilt = pset.fingerprint()
-        recorded = model.metadata.training_data
+        trained_on = model.metadata.training_data
         for field in SPLIT_FIELDS:  # the held-out split is the one the model never trained on
-            assert rebuilt[field] == recorded[field], field
-        assert rebuilt["labels"]["sha256"] == recorded["labels"]["sha256"]
-        assert rebuilt["genome"]["fingerprint"] == recorded["genome"]["fingerprint"]
+            assert rebuilt[field] == trained_on[field], field
+        assert rebuilt["labels"]["sha256"] == trained_on["labels"]["sha256"]
+        assert rebuilt["genome"]["fingerprint"] == trained_on["genome"]["fingerprint"]
         result = evaluate(model, pset, "test", n_boot=1000)
     guard = result.guard
     assert guard["beats_baselines"], f"{name}: {guard['verdict']} ({'; '.join(guard['reasons'])})"
-    ridge = result.table.set_index("predictor").loc["kmer_ridge"]
-    assert 1 <= int(ridge["kmer_k"]) <= 6 and guard["paired"]["kmer_ridge"]["r2_diff_ci"][0] > 0
+    table = result.table.set_index("predictor")
+    assert 1 <= int(table.loc["kmer_ridge", "kmer_k"]) <= 6 and guard["paired"]["kmer_ridge"]["r2_diff_ci"][0] > 0
+    recorded = model.metadata.metrics  # what the file says of itself is what was measured here
+    assert recorded["model"]["test"]["r2"] == pytest.approx(table.loc["model", "r2"], abs=1e-6)
+    assert recorded["baselines"]["kmer_ridge"]["test"]["r2"] == pytest.approx(table.loc["kmer_ridge", "r2"], abs=1e-6)

@@ -136,6 +136,34 @@ def test_evaluate_cli_on_a_trained_model(trained, tmp_path: Path) -> None:
     assert preds["mean"].nunique() == 1 and preds["model"].nunique() > 150
 
 
+def test_evaluate_writes_a_copy_of_the_model_that_records_its_evaluation(trained, tmp_path: Path, capsys) -> None:
+    """--write-model: the copy's metadata carries the evaluation (the same numbers and verdict as evaluation.json,
+    the set's fingerprint without its path), its weights are the model's; the model's own file is refused first."""
+    from varxpress.cli import main
+    from varxpress.models.network import ExpressionModel
+
+    out, copy = tmp_path / "eval", tmp_path / "evaluated.vxm.h5"
+    args = ["evaluate", "--model", str(trained["model"]), "--dataset", str(trained["dataset"]), "-o", str(out)]
+    assert main([*args, "--write-model", str(copy), "--kmax", "3"]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    original, written = ExpressionModel.load(trained["model"]), ExpressionModel.load(copy)
+    metrics = written.metadata.metrics
+    assert metrics["verdict"] == report["verdict"] and metrics["guard_split"] == "test"
+    assert metrics["model"]["test"]["r2"] == pytest.approx(report["metrics"]["model"]["r2"])
+    assert metrics["baselines"]["kmer_ridge"]["test"]["kmer_k"] == report["metrics"]["kmer_ridge"]["kmer_k"]
+    assert metrics["paired"] == report["paired"]
+    assert "path" not in json.dumps(metrics["evaluated_on"]) and metrics["evaluated_on"]["n"]["test"] == 200
+    assert metrics["evaluated_on"]["labels"]["sha256"]  # what the set is, not where it was built
+    assert metrics != original.metadata.metrics and written.metadata.hparams == original.metadata.hparams
+    for layer, weights in original.numpy_weights().items():
+        for name, value in weights.items():
+            assert np.array_equal(written.numpy_weights()[layer][name], value)
+    before = Path(trained["model"]).read_bytes()
+    assert main([*args, "--write-model", str(trained["model"])]) == 2  # a usage error, before any evaluation
+    assert "would destroy the input" in capsys.readouterr().err
+    assert Path(trained["model"]).read_bytes() == before
+
+
 def _small_planted_set(folder: Path) -> Path:
     return planted_set(folder, 80, seed=7, test_size=20, valid_size=10)
 

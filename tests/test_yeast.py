@@ -216,6 +216,9 @@ def test_small_recipe_runs_end_to_end(tmp_path) -> None:
             assert json.loads((out / folder / "evaluation.json").read_text())["metrics"]["model"]["n"] == n
     assert [m["seed"] for m in ExpressionModel.load(out / "yeast.vxm.h5").metadata.source["ensemble"]["members"]] \
         == [0, 1]
+    bundle = ExpressionModel.load(out / "yeast_R64_tifseq.vxm.h5").metadata  # the merged network + its evaluation
+    assert bundle.name == "yeast_R64_tifseq" and bundle.metrics["model"]["test"]["n"] == 68
+    assert bundle.metrics["verdict"] == json.loads((out / "yeast.eval" / "evaluation.json").read_text())["verdict"]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["split"]["test_chroms"] == ["chrI"] and results["search"]["trials"] == 2
     assert results["verdict"] == json.loads((out / "yeast.eval" / "evaluation.json").read_text())["verdict"]

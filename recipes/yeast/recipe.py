@@ -48,7 +48,9 @@ size, with and without the features), ``train`` trains the best trial's hyperpar
 twice: with every feature (``yeast.vxm.h5``) and without any (``yeast_nohl.vxm.h5``, the promoter sequence alone);
 with ``--members N`` it trains N seeds of a variant and merges them into one model file that predicts their mean
 (:func:`varxpress.models.merge.merge_members`). ``evaluate`` compares both with the training mean and the k-mer
-ridge on the test and the validation chromosomes, and ``report`` writes the side-by-side table and the figures.
+ridge on the test and the validation chromosomes, and writes the test evaluation into a copy of each network
+(``yeast_R64_tifseq.vxm.h5``, ``yeast_R64_tifseq_sequence_only.vxm.h5``: ``evaluate --write-model``; the first is the
+file varxpress/data bundles), and ``report`` writes the side-by-side table and the figures.
 """
 
 from __future__ import annotations
@@ -290,8 +292,10 @@ def run_steps(args: argparse.Namespace) -> None:
         for name in VARIANTS:
             for split, folder in (("test", f"{name}.eval"), ("valid", f"{name}.valid.eval")):
                 if (out / f"{name}.vxm.h5").exists() and not (out / folder / "evaluation.json").exists():
+                    # the test evaluation also writes the network with it as its metrics: the file to bundle
+                    record = ["--write-model", out / f"{bundle_name(VARIANTS[name])}.vxm.h5"] if split == "test" else []
                     varxpress("evaluate", "-m", out / f"{name}.vxm.h5", "-d", dataset, "--kmax", args.kmax,
-                              "--split", split, "-o", out / folder)
+                              "--split", split, "-o", out / folder, *record)
     if "report" in steps and args.results:
         write_results(out, args.results, args.figures)
 
@@ -299,6 +303,11 @@ def run_steps(args: argparse.Namespace) -> None:
 #: model file stem -> n_features of its hyperparameters: every per-gene feature of the set (None: the set's number), or
 #: none (the promoter sequence alone); otherwise the same network
 VARIANTS = {"yeast": None, "yeast_nohl": 0}
+
+
+def bundle_name(n_features: int | None) -> str:
+    """The name a variant's network carries, and the stem of the file ``evaluate`` writes for bundling."""
+    return "yeast_R64_tifseq" + ("" if n_features is None else "_sequence_only")
 
 
 def validation_baselines(dataset: Path, upstream: int, downstream: int, kmax: int = 6) -> dict:
@@ -358,7 +367,7 @@ def train_variant(out: Path, name: str, n_features: int | None, best: dict, args
     hparams = out / f"{name}.hparams.json"
     hparams.write_text(json.dumps(dict(best, n_features=n_features, **(
         {"epochs": args.epochs} if args.epochs else {})), indent=1) + "\n")
-    label = "yeast_R64_tifseq" + ("" if n_features is None else "_sequence_only")
+    label = bundle_name(n_features)
     paths = member_paths(out, name, args.members, args.seed)
     for i, path in enumerate(paths):
         if not path.exists():

@@ -56,7 +56,8 @@ EPILOGS = {
     "prepare": "Output: a .vxd.h5 training set (docs/training.md).",
     "train": "Output: a .vxm.h5 model, metrics JSON and plots (docs/training.md).",
     "hyperopt": "Output: trials (resumable), best hyperparameters and model (docs/training.md).",
-    "evaluate": "Output: metrics table beside the baselines, and a plot (docs/training.md).",
+    "evaluate": ("Output: metrics table beside the baselines, and a plot; with --write-model, a copy of the model "
+                 "that records them (docs/training.md)."),
     "predict": "Output: TSV of id, prediction and observed value (docs/training.md).",
     "workflow": "Output: one gathered, indexed VCF and a report (docs/workflow.md).",
     "background": "Output: <model>.background.h5 (docs/interpretation.md).",

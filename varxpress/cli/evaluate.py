@@ -9,7 +9,11 @@ from pathlib import Path
 from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
 from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.bootstrap import N_BOOT
-from varxpress.learning.evaluation import evaluate
+from varxpress.cli.types import output_path
+from varxpress.io.outputs import check_distinct
+from varxpress.learning.evaluation import evaluate, evaluation_metrics, write_evaluated_model
+from varxpress.learning.prepared import PreparedSet
+from varxpress.models.network import ExpressionModel
 from varxpress.learning.plots import with_interval
 
 log = logging.getLogger(__name__)
@@ -33,18 +37,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default %(default)s)")
     parser.add_argument("-o", "--out-dir", required=True, type=Path,
                         help="folder for evaluation.tsv/.json/.png and predictions.tsv")
+    parser.add_argument("--write-model", type=output_path, default=None, metavar="OUT.vxm.h5",
+                        help="also write a copy of the model whose metadata records this evaluation as its metrics "
+                             "(verdict, intervals, the set's fingerprint): for a network merged from seeds or "
+                             "imported, which has no test metrics of its own; weights unchanged, never the model's "
+                             "own file (default: none)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress evaluate``."""
-    result = evaluate(args.model, args.dataset, args.split, args.out_dir, args.kmax, args.batch_size,
-                      args.bootstrap, args.seed)
+    if args.write_model:  # refused before the evaluation's minutes, not after
+        check_distinct({"--model": [str(args.model)], "--dataset": [str(args.dataset)]},
+                       {"--write-model": [args.write_model]})
+    model = ExpressionModel.load(args.model)
+    with PreparedSet(args.dataset) as pset:
+        result = evaluate(model, pset, args.split, args.out_dir, args.kmax, args.batch_size, args.bootstrap,
+                          args.seed)
+        metrics = evaluation_metrics(result, pset, args.split) if args.write_model else None
     for row in result.table.to_dict("records"):
         log.info("%-10s r2 %s  pearson %s  spearman %s  mse %.4g  (n=%d; 95%% bootstrap intervals)",
                  row["predictor"], *(with_interval(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
                                      for m in ("r2", "pearson", "spearman")), row["mse"], row["n"])
     guard = result.guard
     log.info("verdict: %s", guard["verdict"])
+    if metrics is not None:
+        write_evaluated_model(model, metrics, args.write_model)
     if args.require_beats_baselines and not guard["beats_baselines"]:
         log.error("--require-beats-baselines: %s", "; ".join(guard["reasons"]))
         return 3

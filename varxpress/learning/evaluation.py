@@ -8,6 +8,7 @@ split; the table says so (``calibrated``).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -18,16 +19,17 @@ import numpy as np
 import pandas as pd
 
 from varxpress.errors import DatasetError
-from varxpress.io.outputs import open_output
+from varxpress.io.outputs import check_distinct, open_output
 from varxpress.learning.baselines import baseline_metrics, check_against_baselines, regression_metrics, \
     warn_if_failed
 from varxpress.learning.bootstrap import N_BOOT, Bootstrap
 from varxpress.learning.plots import plot_evaluation
 from varxpress.learning.prediction import label_mapping, model_predictions
 from varxpress.learning.prepared import PreparedSet
+from varxpress.learning.train_report import json_safe
 from varxpress.models.network import ExpressionModel
 
-__all__ = ["evaluate", "EvaluationResult"]
+__all__ = ["evaluate", "EvaluationResult", "evaluation_metrics", "write_evaluated_model"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,54 @@ def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFr
         fh.write(json.dumps(report, indent=2, allow_nan=False, default=str))
     plot_evaluation(table, predictions, out_dir / "evaluation.png", title=f"{pset.path.name}: {split}")
     log.info("wrote %s/evaluation.{tsv,json,png} and predictions.tsv", out_dir)
+
+
+def evaluation_metrics(result: EvaluationResult, pset: PreparedSet, split: str) -> dict:
+    """An evaluation in the shape of ``train``'s metrics (docs/training.md): ``model`` and ``baselines`` per split,
+    the verdict's fields (``beats_baselines``, ``verdict``, ``reasons``, ``paired``, ``bootstrap``, ...),
+    ``guard_split``, and ``evaluated_on``: the set's fingerprint without local paths (hashes, split, counts)."""
+    rows = {row["predictor"]: _jsonable(row) for row in result.table.to_dict("records")}
+    model = {split: rows.pop("model")}
+    return json_safe({"model": model, "baselines": {name: {split: row} for name, row in rows.items()},
+                      **result.guard, "guard_split": split,
+                      "evaluated_on": _without_paths(pset.fingerprint()),
+                      "measured_by": "varxpress evaluate"})
+
+
+def _without_paths(value):
+    """A fingerprint without its ``path`` entries, at any depth: they name where the set was built, not what it is."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items() if k != "path"}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
+def write_evaluated_model(model: ExpressionModel, metrics: dict, out: str | os.PathLike) -> Path:
+    """Write a copy of ``model`` whose metadata's ``metrics`` are ``metrics`` (:func:`evaluation_metrics`): for a
+    network merged from seeds or imported, which has no test metrics of its own. The weights are unchanged.
+
+    Raises:
+        UsageError: ``out`` is the model's own file (it is an input).
+    """
+    if model.path is not None:
+        check_distinct({"--model": [str(model.path)]}, {"--write-model": [str(out)]})
+    meta = copy.deepcopy(model.metadata)
+    meta.metrics = metrics
+    return ExpressionModel(None, meta, weights=model.numpy_weights()).save(out, compress=_compressed(model.path))
+
+
+def _compressed(path: Path | None) -> bool:
+    """Whether the model file stores its weights compressed (the copy keeps the same layout and about its size)."""
+    import h5py  # only where a model file is read or written
+
+    if path is None:
+        return False
+    with h5py.File(path, "r") as h5:
+        found: list[bool] = []
+        h5["weights"].visititems(lambda _name, obj: found.append(getattr(obj, "compression", None) is not None)
+                                 if isinstance(obj, h5py.Dataset) else None)
+    return any(found)
 
 
 def _jsonable(row: dict) -> dict:
