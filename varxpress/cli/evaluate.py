@@ -7,14 +7,14 @@ import logging
 from pathlib import Path
 
 from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
-from varxpress.learning.baselines import MIN_TEST_GENES
-from varxpress.learning.bootstrap import N_BOOT
 from varxpress.cli.types import output_path
 from varxpress.io.outputs import check_distinct
+from varxpress.learning.baselines import MIN_TEST_GENES
+from varxpress.learning.bootstrap import N_BOOT
 from varxpress.learning.evaluation import evaluate, evaluation_metrics, write_evaluated_model
+from varxpress.learning.plots import with_interval
 from varxpress.learning.prepared import PreparedSet
 from varxpress.models.network import ExpressionModel
-from varxpress.learning.plots import with_interval
 
 log = logging.getLogger(__name__)
 

@@ -156,11 +156,8 @@ def _compressed(path: Path | None) -> bool:
 
     if path is None:
         return False
-    with h5py.File(path, "r") as h5:
-        found: list[bool] = []
-        h5["weights"].visititems(lambda _name, obj: found.append(getattr(obj, "compression", None) is not None)
-                                 if isinstance(obj, h5py.Dataset) else None)
-    return any(found)
+    with h5py.File(path, "r") as h5:  # weights/<layer>/<weight>, as ExpressionModel.save writes them
+        return any(weight.compression is not None for layer in h5["weights"].values() for weight in layer.values())
 
 
 def _jsonable(row: dict) -> dict:
