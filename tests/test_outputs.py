@@ -6,6 +6,7 @@ them (a FIFO or device node turned into a regular file) without harm.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from varxpress.io import outputs
 from varxpress.errors import OutputError, UsageError
 from varxpress.io.outputs import atomic_path, check_distinct, in_place, open_output, pipe_reader_gone, sweep_partials
+from varxpress.models.registry import data_path
 
 
 def write(path: str, text: str) -> None:
@@ -252,7 +254,7 @@ def test_outputs_that_are_one_file_are_refused(tmp_path):
 # -- through the command line: every subcommand ------------------------------------------------------------------------
 
 from tests.corpus import CORPUS, reference, toy_model  # noqa: E402,F401 (fixtures)
-from varxpress.cli import main  # noqa: E402
+from varxpress.cli import build_parser, files_of, main  # noqa: E402
 
 
 @pytest.fixture
@@ -331,6 +333,32 @@ def test_every_subcommand_refuses_an_output_equal_to_an_input(inputs, tmp_path, 
     assert main([a.format(**fill) for a in argv] + ["--quiet"]) == 2
     assert "would destroy the input" in capfd.readouterr().err
     assert snapshot(tmp_path / "in") == before
+
+
+@pytest.mark.parametrize("target", ["xpresso_human_hg38.vxm.h5", "hg38_promoters_cage_corrected.bed.gz",
+                                    "xpresso_human_hg38.vxm.h5.background.h5", "workflow/Snakefile"])
+def test_files_read_without_being_named_are_inputs_too(inputs, tmp_path, capfd, target):
+    """The bundled default model, TSS set and background are read without being named on the command line: an
+    output naming one is refused as any input is (it would break every later run)."""
+    path = Path(data_path(target))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    args = ["score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]), "--quiet", "--out", str(path)]
+    assert main(args) == 2
+    err = capfd.readouterr().err
+    assert "is the input (bundled with varxpress)" in err and "would destroy the input" in err
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_the_background_beside_a_model_is_an_input_except_to_background(inputs, tmp_path, capfd):
+    beside = Path(f"{inputs['model']}.background.h5")
+    beside.write_bytes(b"a background")
+    assert main(score_args(inputs, "--out", tmp_path / "out" / "x.vcf.gz", "--tsv", beside)) == 2
+    assert "is the input --model background" in capfd.readouterr().err
+    assert beside.read_bytes() == b"a background" and os.listdir(tmp_path / "out") == []
+    files = files_of(build_parser(only="background"), build_parser(only="background").parse_args(
+        ["background", "--fasta", str(inputs["fasta"]), "--tss", str(inputs["tss"]), "--model", str(inputs["model"]),
+         "--out", str(beside)]))
+    check_distinct(*files)  # `background` writes that file: not refused
 
 
 def test_out_naming_a_directory_is_one_line_and_leaves_nothing(inputs, tmp_path, capfd):

@@ -12,12 +12,13 @@ import shlex
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import ReaderGone, Terminated, UsageError, VarxpressError
 from varxpress.io.outputs import check_distinct, discard_stdout
 from varxpress.cli.types import existing_file, existing_path, model_argument, model_path_argument
-from varxpress.models.registry import describe, model_file
+from varxpress.models.registry import data_path, describe, model_file
 
 log = logging.getLogger("varxpress")
 
@@ -148,8 +149,12 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
                 or action.dest in INPUT_OPTIONS:
             if action.type in (model_argument, model_path_argument):  # a bundled model's name: its file
                 values = [model_file(v) for v in values]
+                if args.command != "background":  # read beside the model (`background` writes it)
+                    inputs[name + " background"] = [v + ".background.h5" for v in values]
             inputs[name] = values
             inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
+    # files read without being named: the default model, TSS set and backgrounds, the bundled manifests' members
+    inputs["(bundled with varxpress)"] = [str(f) for f in Path(data_path("")).rglob("*") if f.is_file()]
     return inputs, outputs
 
 
