@@ -48,13 +48,19 @@ def test_missing_input_is_a_usage_error(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_output_folder_must_exist(tmp_path, capsys):
+@pytest.mark.parametrize("argv", [["score", "{vcf}", "--fasta", "{vcf}", "--out", "{missing}/x.vcf"],
+                                  ["explain", "chr1:5:A:C", "--fasta", "{vcf}", "--out", "{missing}/x.html"],
+                                  ["explain", "chr1:5:A:C", "--fasta", "{vcf}", "--out", "{missing}/reports"],
+                                  ["mutagenesis", "--gene", "G", "--fasta", "{vcf}", "--out-prefix", "{missing}/m"]])
+def test_output_folder_must_exist(tmp_path, capsys, argv):
+    """A missing output folder is a usage error (exit 2) for every subcommand, before anything is loaded."""
     vcf = tmp_path / "a.vcf"
     vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
     with pytest.raises(SystemExit) as exc:
-        main(["score", str(vcf), "--fasta", str(vcf), "--out", str(tmp_path / "no" / "x.vcf")])
+        main([a.format(vcf=vcf, missing=tmp_path / "no") for a in argv])
     assert exc.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
 
 
 @pytest.mark.parametrize("text,expected", [("chr1:1-100", ("chr1", 0, 100)), ("1:1,000-2,000", ("1", 999, 2000)),

@@ -122,6 +122,43 @@ def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
 OTHER_RC = {"A": "T", "C": "G", "G": "C", "T": "A"}
 
 
+def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
+    """An ensemble's page names the ensemble and every member with its own training data (a model trained here
+    records its labels as a mapping: the page describes it instead of failing), the log2 fold change note gives the
+    label SDs the shown value comes from, and the reference, TSS set and command are on the page."""
+    from tests.toy import toy_hparams
+    from varxpress.models.ensemble import export_ensemble
+    from varxpress.models.network import ExpressionModel
+
+    members = []
+    for seed, sd in ((4, 0.5), (5, 2.0)):
+        labels = {"label_column": "tpm", "transform": "log10", "pseudocount": 0.1, "path": "/data/run/labels.tsv",
+                  "sha256": "ab" * 32}
+        model = ExpressionModel.from_hparams(toy_hparams(UP, DOWN, 0, seed), name=f"trained{seed}",
+                                             genome_build="toy", output_scale="standardized_log10", label_sd=sd,
+                                             training_data={"labels": labels}, source={"species": "toy"})
+        (tmp_path / f"m{seed}").mkdir()
+        members.append(tmp_path / f"m{seed}" / "m.vxm.h5")
+        model.save(members[-1])
+    ens = export_ensemble(members, tmp_path / "ens")
+    pos = 64
+    ref, alt = CHR1[pos - 1], OTHER[CHR1[pos - 1]]
+    page = tmp_path / "p.html"
+    assert explain(world, page, f"chr1:{pos}:{ref}:{alt}", "--ensemble", ens, "--flank", 0) == 0
+    text = _text(page.read_text())
+    assert "The ensemble ensemble_of_2 averages 2 models: trained4 was trained on the mRNA levels of toy genes" in text
+    assert "trained5 was trained" in text and "log10(tpm + 0.1) from labels.tsv (sha256 abababababab…)" in text
+    assert "/data/run" not in text  # a local path of the training machine is not shown
+    assert "Model ensemble_of_2 (" in text and "xpresso" not in text
+    assert "each one's delta × its label SD (0.5, 2) × log2(10)" in text
+    shown = float(re.search(r"Log2 fold change ([+-][0-9.e+-]+) ", text).group(1))
+    deltas = [float(x) for x in re.search(r"Member deltas ([^F]+) Flags", text).group(1).split(", ")]
+    expect = np.mean([d * sd * np.log2(10) for d, sd in zip(deltas, (0.5, 2.0))])
+    assert shown == pytest.approx(expect, rel=0.02, abs=1e-4)  # both printed to 3 significant digits
+    assert f"Reference genome {world['fasta'].name} (FAI MD5 " in text and f"TSS annotation {world['tss'].name}" in text
+    assert re.search(r"Command varxpress explain chr1:64:\w:\w .*--ensemble", text)
+
+
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)

@@ -7,7 +7,7 @@ import logging
 
 from varxpress.cli.options import (add_prediction_options, add_resource_options, configure_threads, refuse_combination,
                                    resource_spec)
-from varxpress.cli.types import existing_file, non_negative_int
+from varxpress.cli.types import existing_file, non_negative_int, output_path
 from varxpress.errors import VcfError
 from varxpress.interpret.pages import write_pages
 from varxpress.interpret.report import wanted_variants
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_prediction_options(p)
     p.add_argument("--flank", type=non_negative_int, default=50,
                    help="local mutagenesis map: +- this many bases (0: none)")
-    p.add_argument("--out", "-o", required=True,
+    p.add_argument("--out", "-o", required=True, type=output_path,
                    help="report.html for one variant; a folder (created) for several: one page each + index.html")
 
 
@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
     res = load_resources(resource_spec(args))
     refuse_combination(res, "explain")
     with res.predictor(fast=args.fast, threads=args.threads) as predictor:
-        pages = write_pages(res, predictor, wanted, args.out, args.flank)
+        pages = write_pages(res, predictor, wanted, args.out, args.flank, args.command_line)
     log.info("wrote %d page(s) for %d variant(s) to %s", pages, len(wanted), args.out)
     return 0

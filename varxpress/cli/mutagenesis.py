@@ -10,10 +10,9 @@ import numpy as np
 
 from varxpress.cli.options import (add_prediction_options, add_resource_options, configure_threads, refuse_combination,
                                    resource_spec)
-from varxpress.cli.types import existing_file, region
+from varxpress.cli.types import existing_file, output_path, region
 from varxpress.interpret.figures import FIGURE_FORMATS, plot_heatmap, plot_logo
-from varxpress.interpret.mutagenesis import (DEFAULT_RANGE, MutagenesisError, saturation_mutagenesis,
-                                             scan_positions, vcf_marks, write_tsv)
+from varxpress.interpret.mutagenesis import DEFAULT_RANGE, saturation_mutagenesis, scan_positions, vcf_marks, write_tsv
 from varxpress.scoring.resources import load_resources
 from varxpress.scoring.scores import units_text
 
@@ -34,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", type=int, help="offset one past the last scanned position (half-open; default: "
                                           f"{DEFAULT_RANGE[1]}, trimmed like --start)")
     p.add_argument("--vcf", type=existing_file, help="mark this VCF's variants on the plots")
-    p.add_argument("--out-prefix", "-o", required=True,
+    p.add_argument("--out-prefix", "-o", required=True, type=output_path,
                    help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg,pdf}, PREFIX.GENE.logo.{png,svg,pdf} "
                         "(PNG at 300 dpi)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="write the TSV only")
@@ -46,9 +45,6 @@ def _safe(name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``varxpress mutagenesis``: scan, write the TSV and the plots."""
-    folder = Path(args.out_prefix).parent
-    if str(folder) and not folder.is_dir():
-        raise MutagenesisError(f"folder {folder} of --out-prefix does not exist")
     configure_threads(args.threads)
     res = load_resources(resource_spec(args), background=False)
     refuse_combination(res, "mutagenesis")

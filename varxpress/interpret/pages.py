@@ -140,17 +140,28 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
     if "off_contig" in g.flags:
         out.append(f'<span class="flag">off_contig</span> The window runs past the end of {e(g.window.chrom)}; the '
                    f"missing bases were filled with N.")
-    m = report.model
-    labels = m.get("training_labels")
-    species = f"{e(m['species'])} " if m.get("species") else ""
-    what = f" (its training labels: {e(labels)})" if labels else ""
-    out.append(f"The model ({e(m['name'])}) was trained on the mRNA levels of {species}genes on "
-               f"{e(m['genome_build'])}{what}. It predicts a gene's typical level across tissues, not its level in "
-               f"one cell type or tissue, and was not trained on "
-               f"variant effects: an effect that acts in one cell type (for example an erythroid gene such as HBB) "
-               f"or through anything but the promoter sequence can be missed. Use it to prioritise variants for "
-               f"follow-up, not to classify them.")
+    members = report.model["members"]
+    trained = [f"{e(m['name'])} was trained on the mRNA levels of {e(m['species']) + ' ' if m.get('species') else ''}"
+               f"genes on {e(str(m['genome_build']))}" + (f" (its training labels: {e(m['training_labels'])})"
+                                                          if m.get("training_labels") else "") for m in members]
+    who = (f"The model {trained[0]}." if len(members) == 1 else
+           f"The ensemble {e(report.model['name'])} averages {len(members)} models: {'; '.join(trained)}.")
+    out.append(f"{who} It predicts a gene's typical level across tissues, not its level in one cell type or tissue, "
+               f"and was not trained on variant effects: an effect that acts in one cell type (for example an "
+               f"erythroid gene such as HBB) or through anything but the promoter sequence can be missed. Use it to "
+               f"prioritise variants for follow-up, not to classify them.")
     return out
+
+
+def _log2fc_note(report: VariantReport) -> str:
+    """How the page's log2 fold change follows from the delta, with the label SD(s) it uses."""
+    sds = [m.get("label_sd") for m in report.model["members"]]
+    if report.model["output_scale"] != "standardized_log10":
+        return "delta × log2(10): the change of predicted mRNA level it implies"
+    if len(sds) == 1:
+        return f"delta × label SD ({_num(sds[0], '{:.4g}')}) × log2(10): the change of predicted mRNA level it implies"
+    return ("the mean over the members of each one's delta × its label SD (" +
+            ", ".join(_num(sd, "{:.4g}") for sd in sds) + ") × log2(10): the change of predicted mRNA level implied")
 
 
 def _gene_section(g: GeneReport, report: VariantReport) -> str:
@@ -172,8 +183,7 @@ def _gene_section(g: GeneReport, report: VariantReport) -> str:
         ("Alternate prediction", f"{_num(g.alt_pred)} <span class=\"note\">{units}</span>"),
         ("Delta (alt − ref)", f'<span class="{direction}">{_num(g.delta, "{:+.4g}")}</span> '
                               f'<span class="note">{units}</span>'),
-        ("Log2 fold change", _num(g.log2fc, "{:+.3g}") + ' <span class="note">delta × label SD × log2(10): the '
-                                                          "change of predicted mRNA level it implies</span>"),
+        ("Log2 fold change", _num(g.log2fc, "{:+.3g}") + f' <span class="note">{e(_log2fc_note(report))}</span>'),
         ("Fold change", _num(fc, "{:.3f}×") + ' <span class="note">predicted mRNA with the variant ÷ with the '
                                                 'reference allele</span>'),
         ("Percentile of |delta|", (_num(g.percentile, "{:.1f}") + " <span class=\"note\">against the background: "
@@ -258,6 +268,12 @@ def render_html(report: VariantReport) -> str:
         ("Background", bg_text),
         ("Ensemble", ens_text),
     ]
+    inputs = report.inputs
+    if inputs:
+        head += [("Reference genome", f"{e(inputs['fasta'])} (FAI MD5 {e(str(inputs['fai_md5']))})"),
+                 ("TSS annotation", f"{e(inputs['tss'])} ({inputs['genes']:,} TSSs)")]
+        if inputs.get("command"):
+            head.append(("Command", f"<code>{e(inputs['command'])}</code>"))
     answers = "".join(f'<p class="answer">{plain_sentence(g, report)}</p>' for g in report.genes)
     notes = []
     for g in report.genes:
@@ -376,7 +392,7 @@ def render_index(rows: list[str], model_name: str) -> str:
             f"<script>{_SORT_JS}</script></body></html>\n")
 
 
-def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50) -> int:
+def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50, command: str | None = None) -> int:
     """Explain every variant of ``wanted`` (:func:`~varxpress.interpret.report.wanted_variants`) into ``out``.
 
     ``out`` ending in ``.html``/``.htm`` (or a stream: stdout, a FIFO) is one page, for exactly one variant; else a
@@ -392,7 +408,7 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50) 
     index = res.tss_index()
     if single:
         (chrom, pos, ref, alt), label, _ = wanted[0]
-        write_report(explain_variant(res, predictor, chrom, pos, ref, alt, flank, label, index), out)
+        write_report(explain_variant(res, predictor, chrom, pos, ref, alt, flank, label, index, command), out)
         return 1
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -400,7 +416,7 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50) 
     for n, ((chrom, pos, ref, alt), label, vid) in enumerate(wanted, 1):
         variant = f"{chrom}:{pos:,} {ref}>{alt}"
         try:
-            report = explain_variant(res, predictor, chrom, pos, ref, alt, flank, label, index)
+            report = explain_variant(res, predictor, chrom, pos, ref, alt, flank, label, index, command)
         except VarxpressError as exc:
             log.warning("%s: not explained: %s", label, exc)
             rows += index_rows(n, label, variant, None, None, str(exc))
@@ -410,5 +426,5 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50) 
         pages += 1
         rows += index_rows(n, label, variant, name, report)
     with open_output(folder / "index.html", encoding="utf-8") as fh:
-        fh.write(render_index(rows, res.model.metadata.name))
+        fh.write(render_index(rows, res.model_name))
     return pages

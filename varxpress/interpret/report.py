@@ -83,6 +83,7 @@ class VariantReport:
     ensemble: dict[str, Any] | None
     context: str = ""  #: genome + strand sequence around the variant, REF in lower case
     notes: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  #: reference, TSS set and command that produced the page
 
 
 def _allele(genome, chrom: str, pos: int, ref: str, alt: str) -> Allele:
@@ -100,7 +101,8 @@ def _allele(genome, chrom: str, pos: int, ref: str, alt: str) -> Allele:
 
 
 def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, ref: str, alt: str, flank: int = 50,
-                    label: str | None = None, index: TSSIndex | None = None) -> VariantReport:
+                    label: str | None = None, index: TSSIndex | None = None, command: str | None = None
+                    ) -> VariantReport:
     """Score one variant on every gene whose window holds it, with percentile, ensemble spread and local mutagenesis.
 
     The numbers are the prediction engine's own (:meth:`varxpress.scoring.engine.Predictor.score`, the call
@@ -114,6 +116,7 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
         flank: the local mutagenesis map covers the REF span +- ``flank`` bases (0: no map).
         label: the variant's name on the page (default ``chrom:pos:ref:alt``).
         index: ``res.tss_index()``, made once by the caller for many variants (made here if None).
+        command: the command line to record on the page.
 
     Raises:
         VcfError: unknown contig, unscoreable allele, or no gene's window holds the variant.
@@ -155,10 +158,14 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
     left = genome.fetch(allele.chrom, ctx_lo, allele.start)
     right = genome.fetch(allele.chrom, allele.end, allele.end + 20)
     context = f"{left}[{allele.ref}/{allele.alt}]{right}"
-    model_info = {"name": md.name, "file": Path(res.model_path).name, "sha256": res.model_sha256,
-                  "output_scale": md.output_scale, "label_sd": md.label_sd, "upstream": spec.upstream,
-                  "downstream": spec.downstream, "genome_build": md.genome_build,
-                  "training_labels": md.training_data.get("labels"), "species": md.source.get("species")}
+    members = [{"name": m.metadata.name, "genome_build": m.metadata.genome_build, "label_sd": m.metadata.label_sd,
+                "training_labels": m.metadata.labels_text, "species": m.metadata.source.get("species")}
+               for m in res.members]
+    model_info = {"name": res.model_name, "file": Path(res.model_path).name, "sha256": res.model_sha256,
+                  "output_scale": md.output_scale, "upstream": spec.upstream, "downstream": spec.downstream,
+                  "members": members}
+    inputs = {"fasta": Path(res.spec.fasta).name, "fai_md5": genome.fingerprint(), "tss": Path(res.tss_path).name,
+              "genes": len(res.tss), "command": command}
     bg_info = None
     background = predictor.background
     if background is not None:
@@ -169,7 +176,7 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
     ens_info = None
     if res.is_ensemble:
         ens_info = {"k": len(res.members), "path": Path(res.model_path).name, "sha256": res.model_sha256}
-    return VariantReport(allele, label, reports, model_info, bg_info, ens_info, context)
+    return VariantReport(allele, label, reports, model_info, bg_info, ens_info, context, inputs=inputs)
 
 
 Wanted = tuple[tuple[str, int, str, str], str, "str | None"]  #: ((chrom, pos, ref, alt), label, VCF ID or None)

@@ -8,6 +8,7 @@ import datetime as _dt
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Mapping
 
 from varxpress import __version__
@@ -68,6 +69,21 @@ class ModelMetadata:
             self.varxpress_version = __version__
         if not self.created:
             self.created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+    @property
+    def labels_text(self) -> str | None:
+        """What the model was trained to predict, in words: the recorded text of an imported model, or, for a model
+        trained here, the label column and its transform with the labels file's name and hash."""
+        labels = self.training_data.get("labels")
+        if not isinstance(labels, Mapping):
+            return str(labels) if labels else None
+        column = str(labels.get("label_column") or "labels")
+        transform, pseudo = labels.get("transform"), labels.get("pseudocount")
+        value = f"{transform}({column}{f' + {pseudo}' if pseudo else ''})" if transform else column
+        source = f" from {Path(str(labels['path'])).name}" if labels.get("path") else ""
+        digest = f" (sha256 {str(labels['sha256'])[:12]}…)" if labels.get("sha256") else ""
+        scaled = ", z-scored over the training genes" if self.output_scale == "standardized_log10" else ""
+        return f"{value}{source}{digest}{scaled}"
 
     @property
     def window_spec(self) -> WindowSpec:

@@ -36,7 +36,6 @@ from varxpress.io.vcf import (check_region_index, count_header_lines, declare_un
 from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
 from varxpress.io.writers import (TsvWriter, add_header, annotate, check_compression_level, check_written, index_vcf,
                                   vcf_write_mode)
-from varxpress.models.registry import lookup
 from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
 from varxpress.scoring.scores import GeneScore
@@ -134,10 +133,7 @@ class Scorer:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
         md = self.model.metadata
         spec = self.model.window_spec
-        bundled = lookup(self.res.spec.model) if self.res.spec.model else None  # a bundled name, e.g. human-mouse
-        combination = self.res.combination
-        name = md.name if len(self.members) == 1 or combination is not None else bundled.name if bundled else \
-            f"ensemble_of_{len(self.members)}"
+        name = self.res.model_name
         lines = [
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
@@ -151,8 +147,8 @@ class Scorer:
             bg = self.res.background
             lines.append(("varxpress_background", f"<File={Path(str(bg.path)).name},N={len(bg)},"
                                                   f"ModelSHA256={bg.model_sha256}>"))
-        if combination is not None:
-            lines.extend(combination.header_lines())
+        if self.res.combination is not None:
+            lines.extend(self.res.combination.header_lines())
         return lines
 
     def member_names(self) -> list[str]:

@@ -34,7 +34,7 @@ from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
 from varxpress.models.network import ExpressionModel
 from varxpress.models.combination import Combination
-from varxpress.models.registry import load_tss_set, model_file, named_combination, named_ensemble
+from varxpress.models.registry import load_tss_set, lookup, model_file, named_combination, named_ensemble
 from varxpress.scoring.combined import CombinedPredictor, load_combination
 from varxpress.scoring.engine import Predictor
 
@@ -79,6 +79,15 @@ class Resources:
     def model(self):
         """The combination, else the first member: window, features and output scale are common to all members."""
         return self.combination if self.combination is not None else self.members[0]
+
+    @property
+    def model_name(self) -> str:
+        """The name outputs give what scores: a model's or a combination's own, a bundled ensemble's
+        (``human-mouse``), else ``ensemble_of_K``."""
+        if len(self.members) == 1 or self.combination is not None:
+            return self.model.metadata.name
+        bundled = lookup(self.spec.model) if self.spec.model else None
+        return bundled.name if bundled else f"ensemble_of_{len(self.members)}"
 
     def tss_index(self) -> TSSIndex:
         """An interval index of the genes' model windows on this genome."""
