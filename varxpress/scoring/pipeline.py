@@ -18,7 +18,6 @@ import itertools
 import logging
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -26,7 +25,7 @@ from typing import Iterator, NamedTuple
 import cyvcf2
 
 from varxpress import __version__
-from varxpress.errors import ReaderGone, RefMismatchError, RefMismatchWarning, VcfError
+from varxpress.errors import ReaderGone, RefMismatchError, VcfError
 from varxpress.io.inputs import input_name, seekable_input
 from varxpress.io.outputs import atomic_path, discard_pipe, in_place, pipe_reader_gone, reader_probe
 from varxpress.io.refspans import RefSpans
@@ -36,6 +35,7 @@ from varxpress.io.vcf import (check_region_index, count_header_lines, declare_un
 from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
 from varxpress.io.writers import (TsvWriter, add_header, annotate, check_compression_level, check_written, index_vcf,
                                   vcf_write_mode)
+from varxpress.scoring.build_check import BuildCheck
 from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
 from varxpress.scoring.scores import GeneScore
@@ -128,6 +128,7 @@ class Scorer:
         self.genome, self.members, self.model = self.res.genome, self.res.members, self.res.model
         self.index = self.res.tss_index()
         self.predictor = self.res.predictor(fast=cfg.fast, batch_size=cfg.batch_size, threads=cfg.threads)
+        self.build = BuildCheck(self.genome, "")  # a run's own in :meth:`run`
 
     def provenance(self) -> list[tuple[str, str]]:
         """``##key=value`` header lines naming the program, model, reference and TSS set."""
@@ -194,7 +195,7 @@ class Scorer:
             if self.cfg.on_ref_mismatch == "error":
                 raise RefMismatchError(msg + " (--on-ref-mismatch warn|skip keeps going)")
             if self.cfg.on_ref_mismatch == "warn":
-                warnings.warn(msg, RefMismatchWarning, stacklevel=2)
+                self.build.ref_mismatch(msg)
             for i in range(len(alts)):
                 skips[i] = SkipReason.REF_MISMATCH.value
             stats.skipped[SkipReason.REF_MISMATCH.value] += len(alts)
@@ -233,6 +234,8 @@ class Scorer:
         # a text VCF is checked line by line first: htslib misreads some malformed lines instead of refusing them
         scan = scan_vcf_text(source, name=vcf_path) if not cfg.regions else None
         vcf = open_vcf(source, name=vcf_path)
+        self.build = BuildCheck(self.genome, vcf_path)
+        self.build.contig_lengths(vcf)
         header_lines = scan.header_lines if scan is not None else count_header_lines(source)
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
@@ -291,6 +294,7 @@ class Scorer:
                                                           None if gone else writer, tsv_writer, clear))
                         gone = gone or (probe is not None and pipe_reader_gone(probe))
                 progress.close()
+                self.build.summary(stats.records_in)
                 if scan is not None and stats.records_in != scan.records:
                     raise VcfError(f"{vcf_path}: htslib read {stats.records_in} records but the file has "
                                    f"{scan.records} data lines; check it with `bcftools view {vcf_path}`")
