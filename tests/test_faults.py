@@ -195,6 +195,28 @@ def test_full_disk_under_htslib_is_a_clear_error(many, reference, toy_model, tmp
     assert os.listdir(folder) == []
 
 
+@pytest.mark.parametrize("name, suffix", [("out.vcf.gz", ".tbi"), ("OUT.VCF.GZ", ".tbi"), ("out.bcf", ".csi")])
+def test_an_index_that_does_not_fit_fails_the_run_instead_of_blaming_the_sort(many, reference, toy_model, outdir,
+                                                                                monkeypatch, caplog, name, suffix):
+    """The file fits but its index does not: the run fails (exit 1, the earlier output kept), naming the index and
+    the full disk, rather than ending 0 with an unindexed file and advice to sort a sorted input."""
+    import pysam
+
+    def no_room(*args, **kwargs):
+        raise OSError("building of index failed")  # what htslib reports, whatever the cause
+
+    monkeypatch.setattr(pysam, "tabix_index", no_room)
+    monkeypatch.setattr(writers.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "failed"))
+    monkeypatch.setattr(writers.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 4096))
+    (outdir / name).write_text("an earlier output")
+    assert score(many, reference, toy_model, outdir / name) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [f"cannot write {outdir / name}{suffix}: no space left on the device (4 kB free)"]
+    assert (outdir / name).read_text() == "an earlier output"
+    assert sorted(os.listdir(outdir)) == sorted(["out.tsv", "out.vcf", name])  # no partial file, no index
+    assert "is the input sorted" not in caplog.text
+
+
 def test_full_disk_while_writing_the_tsv_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
     class FullDisk:
         def __init__(self, fh):

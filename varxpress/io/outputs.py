@@ -26,7 +26,9 @@ another output (device and inode where the file exists, the resolved path otherw
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
+import io
 import logging
 import os
 import re
@@ -44,7 +46,7 @@ from varxpress.errors import OutputError, UsageError
 
 __all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
            "partial_pattern", "discard_stdout", "discard_pipe", "pipe_reader_gone", "reader_probe", "PipedOutput",
-           "save_figure"]
+           "save_figure", "gzip_output"]
 
 log = logging.getLogger(__name__)
 
@@ -240,13 +242,20 @@ def open_output(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
         out.flush()
         return
     with atomic_path(text, stream=True) as tmp:
-        if text.endswith(".gz"):
-            import gzip
+        with gzip_output(tmp, binary, **kwargs) if text.lower().endswith(".gz") else open(tmp, mode, **kwargs) as fh:
+            yield fh
 
-            with gzip.open(tmp, "wb" if binary else "wt", **kwargs) as fh:
-                yield fh
+
+@contextlib.contextmanager
+def gzip_output(path: str, binary: bool = False, **kwargs) -> Iterator[IO]:
+    """A gzip stream into ``path`` whose header carries no file name and no time (``gzip.open`` would record the
+    temporary file's name and the clock): the same content gives the same bytes on every run. ``kwargs`` go to the
+    text layer (``encoding``, ``newline``)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        if binary:
+            yield gz
         else:
-            with open(tmp, mode, **kwargs) as fh:
+            with io.TextIOWrapper(gz, **kwargs) as fh:
                 yield fh
 
 

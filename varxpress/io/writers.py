@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gzip
 import logging
 import os
 import shutil
@@ -30,7 +29,7 @@ from typing import IO, Iterable, Sequence
 
 from varxpress.errors import OutputError, ReaderGone, UsageError
 from varxpress.io.inputs import open_bytes
-from varxpress.io.outputs import PipedOutput, atomic_path
+from varxpress.io.outputs import PipedOutput, atomic_path, gzip_output
 from varxpress.scoring.scores import GeneScore, strongest
 
 log = logging.getLogger(__name__)
@@ -79,8 +78,8 @@ class TsvWriter(PipedOutput):
             self._fh: IO[str] = sys.stdout
         else:
             tmp = self._stack.enter_context(atomic_path(path, stream=True))
-            opener = gzip.open if path.endswith(".gz") else open
-            self._fh = self._stack.enter_context(opener(tmp, "wt"))
+            gz = path.lower().endswith(".gz")
+            self._fh = self._stack.enter_context(gzip_output(tmp) if gz else open(tmp, "w"))
         columns = TSV_COLUMNS + tuple(f"delta_{m}" for m in members)  # a combination's members, in order
         self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(columns) + "\n")
 
@@ -250,7 +249,8 @@ def vcf_write_mode(path: str, level: int | None = None) -> str:
     """cyvcf2 Writer mode for an output name: BCF (``.bcf``), BGZF-compressed VCF (``.gz``, ``.bgz``, as bcftools
     does for any such name) or plain VCF (anything else, ``-`` included); with ``level`` (0-9, for a compressed
     output) its BGZF compression level appended, as htslib reads it (``wz1``)."""
-    mode = "wb" if path.endswith(".bcf") else "wz" if path.endswith((".gz", ".bgz")) else "w"
+    lower = path.lower()  # X.VCF.GZ is compressed, as bcftools takes it
+    mode = "wb" if lower.endswith(".bcf") else "wz" if lower.endswith((".gz", ".bgz")) else "w"
     return mode if level is None or mode == "w" else f"{mode}{level}"
 
 
@@ -270,34 +270,54 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
 
     ``name`` is the output's name (its extension decides; ``path`` may be a temporary file about to be renamed).
     An input that is not sorted cannot be indexed: the output is complete and valid, a warning says it is left
-    unindexed and why, and no index is returned (so none is left beside it).
+    unindexed and why, and no index is returned (so none is left beside it). An index that failed on a full disk is
+    an :class:`OutputError` instead (the run fails and leaves no output): a pipeline must not go on without it.
     """
     name = name or path
     mode = vcf_write_mode(name)
+    if mode not in ("wb", "wz"):
+        return []
+    suffix = ".csi" if mode == "wb" else ".tbi"
+    failure = _write_index(path, name, mode)
+    if failure is None:
+        return [suffix]
+    with contextlib.suppress(OSError):
+        os.unlink(path + suffix)
+    room = _room_for_index(path)
+    if room is not None:  # a full disk, not an unsorted input: the output cannot be finished
+        raise OutputError(f"cannot write {name}{suffix}: no space left on the device ({room})")
+    if failure:
+        log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then %s", name,
+                    failure, "`bcftools index`" if mode == "wb" else "`tabix -p vcf`")
+    return []
+
+
+def _room_for_index(path: str) -> str | None:
+    """Why an index beside ``path`` may not have fitted: the free space of its folder, where it is below what the
+    index needs (1 MiB, or a hundredth of the file: a tabix or CSI index is far smaller); else None."""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+        need = max(1 << 20, os.path.getsize(path) // 100)
+    except OSError:
+        return None
+    return f"{free // 1024:,} kB free" if free < need else None
+
+
+def _write_index(path: str, name: str, mode: str) -> str | None:
+    """Build the index of ``path`` (``mode`` ``"wb"``: BCF, ``"wz"``: BGZF VCF): None when it is built, else why not
+    ("" where that was already said)."""
     if mode == "wb":
         if shutil.which("bcftools") is None:
             log.warning("bcftools not on PATH: %s left without a .csi index", name)
-            return []
+            return ""
         done = subprocess.run(["bcftools", "index", "-f", path], capture_output=True, text=True)
         if done.returncode != 0:
-            reason = " ".join(done.stderr.replace(path, name).split()) or f"bcftools index exited with status " \
-                                                                                f"{done.returncode}"
-            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
-                        "`bcftools index`", name, reason)
-            with contextlib.suppress(OSError):
-                os.unlink(path + ".csi")
-            return []
-        return [".csi"]
-    if mode == "wz":
-        import pysam
+            return " ".join(done.stderr.replace(path, name).split()) or f"bcftools exited with {done.returncode}"
+        return None
+    import pysam
 
-        try:
-            pysam.tabix_index(path, preset="vcf", force=True)
-        except OSError as exc:  # htslib refuses unsorted input; the VCF itself is complete and valid
-            log.warning("%s is complete but not indexed (%s): is the input sorted? `bcftools sort` it, then "
-                        "`tabix -p vcf`", name, str(exc).replace(path, name))
-            with contextlib.suppress(OSError):
-                os.unlink(path + ".tbi")
-            return []
-        return [".tbi"]
-    return []
+    try:
+        pysam.tabix_index(path, preset="vcf", force=True)
+    except OSError as exc:  # htslib refuses unsorted input (or cannot write); the VCF itself is complete
+        return str(exc).replace(path, name)
+    return None
