@@ -23,7 +23,8 @@ from varxpress.workflow import runner, sharding
 from varxpress.cli import build_parser, main
 from varxpress.errors import VcfError
 from varxpress.workflow.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
-from varxpress.workflow.runner import WorkflowError, build_config, snakemake_command
+from varxpress.errors import UsageError
+from varxpress.workflow.runner import WorkflowError, build_config, known_cause, snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"
@@ -206,10 +207,25 @@ def test_build_config_makes_paths_absolute_and_overrides_the_configfile(tmp_path
     assert cfg["vcf"] == str(tmp_path / "in.vcf") and cfg["out"] == str(tmp_path / "r" / "x.vcf.gz")
     assert cfg["shard_size"] == 7 and cfg["resources"]["score"] == {"mem_mb": 100, "threads": 3}
     assert "tss" not in cfg  # not given: the Snakefile's default (bundled set) applies
-    with pytest.raises(WorkflowError, match="missing fasta, out"):
+    with pytest.raises(UsageError, match="missing fasta, out"):  # usage errors: exit 2, as for `score`
         build_config(_args(["in.vcf"]), tmp_path)
-    with pytest.raises(WorkflowError, match=r"\*\.vcf\.gz"):
-        build_config(_args(["in.vcf", "--fasta", "g.fa", "--out", "x.bcf"]), tmp_path)
+    for out in ("x.bcf", "-", "folder/"):
+        with pytest.raises(UsageError, match=r"\*\.vcf\.gz"):
+            build_config(_args(["in.vcf", "--fasta", "g.fa", "--out", out]), tmp_path)
+    (tmp_path / "zero.yaml").write_text("vcf: in.vcf\nfasta: g.fa\nout: x.vcf.gz\nshard_size: 0\n")
+    with pytest.raises(UsageError, match="need at least 1"):  # the option's type refuses 0; a config file here
+        build_config(_args(["--configfile", "zero.yaml"]), tmp_path)
+
+
+def test_a_failure_whose_cause_the_logs_name_says_what_to_do_instead_of_run_again(tmp_path):
+    logs = tmp_path / "logs"
+    assert known_cause(logs) is None  # no logs yet
+    (logs / "score").mkdir(parents=True)
+    (logs / "score" / "shard0001.log").write_text("all fine\n")
+    assert known_cause(logs) is None
+    (logs / "index_input.log").write_text("[E::hts_idx_push] Chromosome blocks not continuous\n")
+    cause = known_cause(logs)
+    assert "not sorted" in cause and "bcftools" in cause and "sort" in cause and "index_input.log" in cause
 
 
 def test_snakemake_command_reruns_incomplete_jobs_and_passes_cluster_options(tmp_path):

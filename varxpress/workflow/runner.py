@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from varxpress.errors import VarxpressError
+from varxpress.errors import UsageError, VarxpressError
 from varxpress.models.registry import lookup
 from varxpress.workflow.sharding import INSTALL_TOOLS
 
@@ -127,13 +127,13 @@ def build_config(run: WorkflowRun, cwd: Path) -> dict:
             config[key] = str((cwd / str(config[key])).resolve()) if str(config[key]) != "-" else "-"
     missing = [k for k in ("vcf", "fasta", "out") if not config.get(k)]
     if missing:
-        raise WorkflowError(f"missing {', '.join(missing)}: give them as options (VCF positional, --fasta, --out) "
+        raise UsageError(f"missing {', '.join(missing)}: give them as options (VCF positional, --fasta, --out) "
                             f"or in --configfile")
     if not config["out"].endswith(".vcf.gz"):
-        raise WorkflowError(f"--out {config['out']}: the gathered output is bgzipped and tabix-indexed; name it "
+        raise UsageError(f"--out {config['out']}: the gathered output is bgzipped and tabix-indexed; name it "
                             f"*.vcf.gz")
     if config.get("shard_size") is not None and int(config["shard_size"]) < 1:
-        raise WorkflowError(f"--shard-size {config['shard_size']}: need at least 1")
+        raise UsageError(f"--shard-size {config['shard_size']}: need at least 1")
     return config
 
 
@@ -250,9 +250,30 @@ def run_workflow(run: WorkflowRun) -> int:
         report = config.get("report") or config["out"][: -len(".vcf.gz")] + ".report.json"
         _log_report(report)
     elif rc != 0:
-        log.error("the workflow failed (exit status %d); logs are in %s/logs. Run the same command again to "
-                  "redo only what is missing", rc, workdir)
+        cause = known_cause(workdir / "logs")
+        log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
+                  cause or "Run the same command again to redo only what is missing")
     return rc
+
+
+#: what a job's log says -> what to do (a cause that running again would only repeat)
+KNOWN_CAUSES = {
+    "blocks not continuous": "The input VCF is not sorted (bcftools: chromosome blocks not continuous): `bcftools "
+                             "sort` it, then run the workflow on the sorted file",
+    "unsorted positions": "The input VCF is not sorted (bcftools: unsorted positions): `bcftools sort` it, then run "
+                          "the workflow on the sorted file",
+}
+
+
+def known_cause(logs: Path) -> str | None:
+    """The advice for a failure whose cause a job's log names (:data:`KNOWN_CAUSES`), or None."""
+    for path in sorted(logs.rglob("*.log")) if logs.is_dir() else []:
+        with contextlib.suppress(OSError):
+            text = path.read_text(errors="replace")
+            for needle, advice in KNOWN_CAUSES.items():
+                if needle in text:
+                    return f"{advice} (from {path.name})"
+    return None
 
 
 def _log_report(path: str) -> None:
