@@ -122,6 +122,19 @@ def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
 OTHER_RC = {"A": "T", "C": "G", "G": "C", "T": "A"}
 
 
+def test_a_deletion_over_the_tss_is_flagged_and_explained(world, tmp_path):
+    """A deletion that removes G1's TSS (chr1:60) is flagged spans_tss on the page, in the TSV as `score` writes
+    it, and explained as a caveat (the distance alone reads 'upstream')."""
+    ref = CHR1[56:63]  # chr1:57-63; the deletion removes 58-63
+    page = tmp_path / "del.html"
+    assert explain(world, page, f"chr1:57:{ref}:{ref[0]}", "--flank", 0) == 0
+    text = _text(page.read_text())
+    assert "spans_tss The variant removes or rewrites the TSS." in text and "(chr1:60)" in text
+    rows = {r["gene_id"]: r for r in score_tsv(world, tmp_path, world["model"], [(57, ref, ref[0])])}
+    assert rows["G1"]["flags"] == "spans_tss"
+    assert rows["G2"]["flags"] == "."  # G2's TSS (chr1:70) is not touched
+
+
 def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
     """An ensemble's page names the ensemble and every member with its own training data (a model trained here
     records its labels as a mapping: the page describes it instead of failing), the log2 fold change note gives the

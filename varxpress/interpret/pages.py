@@ -137,6 +137,16 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
         out.append(f'<span class="flag">background_mismatch</span> The percentile ranks this window against '
                    f"background windows that were {limit_text}; for a window this incomplete it is only a rough "
                    f"guide.")
+    if "spans_tss" in g.flags:
+        out.append(f'<span class="flag">spans_tss</span> <b>The variant removes or rewrites the TSS.</b> The window '
+                   f"stays anchored on the annotated TSS ({e(g.window.chrom)}:{g.tss.pos0 + 1:,}), which the "
+                   f"alternate sequence no longer has there, and the distance counts from the start of the allele. "
+                   f"The prediction describes a changed promoter whose start site may move; the model was not "
+                   f"trained on such changes.")
+    if "ref_n" in g.flags:
+        out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N under the '
+                   "REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
+                   "VCF names.")
     if "off_contig" in g.flags:
         out.append(f'<span class="flag">off_contig</span> The window runs past the end of {e(g.window.chrom)}; the '
                    f"missing bases were filled with N.")
@@ -229,7 +239,9 @@ _GUIDE = (
     "HGVS c. coordinates, which count from the start codon.</p>"
     "<p><b>Flags.</b> <span class=\"flag\">n_rich</span>: more than 5 % of the window is unknown sequence (N); "
     "<span class=\"flag\">background_mismatch</span>: the percentile compares such a window with complete ones; "
-    "<span class=\"flag\">off_contig</span>: the window runs past the end of the chromosome sequence.</p>"
+    "<span class=\"flag\">off_contig</span>: the window runs past the end of the chromosome sequence; "
+    "<span class=\"flag\">ref_n</span>: the genome does not know the reference base; "
+    "<span class=\"flag\">spans_tss</span>: an indel removes or rewrites the TSS base.</p>"
     "<p>These are model predictions for hypothesis generation and prioritisation, not clinical evidence on their "
     "own.</p>"
 )

@@ -24,7 +24,7 @@ from varxpress.models.local_scorer import Edit
 from varxpress.models.network import ExpressionModel
 from varxpress.scoring import scores
 from varxpress.scoring.engine import Engine, Pending, Prediction, Scored, Task
-from varxpress.scoring.scores import GeneScore, quality_flags
+from varxpress.scoring.scores import GeneScore, allele_flags, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, WindowSpec, distance_to_tss, ref_window
 
@@ -167,7 +167,8 @@ class CombinedPredictor:
                 gene_name=tss.gene_name, strand=tss.strand, tss_pos=tss.pos0 + 1,
                 distance=distance_to_tss(allele, tss), ref_pred=None, alt_pred=None,
                 delta=float(stats.combined[i]), log2fc=None,
-                flags=quality_flags(bool(off[i]), float(n_fraction[i]), p, self._bg_max_n), percentile=p,
+                flags=quality_flags(bool(off[i]), float(n_fraction[i]), p, self._bg_max_n)
+                + allele_flags(self.genome, allele, tss), percentile=p,
                 n_fraction=float(n_fraction[i]), sign_agreement=float(stats.sign_agreement[i]),
                 member_deltas=tuple(None if np.isnan(x) else float(x) for x in deltas[i]),
             )

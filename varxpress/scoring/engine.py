@@ -29,7 +29,7 @@ from varxpress.models import fastpath
 from varxpress.models.ensemble import ensemble_stats
 from varxpress.models.local_scorer import Edit
 from varxpress.scoring import scores
-from varxpress.scoring.scores import GeneScore, mean_log2_fold_change, quality_flags
+from varxpress.scoring.scores import GeneScore, allele_flags, mean_log2_fold_change, quality_flags
 from varxpress.sequence.encode import one_hot
 from varxpress.sequence.windows import Window, alt_window, distance_to_tss, ref_window, substitution_edits
 
@@ -352,7 +352,8 @@ class Predictor:
                 record=task.record, alt_index=allele.alt_index, alt=allele.alt, gene_id=tss.gene_id,
                 gene_name=tss.gene_name, strand=tss.strand, tss_pos=tss.pos0 + 1,
                 distance=distance_to_tss(allele, tss), ref_pred=ref_mean[i], alt_pred=alt_mean[i], delta=delta[i],
-                log2fc=fc[i], flags=quality_flags(off, first.n_fraction, p, self._bg_max_n), percentile=p,
+                log2fc=fc[i], percentile=p,
+                flags=quality_flags(off, first.n_fraction, p, self._bg_max_n) + allele_flags(self.genome, allele, tss),
                 n_fraction=first.n_fraction, delta_sd=sd[i], sign_agreement=agree[i],
             )
             out.append(Scored(task, score, tuple(member_deltas[i]), first.fast))

@@ -45,6 +45,27 @@ class GeneScore(NamedTuple):
     member_deltas: tuple[float | None, ...] | None = None  #: a combination's members' deltas (None: not reached)
 
 
+def allele_flags(genome, allele, tss) -> tuple[str, ...]:
+    """Flags of a score from its allele and gene (see docs/output.md, *Flags*).
+
+    ``ref_n``: the genome has ``N`` under the REF allele (a REF is accepted where the genome does not know the base,
+    so the reference the model compares with is not the allele the VCF names). ``spans_tss``: an allele that
+    changes the length of the sequence (an indel, or a complex allele) removes or rewrites the TSS base (past the
+    bases REF and ALT share at their start): the alternate window keeps the annotated TSS, which that allele no
+    longer has as annotated, and the distance is the allele's start, not the TSS's fate. A substitution (SNV, MNV)
+    at the TSS leaves the coordinates in place and is not flagged.
+    """
+    flags = []
+    if "N" in genome.fetch(allele.chrom, allele.start, allele.end).upper():
+        flags.append("ref_n")
+    ref, alt = allele.ref, allele.alt
+    if len(ref) != len(alt):
+        shared = next((i for i, (a, b) in enumerate(zip(ref, alt)) if a != b), min(len(ref), len(alt)))
+        if allele.start + shared <= tss.pos0 < allele.end:
+            flags.append("spans_tss")
+    return tuple(flags)
+
+
 def quality_flags(off_contig: bool, n_fraction: float, percentile: float | None = None,
                   background_max_n: float | None = None) -> tuple[str, ...]:
     """Flags of a score from its window's quality (see docs/output.md, *Flags*).

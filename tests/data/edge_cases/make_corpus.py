@@ -178,7 +178,17 @@ def build() -> None:
         snv("chr1", 260, "acgt_among_n"),
     ], ok(("ref_a_at_genome_n", "scored"), ("ref_n", "scored"), ("alt_n", "invalid_allele"),
           ("acgt_among_n", "scored"),  # G4's window is 22 of 30 bases N
-          flags={"ref_a_at_genome_n": "n_rich", "ref_n": "n_rich", "acgt_among_n": "n_rich"}))
+          flags={"ref_a_at_genome_n": "n_rich&ref_n", "ref_n": "n_rich&ref_n", "acgt_among_n": "n_rich"}))
+    # -- alleles at a TSS (G1's, chr1:60 +): flagged where a length change removes or rewrites the TSS base ----------
+    case("alleles_at_the_tss.vcf", H + [
+        rec("chr1", 57, "del_over_tss", base("chr1", 57, 7), base("chr1", 57)),  # deletes 58-63
+        rec("chr1", 59, "mnv_over_tss", base("chr1", 59, 2), other(base("chr1", 59)) + other(base("chr1", 60))),
+        snv("chr1", 60, "snv_at_tss"),
+        rec("chr1", 60, "ins_after_tss", base("chr1", 60), base("chr1", 60) + "GA"),
+        rec("chr1", 61, "del_after_tss", base("chr1", 61, 3), base("chr1", 61)),  # deletes 62-63
+    ], ok(("del_over_tss", "scored"), ("mnv_over_tss", "scored"), ("snv_at_tss", "scored"),
+          ("ins_after_tss", "scored"), ("del_after_tss", "scored"),
+          flags={"del_over_tss": "spans_tss"}))  # a substitution at the TSS leaves the coordinates in place
     # -- contig edges -----------------------------------------------------------------------------------------------
     case("variant_at_position_1.vcf", H + [snv("chr1", 1, "chr1_first"), snv("chr2", 1, "chr2_first"),
                                             rec("chr2", 1, "del_at_1", base("chr2", 1, 2), base("chr2", 1))],
@@ -235,10 +245,11 @@ def build() -> None:
         rec("chr1", 51, "ins_999", b("chr1", 51), b("chr1", 51) + _random(999)),
         rec("chr1", 100, "complex_long", b("chr1", 100, 40), _random(25)),
     ], ok(("del_150", "scored"), ("ins_1001", "allele_too_long"), ("ins_999", "scored"), ("complex_long", "scored"),
-          flags={"del_150": ["off_contig", "."]}))  # G1's TSS is deleted: anchored on POS 20, window [-1, 29)
+          # G1's and G2's TSSs are deleted (G1 anchored on POS 20, window [-1, 29)); complex_long rewrites G2's
+          flags={"del_150": ["off_contig&spans_tss", "spans_tss"], "complex_long": "spans_tss"}))
     CASES.append({"file": "long_indels.vcf", "args": ["--max-allele-len", "100"],
                   **ok(("del_150", "allele_too_long"), ("ins_1001", "allele_too_long"), ("ins_999", "allele_too_long"),
-                       ("complex_long", "scored"))})
+                       ("complex_long", "scored"), flags={"complex_long": "spans_tss"})})
     case("mnvs.vcf", H + [
         rec("chr1", 45, "mnv2", b("chr1", 45, 2), other(b("chr1", 45)) + other(b("chr1", 46))),
         rec("chr1", 58, "mnv3_over_tss", b("chr1", 58, 3), "".join(other(x) for x in b("chr1", 58, 3))),
