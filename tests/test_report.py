@@ -299,7 +299,8 @@ def test_demo_clinical_variants_read_like_an_answer_in_chromium(tmp_path):
     page = dom("TERT_C228T__chr5_1295113_G_A.html")
     assert page.split()[0] == "TERT_C228T"  # the user's own ID is the title
     assert "chr5:1,295,113 G>A (genome + strand" in page
-    m = re.search(r"The model predicts about (\d+) % more TERT mRNA with the A allele \(C>T on the TERT strand, "
+    m = re.search(r"The model predicts about (\d+) % more TERT mRNA with the alternate allele \(G>A on the genome's "
+                  r"\+ strand, C>T on the TERT strand, "
                   rf"{upstream} bp upstream of the TSS\) than with the reference allele \(fold change ([\d.]+)×\)\. "
                   r"That change is unusually large: as large as or larger than ([\d.]+) % of random", page)
     assert m, page[:1500]

@@ -85,7 +85,11 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     e = html.escape
     name = e(g.tss.gene_name)
     fc = fold_change(g)
-    where = f"with the {e(report.allele.alt)} allele ({e(_gene_allele(g, report))})"
+    a = report.allele
+    genome = f"{a.ref}>{a.alt}"  # the VCF's alleles, genome + strand; the gene's strand may read them complemented
+    where = (f"with the alternate allele ({e(genome)} on the genome's and the {e(_gene_allele(g, report))})"
+             if g.tss.strand == "+" else
+             f"with the alternate allele ({e(genome)} on the genome's + strand, {e(_gene_allele(g, report))})")
     if fc is not None:
         change = (fc - 1.0) * 100.0
         if abs(change) < 0.5:
