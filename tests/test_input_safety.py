@@ -130,7 +130,18 @@ def test_region_on_a_plain_vcf_says_bgzip_then_tabix_and_writes_nothing(referenc
     gz = tmp_path / "gzip.vcf.gz"
     gz.write_bytes(gzip.compress(vcf.read_bytes()))
     assert _score(str(gz), reference, toy_model, "--region", "chr1:1-100", "--out", str(tmp_path / "o.vcf")) == 1
-    assert f"tabix -p vcf {gz}" in caplog.text and "bgzip" in caplog.text
+    # a gzip (not bgzip) file: tabix would fail on it, so the message says to recompress, not to run tabix on it
+    fixed = tmp_path / "gzip.bgz.vcf.gz"
+    assert "is gzip, not bgzip" in caplog.text and f"`zcat {gz} | bgzip > {fixed}` then `tabix -p vcf {fixed}`" \
+        in caplog.text and f"tabix -p vcf {gz}`" not in caplog.text
+    subprocess.run(f"zcat {gz} | bgzip > {fixed} && tabix -p vcf {fixed}", shell=True, check=True)  # it works
+    caplog.clear()
+    assert _score(str(fixed), reference, toy_model, "--region", "chr1:1-100", "--out", str(tmp_path / "o.vcf")) == 0
+    caplog.clear()
+    plain_bgzf = tmp_path / "unindexed.vcf.gz"
+    subprocess.run(f"bgzip -c {vcf} > {plain_bgzf}", shell=True, check=True)
+    assert _score(str(plain_bgzf), reference, toy_model, "--region", "chr1", "--out", str(tmp_path / "o.vcf")) == 1
+    assert f"run `tabix -p vcf {plain_bgzf}`" in caplog.text
 
 
 # -- option values and side files: one-line errors ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import shlex
 import warnings
 from typing import Iterable, Iterator
@@ -60,14 +61,17 @@ def check_region_index(path: str, name: str | None = None) -> None:
         raise VcfError(f"{name}: region queries need an indexed file (bgzipped VCF with .tbi/.csi, or BCF with "
                        f".csi); standard input and pipes have no index: write the VCF to a file and index it")
     with open(path, "rb") as fh:
-        magic = fh.read(4)
+        magic = fh.read(14)
+    q = shlex.quote(name)
     if magic[:2] != b"\x1f\x8b":
-        q = shlex.quote(name)
         raise VcfError(f"{name}: region queries need an index, and tabix indexes only bgzipped files: run "
                        f"`bgzip {q}` then `tabix -p vcf {q}.gz`, and score {name}.gz")
-    q = shlex.quote(name)
+    if not (len(magic) == 14 and magic[3] & 4 and magic[12:14] == b"BC"):  # BGZF: the FEXTRA "BC" subfield
+        stem = shlex.quote(re.sub(r"(\.vcf)?\.gz$", "", name) + ".bgz.vcf.gz")
+        raise VcfError(f"{name}: region queries need an index, and this file is gzip, not bgzip (tabix cannot index "
+                       f"it): run `zcat {q} | bgzip > {stem}` then `tabix -p vcf {stem}`, and score {stem}")
     raise VcfError(f"{name}: region queries need an index (.tbi or .csi): run `tabix -p vcf {q}` "
-                   f"(or `bcftools index {q}`); a gzip (not bgzip) file must be recompressed with bgzip first")
+                   f"(or `bcftools index {q}`)")
 
 
 def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, name: str | None = None) -> Iterator:
