@@ -354,6 +354,10 @@ def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog)
             str(world["tss"]), "--model", str(model), "--out", str(out), "--quiet"]
     assert main(argv) == 0
     assert "no background for this model" in out.read_text()
+    assert "ranks this change among random substitutions in the promoters of only" not in out.read_text()
+    with_bg = tmp_path / "bg.html"  # the world's model has a background of its 2 genes: a small sample, said so
+    assert explain(world, with_bg, f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}", "--flank", 0) == 0
+    assert "in the promoters of only 2 genes (the background toy.vxm.h5.background.h5)" in _text(with_bg.read_text())
     # each refusal for its own reason: apart from the fault named, the variants are valid (REF as in the genome)
     caplog.clear()
     assert explain(world, tmp_path / "x.html", f"chr1:60:{OTHER[CHR1[59]]}:{CHR1[59]}") == 1

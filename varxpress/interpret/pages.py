@@ -124,6 +124,10 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     return text
 
 
+#: a background from fewer genes than this gets a caveat on the page (the bundled ones cover the example genes only)
+FEW_GENES = 1000
+
+
 def caveats(g: GeneReport, report: VariantReport) -> list[str]:
     """The caveats that apply to this gene's prediction (HTML), most serious first."""
     e = html.escape
@@ -151,6 +155,12 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
         out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N under the '
                    "REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
                    "VCF names.")
+    bg = report.background
+    if g.percentile is not None and bg and isinstance(bg.get("n_genes"), int) and bg["n_genes"] < FEW_GENES:
+        out.append(f"The percentile ranks this change among random substitutions in the promoters of only "
+                   f"{bg['n_genes']} genes (the background {e(str(bg['file']))}): a small sample, so read it as a "
+                   f"rough guide; a background built on a whole genome (<code>varxpress background</code>) ranks it "
+                   f"against thousands.")
     if "off_contig" in g.flags:
         out.append(f'<span class="flag">off_contig</span> The window runs past the end of {e(g.window.chrom)}; the '
                    f"missing bases were filled with N.")
