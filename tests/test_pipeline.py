@@ -59,7 +59,8 @@ def inputs(tmp_path):
         ("chr7", 10, "unknown_contig", "A", "G"),
     ]
     vcf = tmp_path / "in.vcf"
-    header = ["##fileformat=VCFv4.2", "##contig=<ID=chr1,length=180>", "##contig=<ID=chr2,length=64>",
+    header = ["##fileformat=VCFv4.2", f"##contig=<ID=chr1,length={len(CHR1)}>",
+              f"##contig=<ID=chr2,length={len(CHR2)}>",
               "##contig=<ID=chr7,length=1000>", '##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">',
               '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2"]

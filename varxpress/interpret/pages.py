@@ -15,19 +15,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from varxpress import __version__
 from varxpress.errors import VarxpressError
 from varxpress.interpret.report import GeneReport, VariantReport, explain_variant
+from varxpress.interpret.wording import (caveats, fold_change, gene_allele, log2fc_note, number, plain_sentence,
+                                         strand_allele, tss_words)
 from varxpress.io.outputs import in_place, open_output
 from varxpress.scoring.scores import units_text
-from varxpress.sequence.encode import reverse_complement
 
 log = logging.getLogger(__name__)
 
-__all__ = ["plain_sentence", "caveats", "strand_allele", "tss_words", "render_html", "render_index", "index_rows",
-           "write_report", "write_pages"]
+__all__ = ["render_html", "render_index", "index_rows", "write_report", "write_pages"]
 
 
 _CSS = """
@@ -50,144 +48,6 @@ tr.unscored td{color:#777}
 
 
 
-def _num(x: float | None, fmt: str = "{:.4g}") -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return '<span class="missing">.</span>'
-    return html.escape(fmt.format(x))
-
-
-def strand_allele(ref: str, alt: str, strand: str) -> str:
-    """``REF>ALT`` as the gene's strand reads it: reverse-complemented for a ``-`` strand gene (``G>A`` -> ``C>T``)."""
-    if strand == "-":
-        ref, alt = reverse_complement(ref), reverse_complement(alt)
-    return f"{ref}>{alt}"
-
-
-def tss_words(distance: int) -> str:
-    """A signed distance to the TSS (transcription direction) in words: ``61 bp upstream of the TSS``."""
-    if distance == 0:
-        return "at the TSS"
-    return f"{abs(distance):,} bp {'upstream' if distance < 0 else 'downstream'} of the TSS"
-
-
-def fold_change(g: GeneReport) -> float | None:
-    """``2 ** log2fc``, None where the model's scale gives no fold change."""
-    return None if g.log2fc is None else float(2.0 ** g.log2fc)
-
-
-def _gene_allele(g: GeneReport, report: VariantReport) -> str:
-    a = report.allele
-    return f"{strand_allele(a.ref, a.alt, g.tss.strand)} on the {g.tss.gene_name} strand, {tss_words(g.distance)}"
-
-
-def plain_sentence(g: GeneReport, report: VariantReport) -> str:
-    """One plain-language answer for one gene (HTML): direction, size, how unusual, ensemble agreement."""
-    e = html.escape
-    name = e(g.tss.gene_name)
-    fc = fold_change(g)
-    a = report.allele
-    genome = f"{a.ref}>{a.alt}"  # the VCF's alleles, genome + strand; the gene's strand may read them complemented
-    where = (f"with the alternate allele ({e(genome)} on the genome's and the {e(_gene_allele(g, report))})"
-             if g.tss.strand == "+" else
-             f"with the alternate allele ({e(genome)} on the genome's + strand, {e(_gene_allele(g, report))})")
-    if fc is not None:
-        change = (fc - 1.0) * 100.0
-        if abs(change) < 0.5:
-            size = (f"essentially the same amount of {name} mRNA {where} as with the reference allele "
-                    f"(fold change {fc:.3f}×)")
-        else:
-            more = "more" if change > 0 else "less"
-            size = (f"<b>about {abs(change):.0f} % {more} {name} mRNA</b> {where} than with the reference allele "
-                    f"(fold change {fc:.2f}×)")
-    else:
-        more = "a higher" if g.delta > 0 else "a lower" if g.delta < 0 else "the same"
-        size = (f"{more} {name} level {where} (delta {g.delta:+.3g}, {e(units_text(report.model['output_scale']))}; "
-                f"this model does not say how its output maps to a fold change)")
-    text = f"The model predicts {size}."
-    if g.percentile is not None:
-        judgement = ("unusually large" if g.percentile >= 99 else "large" if g.percentile >= 95 else
-                     "not unusual")
-        text += (f" That change is {judgement}: as large as or larger than {g.percentile:.1f} % of random "
-                 f"single-base changes in the promoters of the model's background")
-        text += " (but see the caveats: this window is unlike the background's)." if "background_mismatch" in \
-            g.flags else "."
-    else:
-        text += " No background is available to say how unusual this change is."
-    en = g.ensemble
-    if en:
-        if en["all_agree"]:
-            text += (f" All {en['k']} models of the ensemble predict this direction "
-                     f"(their deltas vary by SD {en['sd_delta']:.2g}).")
-        else:
-            text += (f" Only {en['sign_agreement'] * 100:.0f} % of the {en['k']} models of the ensemble predict "
-                     f"the same direction as their mean: treat the direction as uncertain.")
-    return text
-
-
-#: a background from fewer genes than this gets a caveat on the page (the bundled ones cover the example genes only)
-FEW_GENES = 1000
-
-
-def caveats(g: GeneReport, report: VariantReport) -> list[str]:
-    """The caveats that apply to this gene's prediction (HTML), most serious first."""
-    e = html.escape
-    name = e(g.tss.gene_name)
-    out = []
-    length = g.window.end - g.window.start
-    if "n_rich" in g.flags:
-        out.append(f'<span class="flag">n_rich</span> <b>Mostly unknown sequence.</b> {g.n_fraction * 100:.1f} % of '
-                   f"the {length:,} bases the model reads for {name} are N (unknown) in this reference genome. The "
-                   f"prediction describes that partly empty window, not the real {name} promoter: score the variant "
-                   f"again on a complete genome before relying on it.")
-    if "background_mismatch" in g.flags:
-        limit = (report.background or {}).get("max_n_fraction")
-        limit_text = f"at most {limit * 100:.0f} % N" if isinstance(limit, (int, float)) else "nearly free of N"
-        out.append(f'<span class="flag">background_mismatch</span> The percentile ranks this window against '
-                   f"background windows that were {limit_text}; for a window this incomplete it is only a rough "
-                   f"guide.")
-    if "spans_tss" in g.flags:
-        out.append(f'<span class="flag">spans_tss</span> <b>The variant removes or rewrites the TSS.</b> The window '
-                   f"stays anchored on the annotated TSS ({e(g.window.chrom)}:{g.tss.pos0 + 1:,}), which the "
-                   f"alternate sequence no longer has there, and the distance counts from the start of the allele. "
-                   f"The prediction describes a changed promoter whose start site may move; the model was not "
-                   f"trained on such changes.")
-    if "ref_n" in g.flags:
-        out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N under the '
-                   "REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
-                   "VCF names.")
-    bg = report.background
-    if g.percentile is not None and bg and isinstance(bg.get("n_genes"), int) and bg["n_genes"] < FEW_GENES:
-        out.append(f"The percentile ranks this change among random substitutions in the promoters of only "
-                   f"{bg['n_genes']} genes (the background {e(str(bg['file']))}): a small sample, so read it as a "
-                   f"rough guide; a background built on a whole genome (<code>varxpress background</code>) ranks it "
-                   f"against thousands.")
-    if "off_contig" in g.flags:
-        out.append(f'<span class="flag">off_contig</span> The window runs past the end of {e(g.window.chrom)}; the '
-                   f"missing bases were filled with N.")
-    members = report.model["members"]
-    trained = [f"{e(m['name'])} was trained on the mRNA levels of {e(m['species']) + ' ' if m.get('species') else ''}"
-               f"genes on {e(str(m['genome_build']))}" + (f" (its training labels: {e(m['training_labels'])})"
-                                                          if m.get("training_labels") else "") for m in members]
-    who = (f"The model {trained[0]}." if len(members) == 1 else
-           f"The ensemble {e(report.model['name'])} averages {len(members)} models: {'; '.join(trained)}.")
-    out.append(f"{who} It predicts a gene's typical level across tissues, not its level in one cell type or tissue, "
-               f"and was not trained on variant effects: an effect that acts in one cell type (for example an "
-               f"erythroid gene such as HBB) or through anything but the promoter sequence can be missed. Use it to "
-               f"prioritise variants for follow-up, not to classify them.")
-    return out
-
-
-def _log2fc_note(report: VariantReport) -> str:
-    """How the page's log2 fold change follows from the delta, with the label SD(s) it uses."""
-    sds = [m.get("label_sd") for m in report.model["members"]]
-    if report.model["output_scale"] != "standardized_log10":
-        return "delta × log2(10): the change of predicted mRNA level it implies"
-    if len(sds) == 1:
-        return f"delta × label SD ({_num(sds[0], '{:.4g}')}) × log2(10): the change of predicted mRNA level it implies"
-    return ("the mean over the members of each one's delta × its label SD (" +
-            ", ".join(_num(sd, "{:.4g}") for sd in sds) + ") × log2(10): the change of predicted mRNA level implied")
-
-
 def _gene_section(g: GeneReport, report: VariantReport) -> str:
     e = html.escape
     t, w = g.tss, g.window
@@ -196,30 +56,30 @@ def _gene_section(g: GeneReport, report: VariantReport) -> str:
     fc = fold_change(g)
     rows = [
         ("Gene", f"{e(t.gene_name)} ({e(t.gene_id)})"),
-        ("Allele on the gene's strand", e(_gene_allele(g, report))),
+        ("Allele on the gene's strand", e(gene_allele(g, report))),
         ("Strand", f"{e(t.strand)} (the model reads the window in the direction of transcription)"),
         ("TSS", f"{e(w.chrom)}:{t.pos0 + 1:,}"),
         ("Window", f"{e(w.chrom)}:{w.start + 1:,}-{w.end:,} (1-based, inclusive; {w.end - w.start:,} bp, read "
                    f"{'reverse-complemented' if t.strand == '-' else 'as on the genome'})"),
         ("Unknown bases (N) in the window", f"{g.n_fraction * 100:.1f} %"),
         ("Distance to the TSS", f"{g.distance:+,} bp ({tss_words(g.distance)}, in the direction of transcription)"),
-        ("Reference prediction", f"{_num(g.ref_pred)} <span class=\"note\">{units}</span>"),
-        ("Alternate prediction", f"{_num(g.alt_pred)} <span class=\"note\">{units}</span>"),
-        ("Delta (alt − ref)", f'<span class="{direction}">{_num(g.delta, "{:+.4g}")}</span> '
+        ("Reference prediction", f"{number(g.ref_pred)} <span class=\"note\">{units}</span>"),
+        ("Alternate prediction", f"{number(g.alt_pred)} <span class=\"note\">{units}</span>"),
+        ("Delta (alt − ref)", f'<span class="{direction}">{number(g.delta, "{:+.4g}")}</span> '
                               f'<span class="note">{units}</span>'),
-        ("Log2 fold change", _num(g.log2fc, "{:+.3g}") + f' <span class="note">{e(_log2fc_note(report))}</span>'),
-        ("Fold change", _num(fc, "{:.3f}×") + ' <span class="note">predicted mRNA with the variant ÷ with the '
+        ("Log2 fold change", number(g.log2fc, "{:+.3g}") + f' <span class="note">{e(log2fc_note(report))}</span>'),
+        ("Fold change", number(fc, "{:.3f}×") + ' <span class="note">predicted mRNA with the variant ÷ with the '
                                                 'reference allele</span>'),
-        ("Percentile of |delta|", (_num(g.percentile, "{:.1f}") + " <span class=\"note\">against the background: "
+        ("Percentile of |delta|", (number(g.percentile, "{:.1f}") + " <span class=\"note\">against the background: "
                                    "as large as or larger than this percentage of random promoter SNVs</span>")
          if g.percentile is not None else '<span class="missing">. (no background for this model)</span>'),
     ]
     if g.ensemble:
         en = g.ensemble
         rows += [
-            ("Ensemble mean delta", f"{_num(en['mean_delta'], '{:+.4g}')} <span class=\"note\">over "
+            ("Ensemble mean delta", f"{number(en['mean_delta'], '{:+.4g}')} <span class=\"note\">over "
                                     f"{en['k']} members</span>"),
-            ("Ensemble SD of delta", _num(en["sd_delta"])),
+            ("Ensemble SD of delta", number(en["sd_delta"])),
             ("Sign agreement", f"{en['sign_agreement'] * 100:.0f}% of members "
                                f"({'all agree' if en['all_agree'] else 'members disagree'})"),
             ("Member deltas", ", ".join(f"{x:+.3g}" for x in en["member_deltas"])),
@@ -285,7 +145,7 @@ def render_html(report: VariantReport) -> str:
     ens = report.ensemble
     ens_text = "none" if ens is None else f"{ens['k']} members ({e(ens['path'])})"
     genome_notation = f"{e(a.chrom)}:{a.pos:,} {e(a.ref)}&gt;{e(a.alt)} (genome + strand, {e(a.kind.value)})"
-    sub = "<br>".join([genome_notation] + [e(_gene_allele(g, report)) for g in report.genes])
+    sub = "<br>".join([genome_notation] + [e(gene_allele(g, report)) for g in report.genes])
     head = [
         ("Variant", genome_notation),
         ("Sequence (+ strand)", f'<span class="seq">{ctx}</span>'),
@@ -396,9 +256,9 @@ def index_rows(n: int, label: str, variant: str, page: str | None, report: Varia
         rows.append(
             f"<tr>{cell(str(n), n)}{cell(link)}{cell(e(variant))}{cell(e(g.tss.gene_name))}"
             f"{cell(e(allele_g) + f' ({g.distance:+,})', g.distance)}"
-            f"{cell(_num(fc, '{:.3f}×'), '' if fc is None else fc, 'num')}"
-            f"{cell(_num(g.delta, '{:+.4g}'), g.delta, 'num')}"
-            f"{cell(_num(g.percentile, '{:.1f}'), '' if g.percentile is None else g.percentile, 'num')}"
+            f"{cell(number(fc, '{:.3f}×'), '' if fc is None else fc, 'num')}"
+            f"{cell(number(g.delta, '{:+.4g}'), g.delta, 'num')}"
+            f"{cell(number(g.percentile, '{:.1f}'), '' if g.percentile is None else g.percentile, 'num')}"
             f"{cell(e(', '.join(g.flags)) or '—')}"
             f"{cell(e(agree) or '—', g.ensemble['sign_agreement'] if g.ensemble else '')}"
             f"{cell('scored')}</tr>")
