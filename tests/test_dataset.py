@@ -41,16 +41,20 @@ def test_label_table_without_header_and_csv(tmp_path: Path) -> None:
     assert read_label_table(path).values == {"G1": 1.5, "G2": -0.5}
 
 
-@pytest.mark.parametrize("text, match", [
-    ("G1\t1\nG1\t2\n", "appears twice"),
-    ("G1\t1\nG2\tabc\n", "not a number"),
-    ("G1\t1\tx\nG2\t2\n", "columns"),
+@pytest.mark.parametrize("text, match, transform", [
+    ("G1\t1\nG1\t2\n", "id 'G1' appears twice .lines 1 and 2.", "none"),
+    ("gene\tv\n# a comment\nG1\t1\n\nG2\tabc\n", "line 5: value 'abc' is not a finite number", "none"),
+    ("gene\tv\nG1\t1\nG2\tinf\n", "line 3: value 'inf' is not a finite number", "none"),  # NaN loss, else
+    ("G1\t1\nG2\t-Infinity\n", "line 2: value '-Infinity' is not a finite number", "none"),
+    ("gene\tv\nG1\t1\nG2\t-3\nG3\t-5\n", "line 3: id 'G2' has -3; the log10 .* .2 such values.", "log10"),
+    ("G1\t1\tx\nG2\t2\n", "columns", "none"),
 ])
-def test_label_table_errors(tmp_path: Path, text: str, match: str) -> None:
+def test_label_table_errors_say_where(tmp_path: Path, text: str, match: str, transform: str) -> None:
+    """Each refused value is named with its file line (comments and blank lines counted)."""
     path = tmp_path / "labels.tsv"
     path.write_text(text)
     with pytest.raises(DatasetError, match=match):
-        read_label_table(path)
+        read_label_table(path, transform=transform)
 
 
 def test_label_table_missing_column_names_the_choices(tmp_path: Path) -> None:
@@ -91,8 +95,14 @@ def test_chrom_split() -> None:
     assert split.tolist() == [0] * 4 + [2] * 3 + [1] * 3
     split = make_split(10, "chrom", chroms=chroms, test_chroms=["chr2"], valid_size=2)
     assert (split[4:7] == 2).all() and (split == 1).sum() == 2 and not (split[4:7] == 1).any()
-    with pytest.raises(DatasetError, match="no item lies on the test chromosomes"):
+    # a misspelt held-out contig would leave its genes in training, and the set would record the wrong split
+    with pytest.raises(DatasetError, match="no item lies on the held-out contig.s. chrX; the items' contigs are "
+                                           "chr1, chr2, chr3"):
         make_split(10, "chrom", chroms=chroms, test_chroms=["chrX"])
+    with pytest.raises(DatasetError, match="held-out contig.s. chr4"):
+        make_split(10, "chrom", chroms=chroms, test_chroms=["chr2"], valid_chroms=["chr4"])
+    with pytest.raises(DatasetError, match="chr2 named both in --test-chroms and --valid-chroms"):
+        make_split(10, "chrom", chroms=chroms, test_chroms=["chr2", "chr3"], valid_chroms=["chr2"])
     with pytest.raises(DatasetError, match="needs --test-chroms"):
         make_split(10, "chrom", chroms=chroms)
 

@@ -36,21 +36,24 @@ def _read_table(path: Path, what: str) -> tuple[pd.DataFrame, bool]:
         raise DatasetError(f"{what} {path} does not exist or is not a file")
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as handle:
-        lines = [line for line in handle if line.strip() and not line.startswith("#")]
-    if not lines:
+        numbered = [(n, line) for n, line in enumerate(handle, 1) if line.strip() and not line.startswith("#")]
+    if not numbered:
         raise DatasetError(f"{what} {path} holds no rows")
-    sep = "\t" if "\t" in lines[0] else ("," if "," in lines[0] else None)
-    rows = [line.rstrip("\n\r").split(sep) for line in lines]
+    first_line = numbered[0][1]
+    sep = "\t" if "\t" in first_line else ("," if "," in first_line else None)
+    rows = [line.rstrip("\n\r").split(sep) for _, line in numbered]
     width = len(rows[0])
     if width < 2:
-        raise DatasetError(f"{what} {path}: need at least two columns (id, value), line 1 has {width}")
+        raise DatasetError(f"{what} {path}: need at least two columns (id, value), line {numbered[0][0]} has {width}")
     bad = next((i for i, row in enumerate(rows) if len(row) != width), None)
     if bad is not None:
-        raise DatasetError(f"{what} {path}: line {bad + 1} has {len(rows[bad])} columns, line 1 has {width}")
+        raise DatasetError(f"{what} {path}: line {numbered[bad][0]} has {len(rows[bad])} columns, line "
+                           f"{numbered[0][0]} has {width}")
     header = not any(is_number(field) for field in rows[0][1:])
     names = [c.strip() for c in rows[0]] if header else [str(i + 1) for i in range(width)]
-    body = rows[1:] if header else rows
-    frame = pd.DataFrame([[c.strip() for c in row] for row in body], columns=names, dtype=str)
+    body, lines = (rows[1:], [n for n, _ in numbered[1:]]) if header else (rows, [n for n, _ in numbered])
+    # indexed by file line, so every message can say where
+    frame = pd.DataFrame([[c.strip() for c in row] for row in body], columns=names, dtype=str, index=lines)
     return frame, header
 
 
@@ -75,11 +78,14 @@ def _pick_column(frame: pd.DataFrame, column: str | int | None, default: int, wh
 
 
 def _to_float(values: pd.Series, what: str, path: Path) -> np.ndarray:
+    """The values as floats, missing (``NA``, empty, ``NaN``) as NaN; anything else that is not a finite number is
+    an error naming its file line (an infinite label would train to a NaN loss)."""
     numeric = pd.to_numeric(values.str.strip().replace({"NA": "nan", "": "nan", "NaN": "nan"}), errors="coerce")
-    bad = numeric.isna() & ~values.str.strip().str.upper().isin(["NA", "NAN", ""])
+    bad = (numeric.isna() & ~values.str.strip().str.upper().isin(["NA", "NAN", ""])) | np.isinf(numeric)
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DatasetError(f"{what} {path}: value {values.iloc[first]!r} (row {first + 1}) is not a number")
+        raise DatasetError(f"{what} {path}, line {values.index[first]}: value {values.iloc[first]!r} is not a "
+                           f"finite number")
     return numeric.to_numpy(dtype=np.float64)
 
 
@@ -130,14 +136,20 @@ def read_label_table(
     values = _to_float(frame[label_col], "label table", path)
     ids = frame[id_col].to_numpy()
     if transform == "log10":
-        if np.nanmin(values) + pseudocount <= 0:
-            raise DatasetError(f"label table {path}: log10 transform needs values > -pseudocount ({pseudocount})")
+        low = np.flatnonzero(values + pseudocount <= 0)  # NaN compares False: missing values pass
+        if low.size:
+            raise DatasetError(f"label table {path}, line {frame.index[low[0]]}: id {ids[low[0]]!r} has "
+                               f"{values[low[0]]:g}; the log10 transform needs values > -pseudocount ({pseudocount}) "
+                               f"({low.size} such value{'s' if low.size > 1 else ''})")
         values = np.log10(values + pseudocount)
     elif transform != "none":
         raise DatasetError(f"label transform {transform!r} is not one of none, log10")
     duplicated = pd.Series(ids).duplicated()
     if duplicated.any():
-        raise DatasetError(f"label table {path}: id {ids[int(np.flatnonzero(duplicated)[0])]!r} appears twice")
+        second = int(np.flatnonzero(duplicated)[0])
+        first = int(np.flatnonzero(ids == ids[second])[0])
+        raise DatasetError(f"label table {path}: id {ids[second]!r} appears twice (lines {frame.index[first]} and "
+                           f"{frame.index[second]})")
     keep = ~np.isnan(values)
     if not keep.all():
         log.warning("label table %s: %d rows without a label dropped", path, int((~keep).sum()))

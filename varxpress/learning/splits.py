@@ -48,7 +48,8 @@ def make_split(
         uint8 array, shape ``(n,)``.
 
     Raises:
-        DatasetError: the sizes leave no training items, an unknown method, or chrom split without ``chroms``.
+        DatasetError: the sizes leave no training items, an unknown method, a chrom split without ``chroms``, a
+            held-out contig no item lies on (a misspelt name), or one named for both test and validation.
     """
     rng = np.random.default_rng(seed)
     split = np.zeros(n, dtype=np.uint8)
@@ -68,7 +69,16 @@ def make_split(
     test_set, valid_set = set(test_chroms), set(valid_chroms)
     if not test_set:
         raise DatasetError("--split chrom needs --test-chroms")
+    both = sorted(test_set & valid_set)
+    if both:
+        raise DatasetError(f"{', '.join(both)} named both in --test-chroms and --valid-chroms: a contig is held out "
+                           f"for one purpose")
     chroms = np.asarray(chroms)
+    present = set(chroms.tolist())
+    absent = sorted((test_set | valid_set) - present)
+    if absent:  # a misspelt name would quietly leave its contig in the training split
+        raise DatasetError(f"no item lies on the held-out contig(s) {', '.join(absent)}; the items' contigs are "
+                           f"{', '.join(sorted(present)[:30])}{' ...' if len(present) > 30 else ''}")
     split[np.isin(chroms, list(test_set))] = 2
     split[np.isin(chroms, list(valid_set))] = 1
     if not valid_set:
