@@ -164,6 +164,78 @@ def test_evaluate_writes_a_copy_of_the_model_that_records_its_evaluation(trained
     assert Path(trained["model"]).read_bytes() == before
 
 
+class _Set:
+    """What :func:`held_out` reads of a prepared set: its file, kind, contigs and splits."""
+
+    def __init__(self, path: Path, chroms: list[str], split: list[int], kind: str = "genomic") -> None:
+        self.path, self.kind, self._chroms, self._split = path, kind, np.array(chroms), np.array(split)
+
+    def column(self, name: str) -> np.ndarray:
+        assert name == "chrom"
+        return self._chroms
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self._split == ("train", "valid", "test").index(split))
+
+
+class _Model:
+    def __init__(self, training_data: dict) -> None:
+        self.metadata = type("Meta", (), {"training_data": training_data})()
+
+
+def test_held_out_refuses_training_contigs_and_says_what_it_could_not_check(tmp_path: Path) -> None:
+    """A verdict needs genes the model never trained on: the model's own set is held out by construction, a set
+    of contigs it held out is verified (chr prefix and case ignored), one gene on a contig it trained on refuses the
+    evaluation, and what cannot be checked is said."""
+    from varxpress.errors import DatasetError
+    from varxpress.learning.held_out import held_out
+    from varxpress.models.metadata import sha256_file
+
+    own = tmp_path / "own.vxd.h5"
+    own.write_bytes(b"the training set")
+    other = tmp_path / "other.vxd.h5"
+    other.write_bytes(b"another set")
+    chrom_model = _Model({"sha256": sha256_file(own), "split_method": "chrom", "test_chroms": ["chrIV", "chrXVI"],
+                          "valid_chroms": ["chrXII"]})
+    # held out: the model's own set; a set whose test genes lie on IV and XII only (other spelling)
+    assert held_out(chrom_model, _Set(own, ["I", "I", "IV"], [0, 0, 2]), "test").status == "verified"
+    good = held_out(chrom_model, _Set(other, ["I", "IV", "XII", "iv"], [0, 2, 2, 1]), "test")
+    assert good.status == "verified" and "chrIV, chrXII, chrXVI" in good.reason
+    # a randomly split set of the same genome: test genes on contigs the model trained on
+    with pytest.raises(DatasetError, match="2 of the 3 genes of the 'test' split of .* lie on contigs the model "
+                                           "trained on .I, V; it held out only chrIV, chrXII, chrXVI."):
+        held_out(chrom_model, _Set(other, ["I", "IV", "V", "I"], [2, 2, 2, 0]), "test")
+    # not judged at all: the splits a model of the set trains on
+    assert held_out(chrom_model, _Set(own, ["I"], [0]), "train").status == "no"
+    assert held_out(chrom_model, _Set(own, ["I"], [0]), "all").status == "no"
+    # cannot be checked: no training set recorded (imported), or another set split at random or by group
+    assert held_out(_Model({}), _Set(other, ["I"], [2]), "test").status == "unverified"
+    random_model = _Model({"sha256": sha256_file(own), "split_method": "random"})
+    assert held_out(random_model, _Set(other, ["I"], [2]), "test").status == "unverified"
+    assert held_out(random_model, _Set(own, ["I"], [2]), "test").status == "verified"
+
+
+def test_evaluate_gives_no_verdict_on_training_genes_and_writes_no_model_from_them(trained, tmp_path: Path,
+                                                                                   capsys) -> None:
+    """--split train/all: metrics, but no verdict (the model trained on those genes), --require-beats-baselines
+    fails, and --write-model is refused before any work; on the model's own test split the status is verified."""
+    from varxpress.cli import main
+
+    args = ["evaluate", "--model", str(trained["model"]), "--dataset", str(trained["dataset"]), "--kmax", "2",
+            "--bootstrap", "50"]
+    assert main([*args, "--split", "all", "-o", str(tmp_path / "all"), "--require-beats-baselines"]) == 3
+    report = json.loads((tmp_path / "all" / "evaluation.json").read_text())
+    assert report["verdict"] == "no verdict: not held-out genes" and report["beats_baselines"] is False
+    assert report["held_out"]["status"] == "no"
+    assert main([*args, "--split", "train", "-o", str(tmp_path / "t"), "--write-model", str(tmp_path / "m.vxm.h5")]) \
+        == 2
+    assert "--split train has none" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists() and not (tmp_path / "m.vxm.h5").exists()
+    assert main([*args, "-o", str(tmp_path / "test")]) == 0
+    report = json.loads((tmp_path / "test" / "evaluation.json").read_text())
+    assert report["held_out"] == {"status": "verified", "reason": "the test split of the set the model was trained on"}
+
+
 def _small_planted_set(folder: Path) -> Path:
     return planted_set(folder, 80, seed=7, test_size=20, valid_size=10)
 

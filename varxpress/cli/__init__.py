@@ -123,7 +123,7 @@ def _log_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 # options that name files a subcommand writes (each subcommand's own names; folders are checked as a whole)
 OUTPUT_OPTIONS = ("out", "tsv", "stats", "out_dir", "out_prefix", "report_dir", "ensemble_out", "model_out", "report",
-                  "workdir")
+                  "workdir", "write_model")
 # inputs whose argparse type does not already say so (existing_file / existing_path do)
 INPUT_OPTIONS = ("vcf", "h5", "configfile", "snakefile")
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
 from varxpress.cli.types import output_path
+from varxpress.errors import UsageError
 from varxpress.io.outputs import check_distinct
 from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.bootstrap import N_BOOT
 from varxpress.learning.evaluation import evaluate, evaluation_metrics, write_evaluated_model
+from varxpress.learning.held_out import HELD_OUT_SPLITS
 from varxpress.learning.plots import with_interval
 from varxpress.learning.prepared import PreparedSet
 from varxpress.models.network import ExpressionModel
@@ -24,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model(parser)
     add_dataset(parser)
     parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test",
-                        help="split to evaluate on; baselines are fitted on train")
+                        help="split to evaluate on; baselines are fitted on train. A verdict is given on test or "
+                             "valid only, after checking that the model did not train on those genes (the same set, "
+                             "or contigs it held out; refused when it did); train and all get metrics only")
     add_kmax(parser, "longest k-mer of the ridge baseline")
     add_batch_size(parser)
     parser.add_argument("--require-beats-baselines", action="store_true",
@@ -49,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.write_model:  # refused before the evaluation's minutes, not after
         check_distinct({"--model": [str(args.model)], "--dataset": [str(args.dataset)]},
                        {"--write-model": [args.write_model]})
+        if args.split not in HELD_OUT_SPLITS:
+            raise UsageError(f"--write-model records a held-out verdict; --split {args.split} has none (it holds "
+                             f"training genes): use --split test")
     model = ExpressionModel.load(args.model)
     with PreparedSet(args.dataset) as pset:
         result = evaluate(model, pset, args.split, args.out_dir, args.kmax, args.batch_size, args.bootstrap,
@@ -59,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
                  row["predictor"], *(with_interval(row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
                                      for m in ("r2", "pearson", "spearman")), row["mse"], row["n"])
     guard = result.guard
-    log.info("verdict: %s", guard["verdict"])
+    log.info("verdict: %s (held-out genes: %s, %s)", guard["verdict"], guard["held_out"]["status"],
+             guard["held_out"]["reason"])
     if metrics is not None:
         write_evaluated_model(model, metrics, args.write_model)
     if args.require_beats_baselines and not guard["beats_baselines"]:

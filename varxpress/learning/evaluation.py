@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from varxpress.errors import DatasetError
+from varxpress.errors import DatasetError, UsageError
 from varxpress.io.outputs import check_distinct, open_output
 from varxpress.learning.baselines import baseline_metrics, check_against_baselines, regression_metrics, \
     warn_if_failed
+from varxpress.learning.held_out import held_out
 from varxpress.learning.bootstrap import N_BOOT, Bootstrap
 from varxpress.learning.plots import plot_evaluation
 from varxpress.learning.prediction import label_mapping, model_predictions
@@ -29,7 +30,10 @@ from varxpress.learning.prepared import PreparedSet
 from varxpress.learning.train_report import json_safe
 from varxpress.models.network import ExpressionModel
 
-__all__ = ["evaluate", "EvaluationResult", "evaluation_metrics", "write_evaluated_model"]
+__all__ = ["evaluate", "EvaluationResult", "evaluation_metrics", "write_evaluated_model", "VERDICT_NOT_HELD_OUT"]
+
+#: the verdict of a split that is not held out (``train``, ``all``)
+VERDICT_NOT_HELD_OUT = "no verdict: not held-out genes"
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,9 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
     pset = dataset if isinstance(dataset, PreparedSet) else PreparedSet(dataset)
+    status = held_out(model, pset, split)  # refuses a judged split holding the model's training genes
+    if status.status == "unverified":
+        log.warning("evaluate on %s: %s", split, status.reason)
     out, arrays = model_predictions(model, pset, split, batch_size)
     if len(arrays.ids) == 0:
         raise DatasetError(f"split {split!r} of {pset.path} is empty")
@@ -86,7 +93,11 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     base_preds = {name: p[split] for name, p in preds.items()}
     boot = Bootstrap(y, {"model": pred, **base_preds}, n_boot, seed, pset.leak_groups(arrays.index))
     guard = check_against_baselines(y, pred, base_preds, boot=boot)
-    warn_if_failed(guard, f"evaluate on {split}")
+    if status.status == "no":  # metrics, but no verdict on genes a model may have trained on
+        guard.update(beats_baselines=False, verdict=VERDICT_NOT_HELD_OUT, reasons=[status.reason])
+    else:
+        warn_if_failed(guard, f"evaluate on {split}")
+    guard["held_out"] = status.as_dict()
     rows = [{"predictor": "model", **model_metrics, **boot.intervals("model"), "calibrated": calibrated}]
     rows += [{"predictor": name, **m[split], **boot.intervals(name), "calibrated": False}
              for name, m in metrics.items()]
@@ -141,10 +152,14 @@ def write_evaluated_model(model: ExpressionModel, metrics: dict, out: str | os.P
     network merged from seeds or imported, which has no test metrics of its own. The weights are unchanged.
 
     Raises:
-        UsageError: ``out`` is the model's own file (it is an input).
+        UsageError: ``out`` is the model's own file (it is an input), or the evaluation gave no verdict (a split that
+            is not held out).
     """
     if model.path is not None:
         check_distinct({"--model": [str(model.path)]}, {"--write-model": [str(out)]})
+    if (metrics.get("held_out") or {}).get("status") == "no":
+        raise UsageError(f"--write-model records a held-out verdict; the {metrics.get('guard_split')!r} split has "
+                         f"none: evaluate on test")
     meta = copy.deepcopy(model.metadata)
     meta.metrics = metrics
     return ExpressionModel(None, meta, weights=model.numpy_weights()).save(out, compress=_compressed(model.path))

@@ -1,0 +1,77 @@
+"""Whether the genes a model is judged on were held out of its training (``varxpress evaluate``).
+
+A verdict against the baselines means something only on genes the model never trained on: on its own training genes
+any network looks good. ``evaluate`` may be given any prepared set, so before it judges, :func:`held_out` checks what
+the model's metadata allows (its ``training_data``: the set's hash, its split method and held-out contigs):
+
+* the set the model was trained on (same SHA-256): its ``test`` and ``valid`` splits are held out by construction;
+* a model trained on a split by contig, judged on a genomic set: every gene must lie on a contig the model held out
+  (``test_chroms`` and ``valid_chroms``); one that does not would put training genes among the judged ones, so
+  :func:`held_out` refuses (:class:`~varxpress.errors.DatasetError`) and says how many and where;
+* anything else (an imported model that records no training set, a random or leak-group split of another set):
+  cannot be checked; the evaluation goes on with a warning and records the status as ``unverified``.
+
+The ``train`` and ``all`` splits are not held out: they get metrics but no verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from varxpress.errors import DatasetError
+from varxpress.models.metadata import sha256_file
+
+__all__ = ["HeldOut", "HELD_OUT_SPLITS", "held_out"]
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SPLITS = ("test", "valid")  #: the splits a verdict may be given on
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """``status``: ``verified``, ``unverified`` or ``no``; ``reason``: why, in words."""
+
+    status: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _contig(name: str) -> str:
+    """A contig name compared across sets: case and a ``chr`` prefix ignored (``chrIV`` = ``IV``, ``chr4`` = ``4``)."""
+    name = str(name).lower()
+    return name[3:] if name.startswith("chr") else name
+
+
+def held_out(model, pset, split: str) -> HeldOut:
+    """Whether the genes of ``split`` of ``pset`` were held out of ``model``'s training (see the module docstring).
+
+    Raises:
+        DatasetError: the model was trained on a contig split and some of these genes lie on contigs it trained on.
+    """
+    if split not in HELD_OUT_SPLITS:
+        return HeldOut("no", f"the {split!r} split holds the genes a model of this set trains on; no verdict")
+    trained_on = model.metadata.training_data or {}
+    if not trained_on.get("sha256"):
+        return HeldOut("unverified", "the model records no training set (an imported model): whether these genes "
+                                     "were held out of its training cannot be checked")
+    if trained_on["sha256"] == sha256_file(pset.path):
+        return HeldOut("verified", f"the {split} split of the set the model was trained on")
+    if trained_on.get("split_method") == "chrom" and pset.kind == "genomic":
+        held = sorted({*(trained_on.get("test_chroms") or []), *(trained_on.get("valid_chroms") or [])})
+        keys = {_contig(c) for c in held}
+        chroms = pset.column("chrom")[pset.indices(split)]
+        seen = sorted({str(c) for c in chroms if _contig(c) not in keys})
+        if seen:
+            n = sum(_contig(c) not in keys for c in chroms)
+            raise DatasetError(f"{n} of the {len(chroms)} genes of the {split!r} split of {pset.path} lie on contigs "
+                               f"the model trained on ({', '.join(seen[:10])}{' ...' if len(seen) > 10 else ''}; it "
+                               f"held out only {', '.join(held)}): its metrics there would count training genes. "
+                               f"Evaluate it on a set split by the contigs it held out, or on the set it was "
+                               f"trained on; --split all gives metrics without a verdict")
+        return HeldOut("verified", f"every gene lies on a contig the model held out ({', '.join(held)})")
+    return HeldOut("unverified", f"the model was trained on another set ({trained_on.get('split_method')} split): "
+                                 f"which of these genes it saw cannot be checked")
