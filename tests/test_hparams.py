@@ -15,7 +15,7 @@ import pytest
 
 from varxpress.errors import ModelError
 from varxpress.models.hparams import (DEFAULT_HPARAMS, ConvLayer, DenseLayer, Hyperparameters, load_hparams,
-                                      validate_hparams)
+                                      read_hparams_file, validate_hparams)
 from varxpress.models.network import DEFAULT_MODEL_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +85,21 @@ def test_batch_norm_and_conv_dropout_are_written_back_only_when_given() -> None:
     assert hp.batch_norm is True and hp.conv_dropout == 0.0
     assert list(hp.to_dict())[-2:] == ["conv_dropout", "batch_norm"]
     assert Hyperparameters.from_dict(hp.to_dict()) == hp
+
+
+@pytest.mark.parametrize("key, near", [("learning_rte", "learning_rate"), ("epoch", "epochs"),
+                                       ("batchsize", "batch_size"), ("rc_augmnt", "rc_augment")])
+def test_a_misspelt_key_in_a_hyperparameter_file_is_refused(tmp_path, key, near) -> None:
+    """A typo would leave the real hyperparameter at its default without a word (the network reads only known
+    keys); a key that resembles none is a note kept in the metadata, with a warning."""
+    path = tmp_path / "hp.json"
+    path.write_text(json.dumps({key: 1, "epochs": 2}))
+    with pytest.raises(ModelError, match=f"{path}: unknown key '{key}': did you mean '{near}'"):
+        read_hparams_file(path)
+
+
+def test_a_note_key_in_a_hyperparameter_file_is_kept_with_a_warning(tmp_path, caplog) -> None:
+    path = tmp_path / "hp.yaml"
+    path.write_text("window_rule: {why: TSS-anchored}\nepochs: 2\n")
+    assert read_hparams_file(path) == {"window_rule": {"why": "TSS-anchored"}, "epochs": 2}
+    assert "key not read by the network (kept in the model's metadata): window_rule" in caplog.text

@@ -13,6 +13,7 @@ keep their hyperparameters unchanged; keys the network does not use are kept as 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from varxpress.errors import ModelError
 
 __all__ = ["DEFAULT_HPARAMS", "MAX_CONV", "MAX_DENSE", "OPTIMIZERS", "GLOBAL_POOLS", "ConvLayer", "DenseLayer",
            "TrainingSettings", "Hyperparameters", "validate_hparams", "flattened_length", "read_mapping_file",
-           "read_hparams_file", "load_hparams"]
+           "read_hparams_file", "load_hparams", "check_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +327,31 @@ def read_hparams_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         ModelError: missing or unparseable file, or not a mapping (the file is named in the message).
     """
-    return read_mapping_file(path, "hyperparameter file")
+    data = read_mapping_file(path, "hyperparameter file")
+    check_keys(data, f"hyperparameter file {path}")
+    return data
+
+
+def check_keys(hparams: Mapping[str, Any], where: str) -> None:
+    """Refuse a key that is a near miss of a hyperparameter (``learning_rte``: a misspelt key would leave the real
+    one at its default without a word); warn about other keys the network does not read (they are kept in the
+    model's metadata, e.g. a ``window_rule`` note).
+
+    Raises:
+        ModelError: naming the key and the hyperparameter it resembles.
+    """
+    known = [*DEFAULT_HPARAMS, *_OPTIONAL]
+    unknown = [key for key in hparams if key not in known]
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+        if close:
+            fate = (f"keep its default {DEFAULT_HPARAMS[close[0]]!r}" if close[0] in DEFAULT_HPARAMS else
+                    "stay unset")
+            raise ModelError(f"{where}: unknown key {key!r}: did you mean {close[0]!r}? (as written, {close[0]} would "
+                             f"{fate})")
+    if unknown:
+        log.warning("%s: %s not read by the network (kept in the model's metadata): %s", where,
+                    "key" if len(unknown) == 1 else "keys", ", ".join(map(str, unknown)))
 
 
 def load_hparams(path: str | os.PathLike[str]) -> dict[str, Any]:
