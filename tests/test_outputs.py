@@ -7,6 +7,7 @@ them (a FIFO or device node turned into a regular file) without harm.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -359,6 +360,34 @@ def test_the_background_beside_a_model_is_an_input_except_to_background(inputs, 
         ["background", "--fasta", str(inputs["fasta"]), "--tss", str(inputs["tss"]), "--model", str(inputs["model"]),
          "--out", str(beside)]))
     check_distinct(*files)  # `background` writes that file: not refused
+
+
+def test_files_an_option_reads_through_another_are_inputs_too(inputs, tmp_path, capfd):
+    """An ensemble's or a combination's member models and backgrounds, a --regions file and, for `background`,
+    the file beside a bundled model named by its path: none may be an output."""
+    from varxpress.models.ensemble import export_ensemble
+
+    ens = export_ensemble([inputs["model"]], tmp_path / "ens")
+    member = next(ens.parent.glob("*.vxm.h5")) if ens.is_file() else next(ens.glob("*.vxm.h5"))
+    combination = tmp_path / "comb" / "c.json"
+    combination.parent.mkdir()
+    other = tmp_path / "elsewhere.vxm.h5"
+    other.write_bytes(inputs["model"].read_bytes())
+    combination.write_text(json.dumps({"format": "varxpress-combination", "version": 1, "name": "c",
+                                       "members": [{"model": "../elsewhere.vxm.h5", "name": "m"}]}))
+    regions = tmp_path / "r.bed"
+    regions.write_text("chr1\t0\t100\n")
+    base = ["score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]), "--tss", str(inputs["tss"]), "--quiet",
+            "--out", str(tmp_path / "out" / "x.vcf")]
+    for extra, target in ((["--ensemble", str(ens)], member), (["--combination", str(combination)], other),
+                          (["--model", str(inputs["model"]), "--regions", str(regions)], regions)):
+        before = target.read_bytes()
+        assert main([*base, *extra, "--stats", str(target)]) == 2, extra
+        assert "would destroy the input" in capfd.readouterr().err
+        assert target.read_bytes() == before
+    assert main(["background", "--fasta", str(inputs["fasta"]), "--model", data_path("xpresso_human_hg38.vxm.h5"),
+                 "-n", "5", "--quiet"]) == 2
+    assert "ships with varxpress and is not replaced by default" in capfd.readouterr().err
 
 
 def test_out_naming_a_directory_is_one_line_and_leaves_nothing(inputs, tmp_path, capfd):

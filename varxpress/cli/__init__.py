@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import shlex
@@ -17,7 +18,8 @@ from pathlib import Path
 from varxpress import __version__
 from varxpress.errors import ReaderGone, Terminated, UsageError, VarxpressError
 from varxpress.io.outputs import check_distinct, discard_stdout
-from varxpress.cli.types import existing_file, existing_path, model_argument, model_path_argument
+from varxpress.cli.types import RegionsFile, existing_file, existing_path, model_argument, model_path_argument
+from varxpress.models.combination import read_manifest
 from varxpress.models.registry import data_path, describe, model_file
 
 log = logging.getLogger("varxpress")
@@ -138,6 +140,9 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
         if value is None or action.dest == "help":
             continue
         name = max(action.option_strings, key=len) if action.option_strings else action.dest.upper()
+        if isinstance(value, RegionsFile):  # a file read while parsing: its path is the input
+            inputs[name] = [value.path]
+            continue
         values = [str(v) for v in (value if isinstance(value, list) else [value])]
         if action.dest in OUTPUT_OPTIONS:
             outputs[name] = values
@@ -153,9 +158,24 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
                     inputs[name + " background"] = [v + ".background.h5" for v in values]
             inputs[name] = values
             inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
+            if action.dest in ("ensemble", "combination") or values and values[0].endswith(".json"):
+                inputs[name + " members"] = manifest_inputs(values[0])
     # files read without being named: the default model, TSS set and backgrounds, the bundled manifests' members
     inputs["(bundled with varxpress)"] = [str(f) for f in Path(data_path("")).rglob("*") if f.is_file()]
     return inputs, outputs
+
+
+def manifest_inputs(path: str) -> list[str]:
+    """The files an ensemble or combination manifest (or an ensemble folder) reads: every model file and background
+    in its folder, and a combination's members wherever they are (an unreadable manifest is reported when loaded)."""
+    where = Path(path)
+    folder = where if where.is_dir() else where.parent
+    files = [str(f) for f in folder.glob("*.h5") if f.is_file()]
+    if where.is_file():
+        with contextlib.suppress(VarxpressError, OSError, ValueError):
+            for member in read_manifest(where)[1]:
+                files += [member.model_path, member.background or member.model_path + ".background.h5"]
+    return files
 
 
 def _terminated(signum, frame) -> None:

@@ -13,7 +13,7 @@ from varxpress.cli.types import fraction, non_negative_int, output_path
 from varxpress.errors import UsageError
 from varxpress.interpret.background import DEFAULT_N_SNVS, build_background, default_path
 from varxpress.models.metadata import sha256_file
-from varxpress.models.registry import lookup
+from varxpress.models.registry import data_path, lookup
 from varxpress.scoring.resources import load_resources
 
 log = logging.getLogger("varxpress")
@@ -42,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
                          f"replaced by default: give --out FILE, and pass it to `score`/`explain` as --background FILE")
     configure_threads(args.threads)
     res = load_resources(resource_spec(args), background=False)
+    out = args.out or default_path(res.model_path)
+    if not args.out and Path(out).resolve().parent == Path(data_path("")).resolve():  # a bundled model named by path
+        raise UsageError(f"the background beside {res.model_path} ships with varxpress and is not replaced by "
+                         f"default: give --out FILE, and pass it to `score`/`explain` as --background FILE")
     with res.predictor(fast=args.fast, threads=args.threads) as predictor:
         bg, _ = build_background(predictor, res.tss, n_snvs=args.n_snvs, seed=args.seed, progress=not args.quiet,
                                  max_n_fraction=args.max_n_fraction)
@@ -52,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
         "varxpress_command": args.command_line, "varxpress_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     })
-    out = args.out or default_path(res.model_path)
     bg.save(out)
     p = bg.provenance
     log.info("background: %d SNVs (%s) over %d genes; |delta| median %.4g, 99th percentile %.4g -> %s", len(bg),

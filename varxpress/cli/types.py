@@ -86,11 +86,19 @@ def region(text: str) -> Region:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def regions_file(text: str) -> list[tuple[str, int, int]]:
+class RegionsFile(list):
+    """The regions of a file, as a list, with the file's ``path`` (an input: no output may replace it)."""
+
+    def __init__(self, regions: list[tuple[str, int, int]], path: str) -> None:
+        super().__init__(regions)
+        self.path = path
+
+
+def regions_file(text: str) -> RegionsFile:
     """argparse type: a regions file (see :func:`read_regions`), read while parsing so a bad line is a usage
     error naming the file and line."""
     try:
-        return read_regions(existing_path(text))
+        return RegionsFile(read_regions(existing_path(text)), text)
     except RegionError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     except UnicodeDecodeError:
