@@ -168,7 +168,8 @@ def padded(seq: str, start: int, end: int) -> str:
 
 
 def brute_alt(tss: TSS, spec: WindowSpec, a: Allele) -> str:
-    """The spec's rule, written out on the whole haplotype."""
+    """The spec's rule, written out on the whole haplotype, for the allele with its shared bases trimmed."""
+    a = a.minimal()
     hap = RAND[: a.start] + a.alt + RAND[a.end :]
     t = tss.pos0
     if a.end <= t:
@@ -232,3 +233,32 @@ def test_alt_window_matches_rule(rand_genome, tss, spec, a):
     assert (w.start, w.end) == (ref.start, ref.end)
     if a.end <= ref.start or a.start >= ref.end:  # allele outside the window: nothing changes
         assert w.seq == ref.seq
+
+
+@given(tss=tsss, spec=specs, a=alleles(max_len=6), before=st.integers(0, 4), after=st.integers(0, 4))
+def test_a_change_padded_with_shared_bases_scores_as_the_change(rand_genome, tss, spec, a, before, after):
+    """Joint callers pad alleles to a shared REF (CGTCA>CTCA for CG>C): the padding is reference on both
+    haplotypes, so the window, the distance and the minimal form are those of the change as written bare."""
+    a = a.minimal()
+    lo, hi = max(a.start - before, 0), min(a.end + after, len(RAND))
+    ref = RAND[lo:hi]
+    alt = RAND[lo:a.start] + a.alt + RAND[a.end:hi]
+    wide = Allele("chr1", lo + 1, ref, alt, 0, classify_allele(ref, alt))
+    short = wide.minimal()
+    if (short.pos, short.ref, short.alt) != (a.pos, a.ref, a.alt):
+        return  # in a repeat the padding can move where the change is written: the same haplotype, spelt elsewhere
+    assert alt_window(rand_genome, tss, spec, wide).seq == alt_window(rand_genome, tss, spec, a).seq
+    assert distance_to_tss(wide, tss) == distance_to_tss(a, tss)
+
+
+def test_minimal_trims_the_end_first_and_keeps_an_anchor():
+    def m(pos, ref, alt):
+        x = Allele("chr1", pos, ref, alt, 0, classify_allele(ref, alt)).minimal()
+        return x.pos, x.ref, x.alt
+
+    assert m(10, "CGTCA", "CTCA") == (10, "CG", "C")
+    assert m(10, "AGT", "CGT") == (10, "A", "C")
+    assert m(10, "AGT", "AGC") == (12, "T", "C")
+    assert m(10, "CG", "C") == (10, "CG", "C")  # already minimal: the anchor base stays
+    assert m(10, "A", "AGA") == (10, "A", "AGA")
+    assert m(10, "TAC", "TC") == (10, "TA", "T")

@@ -20,7 +20,7 @@ base (an unknown base is not evidence of a mismatch); a REF running past the con
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -101,6 +101,18 @@ class Allele:
     def end(self) -> int:
         """0-based exclusive end of the REF span (``start + len(ref)``)."""
         return self.pos - 1 + len(self.ref)
+
+    def minimal(self) -> Allele:
+        """The same change with the bases REF and ALT share trimmed, the end first, then the start, keeping at least
+        one base of each (``CGTCA>CTCA`` is ``CG>C``, ``AGT>CGT`` is ``A>C``). Callers joint-calling pads alleles
+        to a shared REF; the windows, distances and flags are computed on this form, so one change gives one score
+        however it is written (the VCF and the TSV keep the alleles as given)."""
+        ref, alt, pos = self.ref, self.alt, self.pos
+        while len(ref) > 1 and len(alt) > 1 and ref[-1].upper() == alt[-1].upper():
+            ref, alt = ref[:-1], alt[:-1]
+        while len(ref) > 1 and len(alt) > 1 and ref[0].upper() == alt[0].upper():
+            ref, alt, pos = ref[1:], alt[1:], pos + 1
+        return self if (ref, alt) == (self.ref, self.alt) else replace(self, pos=pos, ref=ref, alt=alt)
 
 
 _BASES = re.compile(r"[ACGTNacgtn]+")

@@ -56,6 +56,7 @@ def allele_flags(genome, allele, tss) -> tuple[str, ...]:
     at the TSS leaves the coordinates in place and is not flagged.
     """
     flags = []
+    allele = allele.minimal()  # the bases the change touches, however the VCF pads it
     if "N" in genome.fetch(allele.chrom, allele.start, allele.end).upper():
         flags.append("ref_n")
     ref, alt = allele.ref, allele.alt

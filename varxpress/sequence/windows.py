@@ -149,9 +149,10 @@ def alt_window(genome: Genome, tss: TSS, spec: WindowSpec, allele: Allele) -> Wi
     chrom = genome.resolve(tss.chrom) or tss.chrom
     if genome.resolve(allele.chrom) != genome.resolve(tss.chrom):
         raise ValueError(f"allele on {allele.chrom!r} cannot change gene {tss.gene_id} on {tss.chrom!r}")
-    alt = allele.alt.upper()
-    if not alt:
+    if not allele.alt:
         raise ValueError(f"allele {allele.chrom}:{allele.pos} has an empty ALT")
+    allele = allele.minimal()  # shared bases trimmed: one haplotype, one window, however the VCF pads it
+    alt = allele.alt.upper()
     size = genome.length(chrom)
     s, e = allele.start, allele.end
     delta = len(alt) - (e - s)
@@ -177,8 +178,10 @@ def alt_window(genome: Genome, tss: TSS, spec: WindowSpec, allele: Allele) -> Wi
 def distance_to_tss(allele: Allele, tss: TSS) -> int:
     """Signed distance of the allele from the TSS in transcription direction; positive = downstream.
 
-    ``allele.start - t`` on ``+``; ``t - (allele.end - 1)`` on ``-``.
+    ``allele.start - t`` on ``+``; ``t - (allele.end - 1)`` on ``-``, of the allele with the bases REF and ALT share
+    trimmed (:meth:`~varxpress.io.variants.Allele.minimal`).
     """
+    allele = allele.minimal()
     if tss.strand == "+":
         return allele.start - tss.pos0
     return tss.pos0 - (allele.end - 1)
