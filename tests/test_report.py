@@ -162,6 +162,8 @@ def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
     assert "The ensemble ensemble_of_2 averages 2 models: trained4 was trained on the mRNA levels of toy genes" in text
     assert "trained5 was trained" in text and "log10(tpm + 0.1) from labels.tsv (sha256 abababababab…)" in text
     assert "/data/run" not in text  # a local path of the training machine is not shown
+    assert "the level its training labels measured" in text and "HBB" not in text  # not Xpresso's tissues
+    assert "on the genome's + strand, which is the PLUS1 strand; " in text  # G1 reads the genome's strand
     assert "Model ensemble_of_2 (" in text and "xpresso" not in text
     assert "each one's delta × its label SD (0.5, 2) × log2(10)" in text
     shown = float(re.search(r"Log2 fold change ([+-][0-9.e+-]+) ", text).group(1))

@@ -54,8 +54,8 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     fc = fold_change(g)
     a = report.allele
     genome = f"{a.ref}>{a.alt}"  # the VCF's alleles, genome + strand; the gene's strand may read them complemented
-    where = (f"with the alternate allele ({e(genome)} on the genome's and the {e(gene_allele(g, report))})"
-             if g.tss.strand == "+" else
+    where = (f"with the alternate allele ({e(genome)} on the genome's + strand, which is the {name} strand; "
+             f"{e(tss_words(g.distance))})" if g.tss.strand == "+" else
              f"with the alternate allele ({e(genome)} on the genome's + strand, {e(gene_allele(g, report))})")
     if fc is not None:
         change = (fc - 1.0) * 100.0
@@ -137,10 +137,13 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
                                                           if m.get("training_labels") else "") for m in members]
     who = (f"The model {trained[0]}." if len(members) == 1 else
            f"The ensemble {e(report.model['name'])} averages {len(members)} models: {'; '.join(trained)}.")
-    out.append(f"{who} It predicts a gene's typical level across tissues, not its level in one cell type or tissue, "
-               f"and was not trained on variant effects: an effect that acts in one cell type (for example an "
-               f"erythroid gene such as HBB) or through anything but the promoter sequence can be missed. Use it to "
-               f"prioritise variants for follow-up, not to classify them.")
+    tissues = any(m.get("species") in ("human", "mouse") for m in members)  # the Xpresso labels: many tissues
+    level = ("a gene's typical level across tissues, not its level in one cell type or tissue" if tissues else
+             "the level its training labels measured, not the level in other cells or conditions")
+    example = " (for example an erythroid gene such as HBB)" if tissues else ""
+    out.append(f"{who} It predicts {level}, and was not trained on variant effects: an effect that acts in one cell "
+               f"type{example} or through anything but the promoter sequence can be missed. Use it to prioritise "
+               f"variants for follow-up, not to classify them.")
     return out
 
 
