@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,29 @@ def test_output_folder_must_exist(tmp_path, capsys, argv):
     assert exc.value.code == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("prefix", ["{tmp}/", "{tmp}", "{tmp}/.", "{tmp}/missing/"])
+def test_a_mutagenesis_prefix_that_names_a_folder_is_a_usage_error(tmp_path, capsys, prefix):
+    """``-o out/`` or an existing folder would write a hidden ``.tsv`` (and ``out/.GENE.heatmap.png``)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["mutagenesis", "--gene", "G", "--fasta", str(tmp_path), "--out-prefix", prefix.format(tmp=tmp_path)])
+    assert exc.value.code == 2
+    assert "names a folder; give a prefix of file names in it" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_plots_of_two_tsss_with_one_name_get_names_of_their_own():
+    from types import SimpleNamespace
+
+    from varxpress.cli.mutagenesis import _plot_name
+    from varxpress.io.tss import TSS
+
+    a, b, c = (TSS("ENSG1", "SAME", "chr1", 100, "+"), TSS("ENSG2", "SAME", "chr1", 900, "-"),
+               TSS("ENSG3", "OTHER/1", "chr1", 5, "+"))
+    scans = [SimpleNamespace(tss=t) for t in (a, b, c)]
+    names = [_plot_name(t, scans) for t in (a, b, c)]
+    assert names == ["SAME_ENSG1_101", "SAME_ENSG2_901", "OTHER_1"] and len(set(names)) == 3
 
 
 @pytest.mark.parametrize("text,expected", [("chr1:1-100", ("chr1", 0, 100)), ("1:1,000-2,000", ("1", 999, 2000)),

@@ -217,6 +217,23 @@ def test_an_index_that_does_not_fit_fails_the_run_instead_of_blaming_the_sort(ma
     assert "is the input sorted" not in caplog.text
 
 
+def test_an_index_without_a_free_inode_fails_the_run_too(many, reference, toy_model, outdir, monkeypatch, caplog):
+    """Room for bytes but not for one more file (an inode quota, a small tmpfs): the same failure, saying why."""
+    import pysam
+
+    def no_inode(*args, **kwargs):
+        raise OSError("building of index failed")
+
+    class Full:  # plenty of bytes (shutil.disk_usage reads the same call), no inode
+        f_files, f_favail, f_frsize, f_blocks, f_bfree, f_bavail = 1000, 0, 4096, 1 << 20, 1 << 20, 1 << 20
+
+    monkeypatch.setattr(pysam, "tabix_index", no_inode)
+    monkeypatch.setattr(writers.os, "statvfs", lambda folder: Full())
+    assert score(many, reference, toy_model, outdir / "x.vcf.gz") == 1
+    assert f"cannot write {outdir / 'x.vcf.gz'}.tbi: no space left on the device (no free inodes)" in caplog.text
+    assert unchanged(outdir)
+
+
 def test_full_disk_while_writing_the_tsv_is_a_clear_error(many, reference, toy_model, outdir, monkeypatch, caplog):
     class FullDisk:
         def __init__(self, fh):

@@ -138,6 +138,14 @@ def test_region_on_a_plain_vcf_says_bgzip_then_tabix_and_writes_nothing(referenc
     caplog.clear()
     assert _score(str(fixed), reference, toy_model, "--region", "chr1:1-100", "--out", str(tmp_path / "o.vcf")) == 0
     caplog.clear()
+    bcf = tmp_path / "unindexed.bcf"  # tabix cannot index BCF: the advice is bcftools index, and it works
+    bcf.write_bytes((CORPUS / "bcf_input.bcf").read_bytes())
+    caplog.clear()
+    assert _score(str(bcf), reference, toy_model, "--region", "chr1", "--out", str(tmp_path / "o.vcf")) == 1
+    assert f"run `bcftools index {bcf}`" in caplog.text and "tabix -p" not in caplog.text
+    subprocess.run(["bcftools", "index", str(bcf)], check=True)
+    assert _score(str(bcf), reference, toy_model, "--region", "chr1", "--out", str(tmp_path / "o.vcf")) == 0
+    caplog.clear()
     plain_bgzf = tmp_path / "unindexed.vcf.gz"
     subprocess.run(f"bgzip -c {vcf} > {plain_bgzf}", shell=True, check=True)
     assert _score(str(plain_bgzf), reference, toy_model, "--region", "chr1", "--out", str(tmp_path / "o.vcf")) == 1

@@ -368,6 +368,13 @@ def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog)
     assert explain(world, tmp_path / "x.html", f"chr1:60:{CHR1[59]}:<DEL>") == 1
     assert f"variant 'chr1:60:{CHR1[59]}:<DEL>': expected CHROM:POS:REF:ALT" in caplog.text  # no sequence ALT
     caplog.clear()
+    existing = tmp_path / "notes.txt"  # neither a folder nor a page: refused before any work, not a traceback
+    existing.write_text("mine")
+    assert explain(world, existing, f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}") == 2
+    assert "is an existing file, not a folder" in caplog.text and existing.read_text() == "mine"
+    upper = tmp_path / "PAGE.HTML"  # a page, whatever the case of its suffix
+    assert explain(world, upper, f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}", "--flank", 0) == 0 and upper.is_file()
+    caplog.clear()
     two = [f"chr1:60:{CHR1[59]}:{OTHER[CHR1[59]]}", f"chr1:61:{CHR1[60]}:{OTHER[CHR1[60]]}"]
     assert explain(world, tmp_path / "x.html", *two) == 1
     assert "is one file but 2 variants were given; give a folder" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", type=int, help="offset one past the last scanned position (half-open; default: "
                                           f"{DEFAULT_RANGE[1]}, trimmed like --start)")
     p.add_argument("--vcf", type=existing_file, help="mark this VCF's variants on the plots")
-    p.add_argument("--out-prefix", "-o", required=True, type=output_path,
+    p.add_argument("--out-prefix", "-o", required=True, type=prefix_path,
                    help="writes PREFIX.tsv, PREFIX.GENE.heatmap.{png,svg,pdf}, PREFIX.GENE.logo.{png,svg,pdf} "
                         "(PNG at 300 dpi)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="write the TSV only")
@@ -41,6 +42,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _plot_name(tss, results) -> str:
+    """A gene's part of its plots' names: its name, with its id where another scanned TSS has the same name (two
+    TSSs of a gene, or genes named alike), so no plot replaces another."""
+    shared = sum(scan.tss.gene_name == tss.gene_name for scan in results) > 1
+    return _safe(f"{tss.gene_name}_{tss.gene_id}_{tss.pos0 + 1}" if shared else tss.gene_name)
+
+
+def prefix_path(text: str) -> str:
+    """argparse type of ``--out-prefix``: a path whose folder exists and that names files in it (``mut`` or
+    ``out/mut``, not ``out/`` or an existing folder, which would give a hidden ``.tsv``)."""
+    text = output_path(text)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir() or not Path(text).name.strip("."):
+        raise argparse.ArgumentTypeError(f"--out-prefix {text} names a folder; give a prefix of file names in it, "
+                                         f"e.g. {Path(text) / 'mutagenesis'}")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         for scan in results:
             marks = vcf_marks(args.vcf, genome, scan.window.chrom, int(scan.positions.min()),
                               int(scan.positions.max()) + 1)
-            stem = f"{args.out_prefix}.{_safe(scan.tss.gene_name)}"
+            stem = f"{args.out_prefix}.{_plot_name(scan.tss, results)}"
             plot_heatmap(scan, [f"{stem}.heatmap.{ext}" for ext in FIGURE_FORMATS], marks, units=units)
             plot_logo(scan, [f"{stem}.logo.{ext}" for ext in FIGURE_FORMATS], marks,
                       units=units.replace("change of ", "", 1))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from varxpress import __version__
-from varxpress.errors import VarxpressError
+from varxpress.errors import UsageError, VarxpressError
 from varxpress.interpret.report import GeneReport, VariantReport, explain_variant
 from varxpress.interpret.wording import (caveats, fold_change, gene_allele, log2fc_note, number, plain_sentence,
                                          strand_allele, tss_words)
@@ -288,9 +288,12 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50, 
     Raises:
         VarxpressError: one page asked for several variants; the one variant of a single page cannot be explained.
     """
-    single = str(out).endswith((".html", ".htm")) or in_place(str(out))
+    single = str(out).lower().endswith((".html", ".htm")) or in_place(str(out))
     if single and len(wanted) != 1:
         raise VarxpressError(f"--out {out} is one file but {len(wanted)} variants were given; give a folder")
+    if not single and Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out} is an existing file, not a folder: name a folder for the pages, or a .html "
+                         f"file for one variant's page")
     index = res.tss_index()
     if single:
         (chrom, pos, ref, alt), label, _ = wanted[0]

@@ -7,6 +7,7 @@ module is the streaming side that every subcommand reading a VCF goes through (`
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import logging
 import os
@@ -70,6 +71,11 @@ def check_region_index(path: str, name: str | None = None) -> None:
         stem = shlex.quote(re.sub(r"(\.vcf)?\.gz$", "", name) + ".bgz.vcf.gz")
         raise VcfError(f"{name}: region queries need an index, and this file is gzip, not bgzip (tabix cannot index "
                        f"it): run `zcat {q} | bgzip > {stem}` then `tabix -p vcf {stem}`, and score {stem}")
+    with gzip.open(path, "rb") as fh:  # BGZF: the first bytes of the data say BCF or VCF text
+        bcf = fh.read(3) == b"BCF"
+    if bcf:
+        raise VcfError(f"{name}: region queries need an index: run `bcftools index {q}` (a .csi; tabix does not "
+                       f"index BCF)")
     raise VcfError(f"{name}: region queries need an index (.tbi or .csi): run `tabix -p vcf {q}` "
                    f"(or `bcftools index {q}`)")
 

@@ -295,11 +295,15 @@ def index_vcf(path: str, name: str | None = None) -> list[str]:
 def _room_for_index(path: str) -> str | None:
     """Why an index beside ``path`` may not have fitted: the free space of its folder, where it is below what the
     index needs (1 MiB, or a hundredth of the file: a tabix or CSI index is far smaller); else None."""
+    folder = os.path.dirname(os.path.abspath(path))
     try:
-        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+        free = shutil.disk_usage(folder).free
         need = max(1 << 20, os.path.getsize(path) // 100)
+        vfs = os.statvfs(folder) if hasattr(os, "statvfs") else None
     except OSError:
         return None
+    if vfs is not None and vfs.f_files > 0 and vfs.f_favail == 0:  # bytes but no file left (btrfs counts none)
+        return "no free inodes"
     return f"{free // 1024:,} kB free" if free < need else None
 
 
