@@ -266,3 +266,22 @@ def test_training_can_start_from_another_models_weights(tmp_path: Path, caplog) 
                  "--init-from", str(first)]) == 1
     assert "its network differs" in caplog.text and "conv_1" in caplog.text
     assert not (tmp_path / "w.vxm.h5").exists()
+
+
+def test_an_interrupted_training_leaves_the_earlier_report_and_no_lone_weights(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C after some epochs (here: when the fit is done, before anything is written) must not replace the
+    best weights of an earlier run's report, nor leave a weights file where no report was."""
+    set_path = _kmer_friendly_set(tmp_path)
+    earlier = tmp_path / "m.report"
+    earlier.mkdir()
+    (earlier / "best.weights.h5").write_bytes(b"the earlier run's")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_finish", interrupted)
+    for out in (tmp_path / "m.vxm.h5", tmp_path / "fresh.vxm.h5"):
+        with pytest.raises(KeyboardInterrupt):
+            training.train(set_path, _tiny_hparams(epochs=2), out, kmax=2)
+    assert (earlier / "best.weights.h5").read_bytes() == b"the earlier run's"
+    assert not (tmp_path / "fresh.report").exists() and not (tmp_path / "m.vxm.h5").exists()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ import numpy as np
 
 from varxpress import __version__
 from varxpress.errors import DatasetError, ModelError
+from varxpress.io.outputs import atomic_path
 from varxpress.lazy_keras import import_keras
 from varxpress.learning.baselines import baseline_metrics, check_against_baselines, regression_metrics, \
     warn_if_failed
@@ -281,10 +283,19 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
         hp["epochs"] = int(epochs)
     out = Path(out)
     report = Path(report_dir) if report_dir else out.with_name(model_stem(out) + ".report")
-    report.mkdir(parents=True, exist_ok=True)
-    result = fit(pset, hp, standardize_labels, checkpoint=report / "best.weights.h5", max_memory_gb=max_memory_gb,
-                 verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse,
-                 init_from=init_from)
+    with tempfile.TemporaryDirectory(prefix="varxpress-train-") as tmp:
+        # the best epoch's weights are kept aside until the run is complete: an interrupted run must not replace the
+        # report of an earlier one (nor leave a lone weights file)
+        checkpoint = Path(tmp) / "best.weights.h5"
+        result = fit(pset, hp, standardize_labels, checkpoint=checkpoint, max_memory_gb=max_memory_gb,
+                     verbose=verbose, deterministic=deterministic, label_scale=label_scale, on_collapse=on_collapse,
+                     init_from=init_from)
+        return _finish(result, pset, out, report, checkpoint, name, standardize_labels, source, kmax, max_memory_gb)
+
+
+def _finish(result: FitResult, pset: PreparedSet, out: Path, report: Path, checkpoint: Path, name: str | None,
+            standardize_labels: bool, source: str, kmax: int, max_memory_gb: float) -> TrainResult:
+    """Score the trained network, then write the model, the report and the best epoch's weights."""
     hp = result.hparams
     log.info("trained %d epochs; best epoch %d, validation loss %.4g", len(result.history.get("loss", [])),
              result.best_epoch, result.best_val_loss)
@@ -294,7 +305,11 @@ def train(dataset: str | os.PathLike | PreparedSet, hparams: dict, out: str | os
         log.warning("!!! train: the model collapsed during training (epochs %s); see %s/metrics.json "
                     "(\"collapse\") !!!", ", ".join(str(e["epoch"]) for e in result.collapse["events"]), report)
     _save_model(result, pset, hp, metrics, out, name or model_stem(out), standardize_labels, source)
+    report.mkdir(parents=True, exist_ok=True)
     write_train_report(report, result, metrics, preds)
+    if checkpoint.exists():
+        with atomic_path(report / "best.weights.h5") as dst:
+            shutil.copyfile(checkpoint, dst)
     return TrainResult(out, metrics, report, result, {split: item[:3] for split, item in preds.items()})
 
 
