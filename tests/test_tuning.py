@@ -154,6 +154,22 @@ def test_interrupted_search_saves_finished_trials(tiny_set: Path, tmp_path: Path
     assert model.metadata.hparams["upstream"] == 40 and "beats_baselines" in model.metadata.metrics
 
 
+def test_trials_of_another_set_are_not_resumed(tiny_set: Path, tmp_path: Path) -> None:
+    """The finished trials' losses were measured on their set's genes: a search on another set in the same folder
+    would pick its best among unlike numbers, so it is refused, and the folder is left as it was."""
+    from varxpress.errors import DatasetError
+
+    space = {**TINY_SPACE, "n_conv": 1, "upstream": 40}
+    tuning.search(tiny_set, tmp_path / "s", space, algo="random", max_evals=1, trial_epochs=1, final=False)
+    before = (tmp_path / "s" / "trials.json").read_bytes()
+    fasta, labels = planted_files(tmp_path, n=300, length=160, seed=9)
+    other = dataset.prepare_sequences(fasta, read_label_table(labels), tmp_path / "other.vxd.h5",
+                                      options=dataset.SequenceSetOptions(test_size=50, valid_size=50, seed=0))
+    with pytest.raises(DatasetError, match="holds trials run on .*t.vxd.h5.*their losses cannot be compared"):
+        tuning.search(other, tmp_path / "s", space, algo="random", max_evals=2, trial_epochs=1, final=False)
+    assert (tmp_path / "s" / "trials.json").read_bytes() == before
+
+
 class _Planted:
     """Unpickling this creates ``path``: what a crafted trials.pkl could do (run any code)."""
 

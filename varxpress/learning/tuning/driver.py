@@ -16,7 +16,7 @@ import numpy as np
 from hyperopt import STATUS_OK, Trials, anneal, fmin, rand, tpe
 from hyperopt.exceptions import AllTrialsFailed
 
-from varxpress.errors import ModelError
+from varxpress.errors import DatasetError, ModelError
 from varxpress.io.outputs import open_output
 from varxpress.learning.crossval import member_name, write_ensemble_report
 from varxpress.learning.prepared import PreparedSet
@@ -25,6 +25,7 @@ from varxpress.learning.tuning.objective import Objective
 from varxpress.learning.tuning.space import DEFAULT_SPACE, build_space, clip_space
 from varxpress.learning.tuning.trials import TrialStore
 from varxpress.models.ensemble import export_ensemble
+from varxpress.models.metadata import sha256_file
 
 __all__ = ["SearchResult", "top_k_trials", "search"]
 
@@ -163,15 +164,20 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
         flat_space = clip_space(copy.deepcopy(DEFAULT_SPACE if space is None else space), pset)
     hspace = build_space(flat_space)
     store = TrialStore(out_dir)
-    config = {"dataset": str(Path(dataset).resolve()), "space": flat_space, "algo": algo, "seed": seed,
-              "trial_epochs": trial_epochs}
+    config = {"dataset": str(Path(dataset).resolve()), "dataset_sha256": sha256_file(dataset), "space": flat_space,
+              "algo": algo, "seed": seed, "trial_epochs": trial_epochs}
     loaded = store.load()
     trials = None
     if loaded is not None:
         trials, old_config = loaded
-        for key in ("dataset", "space"):
-            if old_config.get(key) not in (None, config[key]):
-                log.warning("resuming %s with a different %s than the run that wrote it", store.path, key)
+        recorded = old_config.get("dataset_sha256")
+        if (recorded or old_config.get("dataset")) not in (None, config["dataset_sha256" if recorded else "dataset"]):
+            # the finished trials' losses were measured on other genes: the best of both would compare unlike things
+            raise DatasetError(f"{store.path} holds trials run on {old_config.get('dataset')} (sha256 "
+                               f"{str(recorded)[:12]}…), not on {dataset}: their losses cannot be compared; give "
+                               f"another --out-dir, or the set those trials ran on")
+        if old_config.get("space") not in (None, config["space"]):
+            log.warning("resuming %s with a different search space than the run that wrote it", store.path)
         log.info("resuming the search in %s: %d finished trials", out_dir, len(trials.trials))
     n_before = len(trials.trials) if trials is not None else 0
     if spark:
