@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gzip
 import itertools
 import json
@@ -236,6 +238,20 @@ def test_evaluate_gives_no_verdict_on_training_genes_and_writes_no_model_from_th
     assert report["held_out"] == {"status": "verified", "reason": "the test split of the set the model was trained on"}
 
 
+def test_evaluate_refuses_labels_of_another_transform(trained, tmp_path: Path) -> None:
+    """A model of raw labels judged on log10 labels would compare different quantities (the collapse warning it
+    used to get named the wrong cause)."""
+    from varxpress.errors import DatasetError
+    from varxpress.io.tables import read_label_table
+    from varxpress.learning import dataset
+
+    labels = read_label_table(trained["folder"] / "labels.tsv", transform="log10", pseudocount=5.0)
+    logged = dataset.prepare_sequences(trained["folder"] / "seqs.fa", labels, tmp_path / "log.vxd.h5",
+                                       options=dataset.SequenceSetOptions(test_size=200, valid_size=200, seed=0))
+    with pytest.raises(DatasetError, match=r"trained on labels transformed none, the set's are log10\(value \+ 5.0\)"):
+        evaluate(trained["model"], logged, kmax=2)
+
+
 def _small_planted_set(folder: Path) -> Path:
     return planted_set(folder, 80, seed=7, test_size=20, valid_size=10)
 
@@ -333,6 +349,15 @@ def test_predict_fasta_and_dataset(trained, tmp_path: Path) -> None:
     expect = model.to_log10(model.predict(one_hot([s[20:220] for s in seqs])))
     assert out["prediction"].to_numpy() == pytest.approx(expect, abs=1e-4)
     assert out["observed"].to_numpy() == pytest.approx(labels.loc[ids, "expression"].to_numpy(), abs=1e-5)
+    # a model of log10 labels gets the table's raw values in its own units
+    logged = ExpressionModel(None, copy.deepcopy(model.metadata), weights=model.numpy_weights())
+    logged.metadata.training_data["labels"] = {**logged.metadata.training_data["labels"], "transform": "log10",
+                                               "pseudocount": 5.0}
+    logged.save(tmp_path / "log.vxm.h5")
+    assert main(["predict", "--model", str(tmp_path / "log.vxm.h5"), "--fasta", str(tmp_path / "q.fa"), "--labels",
+                 str(trained["folder"] / "labels.tsv"), "-o", str(tmp_path / "l.tsv")]) == 0
+    observed = pd.read_csv(tmp_path / "l.tsv", sep="\t")["observed"].to_numpy()
+    assert observed == pytest.approx(np.log10(labels.loc[ids, "expression"].to_numpy() + 5.0), abs=1e-5)
     # full 240 bp records: --tss-index cuts [120 - 100, 120 + 100); without it they are centre-cropped (same here)
     for extra in (["--tss-index", "120"], []):
         assert main(["predict", "-m", str(trained["model"]), "--fasta", str(tmp_path / "full.fa"), *extra,

@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--label-transform", choices=("none", "log10"), default="none",
                      help="transform labels: log10(value + --pseudocount) (default: none)")
     src.add_argument("--pseudocount", type=positive_float, default=0.1, help="pseudocount for --label-transform log10")
-    src.add_argument("--label-units", default="log10 expression",
-                     help="what the labels are, recorded in the set and in models trained on it")
+    src.add_argument("--label-units", default=None,
+                     help="what the labels are, recorded in the set and in models trained on it (default: 'log10 "
+                          "expression' with --label-transform log10, else 'expression as given in the label table')")
     src.add_argument("--tss-offset", type=int, default=None,
                      help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); "
                           "default: BED convention, start on + and end-1 on -, as for `score`")
@@ -77,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, type=Path, help="output prepared set (.vxd.h5)")
 
 
+def _units(args: argparse.Namespace) -> str:
+    """The labels' units: as given, else what the transform makes of them (raw values are not log10)."""
+    if args.label_units:
+        return args.label_units
+    return "log10 expression" if args.label_transform == "log10" else "expression as given in the label table"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress prepare``; returns the exit status."""
     if args.sequence_table:
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                                "--genome, --tss or --features")
         options = SequenceSetOptions(length=args.length, tss_index=args.tss_index, align=args.align,
                                      split_method=args.split or "group", test_size=args.test_size,
-                                     valid_size=args.valid_size, seed=args.seed, label_units=args.label_units)
+                                     valid_size=args.valid_size, seed=args.seed, label_units=_units(args))
         prepare_sequence_tables(args.sequence_table, args.out, adapters=args.adapters, id_column=args.id_column,
                                 label_column=args.label_column, value_log_base=args.value_log_base, options=options)
         return 0
@@ -103,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sequences:
         options = SequenceSetOptions(length=args.length, tss_index=args.tss_index, align=args.align,
                                      split_method=split, test_size=args.test_size, valid_size=args.valid_size,
-                                     seed=args.seed, label_units=args.label_units)
+                                     seed=args.seed, label_units=_units(args))
         prepare_sequences(args.sequences, labels, args.out, features=features, options=options)
     else:
         if not (args.genome and args.tss):
@@ -114,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
                         contig_map=contig_map, genome_build=args.genome_build, test_chroms=args.test_chroms,
                         valid_chroms=args.valid_chroms, features=features, split_method=split,
                         test_size=args.test_size, valid_size=args.valid_size, seed=args.seed,
-                        label_units=args.label_units)
+                        label_units=_units(args))
     return 0

@@ -69,6 +69,7 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
     pset = dataset if isinstance(dataset, PreparedSet) else PreparedSet(dataset)
+    _check_label_transform(model, pset)
     status = held_out(model, pset, split)  # refuses a judged split holding the model's training genes
     if status.status == "unverified":
         log.warning("evaluate on %s: %s", split, status.reason)
@@ -109,6 +110,26 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     if out_dir is not None:
         _write_evaluation(Path(out_dir), table, predictions, guard, model, pset, split)
     return EvaluationResult(table, predictions, guard)
+
+
+def _check_label_transform(model, pset: PreparedSet) -> None:
+    """Refuse a set whose labels went through another transform than the model's training labels (raw FPKM
+    against a model of log10(FPKM + 0.1): every metric would compare different quantities). Either side not
+    recording its transform (an imported model) is not checked."""
+    trained = (model.metadata.training_data or {}).get("labels")
+    given = pset.attr("label_source")
+    if not isinstance(trained, dict) or not isinstance(given, dict):
+        return
+    mine = (trained.get("transform"), trained.get("pseudocount") if trained.get("transform") == "log10" else None)
+    theirs = (given.get("transform"), given.get("pseudocount") if given.get("transform") == "log10" else None)
+    if None not in (mine[0], theirs[0]) and mine != theirs:
+        raise DatasetError(f"the model was trained on labels transformed {_transform_text(mine)}, the set's are "
+                           f"{_transform_text(theirs)}: the metrics would compare different quantities; prepare the "
+                           f"set with the model's --label-transform (and --pseudocount)")
+
+
+def _transform_text(transform: tuple) -> str:
+    return f"log10(value + {transform[1]})" if transform[0] == "log10" else str(transform[0])
 
 
 def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFrame, guard: dict, model,

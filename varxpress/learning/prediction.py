@@ -97,7 +97,8 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
     ``[tss_index - upstream, tss_index + downstream)`` is cut out (N-padded past the ends); without it a record
     of exactly the window length is used as it is, others are N-padded/cropped by ``align``
     (:func:`varxpress.learning.dataset.fit_length`). Records are used as given (no reverse complement); features are the
-    model's defaults.
+    model's defaults. ``labels`` (a table of raw values) are put through the transform the model's training labels
+    went through (``log10(value + pseudocount)``, from its metadata), so ``observed`` and the predictions share units.
     """
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
@@ -117,9 +118,14 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
                               for i in range(0, len(seqs), 4096)])
     ids = [r[0] for r in records]
     observed = None
-    if labels is not None:
-        table = read_label_table(labels).values
-        observed = np.array([table.get(i, np.nan) for i in ids], dtype=np.float64)
+    if labels is not None:  # in the model's label units: its training labels' transform applied to the table's values
+        trained = (model.metadata.training_data or {}).get("labels")
+        transform = trained.get("transform") if isinstance(trained, dict) else None
+        if transform == "log10":
+            table = read_label_table(labels, transform="log10", pseudocount=float(trained.get("pseudocount") or 0.1))
+        else:
+            table = read_label_table(labels)
+        observed = np.array([table.values.get(i, np.nan) for i in ids], dtype=np.float64)
     return Prediction(ids, _to_label_units(model, np.asarray(out, np.float64)), observed)
 
 
