@@ -135,6 +135,27 @@ def test_a_deletion_over_the_tss_is_flagged_and_explained(world, tmp_path):
     assert rows["G2"]["flags"] == "."  # G2's TSS (chr1:70) is not touched
 
 
+def test_a_model_that_lost_to_the_baselines_is_said_so_by_score_and_explain(world, tmp_path, caplog):
+    from varxpress.models.network import ExpressionModel
+
+    model = ExpressionModel.load(world["model"])
+    model.metadata.metrics = {"beats_baselines": False, "verdict": "does not beat the baselines",
+                              "reasons": ["does not beat the baselines (kmer_ridge: r2 0.067 vs 0.087)"]}
+    lost = tmp_path / "lost.vxm.h5"
+    model.save(lost)
+    page = tmp_path / "p.html"
+    assert main(["explain", f"chr1:64:{CHR1[63]}:{OTHER[CHR1[63]]}", "--fasta", str(world["fasta"]), "--tss",
+                 str(world["tss"]), "--model", str(lost), "--out", str(page), "--flank", "0"]) == 0
+    text = _text(page.read_text())
+    assert "failed_baselines The model toy did not beat simple baselines." in text
+    assert "kmer_ridge: r2 0.067 vs 0.087" in text
+    assert "model toy did not beat the mean and k-mer baselines" in caplog.text  # and score's loading says so
+    caplog.clear()
+    assert main(["explain", f"chr1:64:{CHR1[63]}:{OTHER[CHR1[63]]}", "--fasta", str(world["fasta"]), "--tss",
+                 str(world["tss"]), "--model", str(world["model"]), "--out", str(page), "--flank", "0"]) == 0
+    assert "failed_baselines" not in page.read_text() and "did not beat" not in caplog.text  # no verdict recorded
+
+
 def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
     """An ensemble's page names the ensemble and every member with its own training data (a model trained here
     records its labels as a mapping: the page describes it instead of failing), the log2 fold change note gives the

@@ -159,8 +159,8 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
     right = genome.fetch(allele.chrom, allele.end, allele.end + 20)
     context = f"{left}[{allele.ref}/{allele.alt}]{right}"
     members = [{"name": m.metadata.name, "genome_build": m.metadata.genome_build, "label_sd": m.metadata.label_sd,
-                "training_labels": m.metadata.labels_text, "species": m.metadata.source.get("species")}
-               for m in res.members]
+                "training_labels": m.metadata.labels_text, "species": m.metadata.source.get("species"),
+                "failed_baselines": m.metadata.failed_baselines} for m in res.members]
     model_info = {"name": res.model_name, "file": Path(res.model_path).name, "sha256": res.model_sha256,
                   "output_scale": md.output_scale, "upstream": spec.upstream, "downstream": spec.downstream,
                   "members": members}

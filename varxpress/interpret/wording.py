@@ -99,7 +99,10 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
     """The caveats that apply to this gene's prediction (HTML), most serious first."""
     e = html.escape
     name = e(g.tss.gene_name)
-    out = []
+    out = [f'<span class="flag">failed_baselines</span> <b>The model {e(m["name"])} did not beat simple baselines.</b> '
+           f"On the genes it was tested on, never trained on, it did no better than the mean and a k-mer ridge "
+           f"({e(m['failed_baselines'])}): do not rely on this prediction." for m in report.model["members"]
+           if m.get("failed_baselines")]
     length = g.window.end - g.window.start
     if "n_rich" in g.flags:
         out.append(f'<span class="flag">n_rich</span> <b>Mostly unknown sequence.</b> {g.n_fraction * 100:.1f} % of '

@@ -86,6 +86,17 @@ class ModelMetadata:
         return f"{value}{source}{digest}{scaled}"
 
     @property
+    def failed_baselines(self) -> str | None:
+        """Why the model's recorded held-out verdict is not a pass (it did not beat the mean and k-mer baselines on
+        genes it never trained on, or gave no verdict), in words; None where it passed or records no verdict (an
+        imported model)."""
+        verdict = (self.metrics or {}).get("verdict")
+        if verdict is None or (self.metrics or {}).get("beats_baselines"):
+            return None
+        reasons = "; ".join((self.metrics or {}).get("reasons") or [])  # each names its verdict and the numbers
+        return reasons or str(verdict)
+
+    @property
     def window_spec(self) -> WindowSpec:
         """The window as a :class:`~varxpress.sequence.windows.WindowSpec`."""
         return WindowSpec(self.upstream, self.downstream)

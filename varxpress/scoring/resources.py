@@ -170,6 +170,12 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
     tss_set = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
     features = read_model_features(spec.features, members[0]) if spec.features else {}
     bg = _background(spec, model_path, sha256, bool(ensemble_path)) if background else None
+    for member in members:  # a model that lost to simple baselines on held-out genes is said so wherever it scores
+        failed = member.metadata.failed_baselines
+        if failed:
+            log.warning("!!! model %s did not beat the mean and k-mer baselines on the genes it was tested on (%s): "
+                        "its scores are not better evidence than those simple predictors !!!",
+                        member.metadata.name, failed)
     return Resources(spec, genome, members, model_path, sha256, bool(ensemble_path), str(tss_set.tss_path),
                      tss_set.tss, features, bg, combination)
 
