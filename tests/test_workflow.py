@@ -24,7 +24,8 @@ from varxpress.cli import build_parser, main
 from varxpress.errors import VcfError
 from varxpress.workflow.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
 from varxpress.errors import UsageError
-from varxpress.workflow.runner import WorkflowError, build_config, known_cause, snakemake_command
+from varxpress.workflow.runner import (WorkflowError, build_config, build_warnings, known_cause,
+                                       snakemake_command)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_data"
@@ -215,6 +216,19 @@ def test_build_config_makes_paths_absolute_and_overrides_the_configfile(tmp_path
     (tmp_path / "zero.yaml").write_text("vcf: in.vcf\nfasta: g.fa\nout: x.vcf.gz\nshard_size: 0\n")
     with pytest.raises(UsageError, match="need at least 1"):  # the option's type refuses 0; a config file here
         build_config(_args(["--configfile", "zero.yaml"]), tmp_path)
+
+
+def test_the_shards_warnings_of_another_build_reach_the_workflows_own_log(tmp_path):
+    logs = tmp_path / "logs"
+    assert build_warnings(logs) == []
+    (logs / "score").mkdir(parents=True)
+    (logs / "score" / "shard0001.log").write_text("varxpress INFO: fine\n")
+    (logs / "score" / "shard0002.log").write_text(
+        "varxpress WARNING: in.vcf: the header declares contig lengths that differ from the FASTA's: chr5 1 bp "
+        "(FASTA 2); was the VCF called on another genome build? Its scores would be for the wrong bases\n")
+    assert build_warnings(logs) == ["shard0002: in.vcf: the header declares contig lengths that differ from the "
+                                    "FASTA's: chr5 1 bp (FASTA 2); was the VCF called on another genome build? Its "
+                                    "scores would be for the wrong bases"]
 
 
 def test_a_failure_whose_cause_the_logs_name_says_what_to_do_instead_of_run_again(tmp_path):

@@ -64,3 +64,28 @@ def test_a_bundled_profile_can_be_named_and_a_folder_is_kept(tmp_path):
     (tmp_path / "slurm").mkdir()
     cmd = snakemake_command(Path("S"), tmp_path, tmp_path / "c.yaml", _args(["--profile", str(tmp_path / "slurm")]))
     assert cmd[cmd.index("--profile") + 1] == str(tmp_path / "slurm")
+
+
+@needs_snakemake
+@needs_tools
+def test_a_config_kept_in_the_working_folder_is_not_overwritten(tmp_path, capfd):
+    """The workflow writes its resolved settings to WORKDIR/varxpress-workflow.yaml; a user's --configfile at that
+    path (comments and all) would be replaced, even by a dry run. Refused, as a working folder inside varxpress's
+    own files is."""
+    from varxpress.models.registry import data_path
+
+    work = tmp_path / "run"
+    work.mkdir()
+    mine = work / "varxpress-workflow.yaml"
+    mine.write_text("# my settings\nshard_size: 5\n")
+    vcf = EXAMPLE / "demo.vcf"
+    assert main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(tmp_path / "o.vcf.gz"), "--configfile", str(mine),
+                 "--workdir", str(work), "--dry-run", "--quiet"]) == 2
+    assert "keep your own configuration elsewhere" in capfd.readouterr().err
+    assert mine.read_text() == "# my settings\nshard_size: 5\n" and sorted(p.name for p in work.iterdir()) == [mine.name]
+    package = Path(data_path("workflow"))
+    before = sorted(p.name for p in package.iterdir())
+    assert main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(tmp_path / "o.vcf.gz"), "--workdir", str(package),
+                 "--dry-run", "--quiet"]) == 2
+    assert "lies in the files varxpress ships" in capfd.readouterr().err
+    assert sorted(p.name for p in package.iterdir()) == before

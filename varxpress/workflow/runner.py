@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from varxpress.errors import UsageError, VarxpressError
-from varxpress.models.registry import lookup
+from varxpress.models.registry import data_path, lookup
 from varxpress.workflow.sharding import INSTALL_TOOLS
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,12 @@ def run_workflow(run: WorkflowRun) -> int:
     cwd = Path.cwd()
     config = build_config(run, cwd)
     workdir = Path(run.workdir).resolve() if run.workdir else default_workdir(config["out"])
+    if run.configfile and Path(run.configfile).resolve() == (workdir / CONFIG_NAME).resolve():
+        raise UsageError(f"--configfile {run.configfile} is the file the workflow writes its resolved settings to "
+                         f"({CONFIG_NAME} in the working folder): keep your own configuration elsewhere")
+    data = Path(data_path("")).resolve()
+    if workdir == data or data in workdir.parents:
+        raise UsageError(f"--workdir {workdir} lies in the files varxpress ships; give a folder of your own")
     made = _missing_folders([Path(config["out"]).parent, workdir])  # a dry run removes them again
     workdir.mkdir(parents=True, exist_ok=True)
     Path(config["out"]).parent.mkdir(parents=True, exist_ok=True)
@@ -249,6 +255,8 @@ def run_workflow(run: WorkflowRun) -> int:
     if rc == 0 and not run.dry_run:
         report = config.get("report") or config["out"][: -len(".vcf.gz")] + ".report.json"
         _log_report(report)
+        for line in build_warnings(workdir / "logs"):
+            log.warning("%s", line)
     elif rc != 0:
         cause = known_cause(workdir / "logs")
         log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
@@ -263,6 +271,18 @@ KNOWN_CAUSES = {
     "unsorted positions": "The input VCF is not sorted (bcftools: unsorted positions): `bcftools sort` it, then run "
                           "the workflow on the sorted file",
 }
+
+
+def build_warnings(logs: Path) -> list[str]:
+    """The shards' warnings that the VCF looks called on another genome build (scoring.build_check), once per
+    shard log that has them: they are in the jobs' logs, and a pipeline reads the workflow's own output."""
+    found = []
+    for path in sorted((logs / "score").glob("*.log")) if (logs / "score").is_dir() else []:
+        with contextlib.suppress(OSError):
+            hits = [ln.split("WARNING: ", 1)[-1].strip() for ln in path.read_text(errors="replace").splitlines()
+                    if "genome build" in ln and "WARNING" in ln]
+            found += [f"{path.stem}: {hit}" for hit in hits[:2]]
+    return found
 
 
 def known_cause(logs: Path) -> str | None:
