@@ -246,6 +246,19 @@ def test_prepare_genomic_windows_equal_score_windows(genome_files: dict[str, Pat
         assert decode(full.X[4])[:141] == "N" * 141
 
 
+def test_a_tss_file_on_other_contig_names_says_so(genome_files: dict[str, Path], caplog) -> None:
+    """Every labelled gene on contigs the genome lacks (chrA.. against chr1..): the error names both sets of
+    contigs and --contig-map, not the id column."""
+    text = genome_files["tss"].read_text().replace("\tchr1\t", "\tchrA\t").replace("\tchr2\t", "\tchrB\t")
+    genome_files["tss"].write_text(text.replace("\t1\t", "\tchrA\t").replace("\tchrUn\t", "\tchrC\t"))
+    with pytest.raises(DatasetError, match=r"every labelled gene .* lies on a contig absent from .*genome.fa under "
+                                           r"any alias \(the TSS file names chrA, chrB, chrC; the genome has chr1, "
+                                           r"chr2\): give --contig-map"):
+        dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], read_label_table(genome_files["labels"]),
+                                genome_files["out"], upstream=50, downstream=50)
+    assert "the TSS file names chrA, chrB, chrC" in caplog.text
+
+
 def test_prepare_genomic_chrom_split(genome_files: dict[str, Path]) -> None:
     dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], read_label_table(genome_files["labels"]),
                             genome_files["out"], upstream=50, downstream=50, split_method="chrom",

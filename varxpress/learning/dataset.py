@@ -150,21 +150,28 @@ def prepare_genomic(
     counts: dict[str, int] = {"tss_records": len(tss_list), "labels": len(labels.values)}
     keys, n_version = _match_ids([t.gene_id for t in tss_list], labels.values)
     counts["label_ids_matched_without_version"] = n_version
-    kept, unknown = [], 0
+    kept, unknown, absent = [], 0, set()
     for tss, key in zip(tss_list, keys):
         if key is None:
             continue
         if genome.resolve(tss.chrom) is None:
             unknown += 1
+            absent.add(tss.chrom)
             continue
         kept.append((tss, key))
     counts["tss_without_label"] = sum(k is None for k in keys)
     counts["labels_without_tss"] = len(labels.values) - len({k for k in keys if k is not None})
     counts["unknown_contig"] = unknown
+    contigs = (f"the TSS file names {', '.join(sorted(absent)[:8])}{' ...' if len(absent) > 8 else ''}; the genome "
+               f"has {', '.join(list(genome.contigs)[:8])}{' ...' if len(genome.contigs) > 8 else ''}")
     if unknown:
-        log.warning("%d labelled genes lie on contigs absent from %s and are left out", unknown, genome_path)
+        log.warning("%d labelled genes lie on contigs absent from %s and are left out (%s)", unknown, genome_path,
+                    contigs)
     if counts["labels_without_tss"]:
         log.warning("%d labelled ids have no TSS in %s and are left out", counts["labels_without_tss"], tss_path)
+    if not kept and unknown:
+        raise DatasetError(f"every labelled gene of {tss_path} lies on a contig absent from {genome_path} under any "
+                           f"alias ({contigs}): give --contig-map to name them as the genome does")
     if not kept:
         raise DatasetError(f"no gene of {tss_path} has a label in {labels.source.get('path')}: check the id column "
                            "(--id-column) and the id spelling (Ensembl versions are matched either way)")
