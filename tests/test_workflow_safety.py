@@ -82,7 +82,8 @@ def test_a_config_kept_in_the_working_folder_is_not_overwritten(tmp_path, capfd)
     assert main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(tmp_path / "o.vcf.gz"), "--configfile", str(mine),
                  "--workdir", str(work), "--dry-run", "--quiet"]) == 2
     assert "keep your own configuration elsewhere" in capfd.readouterr().err
-    assert mine.read_text() == "# my settings\nshard_size: 5\n" and sorted(p.name for p in work.iterdir()) == [mine.name]
+    assert mine.read_text() == "# my settings\nshard_size: 5\n"
+    assert sorted(p.name for p in work.iterdir()) == [mine.name]
     package = Path(data_path("workflow"))
     before = sorted(p.name for p in package.iterdir())
     assert main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(tmp_path / "o.vcf.gz"), "--workdir", str(package),

@@ -156,6 +156,7 @@ def log2fc_note(report: VariantReport) -> str:
     if report.model["output_scale"] != "standardized_log10":
         return "delta × log2(10): the change of predicted mRNA level it implies"
     if len(sds) == 1:
-        return f"delta × label SD ({number(sds[0], '{:.4g}')}) × log2(10): the change of predicted mRNA level it implies"
+        return (f"delta × label SD ({number(sds[0], '{:.4g}')}) × log2(10): the change of predicted mRNA level it "
+                f"implies")
     return ("the mean over the members of each one's delta × its label SD (" +
             ", ".join(number(sd, "{:.4g}") for sd in sds) + ") × log2(10): the change of predicted mRNA level implied")
