@@ -390,6 +390,22 @@ def test_files_an_option_reads_through_another_are_inputs_too(inputs, tmp_path, 
     assert "ships with varxpress and is not replaced by default" in capfd.readouterr().err
 
 
+def test_a_json_that_is_not_a_manifest_protects_nothing_beside_it(tmp_path):
+    """Only a model option's manifest reads the model files in its folder: retraining over a model kept beside its
+    hyperparameter file (train -p run/hp.json -o run/m.vxm.h5) is not refused."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("hp.json", "set.vxd.h5", "m.vxm.h5"):
+        (run / name).write_text("x")
+    parser = build_parser(only="train")
+    args = parser.parse_args(["train", "-d", str(run / "set.vxd.h5"), "-p", str(run / "hp.json"), "-o",
+                              str(run / "m.vxm.h5")])
+    args.command_line = ""
+    inputs, outputs = files_of(parser, args)
+    assert not any(key.endswith(" members") for key in inputs)
+    check_distinct(inputs, outputs)
+
+
 def test_out_naming_a_directory_is_one_line_and_leaves_nothing(inputs, tmp_path, capfd):
     folder = tmp_path / "out" / "d.vcf.gz"
     folder.mkdir()

@@ -152,13 +152,15 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
                 outputs[name + " index"] = [v + s for v in values if v != "-" for s in (".tbi", ".csi")]
         elif action.type in (existing_file, existing_path, model_argument, model_path_argument) \
                 or action.dest in INPUT_OPTIONS:
-            if action.type in (model_argument, model_path_argument):  # a bundled model's name: its file
+            model = action.type in (model_argument, model_path_argument)
+            if model:  # a bundled model's name: its file
                 values = [model_file(v) for v in values]
                 if args.command != "background":  # read beside the model (`background` writes it)
                     inputs[name + " background"] = [v + ".background.h5" for v in values]
             inputs[name] = values
             inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
-            if action.dest in ("ensemble", "combination") or values and values[0].endswith(".json"):
+            # an ensemble or combination, also by a bundled name (human-mouse: its manifest), reads its members
+            if action.dest in ("ensemble", "combination") or (model and values and values[0].endswith(".json")):
                 inputs[name + " members"] = manifest_inputs(values[0])
     # files read without being named: the default model, TSS set and backgrounds, the bundled manifests' members
     inputs["(bundled with varxpress)"] = [str(f) for f in Path(data_path("")).rglob("*") if f.is_file()]
