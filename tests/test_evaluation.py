@@ -169,7 +169,10 @@ class _Set:
     """What :func:`held_out` reads of a prepared set: its file, kind, contigs and splits."""
 
     def __init__(self, path: Path, chroms: list[str], split: list[int], kind: str = "genomic") -> None:
+        from varxpress.models.metadata import sha256_file
+
         self.path, self.kind, self._chroms, self._split = path, kind, np.array(chroms), np.array(split)
+        self.sha256 = sha256_file(path)
 
     def column(self, name: str) -> np.ndarray:
         assert name == "chrom"

@@ -116,13 +116,13 @@ def _check_label_transform(model, pset: PreparedSet) -> None:
     """Refuse a set whose labels went through another transform than the model's training labels (raw FPKM
     against a model of log10(FPKM + 0.1): every metric would compare different quantities). Either side not
     recording its transform (an imported model) is not checked."""
-    trained = (model.metadata.training_data or {}).get("labels")
+    mine = model.metadata.label_transform
     given = pset.attr("label_source")
-    if not isinstance(trained, dict) or not isinstance(given, dict):
+    if mine is None or not isinstance(given, dict) or not given.get("transform"):
         return
-    mine = (trained.get("transform"), trained.get("pseudocount") if trained.get("transform") == "log10" else None)
-    theirs = (given.get("transform"), given.get("pseudocount") if given.get("transform") == "log10" else None)
-    if None not in (mine[0], theirs[0]) and mine != theirs:
+    log10 = given["transform"] == "log10"
+    theirs = (given["transform"], float(given.get("pseudocount") or 0.1) if log10 else None)
+    if mine != theirs:
         raise DatasetError(f"the model was trained on labels transformed {_transform_text(mine)}, the set's are "
                            f"{_transform_text(theirs)}: the metrics would compare different quantities; prepare the "
                            f"set with the model's --label-transform (and --pseudocount)")

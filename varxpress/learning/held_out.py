@@ -20,7 +20,6 @@ import logging
 from dataclasses import asdict, dataclass
 
 from varxpress.errors import DatasetError
-from varxpress.models.metadata import sha256_file
 
 __all__ = ["HeldOut", "HELD_OUT_SPLITS", "held_out"]
 
@@ -58,7 +57,7 @@ def held_out(model, pset, split: str) -> HeldOut:
     if not trained_on.get("sha256"):
         return HeldOut("unverified", "the model records no training set (an imported model): whether these genes "
                                      "were held out of its training cannot be checked")
-    if trained_on["sha256"] == sha256_file(pset.path):
+    if trained_on["sha256"] == pset.sha256:
         return HeldOut("verified", f"the {split} split of the set the model was trained on")
     if trained_on.get("split_method") == "chrom" and pset.kind == "genomic":
         held = sorted({*(trained_on.get("test_chroms") or []), *(trained_on.get("valid_chroms") or [])})

@@ -119,10 +119,9 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
     ids = [r[0] for r in records]
     observed = None
     if labels is not None:  # in the model's label units: its training labels' transform applied to the table's values
-        trained = (model.metadata.training_data or {}).get("labels")
-        transform = trained.get("transform") if isinstance(trained, dict) else None
-        if transform == "log10":
-            table = read_label_table(labels, transform="log10", pseudocount=float(trained.get("pseudocount") or 0.1))
+        transform = model.metadata.label_transform
+        if transform is not None and transform[0] == "log10":
+            table = read_label_table(labels, transform="log10", pseudocount=transform[1])
         else:
             table = read_label_table(labels)
         observed = np.array([table.values.get(i, np.nan) for i in ids], dtype=np.float64)

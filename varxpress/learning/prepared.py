@@ -200,9 +200,16 @@ class PreparedSet:
     def window_length(self) -> int:
         return self.upstream + self.downstream
 
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the set's file, read once (a set can be gigabytes; the file is not written while open)."""
+        if getattr(self, "_sha256", None) is None:
+            self._sha256 = sha256_file(self.path)
+        return self._sha256
+
     def fingerprint(self) -> dict:
         """Provenance for model metadata: the set's path and sha256, and the label source it records."""
-        return {"path": str(self.path.resolve()), "sha256": sha256_file(self.path), "kind": self.kind,
+        return {"path": str(self.path.resolve()), "sha256": self.sha256, "kind": self.kind,
                 "labels": self.attr("label_source"), "upstream": self.upstream, "downstream": self.downstream,
                 "split_method": self.attr("split_method"), "split_seed": self.attr("split_seed"),
                 "test_chroms": self.attr("test_chroms"), "valid_chroms": self.attr("valid_chroms"),

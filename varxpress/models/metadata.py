@@ -86,6 +86,16 @@ class ModelMetadata:
         return f"{value}{source}{digest}{scaled}"
 
     @property
+    def label_transform(self) -> tuple[str, float | None] | None:
+        """``(transform, pseudocount)`` the training labels went through (``("log10", 0.1)``, ``("none", None)``),
+        as a model trained here records it; None where it is not recorded (an imported model)."""
+        labels = self.training_data.get("labels")
+        if not isinstance(labels, Mapping) or not labels.get("transform"):
+            return None
+        log10 = labels["transform"] == "log10"
+        return str(labels["transform"]), (float(labels.get("pseudocount") or 0.1) if log10 else None)
+
+    @property
     def failed_baselines(self) -> str | None:
         """Why the model's recorded held-out verdict is not a pass (it did not beat the mean and k-mer baselines on
         genes it never trained on, or gave no verdict), in words; None where it passed or records no verdict (an
