@@ -10,6 +10,7 @@ an ensemble. The tolerance is the TSV's six significant digits (``score`` and ``
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +155,33 @@ def test_features_are_standardised_as_in_training(world, tmp_path):
                  "--tsv", str(tsv), "--quiet"]) == 0
     for r in _rows(tsv):
         _close(float(r["ref_pred"]), expected[r["gene_id"]])
+
+
+@pytest.mark.parametrize("form", ["folder", "manifest"])
+def test_an_ensembles_background_is_found_beside_it_and_checked(world, tmp_path, form):
+    """`background --ensemble E` writes the background where `score --ensemble E` looks for it (one file for the
+    folder and its manifest), and percentiles come from it; a member's background is refused for the ensemble."""
+    import shutil
+
+    ens = tmp_path / "ens"
+    shutil.copytree(Path(world["ensemble"]).parent, ens)
+    name = str(ens if form == "folder" else ens / "ensemble.json")
+    common = ["--fasta", str(world["fasta"]), "--tss", str(world["tss"]), "--quiet"]
+    assert main(["background", *common, "--ensemble", name, "--n-snvs", "0", "--max-n-fraction", "1"]) == 0
+    assert (ens / "ensemble.json.background.h5").is_file() and not (tmp_path / "ens.background.h5").exists()
+    bg = Background.load(ens / "ensemble.json.background.h5")
+    other = str(ens if form == "manifest" else ens / "ensemble.json")  # the other spelling finds the same file
+    tsv = tmp_path / "s.tsv"
+    assert main(["score", str(world["vcf"]), *common, "--ensemble", other, "--out", str(tmp_path / "o.vcf"),
+                 "--tsv", str(tsv)]) == 0
+    rows = _rows(tsv)
+    assert rows and all(r["percentile"] not in ("", ".") for r in rows)
+    step = 100 / len(bg.abs_delta)  # the TSV's delta is rounded: it may land on the other side of an equal value
+    for r in rows:
+        assert abs(float(r["percentile"]) - bg.percentile(abs(float(r["delta"])))) <= step + 1e-3
+    # a background built for one member is not the ensemble's
+    member = tmp_path / "member.bg.h5"
+    assert main(["background", *common, "--model", str(world["model"]), "--n-snvs", "50", "--out",
+                 str(member)]) == 0
+    assert main(["score", str(world["vcf"]), *common, "--ensemble", other, "--background", str(member),
+                 "--out", str(tmp_path / "o2.vcf")]) == 1

@@ -19,6 +19,7 @@ from varxpress import __version__
 from varxpress.errors import ReaderGone, Terminated, UsageError, VarxpressError
 from varxpress.io.outputs import check_distinct, discard_stdout
 from varxpress.cli.types import RegionsFile, existing_file, existing_path, model_argument, model_path_argument
+from varxpress.interpret.background import default_path
 from varxpress.models.combination import read_manifest
 from varxpress.models.registry import data_path, describe, model_file
 
@@ -155,8 +156,8 @@ def files_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
             model = action.type in (model_argument, model_path_argument)
             if model:  # a bundled model's name: its file
                 values = [model_file(v) for v in values]
-                if args.command != "background":  # read beside the model (`background` writes it)
-                    inputs[name + " background"] = [v + ".background.h5" for v in values]
+            if (model or action.dest in ("ensemble", "combination")) and args.command != "background":
+                inputs[name + " background"] = [str(default_path(v)) for v in values]  # read beside it
             inputs[name] = values
             inputs[name + " index"] = [v + s for v in values if v != "-" for s in (".fai", ".gzi", ".tbi", ".csi")]
             # an ensemble or combination, also by a bundled name (human-mouse: its manifest), reads its members

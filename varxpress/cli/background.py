@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-n-fraction", type=fraction, default=0.05,
                    help="leave out genes whose reference window is more than this fraction N (1 keeps all)")
     p.add_argument("--out", "-o", type=output_path,
-                   help="background file (default: <model file>.background.h5 beside a model file or a combination "
-                        "manifest, which `score` finds by itself; required for a bundled model, whose background "
-                        "ships with varxpress)")
+                   help="background file (default: <model file>.background.h5 beside a model file or an ensemble's "
+                        "or combination's manifest, which `score` finds by itself; required for a bundled model, "
+                        "whose background ships with varxpress)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,7 +71,8 @@ def add_resource_options(p, *, fasta_required: bool = True, ensemble: bool = Tru
               "the model's input scale; genes absent use the model's defaults")
     if background:
         _add(p, ("--background",), overlay, type=existing_file,
-             help="background of |delta| for percentiles (default: <model>.background.h5 beside the model, if "
+             help="background of |delta| for percentiles (default: <model>.background.h5 beside the model, or "
+                  "beside an ensemble's or combination's manifest, if "
                   "present; percentiles are left out (.) without one)")
 
 

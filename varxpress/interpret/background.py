@@ -13,7 +13,8 @@ so a value equal to the largest background value is at 100, one below the smalle
 made against the stored values exactly (stored as float32; the query is compared after widening them to float64).
 NaN gives NaN.
 
-File (``varxpress background``; default name ``<model file>.background.h5``, beside the model): HDF5 with
+File (``varxpress background``; default name ``<model file>.background.h5``, beside the model or an ensemble's
+manifest, see :func:`default_path`): HDF5 with
 
 * attribute ``varxpress_background`` = format version (1);
 * attribute ``provenance``: JSON (model name and SHA-256, reference FASTA name and ``.fai`` MD5, TSS file name and
@@ -36,6 +37,7 @@ import numpy as np
 from varxpress.sequence.windows import ref_window
 from varxpress.errors import VarxpressError
 from varxpress.io.outputs import atomic_path
+from varxpress.models.ensemble import MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,15 @@ class BackgroundError(VarxpressError, ValueError):
 
 
 def default_path(model_path: str | os.PathLike) -> Path:
-    """Where a model's background lives by default: ``<model file>.background.h5`` beside it."""
-    return Path(f"{model_path}{SUFFIX}")
+    """Where a model's background lives by default: ``<model file>.background.h5`` beside it.
+
+    An ensemble's (combination's) is beside its manifest; for an ensemble folder that is inside the folder, beside
+    its ``ensemble.json``, so that the folder and its manifest name one background.
+    """
+    path = Path(model_path)
+    if path.is_dir():
+        path = path / MANIFEST
+    return Path(f"{path}{SUFFIX}")
 
 
 @dataclass

@@ -14,8 +14,9 @@
   ``(raw - mean) / sd``, and a missing value becomes 0 (the training mean), exactly as in training. A model without
   those statistics takes the values as they are. Genes absent from the table use the model's defaults
   (:func:`varxpress.scoring.engine.gene_features`).
-* ``background``: a file given by the user is checked against the model; None: the background stored beside a
-  single model file or a combination's manifest (``<file>.background.h5``), if any.
+* ``background``: a file given by the user is checked against the model; None: the background stored beside the
+  model file or the ensemble's (combination's) manifest or folder (``<file>.background.h5``), if any. Either way it
+  must have been built for this model, ensemble or combination (the SHA-256 it records).
 """
 
 from __future__ import annotations
@@ -132,12 +133,16 @@ def read_model_features(path: str, model: Any) -> dict[str, np.ndarray]:
     return {str(g): v for g, v in zip(table.iloc[:, 0], values)}
 
 
-def _background(spec: ResourceSpec, model_path: str, sha256: str, is_ensemble: bool) -> Background | None:
+def _background(spec: ResourceSpec, model_path: str, sha256: str) -> Background | None:
+    """The user's background, checked against the model, or the one beside the model file or manifest, if any.
+
+    ``sha256`` is the model's, or an ensemble's (combination's) combined one, as ``varxpress background`` records it.
+    """
     if spec.background:
         bg = Background.load(spec.background)
-        bg.check_model(None if is_ensemble else sha256)
+        bg.check_model(sha256)
         return bg
-    return None if is_ensemble else Background.for_model(model_path, sha256)
+    return Background.for_model(model_path, sha256)
 
 
 def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
@@ -169,7 +174,7 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
         sha256 = members[0].sha256
     tss_set = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
     features = read_model_features(spec.features, members[0]) if spec.features else {}
-    bg = _background(spec, model_path, sha256, bool(ensemble_path)) if background else None
+    bg = _background(spec, model_path, sha256) if background else None
     for member in members:  # a model that lost to simple baselines on held-out genes is said so wherever it scores
         failed = member.metadata.failed_baselines
         if failed:
