@@ -187,3 +187,16 @@ def test_evaluate_require_beats_baselines_exits_nonzero_on_eight_genes(tmp_path:
     model_row = report["metrics"]["model"]
     assert model_row["n"] == 8 and model_row["pearson_ci_low"] <= model_row["pearson"] <= model_row["pearson_ci_high"]
     assert main(args) == 0  # without the flag the verdict is only reported
+
+
+def test_the_failure_warning_says_each_reason_once(caplog) -> None:
+    from varxpress.learning.baselines import warn_if_failed
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=300)
+    guard = check_against_baselines(y, 0.3 * y, {"mean": np.full(300, 0.01), "kmer_ridge": 0.5 * y})
+    with caplog.at_level("WARNING"):
+        warn_if_failed(guard, "test split")
+    text = caplog.text
+    assert "test split: does not beat the baselines (" in text and "kmer_ridge: r2" in text
+    assert text.count("does not beat the baselines") == 1

@@ -220,11 +220,12 @@ def genome_files(tmp_path: Path) -> dict[str, Path]:
             "out": tmp_path / "genomic.vxd.h5"}
 
 
-def test_prepare_genomic_windows_equal_score_windows(genome_files: dict[str, Path]) -> None:
+def test_prepare_genomic_windows_equal_score_windows(genome_files: dict[str, Path], caplog) -> None:
     from varxpress.io.genome import Genome
     from varxpress.io.tss import read_tss
     from varxpress.sequence.windows import WindowSpec, ref_window
 
+    caplog.set_level("WARNING")
     dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], read_label_table(genome_files["labels"]),
                             genome_files["out"], upstream=200, downstream=150, test_size=1, valid_size=1,
                             genome_build="toy1")
@@ -244,6 +245,7 @@ def test_prepare_genomic_windows_equal_score_windows(genome_files: dict[str, Pat
         assert pset.column("strand").tolist() == [1, -1, 1, -1, 1]
         assert pset.column("chrom").tolist() == ["chr1", "chr1", "chr2", "chr2", "chr1"]
         assert decode(full.X[4])[:141] == "N" * 141
+    assert "1 labelled ids have no TSS in" in caplog.text and "left out: G_absent" in caplog.text  # named
 
 
 def test_a_tss_file_on_other_contig_names_says_so(genome_files: dict[str, Path], caplog) -> None:

@@ -375,3 +375,8 @@ def test_predict_fasta_and_dataset(trained, tmp_path: Path) -> None:
     assert len(d) == 200
     assert d.loc[test.index, "prediction"].to_numpy() == pytest.approx(test["prediction"].to_numpy(), abs=1e-4)
     assert d.loc[test.index, "observed"].to_numpy() == pytest.approx(test["observed"].to_numpy(), abs=1e-4)
+    assert set(d["split"]) == {"test"}  # each gene's split, as the training report has it
+    assert main(["predict", "-m", str(trained["model"]), "--dataset", str(trained["dataset"]),
+                 "-o", str(tmp_path / "all.tsv")]) == 0
+    every = pd.read_csv(tmp_path / "all.tsv", sep="\t").set_index("id")
+    assert every.loc[report.index, "split"].tolist() == report["split"].tolist()

@@ -32,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("all", "train", "valid", "test"), default="all",
                         help="--dataset: which genes")
     add_batch_size(parser)
-    parser.add_argument("-o", "--out", required=True, type=Path, help="output TSV (id, prediction[, observed])")
+    parser.add_argument("-o", "--out", required=True, type=Path, help="output TSV (id, prediction[, observed][, split])")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``varxpress predict``: writes ``id  prediction  [observed]`` (TSV)."""
+    """Run ``varxpress predict``: writes ``id  prediction  [observed]  [split]`` (TSV)."""
     if args.fasta:
         result = predict_fasta(args.model, args.fasta, args.labels, args.tss_index, args.align, args.batch_size)
     else:
@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     frame = pd.DataFrame({"id": result.ids, "prediction": result.prediction})
     if result.observed is not None:
         frame["observed"] = result.observed
+    if result.split is not None:  # which genes a model trained on this set has seen: only test/valid are held out
+        frame["split"] = result.split
     if str(args.out) != "-":
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with open_output(args.out) as fh:

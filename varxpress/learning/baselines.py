@@ -285,5 +285,5 @@ def warn_if_failed(guard: dict, where: str) -> None:
         log.warning("!!! %s: the predictions are (nearly) constant (sd < %.0f%% of the label sd): the model has "
                     "collapsed to one value; check the labels, the learning rate and the window !!!",
                     where, 100 * NEAR_CONSTANT)
-    if not guard["beats_baselines"]:
-        log.warning("!!! %s: %s: %s !!!", where, guard["verdict"], "; ".join(guard["reasons"]))
+    if not guard["beats_baselines"]:  # each reason begins with its verdict, the first with the guard's own
+        log.warning("!!! %s: %s !!!", where, "; ".join(guard["reasons"]) or guard["verdict"])

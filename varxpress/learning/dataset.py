@@ -168,7 +168,9 @@ def prepare_genomic(
         log.warning("%d labelled genes lie on contigs absent from %s and are left out (%s)", unknown, genome_path,
                     contigs)
     if counts["labels_without_tss"]:
-        log.warning("%d labelled ids have no TSS in %s and are left out", counts["labels_without_tss"], tss_path)
+        missing = sorted(set(labels.values) - {k for k in keys if k is not None})
+        log.warning("%d labelled ids have no TSS in %s and are left out: %s%s", len(missing), tss_path,
+                    ", ".join(missing[:10]), f" and {len(missing) - 10} more" if len(missing) > 10 else "")
     if not kept and unknown:
         raise DatasetError(f"every labelled gene of {tss_path} lies on a contig absent from {genome_path} under any "
                            f"alias ({contigs}): give --contig-map to name them as the genome does")

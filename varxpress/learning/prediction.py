@@ -18,6 +18,7 @@ import numpy as np
 from varxpress.io.tables import read_fasta_records, read_label_table
 from varxpress.learning.dataset import fit_length
 from varxpress.learning.prepared import PreparedSet
+from varxpress.learning.splits import SPLITS
 from varxpress.models.network import ExpressionModel
 from varxpress.sequence.encode import one_hot
 
@@ -74,11 +75,13 @@ def model_predictions(model, pset: PreparedSet, split: str | Sequence[str], batc
 
 class Prediction(NamedTuple):
     """Predictions in label units: ``ids``; ``prediction`` float64 ``(n,)``; ``observed`` float64 ``(n,)`` (NaN for an
-    id without a label) or None."""
+    id without a label) or None; ``split``: each gene's split in a prepared set (``train``/``valid``/``test``), None
+    for sequences."""
 
     ids: list[str]
     prediction: np.ndarray
     observed: np.ndarray | None
+    split: list[str] | None = None
 
 
 def _to_label_units(model, out: np.ndarray) -> np.ndarray:
@@ -129,9 +132,11 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
 
 
 def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch_size: int = 256) -> Prediction:
-    """Predictions for the genes of a prepared set (with their features), in label units, with observed labels."""
+    """Predictions for the genes of a prepared set (with their features), in label units, with observed labels and
+    each gene's split."""
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
     with PreparedSet(dataset) as pset:
         out, arrays = model_predictions(model, pset, split, batch_size)
-    return Prediction(arrays.ids, _to_label_units(model, out), arrays.labels.astype(np.float64))
+        splits = [SPLITS[code] for code in pset.split[pset.indices(split)]]  # the rows load() read, in its order
+    return Prediction(arrays.ids, _to_label_units(model, out), arrays.labels.astype(np.float64), splits)
