@@ -214,6 +214,7 @@ def test_header_names_model_reference_and_fields(inputs, toy_model, tmp_path):
     header = cyvcf2.VCF(str(out)).raw_header
     sha = ExpressionModel.load(toy_model).sha256
     assert f"SHA256={sha}" in header
+    assert 'TrainingSet=.,Verdict=".",Members=1>' in header  # a model that records neither its set nor a verdict
     assert "##varxpress_reference=<File=g.fa," in header
     assert "##varxpress_command=varxpress score" in header
     assert ("Format: Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|Log2FC|Percentile|"

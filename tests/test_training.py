@@ -266,6 +266,11 @@ def test_training_can_start_from_another_models_weights(tmp_path: Path, caplog) 
                  "--init-from", str(first)]) == 1
     assert "its network differs" in caplog.text and "conv_1" in caplog.text
     assert not (tmp_path / "w.vxm.h5").exists()
+    (tmp_path / "narrow.yaml").write_text(yaml.safe_dump(_tiny_hparams(upstream=40)))  # the window, not a layer
+    caplog.clear()
+    assert main(["train", "-d", str(set_path), "-p", str(tmp_path / "narrow.yaml"), "-o", str(tmp_path / "n.vxm.h5"),
+                 "--init-from", str(first)]) == 1
+    assert "its window is 60 bp upstream and 60 downstream, these hyperparameters' 40 and 60" in caplog.text
 
 
 def test_an_interrupted_training_leaves_the_earlier_report_and_no_lone_weights(tmp_path: Path, monkeypatch) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 from tests.realdata import need
 from varxpress.models import registry
+from varxpress.models.network import ExpressionModel
 from varxpress.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,9 @@ def test_yeast_demo_scored_with_the_bundled_yeast_model(tmp_path) -> None:
     text, named = _score_demo(tmp_path, "named", "--model", "yeast")
     header = [x for x in text.splitlines() if x.startswith("##varxpress_model=")]
     assert len(header) == 1 and "Name=yeast_R64_tifseq," in header[0] and "Build=R64-1-1" in header[0]
+    recorded = ExpressionModel.load(registry.model_file("yeast")).metadata  # what it was trained on and its verdict
+    assert f"TrainingSet={recorded.training_data['sha256']}," in header[0]
+    assert f'Verdict="{recorded.metrics["verdict"]}",' in header[0] and recorded.metrics["verdict"]
     assert "##varxpress_tss=<File=yeast_R64_tifseq_tss.bed.gz,Genes=4818>" in text
     assert named["chrI_telomere"] == [""]  # neither VXP nor VXP_SKIP: outside every window
     genes = {line.split("\t")[2]: line.split("GENE=")[1].split(";")[0]

@@ -215,9 +215,14 @@ def start_from(network, hp: dict, path: str | os.PathLike) -> dict:
     want, have = weight_shapes(hp), weight_shapes(source.hparams)
     if want != have:
         differ = sorted(name for name in set(want) | set(have) if want.get(name) != have.get(name))
+        windows = [(h["upstream"], h["downstream"]) for h in (source.hparams, hp)]
+        why = (f"its window is {windows[0][0]} bp upstream and {windows[0][1]} downstream, these hyperparameters' "
+               f"{windows[1][0]} and {windows[1][1]}: the first dense layer's width follows the window; set upstream "
+               "and downstream as the model has them (or use global pooling)"
+               if windows[0] != windows[1] else
+               "a model to start from needs the same conv, dense, batch_norm and n_features settings")
         raise ModelError(f"{path}: its network differs from the one these hyperparameters build (layers "
-                         f"{', '.join(differ)}); a model to start from needs the same conv, dense, batch_norm and "
-                         "n_features settings")
+                         f"{', '.join(differ)}); {why}")
     set_weights(network, weights)
     log.info("starting from the weights of %s (%s)", path, source.metadata.name)
     return {"file": Path(path).name, "name": source.metadata.name, "sha256": source.sha256,

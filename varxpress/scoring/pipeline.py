@@ -135,12 +135,14 @@ class Scorer:
         md = self.model.metadata
         spec = self.model.window_spec
         name = self.res.model_name
+        training_set, verdict = self.res.training_record
         lines = [
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
             ("varxpress_model", f"<Name={name},File={Path(self.res.model_path).name},SHA256={self.res.model_sha256},"
                                 f"Build={md.genome_build},Upstream={spec.upstream},Downstream={spec.downstream},"
-                                f"Output={md.output_scale},Members={len(self.members)}>"),
+                                f"Output={md.output_scale},TrainingSet={training_set},Verdict=\"{verdict}\","
+                                f"Members={len(self.members)}>"),
             ("varxpress_reference", f"<File={Path(self.res.spec.fasta).name},FaiMD5={self.genome.fingerprint()}>"),
             ("varxpress_tss", f"<File={Path(self.res.tss_path).name},Genes={len(self.res.tss)}>"),
         ]

@@ -90,6 +90,17 @@ class Resources:
         bundled = lookup(self.spec.model) if self.spec.model else None
         return bundled.name if bundled else f"ensemble_of_{len(self.members)}"
 
+    @property
+    def training_record(self) -> tuple[str, str]:
+        """What the members' metadata say of their training, for output headers: the SHA-256 of the prepared set
+        they were trained on and their recorded held-out verdict (``evaluate``'s or ``train``'s), each ``.`` where no
+        member records one and ``mixed`` where the members differ (an ensemble's members share both when they come
+        from one ``train --cv-folds`` or ``hyperopt`` run)."""
+        def common(values: set) -> str:
+            return "." if values == {None} else str(values.pop()) if len(values) == 1 else "mixed"
+        return (common({(m.metadata.training_data or {}).get("sha256") for m in self.members}),
+                common({(m.metadata.metrics or {}).get("verdict") for m in self.members}))
+
     def tss_index(self) -> TSSIndex:
         """An interval index of the genes' model windows on this genome."""
         spec = self.model.window_spec
