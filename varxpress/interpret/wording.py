@@ -122,8 +122,8 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
                    f"The prediction describes a changed promoter whose start site may move; the model was not "
                    f"trained on such changes.")
     if "ref_n" in g.flags:
-        out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N under the '
-                   "REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
+        out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N (or an '
+                   "ambiguity code such as R) under the REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
                    "VCF names.")
     bg = report.background
     if g.percentile is not None and bg and isinstance(bg.get("n_genes"), int) and bg["n_genes"] < FEW_GENES:

@@ -14,7 +14,8 @@ Alleles that cannot be scored get a :class:`SkipReason` instead (symbolic ``<DEL
 ``.``, longer than ``max_allele_len``, bases other than ``ACGTN``, or ALT equal to REF: ``INVALID_ALLELE``).
 
 REF check (:func:`check_ref`): case-insensitive; an ``N`` in either the REF allele or the genome matches any
-base (an unknown base is not evidence of a mismatch); a REF running past the contig end never matches.
+base (an unknown base is not evidence of a mismatch), and so does an IUPAC code of the genome for the bases it
+stands for (``A`` or ``G`` under ``R``; :data:`IUPAC_BASES`); a REF running past the contig end never matches.
 """
 
 from __future__ import annotations
@@ -222,11 +223,11 @@ def check_ref(genome: Genome, chrom: str, pos: int, ref: str) -> bool:
     end = start + len(ref)
     if start < 0 or end > genome.length(chrom):
         return False
-    seq = genome.fetch(chrom, start, end)
+    seq = genome.fetch(chrom, start, end).upper()
     ref = ref.upper()
     if seq == ref:
         return True
-    return all(g == r or g == "N" or r == "N" for g, r in zip(seq, ref))
+    return all(g == r or r == "N" or r in IUPAC_BASES.get(g, "") for g, r in zip(seq, ref))
 
 
 # -- text VCF pre-scan ---------------------------------------------------------------------------------------------
@@ -235,6 +236,12 @@ _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000
 _DECLARED = re.compile(rb"##(contig|INFO|FORMAT|FILTER)=<ID=([^,>]+)[,>]")
 _BLOCK = 1 << 20  #: bytes of data lines checked at once
 _INFO_TYPE = re.compile(rb"##INFO=<ID=([^,>]+),.*?Type=(Integer|Float)[,>]")
+
+
+#: the bases a genome's ambiguity code stands for: a REF base among them agrees with the genome (which the model
+#: reads as unknown there, all-zero one-hot; the score is flagged ``ref_n``)
+IUPAC_BASES = {"N": "ACGTN", "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC", "B": "CGT",
+               "D": "AGT", "H": "ACT", "V": "ACG"}
 
 
 @dataclass(frozen=True)

@@ -159,10 +159,12 @@ def build() -> None:
     ], ok(("upper_ref", "scored"), ("lower_ref", "scored"), ("del_in_mask", "scored")))
     case("iupac_genome.vcf", H + [
         snv("chr1", 199, "next_to_iupac"),
-        rec("chr1", 201, "ref_acgt_at_genome_r", "A", "C"),
+        rec("chr1", 201, "ref_acgt_at_genome_r", "A", "C"),  # R is A or G: A agrees with it, C does not
+        rec("chr1", 201, "ref_c_at_genome_r", "C", "A"),
         rec("chr1", 206, "ref_y_as_genome", "Y", "C"),
-    ], ok(("next_to_iupac", "scored"), ("ref_acgt_at_genome_r", "ref_mismatch"), ("ref_y_as_genome", "invalid_allele"),
-          log="REF A of chr1:201 disagrees with the genome \\(R\\)"))
+    ], ok(("next_to_iupac", "scored"), ("ref_acgt_at_genome_r", "scored"), ("ref_c_at_genome_r", "ref_mismatch"),
+          ("ref_y_as_genome", "invalid_allele"), flags={"ref_acgt_at_genome_r": "ref_n"},
+          log="REF C of chr1:201 disagrees with the genome \\(R\\)"))
     case("ref_mismatch.vcf", H + [
         snv("chr1", 45, "fine"),
         rec("chr1", 46, "mismatch", other(base("chr1", 46)), base("chr1", 46)),
