@@ -329,6 +329,38 @@ def test_submitted_jobs_are_scored_as_mapped_ones_and_a_sequence_stands_for_its_
     np.testing.assert_allclose(lazy.results()[0].alt_preds, serial[0].alt_preds, rtol=0, atol=1e-6)
 
 
+def test_a_signal_while_workers_start_waits_until_they_are_the_pools(xpresso):
+    """SIGTERM (or Ctrl-C) in the middle of starting a worker once left it outside the pool's shutdown: it printed
+    a traceback after `score` had ended. Jobs are now submitted with both signals held back: the handler runs once
+    the submission is complete, and the handlers are the caller's again afterwards."""
+    import signal
+
+    from varxpress.models import fastpath
+
+    got: list[str] = []
+
+    def handler(signum, frame):
+        got.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with fastpath._signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            got.append("submitted")
+        assert got == ["submitted", "SIGTERM", "SIGINT"]
+        assert signal.getsignal(signal.SIGTERM) is handler and signal.getsignal(signal.SIGINT) is handler
+        rng = np.random.default_rng(7)
+        job = GeneJob(0, _onehot(rng.integers(0, 4, xpresso.window_spec.length)), None, [[(5, 1)]])
+        with ScoringPool(LocalScorer(xpresso), threads=2) as pool:  # submitting leaves the handlers as they were
+            assert len(pool.submit([job, job._replace(key=1)]).results()) == 2
+            assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configurations(), st.sampled_from(["none", "none", "max", "avg"]))
 def test_reading_from_hparams_and_weights_equals_reading_the_keras_network(case, global_pool):
