@@ -296,6 +296,25 @@ def test_score_output_equal_to_an_input_is_refused_before_anything_is_written(in
     assert snapshot(tmp_path / "in") == before and os.listdir(tmp_path / "out") == []
 
 
+def test_standard_streams_redirected_to_the_input_are_refused(inputs, tmp_path):
+    """`score - -o x.vcf < x.vcf` and `score x.vcf >> x.vcf`: the shell opens the input as a standard stream, so
+    the names differ but the file is one; both once destroyed the input (replaced, or appended to)."""
+    before = snapshot(tmp_path / "in")
+    vcf = inputs["vcf"]
+    cmd = [sys.executable, "-m", "varxpress", *score_args(inputs)]
+    with open(vcf, "rb") as stdin:
+        stdin_case = subprocess.run([*cmd[:4], "-", *cmd[5:], "--out", str(vcf)], stdin=stdin, capture_output=True,
+                                    text=True)
+    with open(vcf, "ab") as stdout:
+        stdout_case = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    assert stdin_case.returncode == 2 and "is the input VCF - (standard input)" in stdin_case.stderr
+    assert stdout_case.returncode == 2 and "output --out - (standard output) is the input VCF" in stdout_case.stderr
+    assert snapshot(tmp_path / "in") == before
+    with open(vcf, "rb") as stdin, open(tmp_path / "out" / "piped.vcf", "wb") as stdout:  # other files: fine
+        assert subprocess.run([*cmd[:4], "-", *cmd[5:]], stdin=stdin, stdout=stdout).returncode == 0
+    assert records_of(tmp_path / "out" / "piped.vcf")
+
+
 def test_an_output_reached_through_a_link_is_still_the_input(inputs, tmp_path, capfd):
     link = tmp_path / "out" / "alias.vcf"
     link.symlink_to(inputs["vcf"])
