@@ -20,7 +20,8 @@ import pytest
 
 from varxpress.io import outputs
 from varxpress.errors import OutputError, UsageError
-from varxpress.io.outputs import atomic_path, check_distinct, in_place, open_output, pipe_reader_gone, sweep_partials
+from varxpress.io.distinct import check_distinct
+from varxpress.io.outputs import atomic_path, in_place, open_output, pipe_reader_gone, sweep_partials
 from varxpress.models.registry import data_path
 
 
@@ -565,7 +566,7 @@ def test_predict_into_a_fifo_writes_it_in_place(inputs, tmp_path):
 def test_dash_and_dev_stdout_on_one_pipe_are_one_output(tmp_path):
     """`--out - --tsv /dev/stdout` would interleave both on the pipe (the pipe's inode is compared)."""
     done = subprocess.run(
-        [sys.executable, "-c", "import os, sys\nfrom varxpress.io.outputs import check_distinct\n"
+        [sys.executable, "-c", "import os, sys\nfrom varxpress.io.distinct import check_distinct\n"
                                "check_distinct({}, {'--out': ['-'], '--tsv': ['/dev/stdout']})"],
         capture_output=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert done.returncode != 0 and b"are the same file" in done.stderr

@@ -277,6 +277,40 @@ def test_several_variants_and_vcf_give_a_folder(world, tmp_path):
     links = re.findall(r'href="([^"]+)"', index)
     assert sorted(set(links)) == sorted(set(pages) - {"index.html"})
     assert "genome + strand, INS)" in (out / f"ins1__chr1_45_{CHR1[44]}_{CHR1[44]}GG.html").read_text()
+    # the same folder again (once refused as "a directory"): the pages are replaced, files of others stay
+    (out / "notes.txt").write_text("mine\n")
+    first = (out / "index.html").read_text()
+    assert explain(world, out, f"chr1:66:{CHR1[65]}:{OTHER[CHR1[65]]}", "--vcf", vcf, "--flank", 3) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(pages + ["notes.txt"])
+    assert (out / "index.html").read_text() == first and (out / "notes.txt").read_text() == "mine\n"
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_an_interrupted_folder_of_pages_leaves_nothing_behind(world, tmp_path, monkeypatch):
+    """Ctrl-C after some pages: neither a new folder with a few pages and no index, nor pages mixed into an
+    earlier run's folder (once both, with "no output was left half-written" said)."""
+    from varxpress.interpret import pages as pages_module
+
+    calls = []
+    real = pages_module.write_report
+
+    def stop_at_second(report, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(report, path)
+
+    monkeypatch.setattr(pages_module, "write_report", stop_at_second)
+    variants = [f"chr1:66:{CHR1[65]}:{OTHER[CHR1[65]]}", f"chr1:45:{CHR1[44]}:{OTHER[CHR1[44]]}"]
+    fresh, earlier = tmp_path / "fresh", tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "index.html").write_text("the earlier index\n")
+    for out in (fresh, earlier):
+        calls.clear()
+        assert explain(world, out, *variants) == 130
+    assert not fresh.exists() and [p.name for p in earlier.iterdir()] == ["index.html"]
+    assert (earlier / "index.html").read_text() == "the earlier index\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_data"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from varxpress import __version__
 from varxpress.errors import ReaderGone, Terminated, UsageError, VarxpressError
-from varxpress.io.outputs import check_distinct, discard_stdout
+from varxpress.io.distinct import check_distinct
+from varxpress.io.outputs import discard_stdout
 from varxpress.cli.types import RegionsFile, existing_file, existing_path, model_argument, model_path_argument
 from varxpress.interpret.background import default_path
 from varxpress.models.combination import read_manifest

@@ -9,7 +9,7 @@ from pathlib import Path
 from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
 from varxpress.cli.types import output_path
 from varxpress.errors import UsageError
-from varxpress.io.outputs import check_distinct
+from varxpress.io.distinct import check_distinct
 from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.bootstrap import N_BOOT
 from varxpress.learning.evaluation import evaluate, evaluation_metrics, write_evaluated_model

@@ -20,7 +20,7 @@ from varxpress.errors import UsageError, VarxpressError
 from varxpress.interpret.report import GeneReport, VariantReport, explain_variant
 from varxpress.interpret.wording import (caveats, fold_change, gene_allele, log2fc_note, number, plain_sentence,
                                          strand_allele, tss_words)
-from varxpress.io.outputs import in_place, open_output
+from varxpress.io.outputs import atomic_folder, in_place, open_output
 from varxpress.scoring.scores import units_text
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50, 
     Raises:
         VarxpressError: one page asked for several variants; the one variant of a single page cannot be explained.
     """
-    single = str(out).lower().endswith((".html", ".htm")) or in_place(str(out))
+    single = str(out).lower().endswith((".html", ".htm")) or (not Path(out).is_dir() and in_place(str(out)))
     if single and len(wanted) != 1:
         raise VarxpressError(f"--out {out} is one file but {len(wanted)} variants were given; give a folder")
     if not single and Path(out).exists() and not Path(out).is_dir():
@@ -299,8 +299,12 @@ def write_pages(res, predictor, wanted: list, out: str | Path, flank: int = 50, 
         (chrom, pos, ref, alt), label, _ = wanted[0]
         write_report(explain_variant(res, predictor, chrom, pos, ref, alt, flank, label, index, command), out)
         return 1
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(out) as folder:  # all the pages and their index, or nothing (an interrupted run included)
+        return _write_folder(res, predictor, wanted, folder, flank, command, index)
+
+
+def _write_folder(res, predictor, wanted: list, folder: Path, flank: int, command: str | None, index) -> int:
+    """The pages of :func:`write_pages` and their ``index.html``, into ``folder``; the number of pages."""
     rows, used, pages = [], {"index.html"}, 0
     for n, ((chrom, pos, ref, alt), label, vid) in enumerate(wanted, 1):
         variant = f"{chrom}:{pos:,} {ref}>{alt}"

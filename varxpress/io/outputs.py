@@ -19,8 +19,8 @@ and either were written on this machine (``HOST`` is a hash of the host name) by
 or were last modified more than :data:`STALE_AFTER_S` seconds ago (a run on another machine sharing the folder).
 Nothing else is ever removed.
 
-:func:`check_distinct` refuses, before anything is opened, an output that is the same file as an input or as
-another output (device and inode where the file exists, the resolved path otherwise).
+:func:`varxpress.io.distinct.check_distinct` refuses, before anything is opened, an output that is the same file as
+an input or as another output.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterable, Iterator
 
-from varxpress.errors import OutputError, UsageError
+from varxpress.errors import OutputError
 
-__all__ = ["STALE_AFTER_S", "atomic_path", "open_output", "in_place", "check_distinct", "sweep_partials",
+__all__ = ["STALE_AFTER_S", "atomic_path", "atomic_folder", "open_output", "in_place", "sweep_partials",
            "partial_pattern", "discard_stdout", "discard_pipe", "pipe_reader_gone", "reader_probe", "PipedOutput",
            "save_figure", "gzip_output"]
 
@@ -87,7 +87,8 @@ def sweep_partials(dest: str | os.PathLike, now: float | None = None) -> list[st
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             match = pattern.match(entry.name)
-            if not match or not entry.is_file(follow_symlinks=False):
+            folder_of_outputs = entry.is_dir(follow_symlinks=False)  # atomic_folder's
+            if not match or not (folder_of_outputs or entry.is_file(follow_symlinks=False)):
                 continue
             try:
                 old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
@@ -97,7 +98,7 @@ def sweep_partials(dest: str | os.PathLike, now: float | None = None) -> list[st
             dead = pid is not None and match.group("host") == host and int(pid) != os.getpid() and not _alive(int(pid))
             if old or dead:
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+                    shutil.rmtree(entry.path) if folder_of_outputs else os.unlink(entry.path)
                     removed.append(entry.name)
     if removed:
         log.info("removed %d stale partial file(s) of %s left by an earlier run: %s", len(removed), dest,
@@ -209,6 +210,44 @@ def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = (), str
 
 
 @contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A folder of outputs (``explain``'s pages and their index) that appears complete or not at all.
+
+    The files are written into a hidden partial folder beside ``path``, named as partial files are. When the block
+    ends without an error, a new ``path`` is that folder renamed; an existing one gets its files moved in (replacing
+    those of the same names, leaving the others). On any exception, KeyboardInterrupt and SIGTERM included, the
+    partial folder is removed and ``path`` is as it was.
+
+    Raises:
+        OutputError: ``path`` exists and is not a folder, or the folder it goes in is missing or not writable.
+    """
+    text = os.fspath(path)
+    dest = Path(os.path.realpath(text))
+    if dest.exists() and not dest.is_dir():
+        raise OutputError(f"cannot write the folder {text}: it exists and is not a folder")
+    if not dest.parent.is_dir():
+        raise OutputError(f"cannot write {text}: folder {Path(text).parent} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}-{_host_tag()}.", suffix=".partial",
+                                    dir=dest.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write {text}: {exc.strerror} (is {Path(text).parent or '.'} writable?)") from exc
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes a private folder; outputs get the usual permissions
+        if dest.is_dir():
+            for entry in sorted(tmp.iterdir()):
+                os.replace(entry, dest / entry.name)
+            tmp.rmdir()
+        else:
+            os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    sweep_partials(dest)
+
+
+@contextlib.contextmanager
 def _via_temporary(target: str) -> Iterator[str]:
     """A temporary file whose bytes are copied into ``target`` (``-`` = standard output) when complete."""
     fd, tmp = tempfile.mkstemp(prefix=".varxpress.", suffix=".partial")
@@ -257,83 +296,6 @@ def gzip_output(path: str, binary: bool = False, **kwargs) -> Iterator[IO]:
         else:
             with io.TextIOWrapper(gz, **kwargs) as fh:
                 yield fh
-
-
-# -- output = input ---------------------------------------------------------------------------------------------------
-
-
-def _identity(path: str, stream=None) -> tuple | None:
-    """(device, inode) of an existing file, else its resolved path; None for a character device (``/dev/null``).
-
-    ``-`` is the standard stream ``stream`` (standard output by default): what it is open on (``score x.vcf >>
-    x.vcf``, ``score - < x.vcf``), None where it is not open.
-    """
-    try:
-        st = os.fstat((stream or sys.stdout).fileno()) if path == "-" else os.stat(path)
-    except (OSError, ValueError, AttributeError):
-        return None if path == "-" else ("path", os.path.realpath(path))
-    if stat.S_ISCHR(st.st_mode):
-        return None  # writes to /dev/null or a terminal destroy nothing; two of them are fine
-    return ("inode", st.st_dev, st.st_ino)
-
-
-def _is_file(stream) -> bool:
-    """Whether a standard stream is open on a regular file (a redirection, not a pipe, terminal or socket)."""
-    try:
-        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def check_distinct(inputs: Mapping[str, Iterable[str]], outputs: Mapping[str, Iterable[str]]) -> None:
-    """Refuse an output that is the same file as an input or as another output, before anything is opened.
-
-    Args:
-        inputs: option name (``--fasta``) -> the paths it reads (``-`` = standard input: compared where it is a
-            file, as in ``score - -o x.vcf < x.vcf``).
-        outputs: option name -> the paths it writes (``-`` = standard output: compared with the inputs where it is
-            a file, as in ``score x.vcf >> x.vcf``).
-
-    Raises:
-        UsageError: one line naming both options and the path.
-    """
-    seen: dict[tuple, tuple[str, str]] = {}
-    for option, paths in inputs.items():
-        for p in paths:
-            if p is None:
-                continue
-            if p == "-":  # standard input: only a file can be destroyed (a pipe or socket may be stdout's too)
-                ident = _identity("-", sys.stdin) if _is_file(sys.stdin) else None
-                p = "- (standard input)"
-            else:
-                ident = _identity(os.fspath(p))
-            if ident is not None:
-                seen.setdefault(ident, (option, os.fspath(p)))
-    taken: dict[tuple, tuple[str, str]] = {}
-    stdout_by = None
-    for option, paths in outputs.items():
-        for p in paths:
-            if p is None:
-                continue
-            p = os.fspath(p)
-            if p == "-":
-                if stdout_by is not None:
-                    raise UsageError(f"{stdout_by} and {option} both write to standard output (-); send one of "
-                                     f"them to a file")
-                stdout_by = option
-            ident = _identity(p)
-            if ident is None:
-                continue
-            if ident in seen and (p != "-" or _is_file(sys.stdout)):
-                other, where = seen[ident]
-                p = "- (standard output)" if p == "-" else p
-                raise UsageError(f"output {option} {p} is the input {other} {where}: writing it would destroy the "
-                                 f"input; choose another output name")
-            if ident in taken:
-                other, where = taken[ident]
-                raise UsageError(f"outputs {other} {where} and {option} {p} are the same file; give them different "
-                                 f"names")
-            taken[ident] = (option, p)
 
 
 def pipe_reader_gone(fd: int) -> bool:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from varxpress.errors import DatasetError, UsageError
-from varxpress.io.outputs import check_distinct, open_output
+from varxpress.io.distinct import check_distinct
+from varxpress.io.outputs import open_output
 from varxpress.learning.baselines import baseline_metrics, check_against_baselines, regression_metrics, \
     warn_if_failed
 from varxpress.learning.held_out import held_out
