@@ -442,3 +442,15 @@ def test_parse_variant_forms():
     assert parse_variant("chrX:10:AC>A") == ("chrX", 10, "AC", "A")
     with pytest.raises(VcfError, match="CHROM:POS:REF:ALT"):
         parse_variant("chr5:G:A")
+
+
+@pytest.mark.parametrize("value, shown", [(99.9841, "99.98"), (99.95, "99.95"), (99.99996, "99.9999"),
+                                          (100.0, "100.0"), (80.26, "80.3"), (0.01, "0.01"), (0.0, "0.0"),
+                                          (0.00001, "0.0001"), (99.96, "99.96"), (50.0, "50.0")])
+def test_a_percentile_short_of_100_never_reads_as_100(value, shown):
+    """99.9841 was shown as 100.0, "as large as or larger than 100.0 % of random changes", when some were larger."""
+    from varxpress.interpret.wording import percent
+
+    assert percent(value) == shown
+    assert (float(shown) < 100) == (value < 100) and (float(shown) > 0) == (value > 0)
+    assert "missing" in percent(None)

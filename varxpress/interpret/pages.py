@@ -18,8 +18,8 @@ from typing import Any
 from varxpress import __version__
 from varxpress.errors import UsageError, VarxpressError
 from varxpress.interpret.report import GeneReport, VariantReport, explain_variant
-from varxpress.interpret.wording import (caveats, fold_change, gene_allele, log2fc_note, number, plain_sentence,
-                                         strand_allele, tss_words)
+from varxpress.interpret.wording import (caveats, fold_change, gene_allele, log2fc_note, number, percent,
+                                         plain_sentence, strand_allele, tss_words)
 from varxpress.io.outputs import atomic_folder, in_place, open_output
 from varxpress.scoring.scores import units_text
 
@@ -70,7 +70,7 @@ def _gene_section(g: GeneReport, report: VariantReport) -> str:
         ("Log2 fold change", number(g.log2fc, "{:+.3g}") + f' <span class="note">{e(log2fc_note(report))}</span>'),
         ("Fold change", number(fc, "{:.3f}×") + ' <span class="note">predicted mRNA with the variant ÷ with the '
                                                 'reference allele</span>'),
-        ("Percentile of |delta|", (number(g.percentile, "{:.1f}") + " <span class=\"note\">against the background: "
+        ("Percentile of |delta|", (percent(g.percentile) + " <span class=\"note\">against the background: "
                                    "as large as or larger than this percentage of random promoter SNVs</span>")
          if g.percentile is not None else '<span class="missing">. (no background for this model)</span>'),
     ]
@@ -258,7 +258,7 @@ def index_rows(n: int, label: str, variant: str, page: str | None, report: Varia
             f"{cell(e(allele_g) + f' ({g.distance:+,})', g.distance)}"
             f"{cell(number(fc, '{:.3f}×'), '' if fc is None else fc, 'num')}"
             f"{cell(number(g.delta, '{:+.4g}'), g.delta, 'num')}"
-            f"{cell(number(g.percentile, '{:.1f}'), '' if g.percentile is None else g.percentile, 'num')}"
+            f"{cell(percent(g.percentile), '' if g.percentile is None else g.percentile, 'num')}"
             f"{cell(e(', '.join(g.flags)) or '—')}"
             f"{cell(e(agree) or '—', g.ensemble['sign_agreement'] if g.ensemble else '')}"
             f"{cell('scored')}</tr>")

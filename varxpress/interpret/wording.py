@@ -6,6 +6,7 @@ the TSS, fold changes). :mod:`varxpress.interpret.pages` lays them out.
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
 
@@ -21,6 +22,20 @@ def number(x: float | None, fmt: str = "{:.4g}") -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return '<span class="missing">.</span>'
     return html.escape(fmt.format(x))
+
+
+def percent(p: float | None) -> str:
+    """A percentile with one decimal, or with as many more (up to four) as keep a value below 100 from reading as
+    100.0 (and one above 0 from reading as 0.0): 99.98 is not "as large as or larger than 100 %" of anything.
+    None (no background) is shown missing, as by :func:`number`."""
+    if p is None or not np.isfinite(p):
+        return number(None)
+    for digits in range(1, 5):
+        text = f"{p:.{digits}f}"
+        if (float(text) < 100 or p >= 100) and (float(text) > 0 or p <= 0):
+            return text
+    step = 1e-4  # closer still: cut, not rounded, towards the side the value is on
+    return f"{(math.floor(p / step) if p > 50 else math.ceil(p / step)) * step:.4f}"
 
 
 def strand_allele(ref: str, alt: str, strand: str) -> str:
@@ -74,7 +89,7 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     if g.percentile is not None:
         judgement = ("unusually large" if g.percentile >= 99 else "large" if g.percentile >= 95 else
                      "not unusual")
-        text += (f" That change is {judgement}: as large as or larger than {g.percentile:.1f} % of random "
+        text += (f" That change is {judgement}: as large as or larger than {percent(g.percentile)} % of random "
                  f"single-base changes in the promoters of the model's background")
         text += " (but see the caveats: this window is unlike the background's)." if "background_mismatch" in \
             g.flags else "."
@@ -123,8 +138,8 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
                    f"trained on such changes.")
     if "ref_n" in g.flags:
         out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N (or an '
-                   "ambiguity code such as R) under the REF allele, so the model compares the alternate allele with an unknown base, not with the REF the "
-                   "VCF names.")
+                   "ambiguity code such as R) under the REF allele, so the model compares the alternate allele with "
+                   "an unknown base, not with the REF the VCF names.")
     bg = report.background
     if g.percentile is not None and bg and isinstance(bg.get("n_genes"), int) and bg["n_genes"] < FEW_GENES:
         out.append(f"The percentile ranks this change among random substitutions in the promoters of only "
