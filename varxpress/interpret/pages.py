@@ -115,6 +115,7 @@ _GUIDE = (
     "<span class=\"flag\">background_mismatch</span>: the percentile compares such a window with complete ones; "
     "<span class=\"flag\">off_contig</span>: the window runs past the end of the chromosome sequence; "
     "<span class=\"flag\">ref_n</span>: the genome does not know the reference base; "
+    "<span class=\"flag\">alt_n</span>: the alternate allele has an unknown base (N); "
     "<span class=\"flag\">spans_tss</span>: an indel removes or rewrites the TSS base.</p>"
     "<p>These are model predictions for hypothesis generation and prioritisation, not clinical evidence on their "
     "own.</p>"

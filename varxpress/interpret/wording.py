@@ -140,6 +140,10 @@ def caveats(g: GeneReport, report: VariantReport) -> list[str]:
         out.append('<span class="flag">ref_n</span> <b>The reference base is unknown.</b> The genome has N (or an '
                    "ambiguity code such as R) under the REF allele, so the model compares the alternate allele with "
                    "an unknown base, not with the REF the VCF names.")
+    if "alt_n" in g.flags:
+        out.append('<span class="flag">alt_n</span> <b>The alternate allele has an unknown base (N).</b> The model '
+                   "reads it as no base at all, so the prediction is for a sequence that does not exist; the real "
+                   "allele's effect may differ in size and direction.")
     bg = report.background
     if g.percentile is not None and bg and isinstance(bg.get("n_genes"), int) and bg["n_genes"] < FEW_GENES:
         out.append(f"The percentile ranks this change among random substitutions in the promoters of only "

@@ -49,16 +49,20 @@ def allele_flags(genome, allele, tss) -> tuple[str, ...]:
     """Flags of a score from its allele and gene (see docs/output.md, *Flags*).
 
     ``ref_n``: the genome has ``N`` or another ambiguity code under the REF allele (a REF is accepted where the
-    genome does not know the base, so the reference the model compares with is not the allele the VCF names). ``spans_tss``: an allele that
-    changes the length of the sequence (an indel, or a complex allele) removes or rewrites the TSS base (past the
-    bases REF and ALT share at their start): the alternate window keeps the annotated TSS, which that allele no
-    longer has as annotated, and the distance is the allele's start, not the TSS's fate. A substitution (SNV, MNV)
-    at the TSS leaves the coordinates in place and is not flagged.
+    genome does not know the base, so the reference the model compares with is not the allele the VCF names).
+    ``alt_n``: the ALT allele has ``N`` (an unknown base: the model reads it as an all-zero one-hot row, not as any
+    real base, so the score describes no real allele). ``spans_tss``: an allele that changes the length of the
+    sequence (an indel, or a complex allele) removes or rewrites the TSS base (past the bases REF and ALT share at
+    their start): the alternate window keeps the annotated TSS, which that allele no longer has as annotated, and
+    the distance is the allele's start, not the TSS's fate. A substitution (SNV, MNV) at the TSS leaves the
+    coordinates in place and is not flagged.
     """
     flags = []
     allele = allele.minimal()  # the bases the change touches, however the VCF pads it
     if set(genome.fetch(allele.chrom, allele.start, allele.end).upper()) - set("ACGT"):  # N or an ambiguity code
         flags.append("ref_n")
+    if "N" in allele.alt.upper():
+        flags.append("alt_n")
     ref, alt = allele.ref, allele.alt
     if len(ref) != len(alt):
         shared = next((i for i, (a, b) in enumerate(zip(ref, alt)) if a != b), min(len(ref), len(alt)))

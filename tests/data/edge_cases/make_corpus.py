@@ -148,10 +148,13 @@ def build() -> None:
         rec("chr1", 45, "alt_iupac", base("chr1", 45), "R"),
         rec("chr1", 46, "ref_iupac", "Y", "A"),
         rec("chr1", 47, "multi_iupac", base("chr1", 47), f"M,{other(base('chr1', 47))}"),
+        rec("chr1", 48, "alt_unknown", base("chr1", 48), "N"),  # N is an unknown base, not IUPAC noise: scored
+        rec("chr1", 49, "ins_unknown", base("chr1", 49), base("chr1", 49) + "NN"),
         rec("chr1", 201, "ref_matches_genome_iupac", "R", "A"),
         rec("chr1", 202, "alt_iupac_ins", base("chr1", 202), base("chr1", 202) + "W"),
     ], ok(("alt_iupac", "invalid_allele"), ("ref_iupac", "ref_mismatch"), ("multi_iupac", "invalid_allele,."),
-          ("ref_matches_genome_iupac", "invalid_allele"), ("alt_iupac_ins", "invalid_allele")))
+          ("alt_unknown", "scored"), ("ins_unknown", "scored"), ("ref_matches_genome_iupac", "invalid_allele"),
+          ("alt_iupac_ins", "invalid_allele"), flags={"alt_unknown": "alt_n", "ins_unknown": "alt_n"}))
     case("lowercase_genome.vcf", H + [
         snv("chr1", 185, "upper_ref"),
         rec("chr1", 190, "lower_ref", base("chr1", 190), other(base("chr1", 190))),
