@@ -419,6 +419,10 @@ def test_missing_background_is_shown_missing_and_errors(world, tmp_path, caplog)
     caplog.clear()
     assert explain(world, tmp_path / "x.html", f"chr1:60:{OTHER[CHR1[59]]}:{CHR1[59]}") == 1
     assert f"REF {OTHER[CHR1[59]]} of chr1:60 disagrees with the genome ({CHR1[59]})" in caplog.text
+    caplog.clear()  # a REF past the contig's end is that, as `score` says, not a disagreement with no bases
+    assert explain(world, tmp_path / "x.html", f"chr1:{len(CHR1)}:{CHR1[-1]}A:{CHR1[-1]}") == 1
+    assert "does not lie within chr1 (1-200 in" in caplog.text and "beyond_contig_end" in caplog.text
+    assert "disagrees" not in caplog.text
     caplog.clear()
     assert explain(world, tmp_path / "x.html", f"chr1:60:{CHR1[59]}:<DEL>") == 1
     assert f"variant 'chr1:60:{CHR1[59]}:<DEL>': expected CHROM:POS:REF:ALT" in caplog.text  # no sequence ALT

@@ -93,6 +93,12 @@ def _allele(genome, chrom: str, pos: int, ref: str, alt: str) -> Allele:
     kind = classify_allele(ref, alt)
     if isinstance(kind, SkipReason):
         raise VcfError(f"{chrom}:{pos}:{ref}:{alt} cannot be scored: {kind.value}")
+    length = genome.length(name)
+    if pos < 1 or pos - 1 + len(ref) > length:  # as `score` skips it (beyond_contig_end), not a REF mismatch
+        raise VcfError(f"{chrom}:{pos}:{ref}:{alt} cannot be scored: the REF ({len(ref)} bp at position {pos}) does "
+                       f"not lie within {name} (1-{length:,} in {genome.path}) "
+                       f"({SkipReason.BEYOND_CONTIG.value if pos >= 1 else 'position before the contig start'}); "
+                       f"is the FASTA the build the variant was called on?")
     if not check_ref(genome, name, pos, ref):
         found = genome.fetch(name, pos - 1, pos - 1 + len(ref))
         raise RefMismatchError(f"REF {ref} of {chrom}:{pos} disagrees with the genome ({found}); is the FASTA the "
