@@ -335,7 +335,7 @@ def test_a_signal_while_workers_start_waits_until_they_are_the_pools(xpresso):
     the submission is complete, and the handlers are the caller's again afterwards."""
     import signal
 
-    from varxpress.models import fastpath
+    from varxpress.lazy_keras import held_interrupts
 
     got: list[str] = []
 
@@ -344,7 +344,7 @@ def test_a_signal_while_workers_start_waits_until_they_are_the_pools(xpresso):
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with fastpath._signals_held():
+        with held_interrupts():
             os.kill(os.getpid(), signal.SIGTERM)
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGTERM)

@@ -132,10 +132,12 @@ def _scoring_in_a_subprocess(tmp_path, reference, toy_model, many) -> tuple[subp
 
 
 @pytest.mark.parametrize("sig, status, message", [(signal.SIGINT, 130, "interrupted"),
-                                                  (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+                                                  (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                                  (signal.SIGHUP, 129, "terminated (SIGHUP)")])
 def test_ctrl_c_or_sigterm_in_a_subprocess_leaves_no_output(tmp_path, reference, toy_model, many, sig, status,
                                                             message):
-    """SIGTERM is what schedulers (SLURM) and `kill` send: handled like Ctrl-C, with its own exit status."""
+    """SIGTERM is what schedulers (SLURM) and `kill` send: handled like Ctrl-C, with its own exit status. SIGHUP (a
+    closed terminal or ssh session) once left full-size partial files until a later run swept them."""
     proc, out = _scoring_in_a_subprocess(tmp_path, reference, toy_model, many)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

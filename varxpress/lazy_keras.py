@@ -1,5 +1,7 @@
 """Keras (and TensorFlow), imported on first use, with Ctrl-C and SIGTERM held until the import is done.
 
+:func:`held_interrupts` is also what the scoring pool submits jobs under (its workers start then).
+
 TensorFlow takes seconds to start, so nothing imports it before a network is built or trained; that first import
 can therefore happen in the middle of a run (``score --no-fast-path``, after its output was opened). A signal
 handler that raises (``KeyboardInterrupt``, :class:`varxpress.errors.Terminated`) while TensorFlow's C++ start-up
@@ -18,12 +20,12 @@ from typing import Any, Iterator
 
 __all__ = ["import_keras", "held_interrupts"]
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
+_HELD = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
 @contextlib.contextmanager
 def held_interrupts() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the block runs and deliver them, once each, when it ends.
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs and deliver them, once each, when it ends.
 
     Only signals with a Python handler are held (a default or ignored disposition stays as it was: such a signal
     raises nothing that could be dropped). Outside the main thread, where handlers cannot be set, a no-op.

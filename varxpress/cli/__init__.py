@@ -193,17 +193,21 @@ def command_line(argv: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``varxpress``; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted (Ctrl-C),
-    141 the reader of standard output went away, 143 terminated (SIGTERM))."""
+    141 the reader of standard output went away, 143 terminated (SIGTERM), 129 hung up (SIGHUP))."""
     words = sys.argv[1:] if argv is None else argv
     command = next((w for w in words if not w.startswith("-")), "")
     parser = build_parser(only=command)
     args = parser.parse_args(argv)
     args.command_line = command_line(argv)
     setup_logging(args.quiet, args.verbose)
+    previous = {}
     try:  # schedulers (SLURM) stop jobs with SIGTERM; only the main thread may set a handler
-        previous = signal.signal(signal.SIGTERM, _terminated)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
+        hangup = getattr(signal, "SIGHUP", None)  # a closed terminal or ssh session; left alone under nohup
+        if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+            previous[hangup] = signal.signal(hangup, _terminated)
     except ValueError:
-        previous = _terminated
+        pass
     try:
         check_distinct(*files_of(parser, args))
         return int(subcommand_module(args.command).run(args) or 0)
@@ -216,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     except VarxpressError as exc:
         log.error("%s", exc)
         return 1
-    except Terminated:
-        log.error("terminated (SIGTERM): no output was left half-written")
-        return 143
+    except Terminated as exc:
+        signum = exc.args[0] if exc.args else signal.SIGTERM
+        log.error("terminated (%s): no output was left half-written", signal.Signals(signum).name)
+        return 128 + signum
     except KeyboardInterrupt:
         log.error("interrupted: no output was left half-written")
         return 130
@@ -226,5 +231,5 @@ def main(argv: list[str] | None = None) -> int:
         discard_stdout()
         return 0
     finally:
-        if previous is not _terminated:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

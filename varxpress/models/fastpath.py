@@ -10,10 +10,8 @@ Those names are imported here too, so callers need one module.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -23,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from varxpress.lazy_keras import held_interrupts
 from varxpress.models.keras_stages import supports
 from varxpress.models.local_scorer import Edit, LocalScorer, RefCache, score_gene_substitutions
 from varxpress.sequence.encode import one_hot
@@ -88,36 +87,6 @@ def _exit_with(parent: int, every_s: float = 1.0) -> None:
     os._exit(1)
 
 
-#: the signals that end ``score`` (Ctrl-C, a scheduler's SIGTERM): held back while the pool may start a worker
-_ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back in the main thread: their handlers run when the block ends.
-
-    The pool starts its workers while jobs are submitted. A signal handled there (``Terminated``,
-    ``KeyboardInterrupt``) could leave a worker started but not yet registered with the pool: the pool's shutdown
-    did not wait for it, the main process exited and removed the pool's semaphores, and the worker, still
-    unpickling its start-up state, died with a ``FileNotFoundError`` traceback on the terminal after ``score`` had
-    already reported a clean end. Submitting with the signals held makes a start either complete or not begun.
-    The handlers are swapped rather than the signals masked: a process-directed signal reaches whichever thread
-    does not block it (BLAS threads, the pool's own), and Python runs its handler in the main thread anyway.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    before = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in _ENDING_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(caught):  # as they came, each once
-            signal.raise_signal(s)
-
-
 def _worker_init(scorer: LocalScorer, parent: int) -> None:
     """``parent``: the pool's process id (given, not read here: it may be gone before this runs)."""
     global _WORKER_SCORER
@@ -143,6 +112,12 @@ class ScoringPool:
         scorer: the :class:`LocalScorer` (sent once to each worker).
         threads: worker processes (spawned, numpy only, one BLAS thread each); 1 = score in the calling process.
         max_pending: bound on jobs in flight (default ``4 * threads``), so memory stays bounded.
+
+    The workers start while jobs are submitted, so jobs are submitted with Ctrl-C, SIGTERM and SIGHUP held
+    (:func:`varxpress.lazy_keras.held_interrupts`). A signal handled in the middle of a worker's start once left that
+    worker outside the pool's shutdown: the main process exited and removed the pool's semaphores, and the worker,
+    still unpickling its start-up state, printed a ``FileNotFoundError`` traceback after ``score`` had reported a
+    clean end.
     """
 
     def __init__(self, scorer: LocalScorer, threads: int = 1, max_pending: int | None = None) -> None:
@@ -162,7 +137,7 @@ class ScoringPool:
             return
         pending: deque[Future] = deque()
         for job in jobs:
-            with _signals_held():
+            with held_interrupts():  # a worker's start is complete or not begun (see ScoringPool)
                 pending.append(self._pool.submit(_worker_score, job))
             if len(pending) >= self.max_pending:
                 yield pending.popleft().result()
@@ -177,7 +152,7 @@ class ScoringPool:
         jobs = list(jobs)
         if self._pool is None:
             return Batch([], lambda: [score_gene(self.scorer, job) for job in jobs])
-        with _signals_held():
+        with held_interrupts():  # a worker's start is complete or not begun (see ScoringPool)
             return Batch([self._pool.submit(_worker_score, job) for job in jobs])
 
     def close(self) -> None:
