@@ -73,6 +73,28 @@ def test_load_tss_set_defaults(tmp_path):
     assert bundled.tss == read_tss(bundled.tss_path, offset=DEFAULT_TSS_OFFSET)
 
 
+def test_a_model_of_another_build_needs_its_own_tss_set(tmp_path):
+    """A yeast model given as a file, without --tss, took the human default set and scored yeast variants on human
+    genes of a contig of the same name (X). A model of another build than the default set's is refused; a bundled
+    model by name brings its own set, and the mouse network by its file reads the human set by design."""
+    from varxpress.errors import UsageError
+    from varxpress.models.registry import data_path
+    from varxpress.scoring.resources import ResourceSpec, load_resources
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">chrI\n" + "ACGT" * 50 + "\n")
+    with pytest.raises(UsageError, match=r"trained on genome build R64-1-1, but no --tss was given and the default "
+                                         r"TSS set is hg38's .* \(or --model yeast, which brings its own\)"):
+        load_resources(ResourceSpec(str(fasta), model=data_path("yeast_R64_tifseq.vxm.h5")), background=False)
+    assert load_resources(ResourceSpec(str(fasta), model="yeast"), background=False).tss_path.endswith(
+        "yeast_R64_tifseq_tss.bed.gz")
+    mouse = load_resources(ResourceSpec(str(fasta), model=data_path("xpresso_mouse_mm10.vxm.h5")), background=False)
+    assert mouse.tss_path.endswith("hg38_promoters_cage_corrected.bed.gz")
+    bed = write(tmp_path / "y.bed", "chrI\t100\t101\tY1\t0\t+\n")  # its own set: fine
+    own = ResourceSpec(str(fasta), model=data_path("yeast_R64_tifseq.vxm.h5"), tss=str(bed))
+    assert [t.gene_id for t in load_resources(own, background=False).tss] == ["Y1"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -45,7 +45,7 @@ def add_resource_options(p, *, fasta_required: bool = True, ensemble: bool = Tru
          help="reference genome FASTA, plain or bgzip (.fai/.gzi made if missing and the folder is writable)")
     _add(p, ("--tss",), overlay, type=existing_file,
          help="TSS annotation: BED6(+name), GTF, GFF3 or TSV (default: the bundled model's own TSS set; for a model "
-              "file, the default model's)")
+              "file, the default model's, hg38, and required for a model file of another genome build)")
     _add(p, ("--tss-offset",), overlay, type=int,
          help="TSS = BED start + OFFSET on both strands (10000 for the Xpresso TSS +- 10 kb BED); default: BED "
               "convention, start on + and end-1 on - (a bundled TSS set: its own offset)")

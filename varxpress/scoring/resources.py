@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
 from varxpress.models.network import ExpressionModel
 from varxpress.models.combination import Combination
-from varxpress.models.registry import load_tss_set, lookup, model_file, named_combination, named_ensemble
+from varxpress.models.registry import (BUNDLED, DEFAULT, load_tss_set, lookup, model_file, named_combination,
+                                       named_ensemble)
 from varxpress.scoring.combined import CombinedPredictor, load_combination
 from varxpress.scoring.engine import Predictor
 
@@ -156,6 +158,38 @@ def _background(spec: ResourceSpec, model_path: str, sha256: str) -> Background 
     return Background.for_model(model_path, sha256)
 
 
+#: names of one assembly (UCSC, GRC), compared case-insensitively
+_SAME_BUILD = [{"hg38", "grch38"}, {"hg19", "grch37"}, {"mm10", "grcm38"}, {"mm39", "grcm39"}, {"r64", "r64-1-1",
+                                                                                                   "saccer3"}]
+
+
+def _build_key(build: str) -> str:
+    build = build.strip().lower()
+    return next((min(names) for names in _SAME_BUILD if build in names), build)
+
+
+def _check_default_tss_build(spec: ResourceSpec, members: list, several: str | None) -> None:
+    """Refuse a model file of another genome build with the default TSS set, which is hg38's.
+
+    Without ``--tss`` a model file (not a bundled name) takes the default model's TSS set. A model trained on yeast
+    then scored yeast variants against human genes on a contig of the same name (yeast ``X``, human ``X``). The
+    build the model records is compared with that set's; an unknown build, a bundled model by name or, when its
+    set is the default, by its file, and an ensemble or combination (the bundled mouse network reads human windows
+    by design) are not checked.
+    """
+    if spec.tss or several or lookup(spec.model) is not None:
+        return
+    build, path, default = members[0].metadata.genome_build, members[0].path, BUNDLED[DEFAULT]
+    bundled = next((e for e in BUNDLED.values() if path and Path(e.model_path).resolve() == Path(path).resolve()), None)
+    if (bundled is not None and bundled.tss == default.tss) or not build or build == "unknown":
+        return  # the mouse network, given by its file, reads the human set's windows by design
+    if _build_key(str(build)) != _build_key(default.genome_build):
+        by_name = f" (or --model {bundled.name}, which brings its own)" if bundled is not None else ""
+        raise UsageError(f"the model {spec.model} was trained on genome build {build}, but no --tss was given and "
+                         f"the default TSS set is {default.genome_build}'s ({default.tss}): give --tss with the "
+                         f"TSS set of the model's genome, the one it was prepared with{by_name}")
+
+
 def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
     """Load what ``spec`` names (see the module docstring); ``background=False`` leaves the background out.
 
@@ -183,6 +217,7 @@ def load_resources(spec: ResourceSpec, background: bool = True) -> Resources:
         model_path = model_file(spec.model)
         members = [ExpressionModel.load(model_path)]
         sha256 = members[0].sha256
+    _check_default_tss_build(spec, members, combination_path or ensemble_path)
     tss_set = load_tss_set(spec.model, spec.tss, spec.tss_offset, spec.tss_format)
     features = read_model_features(spec.features, members[0]) if spec.features else {}
     bg = _background(spec, model_path, sha256) if background else None
