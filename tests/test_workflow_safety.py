@@ -90,3 +90,17 @@ def test_a_config_kept_in_the_working_folder_is_not_overwritten(tmp_path, capfd)
                  "--dry-run", "--quiet"]) == 2
     assert "lies in the files varxpress ships" in capfd.readouterr().err
     assert sorted(p.name for p in package.iterdir()) == before
+
+
+@needs_tools
+@needs_snakemake
+def test_a_command_line_snakemake_refuses_is_not_told_to_run_again(tmp_path, capfd):
+    """Snakemake refusing its arguments (here an executor it does not have, as `--profile slurm` without the SLURM
+    plugin) ran no job and wrote no logs: the advice was "logs are in .../logs. Run the same command again"."""
+    vcf = EXAMPLE / "demo.vcf"
+    rc = main(["workflow", str(vcf), *SCORE_ARGS, "--out", str(tmp_path / "o.vcf.gz"), "--cores", "1",
+               "--executor", "slurm-but-missing"])
+    err = capfd.readouterr().err
+    assert rc != 0 and "Snakemake stopped before running any job" in err
+    assert "pip install snakemake-executor-plugin-slurm" in err
+    assert "Run the same command again" not in err and "logs are in" not in err

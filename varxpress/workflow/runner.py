@@ -257,6 +257,11 @@ def run_workflow(run: WorkflowRun) -> int:
         _log_report(report)
         for line in build_warnings(workdir / "logs"):
             log.warning("%s", line)
+    elif rc != 0 and not (workdir / "logs").is_dir():  # no job ran: Snakemake refused its command line or settings
+        plugin = next((x for x in (run.executor, run.profile) if x and "slurm" in str(x).lower()), None)
+        log.error("Snakemake stopped before running any job (exit status %d; its message is above)%s", rc,
+                  "; the SLURM executor is a Snakemake plugin: pip install snakemake-executor-plugin-slurm"
+                  if plugin else "")
     elif rc != 0:
         cause = known_cause(workdir / "logs")
         log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
