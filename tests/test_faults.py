@@ -95,9 +95,11 @@ def test_crash_or_interrupt_mid_run_leaves_previous_output(many, reference, toy_
 
 
 def _interruptible() -> None:
-    """In the child: Ctrl-C handled as at a terminal even when the suite runs as a background job (a shell starts
-    those with SIGINT ignored, which the child would inherit, and Python then keeps ignoring it)."""
+    """In the child: Ctrl-C and a hang-up handled as at a terminal even when the suite runs as a background job or
+    under nohup (a shell starts background jobs with SIGINT ignored, nohup ignores SIGHUP; the child would inherit
+    that, and varxpress deliberately keeps an ignored SIGHUP ignored)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _big_vcf(tmp_path, many, copies: int) -> Path:
