@@ -15,7 +15,7 @@ from varxpress.scoring.scores import units_text
 from varxpress.sequence.encode import reverse_complement
 
 __all__ = ["plain_sentence", "caveats", "strand_allele", "tss_words", "fold_change", "gene_allele", "log2fc_note",
-           "number", "FEW_GENES"]
+           "number", "percent", "FEW_GENES"]
 
 
 def number(x: float | None, fmt: str = "{:.4g}") -> str:
