@@ -87,13 +87,15 @@ def test_clean_blocks_take_the_fast_way_and_collect_undeclared_names():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("chr1\t5\t.\tA\tG\t50\tPASS\tDP=x\tGT\t0/1", r"INFO/DP value 'x' is not an integer"),
-    ("chr1\t5\t.\tA\tG\tfifty\tPASS\tDP=1\tGT\t0/1", r"QUAL 'fifty' is not a number"),
+    ("chr1\t5\t.\tA\tG\t50\tPASS\tDP=x\tGT\t0/1", r"INFO/DP value 'x' is not an integer .* \(record chr1:5\)$"),
+    ("chr1\t5\t.\tA\tG\tfifty\tPASS\tDP=1\tGT\t0/1", r"QUAL 'fifty' is not a number or '\.' \(record chr1:5\)$"),
     ("", r"blank line inside the records"),
-    ("chr1\t5\t.\tA\tG\t50\tPASS\tDP=1\tGT", r"9 tab-separated columns"),
+    ("chr1\t5\t.\tA\tG\t50\tPASS\tDP=1\tGT", r"9 tab-separated columns, .* \(record chr1:5\)$"),
+    ("chr2\t9\t.\t\tG\t50\tPASS\tDP=1\tGT\t0/1", r"column 4 is empty .* \(record chr2:9\)$"),
 ])
 def test_a_bad_line_deep_in_a_large_file_is_named_by_its_line(tmp_path, bad, message):
-    """Several blocks of good lines (plain and gzip), then one bad line: the message names that line."""
+    """Several blocks of good lines (plain and gzip), then one bad line: the message names that line and, where
+    the line has them, its CHROM and POS (a compressed file's line number is hard to look up)."""
     good = "".join(f"chr1\t{p}\t.\tA\tG\t50\tPASS\tDP={p % 60}\tGT\t0/1\n" for p in range(1, 40001))
     header_lines = HEADER.count("\n")
     for path, opener in ((tmp_path / "x.vcf", open), (tmp_path / "x.vcf.gz", gzip.open)):

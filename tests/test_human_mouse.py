@@ -35,6 +35,12 @@ def _score(tmp_path: Path, name: str, extra: list[str]) -> pd.DataFrame:
     return pd.read_csv(tmp_path / f"{name}.tsv", sep="\t", comment="#", na_values=".").set_index(KEY).sort_index()
 
 
+def _header(path: Path, key: str) -> list[dict[str, str]]:
+    """The fields of each ``##key=<...>`` line of a VCF, in order (quotes taken off; no field holds a comma)."""
+    lines = [line.rstrip("\n")[len(key) + 4:-1] for line in open(path) if line.startswith(f"##{key}=<")]
+    return [{k: v.strip('"') for k, v in (item.split("=", 1) for item in line.split(","))} for line in lines]
+
+
 def test_bundled_mouse_model_and_ensemble_metadata() -> None:
     from varxpress.models.ensemble import EnsembleModel
     from varxpress.models.xpresso import KNOWN_MODELS
@@ -98,8 +104,17 @@ def test_ensemble_scores_follow_from_each_member_alone(tmp_path: Path) -> None:
     np.testing.assert_allclose(ens["ref_pred"], (human["ref_pred"] + mouse["ref_pred"]) / 2, atol=tol)
     np.testing.assert_allclose(ens["delta_sd"], np.abs(dh - dm) / math.sqrt(2), atol=tol)  # ddof=1 SD of two
     np.testing.assert_allclose(ens["sign_agreement"], np.where(np.sign(dh) == np.sign(dm), 1.0, 0.5))
-    # each member's delta converted with its own label SD, then averaged; single-model runs do the same alone
+    # each member's delta converted with its own label SD, then averaged; single-model runs do the same alone.
+    # The label SDs are read from the outputs' headers: Log2FC can be recomputed from the output alone
     sd_h, sd_m = ExpressionModel.load(HUMAN).metadata.label_sd, ExpressionModel.load(MOUSE).metadata.label_sd
+    assert float(_header(tmp_path / "human.vcf", "varxpress_model")[0]["LabelSD"]) == sd_h
+    assert float(_header(tmp_path / "mouse.vcf", "varxpress_model")[0]["LabelSD"]) == sd_m
+    assert _header(tmp_path / "human.vcf", "varxpress_member") == []  # one model: its model line says it all
+    members = _header(tmp_path / "ensemble.vcf", "varxpress_member")
+    assert [(m["Index"], m["Name"], m["SHA256"]) for m in members] == \
+        [("1", HUMAN.name, ExpressionModel.load(HUMAN).sha256), ("2", MOUSE.name, ExpressionModel.load(MOUSE).sha256)]
+    assert [float(m["LabelSD"]) for m in members] == [sd_h, sd_m]
+    assert _header(tmp_path / "ensemble.vcf", "varxpress_model")[0]["LabelSD"] == "mixed"
     assert abs(sd_h - sd_m) > 0.01
     log2_10 = math.log2(10)
     np.testing.assert_allclose(human["log2fc"], dh * sd_h * log2_10, atol=1e-4)

@@ -20,6 +20,7 @@ import pytest
 
 from varxpress.cli import main
 from varxpress.errors import VcfError
+from varxpress.interpret.pages import render_html
 from varxpress.interpret.report import parse_variant
 from varxpress.scoring.engine import Predictor
 
@@ -117,6 +118,11 @@ def test_numbers_equal_score_percentile_and_ensemble_members(world, tmp_path):
         assert g.delta == pytest.approx(float(ens_scored[g.tss.gene_id]["delta"]), abs=1e-6)
         assert g.ensemble["sd_delta"] == pytest.approx(d.std(ddof=1), abs=1e-4)
         assert g.ensemble["sign_agreement"] == pytest.approx(np.mean(np.sign(d) == np.sign(d.mean())))
+        # each member's delta is shown beside its name, in manifest order (the VCF's varxpress_member lines)
+        names = ["member_01.vxm.h5", "member_02.vxm.h5", "member_03.vxm.h5"]
+        assert g.ensemble["member_names"] == names
+        shown = "; ".join(f"{name}: {x:+.3g}" for name, x in zip(names, g.ensemble["member_deltas"]))
+        assert f"<th>Member deltas</th><td>{shown}</td>" in render_html(ens_rep)
 
 
 OTHER_RC = {"A": "T", "C": "G", "G": "C", "T": "A"}
@@ -188,7 +194,9 @@ def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
     assert "Model ensemble_of_2 (" in text and "xpresso" not in text
     assert "each one's delta × its label SD (0.5, 2) × log2(10)" in text
     shown = float(re.search(r"Log2 fold change ([+-][0-9.e+-]+) ", text).group(1))
-    deltas = [float(x) for x in re.search(r"Member deltas ([^F]+) Flags", text).group(1).split(", ")]
+    named = re.search(r"Member deltas ([^F]+) Flags", text).group(1).split("; ")
+    assert [item.split(": ")[0] for item in named] == ["member_01.vxm.h5", "member_02.vxm.h5"]
+    deltas = [float(item.split(": ")[1]) for item in named]
     expect = np.mean([d * sd * np.log2(10) for d, sd in zip(deltas, (0.5, 2.0))])
     assert shown == pytest.approx(expect, rel=0.02, abs=1e-4)  # both printed to 3 significant digits
     assert f"Reference genome {world['fasta'].name} (FAI MD5 " in text and f"TSS annotation {world['tss'].name}" in text

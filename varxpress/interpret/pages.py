@@ -82,7 +82,8 @@ def _gene_section(g: GeneReport, report: VariantReport) -> str:
             ("Ensemble SD of delta", number(en["sd_delta"])),
             ("Sign agreement", f"{en['sign_agreement'] * 100:.0f}% of members "
                                f"({'all agree' if en['all_agree'] else 'members disagree'})"),
-            ("Member deltas", ", ".join(f"{x:+.3g}" for x in en["member_deltas"])),
+            ("Member deltas", "; ".join(f"{e(name)}: {x:+.3g}" for name, x in zip(en["member_names"],
+                                                                                   en["member_deltas"]))),
         ]
     rows.append(("Flags", e(", ".join(g.flags)) if g.flags else "none"))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)

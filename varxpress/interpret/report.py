@@ -65,7 +65,7 @@ class GeneReport:
     log2fc: float | None
     percentile: float | None  #: None: no background
     flags: tuple[str, ...] = ()
-    ensemble: dict[str, Any] | None = None  #: mean_delta, sd_delta, sign_agreement, all_agree, member_deltas
+    ensemble: dict[str, Any] | None = None  #: mean_delta, sd_delta, sign_agreement, all_agree, member_deltas, member_names
     n_fraction: float = 0.0  #: fraction of N in the reference window (Window.n_fraction)
     mutagenesis: Any = None  #: MutagenesisResult of the local map, or None
     heatmap_png: bytes = b""
@@ -146,7 +146,8 @@ def explain_variant(res: Resources, predictor: Predictor, chrom: str, pos: int, 
         if res.is_ensemble:
             d = np.asarray(scored.member_deltas)
             ens = {"k": len(d), "mean_delta": s.delta, "sd_delta": s.delta_sd, "sign_agreement": s.sign_agreement,
-                   "all_agree": bool((d > 0).all() or (d < 0).all()), "member_deltas": [float(x) for x in d]}
+                   "all_agree": bool((d > 0).all() or (d < 0).all()), "member_deltas": [float(x) for x in d],
+                   "member_names": res.member_names}
         gr = GeneReport(tss, window, s.distance, s.ref_pred, s.alt_pred, s.delta, s.log2fc, s.percentile, s.flags,
                         ens, s.n_fraction or 0.0)
         if flank > 0:

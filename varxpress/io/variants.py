@@ -380,19 +380,20 @@ def _scan_records(path: str, lines: list[bytes], before: int, columns: int, nume
         if line.startswith(b"#"):
             raise VcfError(f"{where}: a '#' line after the #CHROM header line; header lines must come first")
         fields = line.split(b"\t")
+        at = _record_at(fields)
         if len(fields) != columns:
             hint = " (columns separated by spaces, not tabs?)" if len(fields) < 8 and b" " in line else ""
             raise VcfError(f"{where}: {len(fields)} tab-separated columns, the #CHROM header line has "
-                           f"{columns}{hint}")
+                           f"{columns}{hint}{at}")
         if b"" in fields:
             col = fields.index(b"")
-            raise VcfError(f"{where}: column {col + 1} is empty (write '.' for a missing value)")
+            raise VcfError(f"{where}: column {col + 1} is empty (write '.' for a missing value){at}")
         if not fields[1].isdigit():
-            raise VcfError(f"{where}: POS {fields[1][:20].decode('latin-1')!r} is not a non-negative integer")
+            raise VcfError(f"{where}: POS {fields[1][:20].decode('latin-1')!r} is not a non-negative integer{at}")
         if fields[5] != b"." and not _FLOAT.fullmatch(fields[5]):
-            raise VcfError(f"{where}: QUAL {fields[5][:20].decode('latin-1')!r} is not a number or '.'")
+            raise VcfError(f"{where}: QUAL {fields[5][:20].decode('latin-1')!r} is not a number or '.'{at}")
         if numeric and fields[7] != b".":
-            _check_info(where, fields[7], numeric)
+            _check_info(where, fields[7], numeric, at)
         if fields[0] not in declared[b"contig"]:
             used[b"contig"].add(fields[0])
         if fields[6] != b"." and fields[6] not in declared[b"FILTER"]:
@@ -407,7 +408,14 @@ def _scan_records(path: str, lines: list[bytes], before: int, columns: int, nume
     return len(lines)
 
 
-def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> None:
+def _record_at(fields: list[bytes]) -> str:
+    """`` (record CHROM:POS)`` of a data line's fields for its messages (each cut to 40 characters), or ``""``."""
+    if len(fields) < 2:
+        return ""
+    return f" (record {fields[0][:40].decode('latin-1')}:{fields[1][:40].decode('latin-1')})"
+
+
+def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern], at: str) -> None:
     for item in info.split(b";"):
         key, eq, value = item.partition(b"=")
         pattern = numeric.get(key)
@@ -417,4 +425,4 @@ def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern]) -> No
             if v != b"." and not pattern.fullmatch(v):
                 kind = "an integer" if pattern is _INT else "a number"
                 raise VcfError(f"{where}: INFO/{key.decode('latin-1')} value {v[:20].decode('latin-1')!r} is not "
-                               f"{kind} as its header declares (htslib would silently drop it)")
+                               f"{kind} as its header declares (htslib would silently drop it){at}")

@@ -136,12 +136,14 @@ class Scorer:
         spec = self.model.window_spec
         name = self.res.model_name
         training_set, verdict = self.res.training_record
+        label_mean, label_sd = self.res.label_scale
         lines = [
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
             ("varxpress_model", f"<Name={name},File={Path(self.res.model_path).name},SHA256={self.res.model_sha256},"
                                 f"Build={md.genome_build},Upstream={spec.upstream},Downstream={spec.downstream},"
-                                f"Output={md.output_scale},TrainingSet={training_set},Verdict=\"{verdict}\","
+                                f"Output={md.output_scale},LabelMean={label_mean},LabelSD={label_sd},"
+                                f"TrainingSet={training_set},Verdict=\"{verdict}\","
                                 f"Members={len(self.members)}>"),
             ("varxpress_reference", f"<File={Path(self.res.spec.fasta).name},FaiMD5={self.genome.fingerprint()}>"),
             ("varxpress_tss", f"<File={Path(self.res.tss_path).name},Genes={len(self.res.tss)}>"),
@@ -150,8 +152,7 @@ class Scorer:
             bg = self.res.background
             lines.append(("varxpress_background", f"<File={Path(str(bg.path)).name},N={len(bg)},"
                                                   f"ModelSHA256={bg.model_sha256}>"))
-        if self.res.combination is not None:
-            lines.extend(self.res.combination.header_lines())
+        lines.extend(self.res.member_lines())
         return lines
 
     def member_names(self) -> list[str]:

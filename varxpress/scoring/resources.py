@@ -98,10 +98,40 @@ class Resources:
         they were trained on and their recorded held-out verdict (``evaluate``'s or ``train``'s), each ``.`` where no
         member records one and ``mixed`` where the members differ (an ensemble's members share both when they come
         from one ``train --cv-folds`` or ``hyperopt`` run)."""
-        def common(values: set) -> str:
-            return "." if values == {None} else str(values.pop()) if len(values) == 1 else "mixed"
-        return (common({(m.metadata.training_data or {}).get("sha256") for m in self.members}),
-                common({(m.metadata.metrics or {}).get("verdict") for m in self.members}))
+        return (_common({_training_set(m) for m in self.members}), _common({_verdict(m) for m in self.members}))
+
+    @property
+    def label_scale(self) -> tuple[str, str]:
+        """The members' ``label_mean`` and ``label_sd`` for output headers (their output in log10 units is
+        ``out * label_sd + label_mean``, and ``Log2FC = Delta * label_sd * log2(10)``), formatted as the model
+        records them; ``.`` where no member records one, ``mixed`` where the members differ (then each member's
+        own is on its ``varxpress_member`` line); a combination's delta is in background SDs, so ``(".", ".")``."""
+        if self.combination is not None:
+            return ".", "."
+        return (_common({m.metadata.label_mean for m in self.members}),
+                _common({m.metadata.label_sd for m in self.members}))
+
+    @property
+    def member_names(self) -> list[str]:
+        """Each member's name as outputs show it, in member order: its file's name (its metadata's name when it
+        was not loaded from a file)."""
+        if self.combination is not None:
+            return list(self.combination.names)
+        return [m.path.name if m.path is not None else m.metadata.name for m in self.members]
+
+    def member_lines(self) -> list[tuple[str, str]]:
+        """``##varxpress_member=<...>`` header lines, one per member in member order: a combination's (weights and
+        background SDs), an ensemble's (file, SHA-256, output scale, label mean and SD, training set, verdict);
+        none for a single model, whose ``varxpress_model`` line says all of it."""
+        if self.combination is not None:
+            return self.combination.header_lines()
+        if not self.is_ensemble:
+            return []
+        return [("varxpress_member",
+                 f"<Index={i},Name={name},SHA256={m.sha256},Output={m.metadata.output_scale},"
+                 f"LabelMean={_common({m.metadata.label_mean})},LabelSD={_common({m.metadata.label_sd})},"
+                 f"TrainingSet={_common({_training_set(m)})},Verdict=\"{_common({_verdict(m)})}\">")
+                for i, (name, m) in enumerate(zip(self.member_names, self.members), 1)]
 
     def tss_index(self) -> TSSIndex:
         """An interval index of the genes' model windows on this genome."""
@@ -115,6 +145,19 @@ class Resources:
                                      threads=threads)
         return Predictor(self.members, self.genome, self.features, self.background, fast=fast,
                          batch_size=batch_size, threads=threads)
+
+
+def _common(values: set) -> str:
+    """The one value of ``values`` as text, ``.`` for none recorded, ``mixed`` for several."""
+    return "." if values == {None} else str(next(iter(values))) if len(values) == 1 else "mixed"
+
+
+def _training_set(member: Any) -> str | None:
+    return (member.metadata.training_data or {}).get("sha256")
+
+
+def _verdict(member: Any) -> str | None:
+    return (member.metadata.metrics or {}).get("verdict")
 
 
 def read_model_features(path: str, model: Any) -> dict[str, np.ndarray]:
