@@ -217,11 +217,34 @@ def build_help(command: str) -> str:
 
 
 def test_failed_trials_do_not_stop_the_search(tiny_set: Path, tmp_path: Path) -> None:
+    space = {**TINY_SPACE, "n_conv": 1, "dense_dropout": ["uniform", 1.0, 1.5]}  # a dropout the network refuses
+    result = tuning.search(tiny_set, tmp_path, space, algo="random", max_evals=2, trial_epochs=1, final=False)
+    assert [t["result"]["status"] for t in result.trials.trials] == ["fail", "fail"]
+    assert "dropout" in result.trials.trials[0]["result"]["error"]
+    assert result.best is None
+
+
+def test_pools_larger_than_what_is_left_are_capped_and_recorded() -> None:
+    """The Xpresso space draws up to 30 per layer for up to 4 layers: on a 1.5 kb window 30 x 30 leaves one
+    position, so a third and fourth pool of 30 are capped at it; a window that holds every pool is unchanged."""
+    flat = {"upstream": 1000.0, "downstream": 500.0, "n_conv": 4, "n_dense": 1, "dense1_units": 8}
+    for i in range(1, 5):
+        flat.update({f"conv{i}_filters": 8, f"conv{i}_kernel": 5.0, f"conv{i}_pool": 30.0})
+    hp = tuning.flat_to_hparams(flat)
+    assert [layer["pool"] for layer in hp["conv"]] == [30, 30, 1, 1]  # 1500 -> 50 -> 1 -> 1 -> 1
+    from varxpress.models.hparams import flattened_length
+    assert flattened_length(hp) == 8
+    hp = tuning.flat_to_hparams({**flat, "upstream": 7000.0, "downstream": 3500.0, "n_conv": 2})
+    assert [layer["pool"] for layer in hp["conv"]] == [30, 30]  # 10,500 -> 350 -> 11
+
+
+def test_a_short_window_search_trains_its_capped_pools(tiny_set: Path, tmp_path: Path) -> None:
     space = {**TINY_SPACE, "upstream": 40, "downstream": 10, "n_conv": 2, "conv_pool": ["choice", 10, 20]}
     result = tuning.search(tiny_set, tmp_path, space, algo="random", max_evals=2, trial_epochs=1, final=False)
-    assert [t["result"]["status"] for t in result.trials.trials] == ["fail", "fail"]  # 50 bp, pooled 100x+
-    assert "does not survive the pooling" in result.trials.trials[0]["result"]["error"]
-    assert result.best is None
+    assert [t["result"]["status"] for t in result.trials.trials] == ["ok", "ok"]  # 50 bp, pooled 100x+ as drawn
+    for trial in result.trials.trials:
+        first, second = (layer["pool"] for layer in trial["result"]["hparams"]["conv"])
+        assert first in (10, 20) and second == 50 // first  # what was trained, as recorded
 
 
 def test_hyperopt_cli(tiny_set: Path, tmp_path: Path) -> None:

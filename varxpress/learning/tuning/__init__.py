@@ -21,8 +21,10 @@ Search space
 
 Objective
     Each trial trains for ``--trial-epochs`` epochs (early stopping on validation loss inside that budget) and
-    reports the best validation MSE (on standardised labels) as its loss. Hyperparameters the network refuses
-    (e.g. pooling that leaves no positions) make a failed trial (``status: fail``), not a crashed search.
+    reports the best validation MSE (on standardised labels) as its loss. A drawn pool larger than the positions
+    its conv layer receives (several large pools on a short window) is capped at them, and the trial records the
+    pool it trained with. Other hyperparameters the network refuses (e.g. a dropout of 1 or more) make a failed
+    trial (``status: fail``), not a crashed search.
 
 Persistence and resume
     After every finished trial the finished trials are written atomically (temporary file + rename) to

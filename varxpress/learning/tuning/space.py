@@ -5,6 +5,7 @@ turned back into nested hyperparameters (the syntax is in the package docstring,
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 from pathlib import Path
@@ -17,6 +18,8 @@ from hyperopt.pyll import scope
 from varxpress.errors import DatasetError, ModelError
 from varxpress.learning.prepared import PreparedSet
 from varxpress.models.hparams import MAX_CONV, MAX_DENSE
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_SPACE", "read_space", "clip_space", "build_space", "flat_to_hparams"]
 
@@ -179,4 +182,25 @@ def flat_to_hparams(flat: dict[str, Any]) -> dict[str, Any]:
             layers.append(layer)
         if any(layers):
             hp[kind] = layers
+    _fit_pools(hp)
     return hp
+
+
+def _fit_pools(hp: dict[str, Any]) -> None:
+    """Cap each conv layer's drawn pool at the positions that layer receives, in place.
+
+    A space's pools are drawn independently (the Xpresso space: up to 30 for each of up to 4 layers), so on a short
+    window a draw may pool more positions than are left, which the network refuses. Such a layer pools all that is
+    left instead (one position, as a global max pool would), and the trial records the pool it trained with. A draw
+    that does not say its window is left as it is.
+    """
+    if "upstream" not in hp or "downstream" not in hp:
+        return
+    length = int(hp["upstream"]) + int(hp["downstream"])
+    for i, layer in enumerate(hp.get("conv", []), 1):
+        pool = layer.get("pool", 1)
+        if isinstance(pool, int) and pool > length >= 1:
+            log.info("conv layer %d: pool %d capped at the %d positions it receives", i, pool, length)
+            layer["pool"] = pool = length
+        if isinstance(pool, int) and pool >= 1:
+            length //= pool
