@@ -64,6 +64,16 @@ def test_matching_contig_lengths_say_nothing(reference, toy_model, tmp_path, cap
     assert status == 0 and not [w for w in warned if "differ" in w or "genome build" in w]
 
 
+def test_a_plain_vcf_without_contig_lines_runs_without_htslib_noise(reference, toy_model, tmp_path, caplog, capfd):
+    """Without ##contig lines cyvcf2 would look for an index to list the contigs, and htslib would print
+    "[E::idx_find_and_load] Could not retrieve index file" for a run that succeeds."""
+    bases = genome_bases(reference)
+    status, _, stats = run(reference, toy_model, tmp_path, HEADER.format(contigs="") + records(bases, [50], False),
+                           caplog)
+    assert status == 0 and stats["records_out"] == 1
+    assert "[E::" not in capfd.readouterr().err
+
+
 def test_many_ref_mismatches_are_counted_beyond_the_shown_ones_and_point_to_the_build(reference, toy_model, tmp_path,
                                                                                         caplog):
     bases = genome_bases(reference)
