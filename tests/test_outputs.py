@@ -21,7 +21,7 @@ import pytest
 from varxpress.io import outputs
 from varxpress.errors import OutputError, UsageError
 from varxpress.io.distinct import check_distinct
-from varxpress.io.outputs import atomic_path, in_place, open_output, pipe_reader_gone, sweep_partials
+from varxpress.io.outputs import atomic_folder, atomic_path, in_place, open_output, pipe_reader_gone, sweep_partials
 from varxpress.models.registry import data_path
 
 
@@ -78,6 +78,18 @@ def test_dangling_symlink_creates_its_target(tmp_path):
     with open_output(link) as fh:
         fh.write("x\n")
     assert link.is_symlink() and (tmp_path / "new.tsv").read_text() == "x\n"
+
+
+@pytest.mark.parametrize("folder_output", [False, True])
+def test_a_dangling_symlink_into_a_missing_folder_names_that_folder(tmp_path, folder_output):
+    link = tmp_path / "link.tsv"
+    link.symlink_to(tmp_path / "gone" / "new.tsv")
+    with pytest.raises(OutputError) as err:
+        with (atomic_folder(link) if folder_output else open_output(link)):
+            pass
+    assert str(err.value) == (f"cannot write {link}: it is a symbolic link to {tmp_path / 'gone' / 'new.tsv'}, "
+                              f"whose folder {tmp_path / 'gone'} does not exist")
+    assert link.is_symlink() and sorted(os.listdir(tmp_path)) == ["link.tsv"]
 
 
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])

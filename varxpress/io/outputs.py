@@ -178,7 +178,7 @@ def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = (), str
     dest = Path(os.path.realpath(text))  # through symbolic links: their target is replaced, the link stays
     folder = dest.parent
     if not folder.is_dir():
-        raise OutputError(f"cannot write {text}: folder {Path(text).parent} does not exist")
+        raise OutputError(_missing_folder(text, dest))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}-{_host_tag()}.",
                                    suffix=".partial" + "".join(dest.suffixes[-2:]), dir=folder)
@@ -209,6 +209,14 @@ def atomic_path(path: str | os.PathLike, extra_suffixes: Iterable[str] = (), str
     sweep_partials(dest)
 
 
+def _missing_folder(text: str, dest: Path) -> str:
+    """The message for an output whose folder is missing; through a symbolic link, the link's target's folder."""
+    if os.path.islink(text):
+        return (f"cannot write {text}: it is a symbolic link to {os.readlink(text)}, whose folder {dest.parent} "
+                f"does not exist")
+    return f"cannot write {text}: folder {Path(text).parent} does not exist"
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """A folder of outputs (``explain``'s pages and their index) that appears complete or not at all.
@@ -226,7 +234,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     if dest.exists() and not dest.is_dir():
         raise OutputError(f"cannot write the folder {text}: it exists and is not a folder")
     if not dest.parent.is_dir():
-        raise OutputError(f"cannot write {text}: folder {Path(text).parent} does not exist")
+        raise OutputError(_missing_folder(text, dest))
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}-{_host_tag()}.", suffix=".partial",
                                     dir=dest.parent))
