@@ -398,5 +398,4 @@ def _save_model(result: FitResult, pset: PreparedSet, hp: dict, metrics: dict, o
     )
     model = ExpressionModel(result.keras_model, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    log.info("saved model %s", out)
+    model.save(out)  # which logs where it saved the model
