@@ -178,6 +178,17 @@ def test_gtf_errors(tmp_path):
         read_tss(write(tmp_path / "e.gtf", gtf_line("chr1", "gene", 1, 5, "+", 'gene_id "G";')))
 
 
+def test_a_flat_gff3_says_what_it_lacks_and_what_to_write_instead(tmp_path):
+    """TIF-seq's transcripts (one record each, an ID and no Parent): no gene can be told from them."""
+    path = tmp_path / "tifseq.gff3"
+    path.write_text("##gff-version 3\n"
+                    "chrI\tSGD\tprimary_transcript\t142153\t143381\t.\t+\t.\typd=4653;ID=YAL003W_id526\n"
+                    "chrI\tSGD\tprimary_transcript\t137649\t142140\t.\t-\t.\typd=1;ID=YAL004W_id001\n")
+    with pytest.raises(AnnotationError, match=r"tifseq\.gff3: no feature has a Parent: this flat GFF3 \(2 records "
+                                              r"with an ID only, e\.g\. YAL003W_id526\).*one TSS per gene as BED"):
+        read_tss(path)
+
+
 def test_gff3_ensembl_and_gencode(tmp_path):
     def line(chrom, ftype, start, end, strand, attrs):
         return f"{chrom}\tensembl\t{ftype}\t{start}\t{end}\t.\t{strand}\t.\t{attrs}\n"

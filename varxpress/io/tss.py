@@ -311,6 +311,12 @@ def _read_gff3(path: Path) -> list[_Transcript]:
         tx = _Transcript(tx_id, "", attrs.get("gene_name", ""), chrom, start, end, strand, frozenset(tags), biotype,
                          lineno)
         candidates.append((parents, tx))
+    if not candidates and genes:
+        raise AnnotationError(
+            f"{path}: no feature has a Parent: this flat GFF3 ({len(genes)} records with an ID only, e.g. "
+            f"{next(iter(genes))}) does not say which gene each transcript belongs to. Write one TSS per gene as "
+            "BED instead (chrom, TSS - 1, TSS, gene id, score, strand; a GFF3 record's TSS is its start on + and "
+            "its end on -), with the gene ids your labels and outputs should use")
     out = []
     for parents, tx in candidates:
         for parent in parents:
