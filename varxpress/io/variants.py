@@ -380,20 +380,21 @@ def _scan_records(path: str, lines: list[bytes], before: int, columns: int, nume
         if line.startswith(b"#"):
             raise VcfError(f"{where}: a '#' line after the #CHROM header line; header lines must come first")
         fields = line.split(b"\t")
-        at = _record_at(fields)
         if len(fields) != columns:
             hint = " (columns separated by spaces, not tabs?)" if len(fields) < 8 and b" " in line else ""
             raise VcfError(f"{where}: {len(fields)} tab-separated columns, the #CHROM header line has "
-                           f"{columns}{hint}{at}")
+                           f"{columns}{hint}{_record_at(fields)}")
         if b"" in fields:
             col = fields.index(b"")
-            raise VcfError(f"{where}: column {col + 1} is empty (write '.' for a missing value){at}")
+            raise VcfError(f"{where}: column {col + 1} is empty (write '.' for a missing value){_record_at(fields)}")
         if not fields[1].isdigit():
-            raise VcfError(f"{where}: POS {fields[1][:20].decode('latin-1')!r} is not a non-negative integer{at}")
+            raise VcfError(f"{where}: POS {fields[1][:20].decode('latin-1')!r} is not a non-negative integer"
+                           f"{_record_at(fields)}")
         if fields[5] != b"." and not _FLOAT.fullmatch(fields[5]):
-            raise VcfError(f"{where}: QUAL {fields[5][:20].decode('latin-1')!r} is not a number or '.'{at}")
+            raise VcfError(f"{where}: QUAL {fields[5][:20].decode('latin-1')!r} is not a number or '.'"
+                           f"{_record_at(fields)}")
         if numeric and fields[7] != b".":
-            _check_info(where, fields[7], numeric, at)
+            _check_info(where, fields[7], numeric, fields)
         if fields[0] not in declared[b"contig"]:
             used[b"contig"].add(fields[0])
         if fields[6] != b"." and fields[6] not in declared[b"FILTER"]:
@@ -415,7 +416,7 @@ def _record_at(fields: list[bytes]) -> str:
     return f" (record {fields[0][:40].decode('latin-1')}:{fields[1][:40].decode('latin-1')})"
 
 
-def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern], at: str) -> None:
+def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern], fields: list[bytes]) -> None:
     for item in info.split(b";"):
         key, eq, value = item.partition(b"=")
         pattern = numeric.get(key)
@@ -425,4 +426,4 @@ def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern], at: s
             if v != b"." and not pattern.fullmatch(v):
                 kind = "an integer" if pattern is _INT else "a number"
                 raise VcfError(f"{where}: INFO/{key.decode('latin-1')} value {v[:20].decode('latin-1')!r} is not "
-                               f"{kind} as its header declares (htslib would silently drop it){at}")
+                               f"{kind} as its header declares (htslib would silently drop it){_record_at(fields)}")
