@@ -145,6 +145,26 @@ def test_vcf_contigs_follow_the_index_and_include_contigs_missing_from_the_heade
     assert sharding.count_records(tmp_path / "x.vcf.gz") == 20
 
 
+@needs_tools
+def test_a_bcf_whose_records_are_not_in_header_order_is_planned_in_file_order(tmp_path):
+    """A BCF's .csi lists contigs in header order; the shards must follow the file, or the gathered output would
+    reorder the input's records."""
+    lines = (EXAMPLE / "demo.vcf").read_text().splitlines(keepends=True)
+    header = [x for x in lines if x.startswith("#")]
+    records = [x for x in lines if not x.startswith("#")]
+    moved = [x for x in records if x.startswith("chr11\t")]
+    assert moved and records[0].split("\t")[0] != "chr11"
+    (tmp_path / "x.vcf").write_text("".join(header + moved + [x for x in records if x not in moved]))
+    subprocess.run(["bcftools", "view", "-Ob", "-o", str(tmp_path / "x.bcf"), str(tmp_path / "x.vcf")], check=True)
+    subprocess.run(["bcftools", "index", str(tmp_path / "x.bcf")], check=True)
+    in_file = list(dict.fromkeys(x.split("\t")[0] for x in moved + [x for x in records if x not in moved]))
+    assert sharding.vcf_contigs(tmp_path / "x.bcf") == in_file and in_file[0] == "chr11"
+    shards = sharding.make_plan(str(tmp_path / "x.bcf"), str(EXAMPLE / "hg38_promoters.fa.gz"),
+                                tss=str(EXAMPLE / "tss.bed"), tss_offset=10000, shard_size=int(SHARD_SIZE))
+    planned = list(dict.fromkeys(chrom for shard in shards for chrom, _, _ in shard.regions))
+    assert planned == in_file
+
+
 # -- gather and report --------------------------------------------------------------------------------------------
 
 

@@ -4,10 +4,9 @@ A *shard* is an ordered list of regions of the input VCF; ``varxpress score --re
 whose POS lies in them. The planner guarantees that the shards, taken in order, hold **every record of the input
 exactly once and in input order**, so concatenating the scored shards gives the same file as one unsharded run:
 
-* every contig that has records (as listed by the VCF's index, in index order: file order for a ``.tbi``, header
-  order for a BCF's ``.csi``) is covered from position 0 to its end (``CONTIG_END``), whether or not it is in the
-  FASTA or holds a promoter window (records there are written unscored: as read outside every window, or with
-  ``VXP_SKIP=unknown_contig``; docs/output.md);
+* every contig that has records (as listed by the VCF's index, in the order the file holds them) is covered from
+  position 0 to its end (``CONTIG_END``), whether or not it is in the FASTA or holds a promoter window (records
+  there are written unscored: as read outside every window, or with ``VXP_SKIP=unknown_contig``; docs/output.md);
 * a contig is only cut at the start of a promoter window, where the bases of (merged) windows in the current shard
   would pass ``shard_size``; stretches without a window cost nothing and ride along with the shard before them (or
   the first shard), so a window-less contig (or one absent from the FASTA) never gets a shard of its own.
@@ -190,7 +189,8 @@ def find_index(vcf: str | os.PathLike) -> str | None:
 
 
 def vcf_contigs(vcf: str | os.PathLike) -> list[str]:
-    """Contigs of an indexed VCF.gz/BCF that hold records, in index order (file order for ``.tbi``).
+    """Contigs of an indexed VCF.gz/BCF that hold records, in the order the file holds them (a BCF's ``.csi``
+    lists them in header order, which need not be the file's).
 
     Contigs absent from the header are listed too where the index names them (tabix-indexed VCF.gz).
     """
@@ -203,8 +203,11 @@ def vcf_contigs(vcf: str | os.PathLike) -> list[str]:
         with pysam.VariantFile(str(vcf)) as fh:
             if fh.index is None:
                 raise VcfError(f"{vcf}: cannot read its index")
-            names = list(fh.index.keys())
-            return [c for c in names if next(fh.fetch(c), None) is not None]
+            first: dict[str, int] = {}  # contig -> file offset just past its first record
+            for name in fh.index.keys():
+                if next(fh.fetch(name), None) is not None:
+                    first[name] = fh.tell()
+            return sorted(first, key=first.__getitem__)  # a sorted file holds each contig in one run of records
     except (OSError, ValueError) as exc:
         raise VcfError(f"{vcf}: not a readable indexed VCF/BCF ({exc})") from exc
 
