@@ -203,8 +203,10 @@ def test_held_out_refuses_training_contigs_and_says_what_it_could_not_check(tmp_
                           "valid_chroms": ["chrXII"]})
     # held out: the model's own set; a set whose test genes lie on IV and XII only (other spelling)
     assert held_out(chrom_model, _Set(own, ["I", "I", "IV"], [0, 0, 2]), "test").status == "verified"
-    good = held_out(chrom_model, _Set(other, ["I", "IV", "XII", "iv"], [0, 2, 2, 1]), "test")
+    good = held_out(chrom_model, _Set(other, ["I", "IV", "XII", "iv", "ChrXVI"], [0, 2, 2, 1, 2]), "test")
     assert good.status == "verified" and "chrIV, chrXII, chrXVI" in good.reason
+    mito = _Model({"sha256": sha256_file(own), "split_method": "chrom", "test_chroms": ["chrM"]})
+    assert held_out(mito, _Set(other, ["MT", "ChrM"], [2, 2]), "test").status == "verified"  # one key genome-wide
     # a randomly split set of the same genome: test genes on contigs the model trained on
     with pytest.raises(DatasetError, match="2 of the 3 genes of the 'test' split of .* lie on contigs the model "
                                            "trained on .I, V; it held out only chrIV, chrXII, chrXVI."):

@@ -274,6 +274,9 @@ def test_canonical_contig():
     assert canonical_contig("chr1") == canonical_contig("1") == "1"
     assert canonical_contig("chrM") == canonical_contig("MT") == "MT"
     assert canonical_contig("chr") == "chr"
+    assert canonical_contig("ChrIV") == canonical_contig("IV") == "IV"  # a prefix in any case (plant, yeast sets)
+    assert canonical_contig("ChrM") == canonical_contig("M") == canonical_contig("chrMT") == "MT"
+    assert canonical_contig("chrUn_gl000220") == "Un_gl000220" and canonical_contig("chrx") == "x"  # case kept
 
 
 @given(

@@ -20,6 +20,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from varxpress.errors import DatasetError
+from varxpress.sequence.gene_index import canonical_contig
 
 __all__ = ["HeldOut", "HELD_OUT_SPLITS", "held_out"]
 
@@ -40,9 +41,9 @@ class HeldOut:
 
 
 def _contig(name: str) -> str:
-    """A contig name compared across sets: case and a ``chr`` prefix ignored (``chrIV`` = ``IV``, ``chr4`` = ``4``)."""
-    name = str(name).lower()
-    return name[3:] if name.startswith("chr") else name
+    """A contig name compared across sets: the genome-wide key (:func:`canonical_contig`: ``chr`` prefix, ``M`` =
+    ``MT``), case ignored too, since sets of one genome from different sources spell it differently (``ChrIV``)."""
+    return canonical_contig(str(name)).lower()
 
 
 def held_out(model, pset, split: str) -> HeldOut:

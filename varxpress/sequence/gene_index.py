@@ -26,10 +26,11 @@ __all__ = ["TSSIndex", "canonical_contig"]
 
 
 def canonical_contig(chrom: str) -> str:
-    """Spelling-independent contig key: ``chr`` prefix dropped, ``M``/``chrM`` -> ``MT`` (``chr1``, ``1`` -> ``1``)."""
-    if chrom in ("chrM", "M", "chrMT"):
-        return "MT"
-    return chrom[3:] if chrom.startswith("chr") and len(chrom) > 3 else chrom
+    """Spelling-independent contig key: a ``chr`` prefix dropped in any case, ``M`` -> ``MT`` (``chr1``, ``1`` ->
+    ``1``; ``chrM``, ``ChrMT`` -> ``MT``; ``ChrIV`` -> ``IV``). The rest keeps its case."""
+    if len(chrom) > 3 and chrom[:3].lower() == "chr":
+        chrom = chrom[3:]
+    return "MT" if chrom == "M" else chrom
 
 
 class TSSIndex:
