@@ -60,7 +60,7 @@ $PY recipes/mpra/window_stability.py "$OUT/human-mpra-wtc11.vxm.h5" --out "$OUT/
 # bootstrap intervals, the results file and the plot; then the models that beat the default baselines (their
 # eval-kmax6 verdict) with their window rule as $OUT/human_mpra_*.vxm.h5. None does as recorded (WTC11 is within
 # noise of the 1-6-mer ridge, HepG2 loses: docs/model-quality.md), so ship.py names both as not shipped.
-$PY recipes/mpra/summarise.py "$OUT" --results benchmarks/results/mpra.json --plot docs/images/mpra_pred_vs_obs.png
+$PY recipes/mpra/summarise.py "$OUT" --results benchmarks/results/mpra.json --plot docs/figures/mpra_pred_vs_obs.png
 $PY recipes/mpra/ship.py "$OUT"
 # for a shipped model, its percentile background (every SNV of the example genes whose 200-bp window is real
 # sequence; a small stand-in: build a genome-wide one on a full hg38), then, once it is in varxpress/data (and its

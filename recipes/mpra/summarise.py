@@ -1,6 +1,6 @@
 """Summarise a run of recipes/mpra/run.sh: held-out metrics with bootstrap intervals, a results file and a plot.
 
-Usage: python recipes/mpra/summarise.py OUT_DIR --results benchmarks/results/mpra.json --plot docs/images/x.png
+Usage: python recipes/mpra/summarise.py OUT_DIR --results benchmarks/results/mpra.json --plot docs/figures/x.png
 
 Intervals: 2,000 bootstrap resamples (seed 0) of the test split, drawn by *leak group* (an element with its other
 orientation, identical or reverse-complementary sequences: the prepared set's ``group`` column), because the two
