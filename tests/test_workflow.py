@@ -333,6 +333,22 @@ def test_workflow_output_equals_one_unsharded_run(reference, tmp_path):
     assert sum(s["records_in"] for s in report["shards"]) == 19
 
 
+@pytest.mark.slow
+@needs_snakemake
+def test_workflow_takes_a_bundled_model_by_name(reference, tmp_path):
+    """--model NAME is passed to every shard as a name: it is not an input file of the workflow's rules (Snakemake
+    stopped with MissingInputException on the name)."""
+    vcf, _ = reference
+    unsharded = tmp_path / "one.vcf.gz"
+    assert main(["score", str(vcf), *SCORE_ARGS, "--model", "human-mouse", "--out", str(unsharded), "--quiet"]) == 0
+    out = tmp_path / "res" / "cohort.vcf.gz"
+    assert main(["workflow", str(vcf), *SCORE_ARGS, "--model", "human-mouse", "--out", str(out), "--shard-size",
+                 SHARD_SIZE, "--cores", "2", "--threads-per-shard", "1", "--quiet"]) == 0
+    header, records = _split(out)
+    assert (header, records) == _split(unsharded) and len(records) == 19
+    assert any(line.startswith("##varxpress_model=<Name=human-mouse,") for line in header)
+
+
 def _score_jobs(log: str) -> tuple[dict[str, str], set[str]]:
     """Snakemake's log -> (jobid -> shard of each `score` job started, shards whose job finished)."""
     started, current, rule = {}, None, None
