@@ -223,6 +223,46 @@ def test_header_names_model_reference_and_fields(inputs, toy_model, tmp_path):
         assert f"##INFO=<ID={field}," in header
 
 
+@pytest.mark.parametrize("suffix", [".vcf", ".vcf.gz", ".bcf"])
+def test_rescoring_replaces_the_earlier_runs_provenance_lines(inputs, toy_model, tmp_path, suffix, caplog):
+    """An output scored again (with another model) names only the model that made its scores: the earlier run's
+    ##varxpress_* lines go, as its VXP declarations and values do (a reader taking the first varxpress_model line
+    would otherwise recompute Log2FC with the wrong model's label scale)."""
+    from tests.toy import toy_model_file
+
+    (tmp_path / "m2").mkdir()
+    second = toy_model_file(tmp_path / "m2", UP, DOWN, seed=1)
+    assert run_score(inputs, toy_model, tmp_path / f"first{suffix}") == 0
+    assert run_score(inputs, second, tmp_path / "expected.vcf") == 0
+    again = dict(inputs, vcf=tmp_path / f"first{suffix}")
+    assert run_score(again, second, tmp_path / "again.vcf") == 0
+    assert "scored by varxpress before" in caplog.text
+
+    def split(path):
+        lines = path.read_text().splitlines()
+        return ({x for x in lines if x.startswith("##") and not x.startswith("##varxpress_command")},
+                [x for x in lines if not x.startswith("##")])
+
+    header, body = split(tmp_path / "again.vcf")
+    assert (header, body) == split(tmp_path / "expected.vcf")
+    models = [x for x in header if x.startswith("##varxpress_model=")]
+    assert len(models) == 1 and f"SHA256={ExpressionModel.load(second).sha256}," in models[0]
+
+
+def test_earlier_provenance_lines_go_from_a_file_written_as_read(inputs, toy_model, tmp_path):
+    """Without VXP declarations the records outside every window are written as read (the text path): its header
+    is text of its own, and an earlier run's lines go from it too."""
+    assert run_score(inputs, toy_model, tmp_path / "plain.vcf") == 0
+    text = inputs["vcf"].read_text().replace("#CHROM", "##varxpress_model=<Name=old,Members=2>\n"
+                                                       "##varxpress_member=<Index=1,Name=a>\n#CHROM")
+    (tmp_path / "old.vcf").write_text(text)
+    assert run_score(dict(inputs, vcf=tmp_path / "old.vcf"), toy_model, tmp_path / "again.vcf") == 0
+    def drop(path):
+        return [x for x in path.read_text().splitlines() if not x.startswith("##varxpress_command")]
+
+    assert drop(tmp_path / "again.vcf") == drop(tmp_path / "plain.vcf")
+
+
 def test_ref_mismatch_error_names_file_line_and_variant(inputs, toy_model, tmp_path, caplog):
     out = tmp_path / "out.vcf"
     assert run_score(inputs, toy_model, out, "--on-ref-mismatch", "error") == 1

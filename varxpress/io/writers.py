@@ -27,6 +27,8 @@ import shutil
 import subprocess
 from typing import IO, Iterable, Sequence
 
+import cyvcf2
+
 from varxpress.errors import OutputError, ReaderGone, UsageError
 from varxpress.io.inputs import open_bytes
 from varxpress.io.outputs import PipedOutput, atomic_path, gzip_output
@@ -171,6 +173,47 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: b
     return collisions
 
 
+PROVENANCE = "##varxpress_"  #: the prefix of the provenance lines :func:`add_header` writes
+
+
+def earlier_provenance(vcf) -> bool:
+    """Whether the input carries provenance lines of an earlier varxpress run (it was scored before); says so.
+
+    Call before :func:`add_header`: this run's lines replace them (:func:`fresh_header`), so the output names only
+    the model and reference that produced its scores."""
+    earlier = f"\n{PROVENANCE}" in "\n" + vcf.raw_header
+    if earlier:
+        log.warning("the input was scored by varxpress before: its ##varxpress_* header lines (model, reference, "
+                    "TSS set, ...) are replaced by this run's")
+    return earlier
+
+
+def fresh_header(raw_header: str, provenance: Iterable[tuple[str, str]]) -> str:
+    """Header text for the output: ``raw_header`` without any ``##varxpress_*`` line, then this run's provenance
+    lines, then the ``#CHROM`` line. htslib keeps the lines its header was read with, so the text is made here."""
+    lines = raw_header.rstrip("\n").split("\n")
+    kept = [line for line in lines[:-1] if not line.startswith(PROVENANCE)]
+    return "\n".join(kept + [f"##{key}={value}" for key, value in provenance] + lines[-1:]) + "\n"
+
+
+class Reheadered:
+    """A cyvcf2 writer with a header of its own text (:func:`fresh_header`). The reader's records number their
+    INFO, FORMAT and contig names by the reader's header, so each is written through its text, parsed against the
+    writer's header: slower, and used only where an earlier run's lines must go."""
+
+    def __init__(self, path: str, header_text: str, mode: str) -> None:
+        self._writer = cyvcf2.Writer.from_string(path, header_text, mode=mode)
+
+    def write_header(self) -> None:
+        self._writer.write_header()
+
+    def write_record(self, record) -> None:
+        self._writer.write_record(self._writer.variant_from_string(str(record).rstrip("\n")))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 def annotate(record, n_alts: int, scores: list[GeneScore], skips: dict[int, str],
              clear: Iterable[str] = ()) -> None:
     """Set the varxpress INFO fields of a cyvcf2 record from its scores and per-allele skip reasons.
@@ -213,8 +256,6 @@ def check_written(path: str, records: int, dest: str | None = None) -> None:
     Raises:
         OutputError: the file is unreadable, truncated or holds another number of records; names ``dest``.
     """
-    import cyvcf2
-
     dest = dest or path
     found = -1
     try:

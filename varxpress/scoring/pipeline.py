@@ -33,8 +33,8 @@ from varxpress.io.variants import Allele, SkipReason, check_ref, classify_allele
 from varxpress.io.vcf import (check_region_index, count_header_lines, declare_undeclared, iter_records, locate,
                               open_vcf, read_checked, unparsable)
 from varxpress.io.vcflines import LineWriter, Lines, SampleCheck, line_chunks
-from varxpress.io.writers import (TsvWriter, add_header, annotate, check_compression_level, check_written, index_vcf,
-                                  vcf_write_mode)
+from varxpress.io.writers import (Reheadered, TsvWriter, add_header, annotate, check_compression_level, check_written,
+                                  earlier_provenance, fresh_header, index_vcf, vcf_write_mode)
 from varxpress.scoring.build_check import BuildCheck
 from varxpress.scoring.engine import Pending, Task
 from varxpress.scoring.resources import ResourceSpec, load_resources
@@ -243,8 +243,10 @@ class Scorer:
         if scan is not None:
             declare_undeclared(vcf, scan.undeclared, vcf_path)
         provenance = self.provenance()
+        earlier = earlier_provenance(vcf)
         clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows,
                            members=self.member_names())
+        header_text = fresh_header(vcf.raw_header, provenance) if earlier else vcf.raw_header
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
         # records outside every window are written as read, without htslib parsing them (docs/output.md): a text
@@ -270,11 +272,13 @@ class Scorer:
             if as_lines:
                 writer = LineWriter(tmp, compressed=vcf_write_mode(out) == "wz", name=out, level=cfg.compression_level)
                 stack.callback(writer.abort)  # closed before the temporary file is removed, whatever happens
-                writer.write(vcf.raw_header.encode("utf-8"))  # our provenance lines may name non-ASCII files
+                writer.write(header_text.encode("utf-8"))  # our provenance lines may name non-ASCII files
                 parser = cyvcf2.Writer(os.devnull, vcf, mode="w")  # parses the lines that are classified
                 stack.callback(parser.close)
             else:
-                writer, parser = cyvcf2.Writer(tmp, vcf, mode=vcf_write_mode(out, cfg.compression_level)), None
+                mode = vcf_write_mode(out, cfg.compression_level)
+                writer = Reheadered(tmp, header_text, mode) if earlier else cyvcf2.Writer(tmp, vcf, mode=mode)
+                parser = None
                 writer.write_header()
             tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
             # htslib's writer does not see its failed writes: a pipe it writes (standard output, a FIFO) is asked
