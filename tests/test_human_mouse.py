@@ -114,7 +114,10 @@ def test_ensemble_scores_follow_from_each_member_alone(tmp_path: Path) -> None:
     assert [(m["Index"], m["Name"], m["SHA256"]) for m in members] == \
         [("1", HUMAN.name, ExpressionModel.load(HUMAN).sha256), ("2", MOUSE.name, ExpressionModel.load(MOUSE).sha256)]
     assert [float(m["LabelSD"]) for m in members] == [sd_h, sd_m]
-    assert _header(tmp_path / "ensemble.vcf", "varxpress_model")[0]["LabelSD"] == "mixed"
+    assert [m["Build"] for m in members] == ["hg38", "mm10"]  # the mouse network reads human windows here
+    model_line = _header(tmp_path / "ensemble.vcf", "varxpress_model")[0]
+    assert model_line["LabelSD"] == "mixed" and model_line["Build"] == "mixed"
+    assert _header(tmp_path / "mouse.vcf", "varxpress_model")[0]["Build"] == "mm10"
     assert abs(sd_h - sd_m) > 0.01
     log2_10 = math.log2(10)
     np.testing.assert_allclose(human["log2fc"], dh * sd_h * log2_10, atol=1e-4)

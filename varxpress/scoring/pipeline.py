@@ -141,7 +141,7 @@ class Scorer:
             ("varxpress_version", __version__),
             ("varxpress_command", self.cfg.command_line or "varxpress score"),
             ("varxpress_model", f"<Name={name},File={Path(self.res.model_path).name},SHA256={self.res.model_sha256},"
-                                f"Build={md.genome_build},Upstream={spec.upstream},Downstream={spec.downstream},"
+                                f"Build={self.res.genome_build},Upstream={spec.upstream},Downstream={spec.downstream},"
                                 f"Output={md.output_scale},LabelMean={label_mean},LabelSD={label_sd},"
                                 f"TrainingSet={training_set},Verdict=\"{verdict}\","
                                 f"Members={len(self.members)}>"),

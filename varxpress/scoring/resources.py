@@ -112,6 +112,14 @@ class Resources:
                 _common({m.metadata.label_sd for m in self.members}))
 
     @property
+    def genome_build(self) -> str:
+        """The genome build the members record, for output headers; ``mixed`` where they differ (the bundled
+        human-mouse ensemble: hg38 and mm10, both reading human windows)."""
+        if self.combination is not None:
+            return str(self.combination.metadata.genome_build)
+        return _common({m.metadata.genome_build for m in self.members})
+
+    @property
     def member_names(self) -> list[str]:
         """Each member's name as outputs show it, in member order: its file's name (its metadata's name when it
         was not loaded from a file)."""
@@ -128,7 +136,8 @@ class Resources:
         if not self.is_ensemble:
             return []
         return [("varxpress_member",
-                 f"<Index={i},Name={name},SHA256={m.sha256},Output={m.metadata.output_scale},"
+                 f"<Index={i},Name={name},SHA256={m.sha256},Build={_common({m.metadata.genome_build})},"
+                 f"Output={m.metadata.output_scale},"
                  f"LabelMean={_common({m.metadata.label_mean})},LabelSD={_common({m.metadata.label_sd})},"
                  f"TrainingSet={_common({_training_set(m)})},Verdict=\"{_common({_verdict(m)})}\">")
                 for i, (name, m) in enumerate(zip(self.member_names, self.members), 1)]
