@@ -111,8 +111,9 @@ def test_ensemble_scores_follow_from_each_member_alone(tmp_path: Path) -> None:
     assert float(_header(tmp_path / "mouse.vcf", "varxpress_model")[0]["LabelSD"]) == sd_m
     assert _header(tmp_path / "human.vcf", "varxpress_member") == []  # one model: its model line says it all
     members = _header(tmp_path / "ensemble.vcf", "varxpress_member")
-    assert [(m["Index"], m["Name"], m["SHA256"]) for m in members] == \
-        [("1", HUMAN.name, ExpressionModel.load(HUMAN).sha256), ("2", MOUSE.name, ExpressionModel.load(MOUSE).sha256)]
+    assert [(m["Index"], m["Name"], m["File"], m["SHA256"]) for m in members] == \
+        [("1", "xpresso_human_hg38", HUMAN.name, ExpressionModel.load(HUMAN).sha256),
+         ("2", "xpresso_mouse_mm10", MOUSE.name, ExpressionModel.load(MOUSE).sha256)]
     assert [float(m["LabelSD"]) for m in members] == [sd_h, sd_m]
     assert [m["Build"] for m in members] == ["hg38", "mm10"]  # the mouse network reads human windows here
     model_line = _header(tmp_path / "ensemble.vcf", "varxpress_model")[0]
@@ -124,6 +125,11 @@ def test_ensemble_scores_follow_from_each_member_alone(tmp_path: Path) -> None:
     np.testing.assert_allclose(mouse["log2fc"], dm * sd_m * log2_10, atol=1e-4)
     expected = (dh * sd_h + dm * sd_m) / 2 * log2_10
     np.testing.assert_allclose(ens["log2fc"], expected, atol=1e-4)
+    # and from the ensemble's own output alone: each member's delta (its columns, named on its member line) times
+    # that member's LabelSD
+    own = [ens[f"delta_{m['Name']}"] * float(m["LabelSD"]) for m in members]
+    np.testing.assert_allclose(ens["log2fc"], (own[0] + own[1]) / 2 * log2_10, atol=1e-4)
+    np.testing.assert_allclose(ens["delta_xpresso_human_hg38"], dh, atol=tol)
     assert np.abs(ens["log2fc"] - ens["delta"] * sd_h * log2_10).max() > 1e-3  # not one member's scale for both
     # TERT C228T and C250T create ETS sites and raise TERT expression: both networks, independently, agree
     for rid in ("TERT_C228T", "TERT_C250T"):

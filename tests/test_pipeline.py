@@ -397,13 +397,23 @@ def test_ensemble_reports_mean_sd_and_sign_agreement_of_members(inputs, tmp_path
     argv = ["score", str(inputs["vcf"]), "--fasta", str(inputs["fasta"]), "--tss", str(inputs["tss"]),
             "--ensemble", str(manifest), "--out", str(tmp_path / "ens.vcf"), "--tsv", str(tsv), "--quiet"]
     assert main(argv) == 0
-    rows = tsv_rows(tsv)
+    lines = [line.split("\t") for line in tsv.read_text().splitlines() if not line.startswith("##")]
+    members = ["member_01", "member_02", "member_03"]  # the manifest's file names, as the header lines say
+    assert lines[0] == list(TSV_COLUMNS) + [f"delta_{m}" for m in members]
+    rows = [dict(zip(lines[0], row, strict=True)) for row in lines[1:]]
     d = np.stack(per_member, axis=1)  # (n, k)
+    # each member's own delta is written beside the mean (TSV columns, VXP's MemberDeltas), in manifest order
+    np.testing.assert_allclose([[float(r[f"delta_{m}"]) for m in members] for r in rows], d, atol=2e-5, rtol=1e-4)
+    vcf = cyvcf2.VCF(str(tmp_path / "ens.vcf"))
+    assert f"in the order {'&'.join(members)};" in vcf.get_header_type("VXP")["Description"]
+    written = [[float(x) for x in entry.split("|")[-1].split("&")]
+               for rec in vcf if rec.INFO.get("VXP") for entry in rec.INFO["VXP"].split(",")]
+    np.testing.assert_allclose(written, d, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose([float(r["delta"]) for r in rows], d.mean(axis=1), atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose([float(r["delta_sd"]) for r in rows], d.std(axis=1, ddof=1), atol=2e-5, rtol=1e-4)
     agreement = (np.sign(d) == np.sign(d.mean(axis=1))[:, None]).mean(axis=1)
     np.testing.assert_allclose([float(r["sign_agreement"]) for r in rows], agreement, atol=1e-6)
-    assert "Members=3" in cyvcf2.VCF(str(tmp_path / "ens.vcf")).raw_header
+    assert "Members=3" in vcf.raw_header
 
 
 def test_worker_processes_give_the_same_scores(inputs, toy_model, tmp_path):

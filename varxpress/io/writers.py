@@ -12,9 +12,10 @@ INFO fields added to the VCF (declared in its header; see docs/output.md):
   Float): the largest-effect gene per allele, its delta and the percentile of its |delta| in the background.
 * ``VXP_SKIP`` (Number=., String): why each ALT allele was not scored, ``.`` where it was.
 
-Scored with a combination of models (:mod:`varxpress.models.combination`), ``VXP`` gets one more field at the end,
-``MemberDeltas`` (each member's delta, ``&``-separated in member order, ``.`` where its window does not hold the
-variant), and the TSV one ``delta_<member>`` column per member at the end; other runs' outputs are unchanged.
+Scored with an ensemble or a combination of models (:mod:`varxpress.models.combination`), ``VXP`` gets one more
+field at the end, ``MemberDeltas`` (each member's delta, ``&``-separated in member order, ``.`` where a combination
+member's window does not hold the variant), and the TSV one ``delta_<member>`` column per member at the end; a
+single model's outputs have neither.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ TSV_COLUMNS = (
 # region. bcftools +split-vep requires a Consequence subfield.
 CONSEQUENCE = "regulatory_region_variant"
 INFO_IDS = ("VXP", "VXP_MAX_DELTA", "VXP_MAX_GENE", "VXP_MAX_PCT", "VXP_SKIP")
-MEMBER_FIELD = "MemberDeltas"  #: the field VXP gets at its end when a combination of models is scored
+MEMBER_FIELD = "MemberDeltas"  #: the field VXP gets at its end when an ensemble or a combination is scored
 
 
 def _fmt(x: float | None) -> str:
@@ -82,7 +83,7 @@ class TsvWriter(PipedOutput):
             tmp = self._stack.enter_context(atomic_path(path, stream=True))
             gz = path.lower().endswith(".gz")
             self._fh = self._stack.enter_context(gzip_output(tmp) if gz else open(tmp, "w"))
-        columns = TSV_COLUMNS + tuple(f"delta_{m}" for m in members)  # a combination's members, in order
+        columns = TSV_COLUMNS + tuple(f"delta_{m}" for m in members)  # an ensemble's or combination's members
         self._write("".join(f"## {line}\n" for line in header_lines) + "\t".join(columns) + "\n")
 
     def _write(self, text: str) -> None:
@@ -127,8 +128,8 @@ UNMARKED_NOTE = ("; a record with neither VXP nor VXP_SKIP lies outside every ge
 def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False,
                members: Sequence[str] = ()) -> list[str]:
     """Declare the varxpress INFO fields and provenance lines (``unmarked_outside``: records outside every window
-    carry no ``VXP_SKIP``, and its Description says so; ``members``: a combination's member names, in order, and
-    ``VXP`` then ends with ``MemberDeltas``).
+    carry no ``VXP_SKIP``, and its Description says so; ``members``: an ensemble's or combination's member names,
+    in order, and ``VXP`` then ends with ``MemberDeltas``).
 
     Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
     :func:`annotate` so the records' own values of those fields are removed too.
@@ -143,7 +144,7 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: b
         vcf.remove_header(info_id)
         collisions.append(info_id)
     fields = VXP_FIELDS + ((MEMBER_FIELD,) if members else ())
-    where = (f" ({MEMBER_FIELD}: Delta of each combined model, & between them, in the order {'&'.join(members)}; "
+    where = (f" ({MEMBER_FIELD}: Delta of each member model, & between them, in the order {'&'.join(members)}; "
              f". where its window does not hold the variant)") if members else ""
     vcf.add_info_to_header({
         "ID": "VXP", "Number": ".", "Type": "String",

@@ -355,6 +355,7 @@ class Predictor:
                 log2fc=fc[i], percentile=p,
                 flags=quality_flags(off, first.n_fraction, p, self._bg_max_n) + allele_flags(self.genome, allele, tss),
                 n_fraction=first.n_fraction, delta_sd=sd[i], sign_agreement=agree[i],
+                member_deltas=None if single else tuple(member_deltas[i]),
             )
             out.append(Scored(task, score, tuple(member_deltas[i]), first.fast))
         return out

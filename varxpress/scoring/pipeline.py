@@ -156,8 +156,9 @@ class Scorer:
         return lines
 
     def member_names(self) -> list[str]:
-        """The combination's member names, in order (extra VXP field and TSV columns); [] for a model or ensemble."""
-        return self.res.combination.names if self.res.combination is not None else []
+        """The ensemble's or combination's member names, in order (extra VXP field and TSV columns); [] for a
+        single model."""
+        return self.res.member_names
 
     def _triage(self, chunk: list | Lines) -> tuple[list[int], RefSpans]:
         """:func:`varxpress.scoring.triage.triage` of a chunk with this run's genome, windows and settings."""

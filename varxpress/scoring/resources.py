@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from varxpress.io.genome import Genome, read_contig_map
 from varxpress.io.tss import TSS
 from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
-from varxpress.models.network import ExpressionModel
+from varxpress.models.network import ExpressionModel, model_stem
 from varxpress.models.combination import Combination
 from varxpress.models.registry import (BUNDLED, DEFAULT, load_tss_set, lookup, model_file, named_combination,
                                        named_ensemble)
@@ -121,11 +122,17 @@ class Resources:
 
     @property
     def member_names(self) -> list[str]:
-        """Each member's name as outputs show it, in member order: its file's name (its metadata's name when it
-        was not loaded from a file)."""
+        """Each member's name as outputs show it (``MemberDeltas``, ``delta_NAME`` TSV columns, explain), in
+        member order; [] for a single model. A combination's are its own; an ensemble member's is its file's name
+        without ``.vxm.h5`` (``member_01``, ``xpresso_mouse_mm10``; its metadata's name when not loaded from a file),
+        characters other than letters, digits, ``.``, ``_`` and ``-`` made ``_`` (they become TSV column names and
+        VCF header text)."""
         if self.combination is not None:
             return list(self.combination.names)
-        return [m.path.name if m.path is not None else m.metadata.name for m in self.members]
+        if not self.is_ensemble or len(self.members) < 2:
+            return []
+        names = [model_stem(m.path) if m.path is not None else m.metadata.name for m in self.members]
+        return [re.sub(r"[^A-Za-z0-9._-]", "_", name) for name in names]
 
     def member_lines(self) -> list[tuple[str, str]]:
         """``##varxpress_member=<...>`` header lines, one per member in member order: a combination's (weights and
@@ -136,7 +143,8 @@ class Resources:
         if not self.is_ensemble:
             return []
         return [("varxpress_member",
-                 f"<Index={i},Name={name},SHA256={m.sha256},Build={_common({m.metadata.genome_build})},"
+                 f"<Index={i},Name={name},File={m.path.name if m.path is not None else '.'},SHA256={m.sha256},"
+                 f"Build={_common({m.metadata.genome_build})},"
                  f"Output={m.metadata.output_scale},"
                  f"LabelMean={_common({m.metadata.label_mean})},LabelSD={_common({m.metadata.label_sd})},"
                  f"TrainingSet={_common({_training_set(m)})},Verdict=\"{_common({_verdict(m)})}\">")

@@ -42,7 +42,8 @@ class GeneScore(NamedTuple):
     delta_sd: float | None = None  #: standard deviation of delta across ensemble members; None for one model
     sign_agreement: float | None = None  #: fraction of ensemble (or combination) members agreeing with its sign
     n_fraction: float | None = None  #: fraction of ``N`` in the gene's reference window (Window.n_fraction)
-    member_deltas: tuple[float | None, ...] | None = None  #: a combination's members' deltas (None: not reached)
+    #: each member's delta, an ensemble's or a combination's (None: a combination member that did not reach it)
+    member_deltas: tuple[float | None, ...] | None = None
 
 
 def allele_flags(genome, allele, tss) -> tuple[str, ...]:
