@@ -233,6 +233,27 @@ def test_stale_partials_of_the_same_output_are_swept_by_the_next_run(tmp_path):
     assert set(os.listdir(tmp_path)) == kept | {"out.vcf"}
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="no /proc: a zombie cannot be told apart here")
+def test_a_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    """A writer killed with -9 whose parent has not waited for it yet is a zombie: it exists, but writes nothing
+    more, so its partial file is stale."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        proc.kill()
+        for _ in range(200):  # until the kernel has made it a zombie (not reaped: no wait() yet)
+            with open(f"/proc/{proc.pid}/stat", "rb") as fh:
+                if fh.read().rpartition(b")")[2].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        stale = tmp_path / f".out.vcf.{proc.pid}-{outputs._host_tag()}.abcd1234.partial.vcf"
+        stale.write_text("x")
+        live = tmp_path / f".out.vcf.{os.getpid()}-{outputs._host_tag()}.abcd1234.partial.vcf"
+        live.write_text("x")
+        assert sweep_partials(tmp_path / "out.vcf") == [stale.name]
+    finally:
+        proc.wait()
+
+
 def test_a_failed_run_sweeps_nothing(tmp_path):
     stale = tmp_path / f".out.vcf.{dead_pid()}-{outputs._host_tag()}.abcd1234.partial.vcf"
     stale.write_text("x")

@@ -67,13 +67,20 @@ def partial_pattern(name: str) -> re.Pattern:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: it exists and is not a zombie (a killed writer that its parent has not
+    reaped yet, as happens in a container without an init process, can write nothing more)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rpartition(b")")[2].split()[:1]  # the field after the command's name
+    except OSError:  # no /proc (not Linux), or the process ended meanwhile
+        return True
+    return state not in ([b"Z"], [b"X"])
 
 
 def sweep_partials(dest: str | os.PathLike, now: float | None = None) -> list[str]:
