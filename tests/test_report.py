@@ -197,6 +197,11 @@ def test_page_names_what_scored_and_how_each_number_follows(world, tmp_path):
     named = re.search(r"Member deltas ([^F]+) Flags", text).group(1).split("; ")
     assert [item.split(": ")[0] for item in named] == ["member_01", "member_02"]
     deltas = [float(item.split(": ")[1]) for item in named]
+    if np.sign(deltas[0]) == np.sign(deltas[1]) != 0:  # two members: "both", not "all 2"
+        assert "Both models of the ensemble predict this direction" in text
+    else:
+        assert "The two models of the ensemble predict opposite directions" in text
+    assert "All 2 models" not in text and "of the 2 models" not in text
     expect = np.mean([d * sd * np.log2(10) for d, sd in zip(deltas, (0.5, 2.0))])
     assert shown == pytest.approx(expect, rel=0.02, abs=1e-4)  # both printed to 3 significant digits
     assert f"Reference genome {world['fasta'].name} (FAI MD5 " in text and f"TSS annotation {world['tss'].name}" in text

@@ -98,8 +98,10 @@ def plain_sentence(g: GeneReport, report: VariantReport) -> str:
     en = g.ensemble
     if en:
         if en["all_agree"]:
-            text += (f" All {en['k']} models of the ensemble predict this direction "
-                     f"(their deltas vary by SD {en['sd_delta']:.2g}).")
+            text += (f" {'Both' if en['k'] == 2 else 'All ' + str(en['k'])} models of the ensemble predict this "
+                     f"direction (their deltas vary by SD {en['sd_delta']:.2g}).")
+        elif en["k"] == 2:
+            text += " The two models of the ensemble predict opposite directions: treat the direction as uncertain."
         else:
             text += (f" Only {en['sign_agreement'] * 100:.0f} % of the {en['k']} models of the ensemble predict "
                      f"the same direction as their mean: treat the direction as uncertain.")
