@@ -141,10 +141,17 @@ def locate(path: str, header_lines: int, ordinal: int) -> str:
     return f"{path}: line {header_lines + ordinal + 1}" if header_lines else f"{path}: record {ordinal + 1}"
 
 
-def unparsable(path: str, header_lines: int, ordinal: int, exc: Exception) -> VcfError:
-    """The error for a record htslib refuses (``exc``: cyvcf2's exception); see :func:`locate`."""
-    return VcfError(f"{locate(path, header_lines, ordinal)}: htslib cannot parse this record ({exc}); see the "
-                    f"message above, or check the file with `bcftools view {path}`")
+def unparsable(path: str, header_lines: int, ordinal: int, exc: Exception, line: bytes | None = None) -> VcfError:
+    """The error for a record htslib refuses (``exc``: cyvcf2's exception; ``line``: the record's text, where it
+    was read as text); see :func:`locate`. cyvcf2 echoes the whole line in its message, samples and all: only its
+    CHROM:POS is named."""
+    reason = re.sub(r"^error parsing: .*\((vcf_parse returned -?\d+)\)$", r"\1", str(exc), flags=re.S)
+    at = ""
+    if line is not None and line.count(b"\t") >= 1:
+        chrom, pos = line.split(b"\t", 2)[:2]
+        at = f"{chrom[:40].decode('latin-1')}:{pos[:40].decode('latin-1')}; "
+    return VcfError(f"{locate(path, header_lines, ordinal)}: htslib cannot parse this record ({at}{reason}); see "
+                    f"the message above, or check the file with `bcftools view {path}`")
 
 
 def read_checked(records: Iterator, path: str, header_lines: int) -> Iterator:

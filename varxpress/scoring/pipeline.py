@@ -406,7 +406,7 @@ def _parse(parser, line: bytes, vcf_path: str, header_lines: int, ordinal: int) 
     try:
         return parser.variant_from_string(line.decode("ascii"))
     except Exception as exc:  # noqa: BLE001 - cyvcf2 gives no narrower class
-        raise unparsable(vcf_path, header_lines, ordinal, exc) from exc
+        raise unparsable(vcf_path, header_lines, ordinal, exc, line) from exc
 
 
 def _formatted(rec: cyvcf2.Variant, vcf_path: str, header_lines: int, ordinal: int) -> bytes:
