@@ -267,7 +267,12 @@ def test_index_resolves_through_genome(tmp_path, caplog):
         assert index.overlapping("chr1", 99, 100) == [genes[0]]
         assert index.overlapping("1", 99, 100) == [genes[0]]
         assert index.overlapping("chrM", 20, 21) == [genes[1]]
-    assert "1 of 3 TSSs lie on contigs absent from the genome" in caplog.text
+    assert "1 of 3 TSSs lie on contigs absent from the genome (7); their genes cannot be scored\n" in caplog.text
+    caplog.clear()
+    with Genome(fasta) as g:  # most of a set absent (a yeast set on a human FASTA): the FASTA is put in question
+        TSSIndex(genes[1:] + [TSS(f"D{i}", "D", f"chr{i}", 5, "+") for i in range(10, 14)], 10, 5, genome=g)
+    assert ("5 of 6 TSSs lie on contigs absent from the genome (7, chr10, chr11, ...); their genes cannot be scored; "
+            "that is most of the set: is the FASTA the genome (build)") in caplog.text
 
 
 def test_canonical_contig():

@@ -57,16 +57,21 @@ class TSSIndex:
         self._by_gene: dict[str, TSS] = {}
         grouped: dict[str, list[tuple[int, TSS]]] = {}
         unknown = 0
+        absent: dict[str, None] = {}  # contigs, in order of first use
         for t in tss:
             if t.gene_id in self._by_gene:
                 raise AnnotationError(f"gene {t.gene_id!r} appears twice in the TSS list")
             self._by_gene[t.gene_id] = t
             if genome is not None and genome.resolve(t.chrom) is None:
                 unknown += 1
+                absent[t.chrom] = None
             grouped.setdefault(self._key(t.chrom), []).append((self.window(t)[0], t))
         if unknown:
-            log.warning("%d of %d TSSs lie on contigs absent from the genome; their genes cannot be scored",
-                        unknown, len(tss))
+            names = ", ".join(list(absent)[:3]) + (", ..." if len(absent) > 3 else "")
+            most = ("; that is most of the set: is the FASTA the genome (build) the TSS set and the model were made "
+                    "for?" if 2 * unknown > len(tss) else "")
+            log.warning("%d of %d TSSs lie on contigs absent from the genome (%s); their genes cannot be scored%s",
+                        unknown, len(tss), names, most)
         self._starts: dict[str, list[int]] = {}
         self._tss: dict[str, list[TSS]] = {}
         for key, items in grouped.items():
