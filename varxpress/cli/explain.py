@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flank", type=non_negative_int, default=50,
                    help="local mutagenesis map: +- this many bases (0: none)")
     p.add_argument("--out", "-o", required=True, type=output_path,
-                   help="report.html for one variant; a folder (created) for several: one page each + index.html")
+                   help="a name ending in .html (or -, a FIFO): one page, for one variant; any other name: a "
+                        "folder (created, or added to) with one page per variant and index.html")
 
 
 def run(args: argparse.Namespace) -> int:
