@@ -260,6 +260,9 @@ def test_a_failure_whose_cause_the_logs_name_says_what_to_do_instead_of_run_agai
     (logs / "index_input.log").write_text("[E::hts_idx_push] Chromosome blocks not continuous\n")
     cause = known_cause(logs)
     assert "not sorted" in cause and "bcftools" in cause and "sort" in cause and "index_input.log" in cause
+    # tabix's words for positions out of order, capital U and all
+    (logs / "index_input.log").write_text("[E::hts_idx_push] Unsorted positions on sequence #1: 9 followed by 3\n")
+    assert "not sorted (bcftools: unsorted positions)" in known_cause(logs)
 
 
 def test_snakemake_command_reruns_incomplete_jobs_and_passes_cluster_options(tmp_path):

@@ -294,7 +294,7 @@ def known_cause(logs: Path) -> str | None:
     """The advice for a failure whose cause a job's log names (:data:`KNOWN_CAUSES`), or None."""
     for path in sorted(logs.rglob("*.log")) if logs.is_dir() else []:
         with contextlib.suppress(OSError):
-            text = path.read_text(errors="replace")
+            text = path.read_text(errors="replace").lower()  # tabix says "Unsorted positions", bcftools "unsorted"
             for needle, advice in KNOWN_CAUSES.items():
                 if needle in text:
                     return f"{advice} (from {path.name})"
