@@ -6,6 +6,7 @@ these tests check the destination folder holds exactly what it held before whene
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -145,6 +146,55 @@ def test_ctrl_c_or_sigterm_in_a_subprocess_leaves_no_output(tmp_path, reference,
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == status, err.decode()
     assert message in err.decode() and "Traceback" not in err.decode()
+    assert os.listdir(out.parent) == []
+
+
+def _workers(pid: int) -> list[int]:
+    """Process ids of the spawned multiprocessing workers whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    parent = int(fh.read().rpartition(b")")[2].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if parent == pid and b"spawn_main" in fh.read():
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to see the workers start")
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_group_while_workers_start_ends_the_run(tmp_path, reference, toy_model, many, sig,
+                                                                       status):
+    """Ctrl-C and a scheduler's cancel reach every process of the job. A worker killed while reading its start-up
+    state once left `score` blocked for ever writing that state (only kill -9 ended it), with a traceback from the
+    worker; the signal is sent the moment the first worker process exists. The bundled network, whose start-up
+    state (about 1 MB) is more than a pipe holds, is the one that blocked."""
+    out = tmp_path / "out" / "scored.vcf.gz"
+    out.parent.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "varxpress", "score", str(_big_vcf(tmp_path, many, 5)), "--fasta",
+         str(reference["fasta"]), "--tss", str(reference["tss"]), "--model", "human", "--out", str(out),
+         "--threads", "2", "--chunk-size", "200", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO, preexec_fn=_interruptible,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _workers(proc.pid):  # the first worker is starting
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no worker process ever started"
+            time.sleep(0.002)
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a hung run and its workers
+    assert proc.returncode == status, err.decode()
+    assert "Traceback" not in err.decode() and "no output was left half-written" in err.decode()
     assert os.listdir(out.parent) == []
 
 

@@ -10,10 +10,15 @@ Those names are imported here too, so callers need one module.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pickle
+import signal
+import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -87,10 +92,16 @@ def _exit_with(parent: int, every_s: float = 1.0) -> None:
     os._exit(1)
 
 
-def _worker_init(scorer: LocalScorer, parent: int) -> None:
-    """``parent``: the pool's process id (given, not read here: it may be gone before this runs)."""
+def _worker_init(state: str, parent: int) -> None:
+    """``state``: the file holding the pickled :class:`LocalScorer` (see :class:`ScoringPool`); ``parent``: the
+    pool's process id (given, not read here: it may be gone before this runs)."""
     global _WORKER_SCORER
-    _WORKER_SCORER = scorer
+    # started with the stop signals blocked (_starting_workers): Ctrl-C is the pool owner's to act on (it stops
+    # its workers), and a SIGTERM or SIGHUP that arrived during the start now ends this worker without a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+    with open(state, "rb") as fh:
+        _WORKER_SCORER = pickle.load(fh)
     threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True).start()
     try:  # one BLAS thread per worker process: the processes are the parallelism
         from threadpoolctl import threadpool_limits  # optional: a missing one only costs speed
@@ -98,6 +109,28 @@ def _worker_init(scorer: LocalScorer, parent: int) -> None:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         pass
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _starting_workers() -> Iterator[None]:
+    """Around a submission, which may start workers: the stop signals are held for this process
+    (:func:`held_interrupts`) and blocked in this thread, so a worker spawned meanwhile starts with them blocked,
+    and one sent to the whole process group during its start (a scheduler cancelling the job) waits for
+    :func:`_worker_init` instead of interrupting the worker's imports with a traceback."""
+    with held_interrupts():
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # what arrived reaches the held handlers
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _worker_score(job: GeneJob) -> GeneResult:
@@ -118,16 +151,27 @@ class ScoringPool:
     worker outside the pool's shutdown: the main process exited and removed the pool's semaphores, and the worker,
     still unpickling its start-up state, printed a ``FileNotFoundError`` traceback after ``score`` had reported a
     clean end.
+
+    The scorer reaches the workers through a temporary file (removed by :meth:`close`), not through the pipe a
+    spawned worker reads its start-up state from: multiprocessing writes that state whole while it still holds the
+    pipe's reading end itself, so a worker killed before reading it all (Ctrl-C or a scheduler's SIGTERM sent to the
+    whole process group while the worker imports numpy) left the write, and ``score``, blocked for ever on the
+    scorer's megabyte. What goes through the pipe now fits in its buffer.
     """
 
     def __init__(self, scorer: LocalScorer, threads: int = 1, max_pending: int | None = None) -> None:
         self.scorer, self.threads = scorer, max(1, int(threads))
         self.max_pending = max_pending or 4 * self.threads
         self._pool: ProcessPoolExecutor | None = None
+        self._state: str | None = None
         if self.threads > 1:
+            fd, self._state = tempfile.mkstemp(prefix="varxpress-scorer-", suffix=".pickle")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(scorer, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            self._remove_state = weakref.finalize(self, _remove, self._state)  # also at exit, if close() is missed
             ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold TensorFlow threads
             self._pool = ProcessPoolExecutor(self.threads, mp_context=ctx, initializer=_worker_init,
-                                             initargs=(scorer, os.getpid()))
+                                             initargs=(self._state, os.getpid()))
 
     def map(self, jobs: Iterable[GeneJob]) -> Iterator[GeneResult]:
         """Score each :class:`GeneJob` (consumed lazily); yields :class:`GeneResult` in the order of ``jobs``."""
@@ -137,7 +181,7 @@ class ScoringPool:
             return
         pending: deque[Future] = deque()
         for job in jobs:
-            with held_interrupts():  # a worker's start is complete or not begun (see ScoringPool)
+            with _starting_workers():  # a worker's start is complete or not begun (see ScoringPool)
                 pending.append(self._pool.submit(_worker_score, job))
             if len(pending) >= self.max_pending:
                 yield pending.popleft().result()
@@ -152,7 +196,7 @@ class ScoringPool:
         jobs = list(jobs)
         if self._pool is None:
             return Batch([], lambda: [score_gene(self.scorer, job) for job in jobs])
-        with held_interrupts():  # a worker's start is complete or not begun (see ScoringPool)
+        with _starting_workers():  # a worker's start is complete or not begun (see ScoringPool)
             return Batch([self._pool.submit(_worker_score, job) for job in jobs])
 
     def close(self) -> None:
@@ -160,6 +204,7 @@ class ScoringPool:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+            self._remove_state()
 
     def __enter__(self) -> "ScoringPool":
         return self
