@@ -152,6 +152,40 @@ def test_region_on_a_plain_vcf_says_bgzip_then_tabix_and_writes_nothing(referenc
     assert f"run `tabix -p vcf {plain_bgzf}`" in caplog.text
 
 
+@pytest.mark.parametrize("kind", ["vcf.gz", "bcf"])
+def test_a_region_of_a_damaged_or_truncated_file_is_refused_not_cut_short(reference, toy_model, tmp_path, caplog,
+                                                                          kind):
+    """cyvcf2's region iterator stops quietly at a damaged block (htslib only prints an error), and an index
+    beside a file cut short answers from what is left: both once gave exit 0 with records missing."""
+    import random
+
+    rng = random.Random(3)
+    body = "".join(f"chr1\t{1 + i // 40}\t{''.join(rng.choices('ACGT', k=60))}\tA\tG\t.\tPASS\t.\n"
+                   for i in range(8000))  # random IDs: several compressed blocks
+    text = tmp_path / "in.vcf"
+    text.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=300>\n"
+                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + body)
+    good = tmp_path / f"good.{kind}"
+    subprocess.run(["bcftools", "view", "--no-version", "-O", "z" if kind == "vcf.gz" else "b", "-o", str(good),
+                    str(text)], check=True)
+    subprocess.run(["bcftools", "index", "-t" if kind == "vcf.gz" else "-c", str(good)], check=True)
+    index = good.name + (".tbi" if kind == "vcf.gz" else ".csi")
+    out = tmp_path / "out.vcf"
+    assert _score(str(good), reference, toy_model, "--region", "chr1", "--out", str(out)) == 0
+    assert sum(1 for line in out.read_text().splitlines() if not line.startswith("#")) == 8000
+    data = good.read_bytes()
+    damaged, truncated = tmp_path / f"damaged.{kind}", tmp_path / f"truncated.{kind}"
+    damaged.write_bytes(data[:len(data) // 2] + bytes(16) + data[len(data) // 2 + 16:])
+    truncated.write_bytes(data[:len(data) // 2])
+    for bad in (damaged, truncated):
+        (tmp_path / (bad.name + index[len(good.name):])).write_bytes((tmp_path / index).read_bytes())
+        caplog.clear()
+        out.unlink(missing_ok=True)
+        assert _score(str(bad), reference, toy_model, "--region", "chr1", "--out", str(out)) == 1
+        assert not out.exists()
+        assert ("the file is damaged" if bad is damaged else "end-of-file marker is missing") in caplog.text
+
+
 # -- option values and side files: one-line errors ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [

@@ -294,16 +294,7 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
     import zlib
 
     source, path = path, name or path
-    with open(source, "rb") as fh:
-        magic = fh.read(18)
-        compressed = magic[:2] == b"\x1f\x8b"
-        if compressed and len(magic) >= 14 and magic[3] & 4 and magic[12:14] == b"BC":  # BGZF
-            fh.seek(0, 2)
-            if fh.tell() >= 28:
-                fh.seek(-28, 2)
-            if fh.read(28) != _BGZF_EOF:
-                raise VcfError(f"{path}: the BGZF end-of-file marker is missing: the file is truncated (an "
-                               f"interrupted copy or download?); re-create or re-download it")
+    check_bgzf_end(source, path)
     done = [0]  # lines read so far, for the message of a decompression error
     try:
         with open_bytes(source) as fh:
@@ -314,6 +305,19 @@ def scan_vcf_text(path: str, name: str | None = None) -> VcfScan | None:
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VcfError(f"{path}:{done[0] + 1}: the compressed file is truncated or corrupt after line {done[0]} "
                        f"({exc}); re-create or re-download it") from exc
+
+
+def check_bgzf_end(source: str, path: str) -> None:
+    """Refuse a BGZF file (``path`` names it) without the end-of-file block: it was cut short."""
+    with open(source, "rb") as fh:
+        magic = fh.read(18)
+        if magic[:2] == b"\x1f\x8b" and len(magic) >= 14 and magic[3] & 4 and magic[12:14] == b"BC":  # BGZF
+            fh.seek(0, 2)
+            if fh.tell() >= 28:
+                fh.seek(-28, 2)
+            if fh.read(28) != _BGZF_EOF:
+                raise VcfError(f"{path}: the BGZF end-of-file marker is missing: the file is truncated (an "
+                               f"interrupted copy or download?); re-create or re-download it")
 
 
 def _scan_lines(path: str, fh, done: list[int]) -> VcfScan:

@@ -17,10 +17,11 @@ import warnings
 from typing import Iterable, Iterator
 
 import cyvcf2
+import pysam
 
 from varxpress.errors import VcfError
 from varxpress.io.inputs import open_bytes
-from varxpress.io.variants import record_pos
+from varxpress.io.variants import check_bgzf_end, record_pos
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def check_region_index(path: str, name: str | None = None) -> None:
     """Refuse a region query on ``path`` that has no index, saying how to make one (``name`` names it)."""
     name = name or path
     if any(os.path.exists(path + suffix) for suffix in (".tbi", ".csi")):
+        check_bgzf_end(path, name)  # an index beside a file cut short answers queries from what is left
         return
     if name != path:  # standard input or a pipe, read into a temporary file
         raise VcfError(f"{name}: region queries need an indexed file (bgzipped VCF with .tbi/.csi, or BCF with "
@@ -84,10 +86,32 @@ def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, nam
     """All records, or those whose POS lies in one of ``regions`` (each record once, in region order)."""
     if not regions:
         return iter(vcf)  # htslib's own iterator: no Python frame per record
-    return _region_records(vcf, name or path, regions)
+    return _region_records(vcf, path, name or path, regions)
 
 
-def _region_records(vcf, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
+class _RegionCount:
+    """The records of a region counted a second way, through pysam: cyvcf2's region iterator ends quietly at a
+    damaged compressed block (htslib only prints an error), pysam's raises. Counting text lines is cheap
+    (about 1.5 µs a record, against about 6 for cyvcf2's parse); a BCF's records are decoded."""
+
+    def __init__(self, source: str) -> None:
+        with gzip.open(source, "rb") as fh:
+            self.bcf = fh.read(3) == b"BCF"
+        self.file = pysam.VariantFile(source) if self.bcf else pysam.TabixFile(source)
+        self.contigs = set(self.file.index.keys() if self.bcf else self.file.contigs)
+
+    def __call__(self, chrom: str, start: int, end: int) -> int:
+        if chrom not in self.contigs:
+            return 0
+        if self.bcf:  # BCF positions are 32-bit: pysam refuses a region end past them
+            return sum(1 for rec in self.file.fetch(chrom, start, min(end, 2 ** 31 - 1))
+                       if start <= max(rec.pos - 1, 0) < end)
+        return sum(1 for line in self.file.fetch(chrom, start, end)
+                   if start <= max(int(line.split("\t", 2)[1]) - 1, 0) < end)
+
+
+def _region_records(vcf, source: str, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
+    check = _RegionCount(source)
     known = set(vcf.seqnames)  # the header's contigs, or the index's
     for chrom, start, end in merge_regions(regions):
         if known and chrom not in known:
@@ -104,11 +128,21 @@ def _region_records(vcf, path: str, regions: list[tuple[str, int, int]]) -> Iter
         except (AssertionError, OSError, ValueError) as exc:  # cyvcf2's refusal of an unusable index
             raise VcfError(f"{path}: cannot query region {chrom}:{start + 1}-{end} ({exc}); re-index with "
                            f"`tabix -f -p vcf {path}`") from exc
-        if first is None:
-            continue
-        for rec in itertools.chain([first], records):
+        n = 0
+        for rec in itertools.chain([first], records) if first is not None else ():
             if start <= max(record_pos(rec) - 1, 0) < end:  # POS 0 (telomere) belongs to the region starting at 0
+                n += 1
                 yield rec
+        where = chrom if start == 0 and end >= 2 ** 40 else f"{chrom}:{start + 1}-{end}"  # a whole contig
+        try:
+            expected = check(chrom, start, end)
+        except (OSError, ValueError) as exc:
+            raise VcfError(f"{path}: reading region {where} failed ({exc}): the file is damaged (see htslib's "
+                           f"message above); check it with `bcftools view {path}`, re-create it or re-download it"
+                           ) from exc
+        if n != expected:
+            raise VcfError(f"{path}: region {where} gave {n} records, but the file holds {expected} there: the file "
+                           f"is damaged (see htslib's message above); check it with `bcftools view {path}`")
 
 
 def declare_undeclared(vcf, undeclared: dict[str, list[str]], path: str) -> None:
