@@ -205,6 +205,14 @@ def test_held_out_refuses_training_contigs_and_says_what_it_could_not_check(tmp_
     assert held_out(chrom_model, _Set(own, ["I", "I", "IV"], [0, 0, 2]), "test").status == "verified"
     good = held_out(chrom_model, _Set(other, ["I", "IV", "XII", "iv", "ChrXVI"], [0, 2, 2, 1, 2]), "test")
     assert good.status == "verified" and "chrIV, chrXII, chrXVI" in good.reason
+    # a member of a `train --cv-folds` ensemble trained on all but its own fold of the train and valid rows
+    member = _Model({"sha256": sha256_file(own), "split_method": "chrom", "test_chroms": ["chrIV", "chrXVI"],
+                     "valid_chroms": ["chrXII"], "cv_fold": 1, "cv_folds": 2})
+    assert held_out(member, _Set(own, ["I", "XII"], [1, 1]), "valid").status == "no"
+    assert held_out(member, _Set(own, ["IV"], [2]), "test").status == "verified"
+    assert held_out(member, _Set(other, ["IV", "XVI"], [2, 2]), "test").status == "verified"
+    with pytest.raises(DatasetError, match=r"1 of the 2 genes .* it held out only chrIV, chrXVI\)"):
+        held_out(member, _Set(other, ["IV", "XII"], [2, 2]), "test")  # its valid contig was in its folds
     mito = _Model({"sha256": sha256_file(own), "split_method": "chrom", "test_chroms": ["chrM"]})
     assert held_out(mito, _Set(other, ["MT", "ChrM"], [2, 2]), "test").status == "verified"  # one key genome-wide
     # a randomly split set of the same genome: test genes on contigs the model trained on

@@ -4,7 +4,9 @@ A verdict against the baselines means something only on genes the model never tr
 any network looks good. ``evaluate`` may be given any prepared set, so before it judges, :func:`held_out` checks what
 the model's metadata allows (its ``training_data``: the set's hash, its split method and held-out contigs):
 
-* the set the model was trained on (same SHA-256): its ``test`` and ``valid`` splits are held out by construction;
+* the set the model was trained on (same SHA-256): its ``test`` and ``valid`` splits are held out by construction,
+  except for a member of a ``train --cv-folds`` ensemble, which trained on all but its own fold of the train and
+  valid rows: only ``test`` is held out of it (and, on another set split by contig, only its ``test_chroms``);
 * a model trained on a split by contig, judged on a genomic set: every gene must lie on a contig the model held out
   (``test_chroms`` and ``valid_chroms``); one that does not would put training genes among the judged ones, so
   :func:`held_out` refuses (:class:`~varxpress.errors.DatasetError`) and says how many and where;
@@ -58,10 +60,15 @@ def held_out(model, pset, split: str) -> HeldOut:
     if not trained_on.get("sha256"):
         return HeldOut("unverified", "the model records no training set (an imported model): whether these genes "
                                      "were held out of its training cannot be checked")
+    cv = trained_on.get("cv_folds")  # a cross-validation member: the set's train and valid rows were dealt into
+    # folds, and it trained on every fold but its own, so only the set's test rows were held out of it
+    if cv and split != "test":
+        return HeldOut("no", f"a cross-validation member (fold {trained_on.get('cv_fold')} of {cv}) trained on most "
+                             f"of its set's {split!r} rows: only the 'test' split is held out of it; no verdict")
     if trained_on["sha256"] == pset.sha256:
         return HeldOut("verified", f"the {split} split of the set the model was trained on")
     if trained_on.get("split_method") == "chrom" and pset.kind == "genomic":
-        held = sorted({*(trained_on.get("test_chroms") or []), *(trained_on.get("valid_chroms") or [])})
+        held = sorted({*(trained_on.get("test_chroms") or []), *([] if cv else trained_on.get("valid_chroms") or [])})
         keys = {_contig(c) for c in held}
         chroms = pset.column("chrom")[pset.indices(split)]
         seen = sorted({str(c) for c in chroms if _contig(c) not in keys})
