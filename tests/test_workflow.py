@@ -352,6 +352,28 @@ def test_workflow_takes_a_bundled_model_by_name(reference, tmp_path):
     assert any(line.startswith("##varxpress_model=<Name=human-mouse,") for line in header)
 
 
+@needs_tools
+def test_the_workflow_refuses_what_score_refuses_before_any_shard_runs(tmp_path, caplog):
+    """Shards read regions of the input, which htslib takes without `score`'s checks of a whole file (a malformed
+    INFO value was silently dropped in the gathered output): the workflow checks the input first."""
+    lines = (EXAMPLE / "demo.vcf").read_text().splitlines(keepends=True)
+    header = [x for x in lines if x.startswith("#")]
+    records = [x for x in lines if not x.startswith("#")]
+    at = len(records) // 2
+    fields = records[at].split("\t")
+    records[at] = "\t".join(fields[:7] + ["DP=12x"] + fields[8:]) + ("" if fields[8:] else "\n")
+    header.insert(-1, '##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">\n')
+    (tmp_path / "bad.vcf").write_text("".join(header + records))
+    subprocess.run(["bgzip", str(tmp_path / "bad.vcf")], check=True)
+    subprocess.run(["tabix", "-p", "vcf", str(tmp_path / "bad.vcf.gz")], check=True)
+    out = tmp_path / "res" / "cohort.vcf.gz"
+    assert main(["workflow", str(tmp_path / "bad.vcf.gz"), *SCORE_ARGS, "--out", str(out), "--quiet"]) == 1
+    line = len(header) + at + 1
+    assert f"bad.vcf.gz:{line}: INFO/DP value '12x' is not an integer" in caplog.text
+    assert f"(record {fields[0]}:{fields[1]})" in caplog.text
+    assert not (tmp_path / "res").exists()  # nothing made: no folders, no work
+
+
 def _score_jobs(log: str) -> tuple[dict[str, str], set[str]]:
     """Snakemake's log -> (jobid -> shard of each `score` job started, shards whose job finished)."""
     started, current, rule = {}, None, None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from varxpress.errors import UsageError, VarxpressError
+from varxpress.io.variants import scan_vcf_text
 from varxpress.models.registry import data_path, lookup
 from varxpress.workflow.sharding import INSTALL_TOOLS
 
@@ -172,8 +173,8 @@ def _check_tools() -> None:
 def _hold_folder(workdir: Path, grace_s: float = 10.0):
     """An exclusive ``flock`` on the working folder, held until the returned file is closed (or the process dies).
 
-    Snakemake and its jobs inherit it, so it stays held while any process of a run is alive; a run that was just
-    killed gets ``grace_s`` seconds for its processes to exit.
+    Snakemake inherits it (its jobs do not: Snakemake starts them without the descriptor), so it stays held while
+    a run's Snakemake is alive; a run that was just killed gets ``grace_s`` seconds for its processes to exit.
     """
     fh = open(workdir / LOCK_NAME, "w")
     deadline = time.monotonic() + grace_s
@@ -236,6 +237,11 @@ def run_workflow(run: WorkflowRun) -> int:
     data = Path(data_path("")).resolve()
     if workdir == data or data in workdir.parents:
         raise UsageError(f"--workdir {workdir} lies in the files varxpress ships; give a folder of your own")
+    if not run.dry_run and config["vcf"] != "-":
+        # the shards read regions of the input, which htslib takes without the checks `score` makes of a whole
+        # file: what `score` refuses (a malformed INFO value htslib would silently drop, ...) is refused here
+        log.info("checking %s", config["vcf"])
+        scan_vcf_text(config["vcf"])
     made = _missing_folders([Path(config["out"]).parent, workdir])  # a dry run removes them again
     workdir.mkdir(parents=True, exist_ok=True)
     Path(config["out"]).parent.mkdir(parents=True, exist_ok=True)
