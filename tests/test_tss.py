@@ -95,6 +95,31 @@ def test_a_model_of_another_build_needs_its_own_tss_set(tmp_path):
     assert [t.gene_id for t in load_resources(own, background=False).tss] == ["Y1"]
 
 
+def test_a_model_of_no_recorded_build_is_judged_by_the_tss_set_it_was_prepared_with(tmp_path):
+    """`prepare` records the build as "unknown" unless told: such a model, prepared with a yeast TSS set, was scored
+    against the human default set. The TSS set it records decides; an imported network records none."""
+    from types import SimpleNamespace
+
+    from varxpress.errors import UsageError
+    from varxpress.models.metadata import sha256_file
+    from varxpress.models.registry import BUNDLED, DEFAULT, data_path
+    from varxpress.scoring.resources import ResourceSpec, _check_default_tss_build
+
+    def model(training_data):
+        return SimpleNamespace(metadata=SimpleNamespace(genome_build="unknown", training_data=training_data),
+                               path=tmp_path / "m.vxm.h5")
+
+    spec = ResourceSpec("g.fa", model=str(tmp_path / "m.vxm.h5"))
+    yeast = {"tss_source": {"path": "/data/run/tss.bed", "sha256": "ab" * 32}}
+    with pytest.raises(UsageError, match=r"records no genome build and was prepared with the TSS set tss.bed, but no "
+                                         r"--tss was given and the default TSS set is hg38's"):
+        _check_default_tss_build(spec, [model(yeast)], None)
+    _check_default_tss_build(ResourceSpec("g.fa", model=spec.model, tss="tss.bed"), [model(yeast)], None)
+    default = {"tss_source": {"path": "x.bed.gz", "sha256": sha256_file(data_path(BUNDLED[DEFAULT].tss))}}
+    _check_default_tss_build(spec, [model(default)], None)  # prepared with the default set itself
+    _check_default_tss_build(spec, [model(None)], None)  # an imported network: nothing recorded
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

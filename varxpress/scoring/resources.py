@@ -37,8 +37,9 @@ from varxpress.sequence.gene_index import TSSIndex
 from varxpress.models.ensemble import EnsembleModel
 from varxpress.models.network import ExpressionModel, model_stem
 from varxpress.models.combination import Combination
-from varxpress.models.registry import (BUNDLED, DEFAULT, load_tss_set, lookup, model_file, named_combination,
-                                       named_ensemble)
+from varxpress.models.metadata import sha256_file
+from varxpress.models.registry import (BUNDLED, DEFAULT, data_path, load_tss_set, lookup, model_file,
+                                       named_combination, named_ensemble)
 from varxpress.scoring.combined import CombinedPredictor, load_combination
 from varxpress.scoring.engine import Predictor
 
@@ -241,8 +242,16 @@ def _check_default_tss_build(spec: ResourceSpec, members: list, several: str | N
         return
     build, path, default = members[0].metadata.genome_build, members[0].path, BUNDLED[DEFAULT]
     bundled = next((e for e in BUNDLED.values() if path and Path(e.model_path).resolve() == Path(path).resolve()), None)
-    if (bundled is not None and bundled.tss == default.tss) or not build or build == "unknown":
+    if bundled is not None and bundled.tss == default.tss:
         return  # the mouse network, given by its file, reads the human set's windows by design
+    if not build or build == "unknown":  # `prepare` without --genome-build: the set it was prepared with decides
+        source = (members[0].metadata.training_data or {}).get("tss_source") or {}
+        if not source or source.get("sha256") == sha256_file(data_path(default.tss)):
+            return  # an imported network records none; a set prepared with the default TSS set is at home
+        raise UsageError(f"the model {spec.model} records no genome build and was prepared with the TSS set "
+                         f"{Path(str(source.get('path', '?'))).name}, but no --tss was given and the default TSS "
+                         f"set is {default.genome_build}'s ({default.tss}): give --tss with the TSS set it was "
+                         f"prepared with (and record the build next time: prepare --genome-build)")
     if _build_key(str(build)) != _build_key(default.genome_build):
         by_name = f" (or --model {bundled.name}, which brings its own)" if bundled is not None else ""
         raise UsageError(f"the model {spec.model} was trained on genome build {build}, but no --tss was given and "
