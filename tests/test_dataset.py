@@ -272,6 +272,22 @@ def test_prepare_genomic_chrom_split(genome_files: dict[str, Path]) -> None:
         assert pset.attr("test_chroms") == ["chr2"]
 
 
+def test_held_out_contigs_imply_a_split_by_contig(genome_files: dict[str, Path], tmp_path: Path) -> None:
+    """--test-chroms without --split once gave a random split that still recorded the contigs as held out."""
+    from varxpress.cli import main
+
+    base = ["prepare", "--genome", str(genome_files["genome"]), "--tss", str(genome_files["tss"]), "--labels",
+            str(genome_files["labels"]), "--upstream", "50", "--downstream", "50", "--valid-size", "1",
+            "--test-chroms", "2"]
+    assert main(base + ["-o", str(tmp_path / "implied.vxd.h5")]) == 0
+    with PreparedSet(tmp_path / "implied.vxd.h5") as pset:
+        chroms = pset.column("chrom")
+        assert pset.attr("split_method") == "chrom" and (pset.split[chroms == "chr2"] == 2).all()
+        assert (pset.split[chroms != "chr2"] != 2).all()
+    assert main(base + ["--split", "random", "-o", str(tmp_path / "random.vxd.h5")]) == 1
+    assert not (tmp_path / "random.vxd.h5").exists()
+
+
 def test_prepare_cli(genome_files: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from varxpress.cli import main
 

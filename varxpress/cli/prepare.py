@@ -66,12 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spl.add_argument("--split", choices=("random", "chrom", "group"), default=None,
                      help="random genes, held-out chromosomes (--test-chroms/--valid-chroms), or, for "
                           "--sequence-table, whole leak groups (same element in either orientation, identical or "
-                          "reverse-complementary sequence) (default: group for --sequence-table, else random)")
+                          "reverse-complementary sequence) (default: group for --sequence-table, chrom with "
+                          "--test-chroms/--valid-chroms, else random)")
     spl.add_argument("--test-size", type=count_or_fraction, default=1000.0,
                      help="test items: a count or a fraction (default 1000, as Xpresso)")
     spl.add_argument("--valid-size", type=count_or_fraction, default=1000.0,
                      help="validation items: a count or a fraction (default 1000)")
-    spl.add_argument("--test-chroms", type=name_list, default=[], help="--split chrom: e.g. chr8,chr9")
+    spl.add_argument("--test-chroms", type=name_list, default=[],
+                     help="--split chrom (implied when given): test contigs, e.g. chr8,chr9")
     spl.add_argument("--valid-chroms", type=name_list, default=[],
                      help="--split chrom: validation chromosomes (default: --valid-size random genes)")
     add_seed(spl, "seed of the random split (default 0)")
@@ -97,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         prepare_sequence_tables(args.sequence_table, args.out, adapters=args.adapters, id_column=args.id_column,
                                 label_column=args.label_column, value_log_base=args.value_log_base, options=options)
         return 0
-    split = args.split or "random"
+    chroms = args.test_chroms or args.valid_chroms
+    if chroms and args.split not in (None, "chrom"):
+        raise DatasetError(f"--test-chroms/--valid-chroms hold out whole contigs, which only --split chrom does "
+                           f"(not --split {args.split})")
+    split = args.split or ("chrom" if chroms else "random")  # held-out contigs named: a split by contig
     if split == "group":
         raise DatasetError("--split group needs --sequence-table (groups come from sequences and element ids)")
     if not args.labels:
