@@ -202,6 +202,11 @@ def test_a_region_of_a_damaged_or_truncated_file_is_refused_not_cut_short(refere
     ["background", "--max-n-fraction", "1.5"],
     ["predict", "-m", "F", "--batch-size", "0"],
     ["mutagenesis", "G1", "--threads", "-2"],
+    ["evaluate", "-m", "F", "-d", "F", "-o", "y", "--bootstrap", "-5"],  # was a traceback
+    ["evaluate", "-m", "F", "-d", "F", "-o", "y", "--bootstrap", "1"],  # a "95% interval" of one resample
+    ["evaluate", "-m", "F", "-d", "F", "-o", "y", "--seed", "-1"],  # was a traceback
+    ["evaluate", "-m", "F", "-d", "F", "-o", "y", "--kmax", "10"],  # 18 GB of k-mer counts
+    ["train", "-d", "F", "-p", "F", "-o", "y", "--kmax", "9"],
 ])
 def test_bad_numeric_options_are_usage_errors(argv, capsys):
     """Checked while parsing, whatever else is wrong later (``F``: any existing file)."""

@@ -7,11 +7,13 @@ import logging
 from pathlib import Path
 
 from varxpress.cli.learning_options import add_batch_size, add_dataset, add_kmax, add_model
-from varxpress.cli.types import output_path
+from varxpress.cli.types import at_least, non_negative_int, output_path
 from varxpress.errors import UsageError
 from varxpress.io.distinct import check_distinct
 from varxpress.learning.baselines import MIN_TEST_GENES
 from varxpress.learning.bootstrap import N_BOOT
+
+MIN_BOOT = 50  #: fewer resamples make the ends of a 95% interval single resamples
 from varxpress.learning.evaluation import evaluate, evaluation_metrics, write_evaluated_model
 from varxpress.learning.held_out import HELD_OUT_SPLITS
 from varxpress.learning.plots import with_interval
@@ -35,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit with status 3 unless the model beats both baselines: positive Pearson r and an "
                              "r2 gain over each baseline whose paired bootstrap 95%% interval is above 0, on at "
                              f"least {MIN_TEST_GENES} genes (fewer: 'too few test genes to tell', also status 3)")
-    parser.add_argument("--bootstrap", type=int, default=N_BOOT, metavar="B",
-                        help="bootstrap resamples of the genes for the 95%% intervals and the verdict "
-                             "(default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default %(default)s)")
+    parser.add_argument("--bootstrap", type=at_least(MIN_BOOT), default=N_BOOT, metavar="B",
+                        help=f"bootstrap resamples of the genes for the 95%% intervals and the verdict, at least "
+                             f"{MIN_BOOT} (fewer make an interval's ends single resamples) (default %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the bootstrap (default %(default)s)")
     parser.add_argument("-o", "--out-dir", required=True, type=Path,
                         help="folder for evaluation.tsv/.json/.png and predictions.tsv")
     parser.add_argument("--write-model", type=output_path, default=None, metavar="OUT.vxm.h5",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from varxpress.cli.types import (existing_path, model_path_argument, non_negative_int, positive_float, positive_int,
-                                 single_models)
+from varxpress.cli.types import (existing_path, kmer_length, model_path_argument, non_negative_int, positive_float,
+                                 positive_int, single_models)
 
 
 def add_dataset(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +36,9 @@ def add_seed(parser: argparse.ArgumentParser, text: str, default: int | None = 0
 
 def add_kmax(parser: argparse.ArgumentParser, text: str) -> None:
     """``--kmax``: the longest k-mer of the ridge baseline (``text`` says whose), which picks its k up to it."""
-    parser.add_argument("--kmax", type=positive_int, default=6,
-                        help=f"{text}: it uses 1- to k-mers, k <= KMAX chosen by its leave-one-out error on the "
-                             f"training split (default 6)")
+    parser.add_argument("--kmax", type=kmer_length, default=6,
+                        help=f"{text}: it uses 1- to k-mers, k <= KMAX (1-8) chosen by its leave-one-out error on "
+                             f"the training split (default 6)")
 
 
 def add_training_memory(parser: argparse.ArgumentParser, text: str) -> None:

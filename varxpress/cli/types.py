@@ -50,6 +50,24 @@ def positive_int(text: str) -> int:
     return _number(int, 1, text, strict=False)
 
 
+def kmer_length(text: str) -> int:
+    """argparse type: the longest k-mer of a ridge baseline, 1 to 8 (its 4 + 16 + ... + 4^k columns: k = 8 is
+    87,380 per gene already; 10 asked for 18 GB)."""
+    value = _number(int, 1, text, strict=False)
+    if value > 8:
+        raise argparse.ArgumentTypeError(f"{text}: at most 8 (4^k columns per k: longer k-mers need more memory "
+                                         f"than the baseline is worth)")
+    return value
+
+
+def at_least(least: int):
+    """argparse type: an integer >= ``least`` (its name says the least, for messages)."""
+    def parse(text: str) -> int:
+        return _number(int, least, text, strict=False)
+    parse.__name__ = f"integer >= {least}"
+    return parse
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (seeds, optional counts)."""
     return _number(int, 0, text, strict=False)
