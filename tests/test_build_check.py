@@ -74,6 +74,21 @@ def test_a_plain_vcf_without_contig_lines_runs_without_htslib_noise(reference, t
     assert "[E::" not in capfd.readouterr().err
 
 
+def test_a_vcf_whose_contigs_the_fasta_lacks_is_warned_about(reference, toy_model, tmp_path, caplog):
+    """All records on RefSeq names against a chr1 FASTA: nothing is scored, and the run said so only in the
+    summary's counts (nothing at all with -q)."""
+    bases = genome_bases(reference)
+    text = HEADER.format(contigs="") + records(bases, [50, 55, 60], wrong=False).replace("chr1\t", "NC_000001.11\t")
+    status, warned, stats = run(reference, toy_model, tmp_path, text, caplog)
+    assert status == 0 and stats["skipped"]["unknown_contig"] == 3
+    assert any("3 of 3 records lie on contigs the FASTA does not have under any alias (NC_000001.11)" in w
+               and "--contig-map" in w for w in warned)
+    caplog.clear()  # a few such records among many on known contigs: each is skipped with its reason, no warning
+    text = HEADER.format(contigs="") + records(bases, [50, 55, 60], wrong=False) + "chrQ\t5\t.\tA\tG\t.\t.\t.\n"
+    status, warned, _ = run(reference, toy_model, tmp_path, text, caplog)
+    assert status == 0 and not [w for w in warned if "under any alias" in w]
+
+
 def test_many_ref_mismatches_are_counted_beyond_the_shown_ones_and_point_to_the_build(reference, toy_model, tmp_path,
                                                                                         caplog):
     bases = genome_bases(reference)

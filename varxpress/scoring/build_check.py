@@ -32,6 +32,11 @@ class BuildCheck:
     def __init__(self, genome, path: str) -> None:
         self.genome, self.path = genome, path
         self.mismatches = 0
+        self.unknown: dict[str, int] = {}  #: records per contig absent from the FASTA, in order of first use
+
+    def unknown_contig(self, chrom: str) -> None:
+        """Count a record on a contig the FASTA has under no alias."""
+        self.unknown[chrom] = self.unknown.get(chrom, 0) + 1
 
     def contig_lengths(self, vcf) -> list[tuple[str, int, int]]:
         """Warn once about contigs whose declared length differs from the FASTA's; returns them as ``(name,
@@ -70,6 +75,12 @@ class BuildCheck:
         if self.mismatches > SHOWN:
             log.warning("%s: %d records in all have a REF that disagrees with the genome (%d shown above)",
                         self.path, self.mismatches, SHOWN)
+        unknown = sum(self.unknown.values())
+        if unknown and 2 * unknown > records:
+            names = ", ".join(list(self.unknown)[:3]) + (", ..." if len(self.unknown) > 3 else "")
+            log.warning("%s: %d of %d records lie on contigs the FASTA does not have under any alias (%s): is the "
+                        "FASTA the VCF's genome? Other names for its contigs go in --contig-map", self.path,
+                        unknown, records, names)
         if self.mismatches >= SHOWN and self.mismatches >= MOST * records:
             log.warning("%s: %d of %d records (%.0f %%) have a REF that disagrees with the FASTA: the VCF was "
                         "probably called on another genome build; score it against the FASTA of its build",

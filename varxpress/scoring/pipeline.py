@@ -178,6 +178,7 @@ class Scorer:
             return {0: SkipReason.MISSING_ALT.value}, tasks
         chrom = self.genome.resolve(rec.CHROM)
         if chrom is None:
+            self.build.unknown_contig(rec.CHROM)
             for i in range(len(alts)):
                 skips[i] = SkipReason.UNKNOWN_CONTIG.value
             stats.skipped[SkipReason.UNKNOWN_CONTIG.value] += len(alts)
