@@ -261,6 +261,28 @@ def test_a_tss_file_on_other_contig_names_says_so(genome_files: dict[str, Path],
     assert "the TSS file names chrA, chrB, chrC" in caplog.text
 
 
+def test_tss_past_the_contig_end_are_left_out_or_refused(genome_files: dict[str, Path], caplog) -> None:
+    """A TSS file of another assembly with the same contig names put TSSs past the contigs' ends, whose windows
+    were all N, labels and all: a few are left out with a warning, most refuse the set."""
+    labels = read_label_table(genome_files["labels"])
+    text = genome_files["tss"].read_text()
+    genome_files["tss"].write_text(text.replace("G3\tG3\tchr2\t501", "G3\tG3\tchr2\t2501"))  # chr2: 2,000 bp
+    caplog.set_level("WARNING")
+    dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], labels, genome_files["out"], upstream=50,
+                            downstream=50, test_size=1, valid_size=1)
+    assert "1 labelled genes have their TSS past the end of its contig" in caplog.text
+    assert "G3 at chr2:2,501 (chr2 has 2,000 bp)" in caplog.text
+    with PreparedSet(genome_files["out"]) as pset:
+        assert "G3" not in list(pset.ids) and pset.n == 4
+    rows = [line.split("\t") for line in text.splitlines()]
+    tripled = [rows[0]] + [r[:3] + [str(int(r[3]) * 3)] + r[4:] for r in rows[1:]]
+    genome_files["tss"].write_text("".join("\t".join(r) + "\n" for r in tripled))
+    with pytest.raises(DatasetError, match=r"past the end of its contig .* for another assembly\? Most genes are"):
+        dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], labels,
+                                genome_files["out"].with_name("other.vxd.h5"), upstream=50, downstream=50,
+                                test_size=1, valid_size=1)
+
+
 def test_prepare_genomic_chrom_split(genome_files: dict[str, Path]) -> None:
     dataset.prepare_genomic(genome_files["genome"], genome_files["tss"], read_label_table(genome_files["labels"]),
                             genome_files["out"], upstream=50, downstream=50, split_method="chrom",

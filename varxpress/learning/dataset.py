@@ -150,15 +150,26 @@ def prepare_genomic(
     counts: dict[str, int] = {"tss_records": len(tss_list), "labels": len(labels.values)}
     keys, n_version = _match_ids([t.gene_id for t in tss_list], labels.values)
     counts["label_ids_matched_without_version"] = n_version
-    kept, unknown, absent = [], 0, set()
+    kept, unknown, absent, beyond = [], 0, set(), []
     for tss, key in zip(tss_list, keys):
         if key is None:
             continue
-        if genome.resolve(tss.chrom) is None:
+        chrom = genome.resolve(tss.chrom)
+        if chrom is None:
             unknown += 1
             absent.add(tss.chrom)
             continue
+        if not 0 <= tss.pos0 < genome.length(chrom):  # a TSS file of another assembly with the same contig names
+            beyond.append(f"{tss.gene_id} at {tss.chrom}:{tss.pos0 + 1:,} ({chrom} has {genome.length(chrom):,} bp)")
+            continue
         kept.append((tss, key))
+    counts["tss_beyond_contig"] = len(beyond)
+    if beyond:
+        what = (f"{len(beyond)} labelled genes have their TSS past the end of its contig in {genome_path} (e.g. "
+                f"{beyond[0]}): is {tss_path} for another assembly?")
+        if len(beyond) > len(kept):
+            raise DatasetError(what + " Most genes are: give the TSS file of the genome's assembly")
+        log.warning("%s They are left out", what)
     counts["tss_without_label"] = sum(k is None for k in keys)
     counts["labels_without_tss"] = len(labels.values) - len({k for k in keys if k is not None})
     counts["unknown_contig"] = unknown
