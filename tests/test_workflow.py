@@ -196,6 +196,30 @@ def test_gather_concatenates_in_order_indexes_and_names_the_shard_command(tmp_pa
         sharding.gather([], str(out))
 
 
+@needs_tools
+def test_a_gathered_file_that_fails_its_counts_is_removed(tmp_path):
+    """The gather wrote OUT and OUT.tbi, then the report's record counts failed and the workflow exited 1 with
+    the incomplete file in place, looking finished."""
+    source = _vcf(tmp_path / "in.vcf.gz", [("chr1", 5), ("chr1", 900), ("chr2", 7)], "x")
+    subprocess.run(["tabix", "-p", "vcf", str(source)], check=True)  # the input's count comes from its index
+    shard = _vcf(tmp_path / "shard0001.vcf.gz", [("chr1", 5), ("chr2", 7)], "varxpress score --regions a.bed")
+    out = tmp_path / "all.vcf.gz"
+    sharding.gather([str(shard)], str(out))
+    sharding.write_plan([sharding.Shard("shard0001", (("chr1", 0, CONTIG_END), ("chr2", 0, CONTIG_END)), 0)],
+                        tmp_path / "plan", "tiled")
+    stats = tmp_path / "shard0001.stats.json"
+    stats.write_text(json.dumps({"records_in": 2, "records_out": 2, "alleles": 2}))
+    report = tmp_path / "all.report.json"
+    with pytest.raises(sharding.GatherError, match=r"the shards read 2 records but .*in.vcf.gz has 3.*damaged"):
+        sharding.write_report(tmp_path / "plan", [str(stats)], str(source), str(out), str(report))
+    assert not out.exists() and not Path(f"{out}.tbi").exists() and not report.exists()
+    shard = _vcf(tmp_path / "shard0001.vcf.gz", [("chr1", 5), ("chr1", 900), ("chr2", 7)], "varxpress score")
+    sharding.gather([str(shard)], str(out))
+    stats.write_text(json.dumps({"records_in": 3, "records_out": 3, "alleles": 3}))
+    sharding.write_report(tmp_path / "plan", [str(stats)], str(source), str(out), str(report))
+    assert json.loads(report.read_text())["output_records"] == 3 and out.exists()
+
+
 def test_aggregate_stats_sums_counts_and_reasons():
     total = sharding.aggregate_stats([
         {"records_in": 2, "records_out": 2, "alleles": 3, "alleles_scored": 1, "scores": 2, "scores_fast": 1,

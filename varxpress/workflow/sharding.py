@@ -356,6 +356,23 @@ def aggregate_stats(stats: Sequence[Mapping]) -> dict:
     return total
 
 
+def write_report(plan_folder: str | os.PathLike, stats_paths: Sequence[str], input_vcf: str, output_vcf: str,
+                 report_path: str) -> None:
+    """:func:`build_report` written to ``report_path`` as JSON. A gathered output that fails the report's record
+    counts is removed with its index before the error goes on: a failed workflow leaves no file that looks like a
+    finished result."""
+    try:
+        report = build_report(plan_folder, stats_paths, input_vcf, output_vcf)
+    except GatherError:
+        for path in (output_vcf, output_vcf + ".tbi"):
+            if os.path.exists(path):
+                os.unlink(path)
+        raise
+    with open(report_path, "w") as fh:
+        json.dump(report, fh, indent=2)
+        fh.write("\n")
+
+
 def build_report(plan_folder: str | os.PathLike, stats_paths: Sequence[str], input_vcf: str,
                  output_vcf: str) -> dict:
     """The final report: summed counts, per-shard counts and the record-count checks.
@@ -380,5 +397,6 @@ def build_report(plan_folder: str | os.PathLike, stats_paths: Sequence[str], inp
     if plan["mode"] == "tiled" and report["input_records"] is not None \
             and report["input_records"] != report["records_in"]:
         raise GatherError(f"the shards read {report['records_in']} records but {input_vcf} has "
-                          f"{report['input_records']}: records on contigs its index does not name were missed")
+                          f"{report['input_records']}: records on contigs its index does not name were missed, or "
+                          f"the file is damaged (check it with `bcftools view {input_vcf}`)")
     return report
