@@ -200,7 +200,8 @@ def _fit_pools(hp: dict[str, Any]) -> None:
     for i, layer in enumerate(hp.get("conv", []), 1):
         pool = layer.get("pool", 1)
         if isinstance(pool, int) and pool > length >= 1:
-            log.info("conv layer %d: pool %d capped at the %d positions it receives", i, pool, length)
+            log.info("conv layer %d: pool %d capped at the %d position%s it receives", i, pool, length,
+                     "" if length == 1 else "s")
             layer["pool"] = pool = length
         if isinstance(pool, int) and pool >= 1:
             length //= pool
