@@ -71,6 +71,22 @@ def test_feature_table(tmp_path: Path) -> None:
     assert table.names == ["utr5_len", "gc"]
     assert np.isnan(table.values["G2"][0]) and table.values["G2"][1] == 0.25
     assert read_feature_table(path, columns=["gc"]).names == ["gc"]
+    path.write_text("gene_id\tgc\nG1\t0.5\nG2\t0.25\nG1\t0.7\n")  # a repeated id is named, with its file lines
+    with pytest.raises(DatasetError, match=r"feature table .*features.tsv: id 'G1' appears twice \(lines 2 and 4\)"):
+        read_feature_table(path)
+
+
+def test_a_feature_table_that_names_no_gene_is_refused(tmp_path: Path) -> None:
+    """Its ids matched nothing: every gene's features became the (empty) training mean, a constant column."""
+    lines = ["id\tf1"] + [f"gene{i}\t{i}" for i in range(40)]
+    (tmp_path / "features.tsv").write_text("\n".join(lines) + "\n")
+    write_fasta(tmp_path / "seqs.fa", ["s1", "s2", "s3"], ["ACGT" * 10] * 3)
+    write_labels(tmp_path / "labels.tsv", ["s1", "s2", "s3"], np.arange(3, dtype=float))
+    with pytest.raises(DatasetError, match=r"no gene has a row in the feature table .* \(its ids look like gene0, "
+                                           r"gene1, gene2; the genes' like s1, s2, s3\)"):
+        dataset.prepare_sequences(tmp_path / "seqs.fa", read_label_table(tmp_path / "labels.tsv"),
+                                  tmp_path / "set.vxd.h5", features=read_feature_table(tmp_path / "features.tsv"),
+                                  options=dataset.SequenceSetOptions(test_size=1, valid_size=1))
 
 
 # -- split ----------------------------------------------------------------------------------------------------------

@@ -144,12 +144,7 @@ def read_label_table(
         values = np.log10(values + pseudocount)
     elif transform != "none":
         raise DatasetError(f"label transform {transform!r} is not one of none, log10")
-    duplicated = pd.Series(ids).duplicated()
-    if duplicated.any():
-        second = int(np.flatnonzero(duplicated)[0])
-        first = int(np.flatnonzero(ids == ids[second])[0])
-        raise DatasetError(f"label table {path}: id {ids[second]!r} appears twice (lines {frame.index[first]} and "
-                           f"{frame.index[second]})")
+    _refuse_repeated(ids, frame, "label table", path)
     keep = ~np.isnan(values)
     if not keep.all():
         log.warning("label table %s: %d rows without a label dropped", path, int((~keep).sum()))
@@ -157,6 +152,16 @@ def read_label_table(
               "label_column": label_col, "transform": transform,
               "pseudocount": pseudocount if transform == "log10" else None}
     return LabelTable(dict(zip(ids[keep], values[keep].tolist())), source)
+
+
+def _refuse_repeated(ids: np.ndarray, frame: pd.DataFrame, what: str, path: Path) -> None:
+    """DatasetError naming the first id of a table that appears twice, and both its lines."""
+    duplicated = pd.Series(ids).duplicated()
+    if duplicated.any():
+        second = int(np.flatnonzero(duplicated)[0])
+        first = int(np.flatnonzero(ids == ids[second])[0])
+        raise DatasetError(f"{what} {path}: id {ids[second]!r} appears twice (lines {frame.index[first]} and "
+                           f"{frame.index[second]})")
 
 
 def read_feature_table(path: str | os.PathLike, id_column: str | int | None = None,
@@ -179,8 +184,7 @@ def read_feature_table(path: str | os.PathLike, id_column: str | int | None = No
         _pick_column(frame, name, 0, "feature table", path)
     matrix = np.column_stack([_to_float(frame[n], "feature table", path) for n in names])
     ids = frame[id_col].to_numpy()
-    if pd.Series(ids).duplicated().any():
-        raise DatasetError(f"feature table {path}: an id appears twice")
+    _refuse_repeated(ids, frame, "feature table", path)
     if not header:
         log.warning("feature table %s has no header; features are named by column number", path)
     source = {"path": str(path.resolve()), "sha256": sha256_file(path), "id_column": id_col, "columns": names}

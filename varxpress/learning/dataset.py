@@ -68,6 +68,10 @@ def _features_for(ids: Sequence[str], table: FeatureTable | None, counts: dict) 
     rows = [table.values[k] if k is not None else np.full(len(table.names), np.nan) for k in keys]
     counts["feature_rows_missing"] = sum(k is None for k in keys)
     counts["feature_ids_matched_without_version"] = n_version
+    if ids and counts["feature_rows_missing"] == len(ids):
+        raise DatasetError(f"no gene has a row in the feature table {table.source.get('path')} (its ids look like "
+                           f"{', '.join(map(str, list(table.values)[:3]))}; the genes' like {', '.join(ids[:3])}): "
+                           f"check the id column (--id-column) and the id spelling")
     if counts["feature_rows_missing"]:
         log.warning("%d of %d genes have no row in the feature table: their features are set to the training mean",
                     counts["feature_rows_missing"], len(ids))
