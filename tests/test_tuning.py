@@ -170,6 +170,17 @@ def test_trials_of_another_set_are_not_resumed(tiny_set: Path, tmp_path: Path) -
     assert (tmp_path / "s" / "trials.json").read_bytes() == before
 
 
+def test_resuming_with_another_trial_budget_is_warned_about(tiny_set: Path, tmp_path: Path, caplog) -> None:
+    """A trial's loss is its best within --trial-epochs: 1-epoch and 3-epoch losses ranked together favour the
+    longer trials, so resuming with another budget says so (the same budget says nothing)."""
+    space = {**TINY_SPACE, "n_conv": 1, "upstream": 40}
+    tuning.search(tiny_set, tmp_path / "s", space, algo="random", max_evals=1, trial_epochs=1, final=False)
+    tuning.search(tiny_set, tmp_path / "s", space, algo="random", max_evals=1, trial_epochs=1, final=False)
+    assert "--trial-epochs" not in caplog.text
+    tuning.search(tiny_set, tmp_path / "s", space, algo="random", max_evals=2, trial_epochs=2, final=False)
+    assert "with --trial-epochs 2, but its trials ran with 1" in caplog.text
+
+
 class _Planted:
     """Unpickling this creates ``path``: what a crafted trials.pkl could do (run any code)."""
 

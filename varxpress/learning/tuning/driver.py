@@ -178,6 +178,11 @@ def search(dataset: str | os.PathLike, out_dir: str | os.PathLike, space: dict[s
                                f"another --out-dir, or the set those trials ran on")
         if old_config.get("space") not in (None, config["space"]):
             log.warning("resuming %s with a different search space than the run that wrote it", store.path)
+        if "trial_epochs" in old_config and old_config["trial_epochs"] != trial_epochs:
+            # a trial's loss is its best validation loss within its epochs: losses of other budgets do not compare
+            log.warning("resuming %s with --trial-epochs %s, but its trials ran with %s: the losses of the two "
+                        "budgets are ranked together (longer trials tend to win); give another --out-dir to "
+                        "compare like with like", store.path, trial_epochs, old_config["trial_epochs"])
         log.info("resuming the search in %s: %d finished trials", out_dir, len(trials.trials))
     n_before = len(trials.trials) if trials is not None else 0
     if spark:
