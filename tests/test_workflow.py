@@ -24,7 +24,7 @@ from varxpress.cli import build_parser, main
 from varxpress.errors import VcfError
 from varxpress.workflow.sharding import CONTIG_END, Shard, ShardPlanError, plan_shards, read_region_list
 from varxpress.errors import UsageError
-from varxpress.workflow.runner import (WorkflowError, build_config, build_warnings, known_cause,
+from varxpress.workflow.runner import (WorkflowError, build_config, build_warnings, known_cause, plan_error,
                                        snakemake_command)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,6 +287,23 @@ def test_a_failure_whose_cause_the_logs_name_says_what_to_do_instead_of_run_agai
     # tabix's words for positions out of order, capital U and all
     (logs / "index_input.log").write_text("[E::hts_idx_push] Unsorted positions on sequence #1: 9 followed by 3\n")
     assert "not sorted (bcftools: unsorted positions)" in known_cause(logs)
+
+
+@pytest.mark.slow
+@needs_snakemake
+def test_a_plan_that_fails_ends_the_run_with_its_cause(reference, tmp_path, caplog):
+    """Overlapping regions fail the plan job: its cause was buried in Snakemake's traceback under a last line that
+    said no job had run."""
+    vcf, _ = reference
+    regions = tmp_path / "ov.bed"
+    regions.write_text("chr5\t0\t2000000\nchr5\t1000000\t3000000\n")
+    out = tmp_path / "res" / "cohort.vcf.gz"
+    assert main(["workflow", str(vcf), *SCORE_ARGS, "--regions", str(regions), "--out", str(out), "--cores", "1",
+                 "--quiet"]) == 1
+    last = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][-1]
+    assert last.startswith("the workflow failed (exit status 1) while planning the shards: ")
+    assert "overlaps or interleaves" in last and not out.exists()
+    assert plan_error(tmp_path / "res" / "cohort.work" / "logs") in last
 
 
 def test_snakemake_command_reruns_incomplete_jobs_and_passes_cluster_options(tmp_path):

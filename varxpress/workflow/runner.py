@@ -268,6 +268,9 @@ def run_workflow(run: WorkflowRun) -> int:
         log.error("Snakemake stopped before running any job (exit status %d; its message is above)%s", rc,
                   "; the SLURM executor is a Snakemake plugin: pip install snakemake-executor-plugin-slurm"
                   if plugin else "")
+    elif rc != 0 and plan_error(workdir / "logs"):
+        log.error("the workflow failed (exit status %d) while planning the shards: %s", rc,
+                  plan_error(workdir / "logs"))
     elif rc != 0:
         cause = known_cause(workdir / "logs")
         log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
@@ -294,6 +297,16 @@ def build_warnings(logs: Path) -> list[str]:
                     if "genome build" in ln and "WARNING" in ln]
             found += [f"{path.stem}: {hit}" for hit in hits[:2]]
     return found
+
+
+def plan_error(logs: Path) -> str | None:
+    """The error the plan job wrote (``logs/plan.log``: a region list that overlaps, a damaged input, ...), or
+    None: running again repeats it, so it is the run's last line rather than Snakemake's traceback."""
+    with contextlib.suppress(OSError):
+        for line in (logs / "plan.log").read_text(errors="replace").splitlines():
+            if line.startswith("varxpress ERROR: "):
+                return line.removeprefix("varxpress ERROR: ")
+    return None
 
 
 def known_cause(logs: Path) -> str | None:
