@@ -82,6 +82,28 @@ def test_a_huge_learning_rate_collapses_the_predictions(tmp_path: Path, caplog) 
     assert result.history["dead_relu_fraction"] == [1.0, 1.0]
 
 
+def test_a_narrow_spread_with_no_dead_unit_first_suggests_more_training(tmp_path: Path, monkeypatch, caplog) -> None:
+    """A network that has barely moved (a learning rate of 1e-9) predicts about one value without any dead unit:
+    the advice "learning rate too high: try lower" pointed the wrong way; it now comes after "not trained enough"."""
+    original = training.build_network
+
+    def build(hparams):
+        net = original(hparams)
+        last = [layer for layer in net.layers if layer.name.startswith("dense_")][-1]
+        kernel, b = last.get_weights()
+        last.set_weights([np.zeros_like(kernel), np.full_like(b, 1.0)])  # every unit outputs 1 for every gene
+        return net
+
+    monkeypatch.setattr(training, "build_network", build)
+    set_path = _kmer_friendly_set(tmp_path)
+    with PreparedSet(set_path) as pset, caplog.at_level(logging.WARNING):
+        result = training.fit(pset, _tiny_hparams(learning_rate=1e-9, epochs=1, patience=5))
+    event = result.collapse["events"][0]
+    assert event["dead_units"] == 0 and event["spread_ratio"] < SPREAD_FRACTION
+    assert "Likely causes: not trained enough yet: a network starts near the labels' mean" in caplog.text
+    assert caplog.text.index("not trained enough") < caplog.text.index("learning rate too high")
+
+
 def test_likely_causes_name_unstandardised_labels_far_from_zero() -> None:
     causes = likely_causes(0.001, standardized=False, label_mean=250.0, label_sd=10.0)
     assert causes[0].startswith("labels not standardised and far from 0 (mean 250")

@@ -128,8 +128,13 @@ class CollapseMonitor:
                          "dead_units": dead, "units": units, "relu_layer": self.relu.name if self.relu else None,
                          "reasons": reasons}
                 self.events.append(event)
+                shown = causes
+                if finite and not (units and dead == units):  # a narrow spread, nothing dead: often only early
+                    shown = [f"not trained enough yet: a network starts near the labels' mean and spreads out as "
+                             f"it learns (epoch {epoch + 1}; more epochs, or a learning rate that is not too "
+                             f"low)"] + causes
                 log.warning("!!! train: the model has COLLAPSED at epoch %d: %s. Likely causes: %s.%s !!!",
-                            epoch + 1, "; ".join(reasons), "; ".join(causes),
+                            epoch + 1, "; ".join(reasons), "; ".join(shown),
                             " Stopping (--on-collapse stop)." if stop else
                             " Training goes on (--on-collapse stop ends it here).")
                 if stop:
