@@ -262,6 +262,10 @@ def test_evaluate_refuses_labels_of_another_transform(trained, tmp_path: Path) -
                                        options=dataset.SequenceSetOptions(test_size=200, valid_size=200, seed=0))
     with pytest.raises(DatasetError, match=r"trained on labels transformed none, the set's are log10\(value \+ 5.0\)"):
         evaluate(trained["model"], logged, kmax=2)
+    # predict --dataset printed the two side by side (58.4 observed next to 1.61 predicted), without a word
+    from varxpress.learning.prediction import predict_dataset
+    with pytest.raises(DatasetError, match=r"trained on labels transformed none, the set's are log10"):
+        predict_dataset(trained["model"], logged)
 
 
 def _small_planted_set(folder: Path) -> Path:
@@ -370,6 +374,14 @@ def test_predict_fasta_and_dataset(trained, tmp_path: Path) -> None:
                  str(trained["folder"] / "labels.tsv"), "-o", str(tmp_path / "l.tsv")]) == 0
     observed = pd.read_csv(tmp_path / "l.tsv", sep="\t")["observed"].to_numpy()
     assert observed == pytest.approx(np.log10(labels.loc[ids, "expression"].to_numpy() + 5.0), abs=1e-5)
+    # a table of more columns (the raw Presnyak table: id, name, value) is read with prepare's column options
+    wide = tmp_path / "wide.tsv"
+    wide.write_text("name\tgene_id\tfpkm\n" + "".join(f"N{i}\t{g}\t{labels.loc[g, 'expression']}\n"
+                                                     for i, g in enumerate(ids)))
+    assert main(["predict", "--model", str(trained["model"]), "--fasta", str(tmp_path / "q.fa"), "--labels",
+                 str(wide), "--id-column", "gene_id", "--label-column", "fpkm", "-o", str(tmp_path / "w.tsv")]) == 0
+    assert pd.read_csv(tmp_path / "w.tsv", sep="\t")["observed"].to_numpy() == \
+        pytest.approx(labels.loc[ids, "expression"].to_numpy(), abs=1e-5)
     # full 240 bp records: --tss-index cuts [120 - 100, 120 + 100); without it they are centre-cropped (same here)
     for extra in (["--tss-index", "120"], []):
         assert main(["predict", "-m", str(trained["model"]), "--fasta", str(tmp_path / "full.fa"), *extra,

@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--dataset", type=existing_path, help="prepared set: predict its genes")
     parser.add_argument("--labels", type=existing_path,
                         help="--fasta: label table (id, value) to add an observed column")
+    parser.add_argument("--id-column", default=None,
+                        help="--labels: id column (name or 1-based number; default: the first), as for prepare")
+    parser.add_argument("--label-column", default=None,
+                        help="--labels: value column (name or 1-based number; default: the second), as for prepare")
     parser.add_argument("--tss-index", type=non_negative_int, default=None,
                         help="--fasta: 0-based TSS position in each record (default: fit the record to the window)")
     add_align(parser, "--fasta without --tss-index: pad/crop records of another length")
@@ -38,10 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``varxpress predict``: writes ``id  prediction  [observed]  [split]`` (TSV)."""
     if args.fasta:
-        result = predict_fasta(args.model, args.fasta, args.labels, args.tss_index, args.align, args.batch_size)
+        result = predict_fasta(args.model, args.fasta, args.labels, args.tss_index, args.align, args.batch_size,
+                               args.id_column, args.label_column)
     else:
-        if args.labels:
-            raise DatasetError("--labels goes with --fasta; a prepared set carries its own labels")
+        if args.labels or args.id_column or args.label_column:
+            raise DatasetError("--labels (and its --id-column, --label-column) go with --fasta; a prepared set "
+                               "carries its own labels")
         result = predict_dataset(args.model, args.dataset, args.split, args.batch_size)
     frame = pd.DataFrame({"id": result.ids, "prediction": result.prediction})
     if result.observed is not None:

@@ -26,7 +26,7 @@ from varxpress.learning.baselines import baseline_metrics, check_against_baselin
 from varxpress.learning.held_out import held_out
 from varxpress.learning.bootstrap import N_BOOT, Bootstrap
 from varxpress.learning.plots import plot_evaluation
-from varxpress.learning.prediction import label_mapping, model_predictions
+from varxpress.learning.prediction import check_label_transform, label_mapping, model_predictions
 from varxpress.learning.prepared import PreparedSet
 from varxpress.learning.train_report import json_safe
 from varxpress.models.network import ExpressionModel
@@ -70,7 +70,7 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
     pset = dataset if isinstance(dataset, PreparedSet) else PreparedSet(dataset)
-    _check_label_transform(model, pset)
+    check_label_transform(model, pset)
     status = held_out(model, pset, split)  # refuses a judged split holding the model's training genes
     if status.status == "unverified":
         log.warning("evaluate on %s: %s", split, status.reason)
@@ -111,26 +111,6 @@ def evaluate(model, dataset: str | os.PathLike | PreparedSet, split: str = "test
     if out_dir is not None:
         _write_evaluation(Path(out_dir), table, predictions, guard, model, pset, split)
     return EvaluationResult(table, predictions, guard)
-
-
-def _check_label_transform(model, pset: PreparedSet) -> None:
-    """Refuse a set whose labels went through another transform than the model's training labels (raw FPKM
-    against a model of log10(FPKM + 0.1): every metric would compare different quantities). Either side not
-    recording its transform (an imported model) is not checked."""
-    mine = model.metadata.label_transform
-    given = pset.attr("label_source")
-    if mine is None or not isinstance(given, dict) or not given.get("transform"):
-        return
-    log10 = given["transform"] == "log10"
-    theirs = (given["transform"], float(given.get("pseudocount") or 0.1) if log10 else None)
-    if mine != theirs:
-        raise DatasetError(f"the model was trained on labels transformed {_transform_text(mine)}, the set's are "
-                           f"{_transform_text(theirs)}: the metrics would compare different quantities; prepare the "
-                           f"set with the model's --label-transform (and --pseudocount)")
-
-
-def _transform_text(transform: tuple) -> str:
-    return f"log10(value + {transform[1]})" if transform[0] == "log10" else str(transform[0])
 
 
 def _write_evaluation(out_dir: Path, table: pd.DataFrame, predictions: pd.DataFrame, guard: dict, model,

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from varxpress.errors import DatasetError
 from varxpress.io.tables import read_fasta_records, read_label_table
 from varxpress.learning.dataset import fit_length
 from varxpress.learning.prepared import PreparedSet
@@ -22,7 +23,8 @@ from varxpress.learning.splits import SPLITS
 from varxpress.models.network import ExpressionModel
 from varxpress.sequence.encode import one_hot
 
-__all__ = ["label_mapping", "model_predictions", "Prediction", "predict_fasta", "predict_dataset"]
+__all__ = ["label_mapping", "check_label_transform", "model_predictions", "Prediction", "predict_fasta",
+           "predict_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,8 @@ def _to_label_units(model, out: np.ndarray) -> np.ndarray:
 
 
 def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | None = None,
-                  tss_index: int | None = None, align: str = "center", batch_size: int = 256) -> Prediction:
+                  tss_index: int | None = None, align: str = "center", batch_size: int = 256,
+                  id_column: str | None = None, label_column: str | None = None) -> Prediction:
     """Predictions for the sequences of a FASTA, in label units (see the module docstring).
 
     Each record is fitted to the model window: with ``tss_index`` (the record's TSS position, 0-based) the window
@@ -101,7 +104,8 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
     of exactly the window length is used as it is, others are N-padded/cropped by ``align``
     (:func:`varxpress.learning.dataset.fit_length`). Records are used as given (no reverse complement); features are the
     model's defaults. ``labels`` (a table of raw values) are put through the transform the model's training labels
-    went through (``log10(value + pseudocount)``, from its metadata), so ``observed`` and the predictions share units.
+    went through (``log10(value + pseudocount)``, from its metadata), so ``observed`` and the predictions share units;
+    ``id_column``/``label_column`` pick the table's columns as ``prepare`` does (default: the first two).
     """
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
@@ -124,11 +128,32 @@ def predict_fasta(model, fasta: str | os.PathLike, labels: str | os.PathLike | N
     if labels is not None:  # in the model's label units: its training labels' transform applied to the table's values
         transform = model.metadata.label_transform
         if transform is not None and transform[0] == "log10":
-            table = read_label_table(labels, transform="log10", pseudocount=transform[1])
+            table = read_label_table(labels, id_column, label_column, transform="log10", pseudocount=transform[1])
         else:
-            table = read_label_table(labels)
+            table = read_label_table(labels, id_column, label_column)
         observed = np.array([table.values.get(i, np.nan) for i in ids], dtype=np.float64)
     return Prediction(ids, _to_label_units(model, np.asarray(out, np.float64)), observed)
+
+
+def check_label_transform(model, pset: PreparedSet) -> None:
+    """Refuse a set whose labels went through another transform than the model's training labels (raw FPKM
+    against a model of log10(FPKM + 0.1): ``evaluate``'s metrics would compare different quantities, and
+    ``predict`` would print them side by side). Either side not recording its transform (an imported model) is not
+    checked."""
+    mine = model.metadata.label_transform
+    given = pset.attr("label_source")
+    if mine is None or not isinstance(given, dict) or not given.get("transform"):
+        return
+    log10 = given["transform"] == "log10"
+    theirs = (given["transform"], float(given.get("pseudocount") or 0.1) if log10 else None)
+    if mine != theirs:
+        raise DatasetError(f"the model was trained on labels transformed {_transform_text(mine)}, the set's are "
+                           f"{_transform_text(theirs)}: predictions and labels would be different quantities; "
+                           f"prepare the set with the model's --label-transform (and --pseudocount)")
+
+
+def _transform_text(transform: tuple) -> str:
+    return f"log10(value + {transform[1]})" if transform[0] == "log10" else str(transform[0])
 
 
 def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch_size: int = 256) -> Prediction:
@@ -137,6 +162,7 @@ def predict_dataset(model, dataset: str | os.PathLike, split: str = "all", batch
     if not isinstance(model, ExpressionModel):
         model = ExpressionModel.load(model)
     with PreparedSet(dataset) as pset:
+        check_label_transform(model, pset)
         out, arrays = model_predictions(model, pset, split, batch_size)
         splits = [SPLITS[code] for code in pset.split[pset.indices(split)]]  # the rows load() read, in its order
     return Prediction(arrays.ids, _to_label_units(model, out), arrays.labels.astype(np.float64), splits)
