@@ -65,7 +65,8 @@ class GeneReport:
     log2fc: float | None
     percentile: float | None  #: None: no background
     flags: tuple[str, ...] = ()
-    ensemble: dict[str, Any] | None = None  #: mean_delta, sd_delta, sign_agreement, all_agree, member_deltas, member_names
+    #: mean_delta, sd_delta, sign_agreement, all_agree, member_deltas, member_names
+    ensemble: dict[str, Any] | None = None
     n_fraction: float = 0.0  #: fraction of N in the reference window (Window.n_fraction)
     mutagenesis: Any = None  #: MutagenesisResult of the local map, or None
     heatmap_png: bytes = b""
