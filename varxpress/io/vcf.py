@@ -7,6 +7,7 @@ module is the streaming side that every subcommand reading a VCF goes through (`
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import logging
@@ -100,6 +101,11 @@ class _RegionCount:
         self.file = pysam.VariantFile(source) if self.bcf else pysam.TabixFile(source)
         self.contigs = set(self.file.index.keys() if self.bcf else self.file.contigs)
 
+    def close(self) -> None:
+        """Close the file; a damaged one's error on closing is the one already reported."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+
     def __call__(self, chrom: str, start: int, end: int) -> int:
         if chrom not in self.contigs:
             return 0
@@ -112,6 +118,13 @@ class _RegionCount:
 
 def _region_records(vcf, source: str, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
     check = _RegionCount(source)
+    try:
+        yield from _counted_regions(vcf, path, regions, check)
+    finally:
+        check.close()
+
+
+def _counted_regions(vcf, path: str, regions: list[tuple[str, int, int]], check: _RegionCount) -> Iterator:
     known = set(vcf.seqnames)  # the header's contigs, or the index's
     for chrom, start, end in merge_regions(regions):
         if known and chrom not in known:
