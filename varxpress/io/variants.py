@@ -413,11 +413,17 @@ def _scan_records(path: str, lines: list[bytes], before: int, columns: int, nume
     return len(lines)
 
 
-def _record_at(fields: list[bytes]) -> str:
-    """`` (record CHROM:POS)`` of a data line's fields for its messages (each cut to 40 characters), or ``""``."""
+def line_locus(fields: list[bytes]) -> str | None:
+    """``CHROM:POS`` of a data line's tab-separated fields, for messages (each cut to 40 characters), or None."""
     if len(fields) < 2:
-        return ""
-    return f" (record {fields[0][:40].decode('latin-1')}:{fields[1][:40].decode('latin-1')})"
+        return None
+    return f"{fields[0][:40].decode('latin-1')}:{fields[1][:40].decode('latin-1')}"
+
+
+def _record_at(fields: list[bytes]) -> str:
+    """`` (record CHROM:POS)`` of a data line's fields for its messages, or ``""``."""
+    locus = line_locus(fields)
+    return f" (record {locus})" if locus else ""
 
 
 def _check_info(where: str, info: bytes, numeric: dict[bytes, re.Pattern], fields: list[bytes]) -> None:

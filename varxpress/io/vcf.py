@@ -22,7 +22,7 @@ import pysam
 
 from varxpress.errors import VcfError
 from varxpress.io.inputs import open_bytes
-from varxpress.io.variants import check_bgzf_end, record_pos
+from varxpress.io.variants import check_bgzf_end, line_locus, record_pos
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +193,8 @@ def unparsable(path: str, header_lines: int, ordinal: int, exc: Exception, line:
     was read as text); see :func:`locate`. cyvcf2 echoes the whole line in its message, samples and all: only its
     CHROM:POS is named."""
     reason = re.sub(r"^error parsing: .*\((vcf_parse returned -?\d+)\)$", r"\1", str(exc), flags=re.S)
-    at = ""
-    if line is not None and line.count(b"\t") >= 1:
-        chrom, pos = line.split(b"\t", 2)[:2]
-        at = f"{chrom[:40].decode('latin-1')}:{pos[:40].decode('latin-1')}; "
+    locus = line_locus(line.split(b"\t", 2)) if line is not None else None
+    at = f"{locus}; " if locus else ""
     return VcfError(f"{locate(path, header_lines, ordinal)}: htslib cannot parse this record ({at}{reason}); see "
                     f"the message above, or check the file with `bcftools view {path}`")
 
