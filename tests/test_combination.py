@@ -118,7 +118,7 @@ def test_vcf_names_the_members_and_marks_those_whose_window_misses_the_variant(s
     description = vcf.get_header_type("VXP")["Description"]
     assert description.endswith("Format: Allele|Consequence|Gene|Symbol|Strand|TSS|Distance|RefPred|AltPred|Delta|"
                                 "Log2FC|Percentile|DeltaSD|SignAgreement|Flags|NFrac|MemberDeltas\"")
-    assert "in the order long&short" in description
+    assert "in the order long&short; . where its window does not hold the variant)" in description
     header = vcf.raw_header
     assert "##varxpress_model=<Name=duo,File=duo.combination.json," in header and "Members=2>" in header
     assert header.index("##varxpress_member=<Name=long,") < header.index("##varxpress_member=<Name=short,")

@@ -304,6 +304,16 @@ def test_a_plan_that_fails_ends_the_run_with_its_cause(reference, tmp_path, capl
     assert last.startswith("the workflow failed (exit status 1) while planning the shards: ")
     assert "overlaps or interleaves" in last and not out.exists()
     assert plan_error(tmp_path / "res" / "cohort.work" / "logs") in last
+    # the next run fails before any plan (an unsorted input): the earlier plan's error is not reported as its cause
+    lines = (EXAMPLE / "demo.vcf").read_text().splitlines(keepends=True)
+    body = [x for x in lines if not x.startswith("#")]
+    (tmp_path / "unsorted.vcf").write_text("".join([x for x in lines if x.startswith("#")] + body[::-1]))
+    regions.write_text("chr5\t0\t2000000\n")
+    caplog.clear()
+    assert main(["workflow", str(tmp_path / "unsorted.vcf"), *SCORE_ARGS, "--regions", str(regions), "--out",
+                 str(out), "--cores", "1", "--quiet"]) == 1
+    last = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"][-1]
+    assert "while planning" not in last and "not sorted" in last
 
 
 def test_snakemake_command_reruns_incomplete_jobs_and_passes_cluster_options(tmp_path):

@@ -87,7 +87,7 @@ def iter_records(vcf, path: str, regions: list[tuple[str, int, int]] | None, nam
     """All records, or those whose POS lies in one of ``regions`` (each record once, in region order)."""
     if not regions:
         return iter(vcf)  # htslib's own iterator: no Python frame per record
-    return _region_records(vcf, path, name or path, regions)
+    return _region_records(vcf, _RegionCount(path, name or path), name or path, regions)
 
 
 class _RegionCount:
@@ -95,10 +95,15 @@ class _RegionCount:
     damaged compressed block (htslib only prints an error), pysam's raises. Counting text lines is cheap
     (about 1.5 µs a record, against about 6 for cyvcf2's parse); a BCF's records are decoded."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, path: str) -> None:
         with gzip.open(source, "rb") as fh:
             self.bcf = fh.read(3) == b"BCF"
-        self.file = pysam.VariantFile(source) if self.bcf else pysam.TabixFile(source)
+        index = next((source + s for s in (".tbi", ".csi") if os.path.exists(source + s)), None)
+        try:  # TabixFile looks for a .tbi only: a .csi (bcftools index's default) is named
+            self.file = pysam.VariantFile(source) if self.bcf else pysam.TabixFile(source, index=index)
+        except (OSError, ValueError) as exc:
+            raise VcfError(f"{path}: cannot read it with its index {index} ({exc}); re-index it with `bcftools "
+                           f"index -f {path}`") from exc
         self.contigs = set(self.file.index.keys() if self.bcf else self.file.contigs)
 
     def close(self) -> None:
@@ -116,8 +121,7 @@ class _RegionCount:
                    if start <= max(int(line.split("\t", 2)[1]) - 1, 0) < end)
 
 
-def _region_records(vcf, source: str, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
-    check = _RegionCount(source)
+def _region_records(vcf, check: _RegionCount, path: str, regions: list[tuple[str, int, int]]) -> Iterator:
     try:
         yield from _counted_regions(vcf, path, regions, check)
     finally:

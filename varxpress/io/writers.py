@@ -126,10 +126,11 @@ UNMARKED_NOTE = ("; a record with neither VXP nor VXP_SKIP lies outside every ge
 
 
 def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: bool = False,
-               members: Sequence[str] = ()) -> list[str]:
+               members: Sequence[str] = (), combined: bool = False) -> list[str]:
     """Declare the varxpress INFO fields and provenance lines (``unmarked_outside``: records outside every window
     carry no ``VXP_SKIP``, and its Description says so; ``members``: an ensemble's or combination's member names,
-    in order, and ``VXP`` then ends with ``MemberDeltas``).
+    in order, and ``VXP`` then ends with ``MemberDeltas``; ``combined``: they are a combination's, whose members
+    read different windows).
 
     Returns the IDs the input already declared (their declarations are replaced, with a warning): pass them to
     :func:`annotate` so the records' own values of those fields are removed too.
@@ -144,8 +145,8 @@ def add_header(vcf, header_lines: Iterable[tuple[str, str]], unmarked_outside: b
         vcf.remove_header(info_id)
         collisions.append(info_id)
     fields = VXP_FIELDS + ((MEMBER_FIELD,) if members else ())
-    where = (f" ({MEMBER_FIELD}: Delta of each member model, & between them, in the order {'&'.join(members)}; "
-             f". where its window does not hold the variant)") if members else ""
+    where = (f" ({MEMBER_FIELD}: Delta of each member model, & between them, in the order {'&'.join(members)}"
+             + ("; . where its window does not hold the variant" if combined else "") + ")") if members else ""
     vcf.add_info_to_header({
         "ID": "VXP", "Number": ".", "Type": "String",
         "Description": "varxpress predicted expression change per ALT allele and gene" + where + ". Format: "

@@ -247,7 +247,7 @@ class Scorer:
         provenance = self.provenance()
         earlier = earlier_provenance(vcf)
         clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows,
-                           members=self.member_names())
+                           members=self.member_names(), combined=self.res.combination is not None)
         header_text = fresh_header(vcf.raw_header, provenance) if earlier else vcf.raw_header
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
@@ -260,10 +260,10 @@ class Scorer:
             chunks = line_chunks(source, header_lines, scan.columns, cfg.chunk_size,
                                  SampleCheck.of_header(vcf, scan.columns))
         else:
-            records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
             # what can be refused up front (no index for --region, an unreadable first record) is, before any
             # header reaches the output (with `-o -` a header on stdout cannot be taken back)
             try:
+                records = read_checked(iter_records(vcf, source, cfg.regions, name=vcf_path), vcf_path, line_base)
                 first = next(records, None)
             except BaseException:
                 self.close_engines()

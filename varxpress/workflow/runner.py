@@ -251,6 +251,7 @@ def run_workflow(run: WorkflowRun) -> int:
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
         cmd = snakemake_command(snakefile, workdir, configfile, run)
         _clear_stale_lock(cmd, workdir, holder)
+        (workdir / "logs" / "plan.log").unlink(missing_ok=True)  # an earlier run's plan error is not this run's
         log.info("running %s", shlex.join(cmd))
         # The child inherits the folder lock: a second `varxpress workflow` cannot unlock while Snakemake runs.
         rc = subprocess.run(cmd, pass_fds=(holder.fileno(),)).returncode
