@@ -149,22 +149,6 @@ def test_ctrl_c_or_sigterm_in_a_subprocess_leaves_no_output(tmp_path, reference,
     assert os.listdir(out.parent) == []
 
 
-def _workers(pid: int) -> list[int]:
-    """Process ids of the spawned multiprocessing workers whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    parent = int(fh.read().rpartition(b")")[2].split()[1])
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if parent == pid and b"spawn_main" in fh.read():
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to see the workers start")
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_to_the_whole_group_while_workers_start_ends_the_run(tmp_path, reference, toy_model, many, sig,
@@ -184,7 +168,7 @@ def test_a_signal_to_the_whole_group_while_workers_start_ends_the_run(tmp_path, 
         start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not _workers(proc.pid):  # the first worker is starting
+        while not _workers(proc.pid):  # the first worker is starting (see test_workers_end_when_score_is_killed)
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no worker process ever started"
             time.sleep(0.002)
@@ -471,11 +455,27 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _workers(pid: int) -> list[int]:
+    """The spawned multiprocessing workers among ``pid``'s children."""
+    found = []
+    for child in _children(pid):
+        with contextlib.suppress(OSError):
+            if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                found.append(child)
+    return found
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc to find the worker processes")
-def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many):
-    """kill -9 gives `score` no chance to stop its workers: they notice their parent is gone and exit."""
+def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many, monkeypatch):
+    """kill -9 gives `score` no chance to stop its workers: they notice their parent is gone and exit. Nor can it
+    remove the scorer file it gave them: the next pool made on the machine does."""
+    import tempfile
+
+    from varxpress.models import fastpath
+    from varxpress.models.network import ExpressionModel
+
     big = _big_vcf(tmp_path, many, 40)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "varxpress", "score", str(big), "--fasta", str(reference["fasta"]), "--tss",
          str(reference["tss"]), "--model", str(toy_model), "--out", str(tmp_path / "o.vcf.gz"), "--threads", "2",
@@ -486,7 +486,7 @@ def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many):
         assert proc.poll() is None, "finished before its workers could be seen: make the input bigger"
         assert time.monotonic() < deadline, "the worker processes never appeared"
         time.sleep(0.1)
-        workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        workers = _workers(proc.pid)
     proc.kill()
     proc.wait(timeout=30)
     deadline = time.monotonic() + 30
@@ -494,3 +494,12 @@ def test_workers_end_when_score_is_killed(tmp_path, reference, toy_model, many):
               for w in workers):
         assert time.monotonic() < deadline, f"workers {workers} outlived the killed `score`"
         time.sleep(0.2)
+    left = [p.name for p in tmp_path.glob("varxpress-scorer-*.pickle")]
+    assert left == [p.name for p in tmp_path.glob(f"varxpress-scorer-{proc.pid}-*.pickle")] and len(left) == 1
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    pool = fastpath.ScoringPool(fastpath.LocalScorer(ExpressionModel.load(toy_model)), threads=2)
+    try:
+        assert [p.name for p in tmp_path.glob("varxpress-scorer-*.pickle")] == [Path(pool._state).name]
+    finally:
+        pool.close()
+    assert not list(tmp_path.glob("varxpress-scorer-*.pickle"))

@@ -44,7 +44,7 @@ from typing import IO, Callable, Iterable, Iterator
 
 from varxpress.errors import OutputError
 
-__all__ = ["STALE_AFTER_S", "atomic_path", "atomic_folder", "open_output", "in_place", "sweep_partials",
+__all__ = ["STALE_AFTER_S", "process_alive", "atomic_path", "atomic_folder", "open_output", "in_place", "sweep_partials",
            "partial_pattern", "discard_stdout", "discard_pipe", "pipe_reader_gone", "reader_probe", "PipedOutput",
            "save_figure", "gzip_output"]
 
@@ -66,7 +66,7 @@ def partial_pattern(name: str) -> re.Pattern:
     return re.compile(rf"^\.{re.escape(name)}\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{{8}})\.)?[a-z0-9_]{{8}}\.partial")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs: it exists and is not a zombie (a killed writer that its parent has not
     reaped yet, as happens in a container without an init process, can write nothing more)."""
     try:
@@ -102,7 +102,7 @@ def sweep_partials(dest: str | os.PathLike, now: float | None = None) -> list[st
             except OSError:
                 continue
             pid = match.group("pid")
-            dead = pid is not None and match.group("host") == host and int(pid) != os.getpid() and not _alive(int(pid))
+            dead = pid is not None and match.group("host") == host and int(pid) != os.getpid() and not process_alive(int(pid))
             if old or dead:
                 with contextlib.suppress(OSError):
                     shutil.rmtree(entry.path) if folder_of_outputs else os.unlink(entry.path)

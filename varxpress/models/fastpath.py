@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from varxpress.io.outputs import process_alive
 from varxpress.lazy_keras import held_interrupts
 from varxpress.models.keras_stages import supports
 from varxpress.models.local_scorer import Edit, LocalScorer, RefCache, score_gene_substitutions
@@ -133,6 +135,19 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
+_SCORER_FILE = re.compile(r"^varxpress-scorer-(\d+)-\w+\.pickle$")
+
+
+def _sweep_scorer_files() -> None:
+    """Remove the scorer files (see :class:`ScoringPool`) of pools whose process no longer runs: a ``score`` killed
+    with -9 could not remove its own."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tempfile.gettempdir()):
+            match = _SCORER_FILE.match(entry.name)
+            if match and int(match.group(1)) != os.getpid() and not process_alive(int(match.group(1))):
+                _remove(entry.path)
+
+
 def _worker_score(job: GeneJob) -> GeneResult:
     assert _WORKER_SCORER is not None
     return score_gene(_WORKER_SCORER, job)
@@ -152,7 +167,8 @@ class ScoringPool:
     still unpickling its start-up state, printed a ``FileNotFoundError`` traceback after ``score`` had reported a
     clean end.
 
-    The scorer reaches the workers through a temporary file (removed by :meth:`close`), not through the pipe a
+    The scorer reaches the workers through a temporary file (removed by :meth:`close`, or by a later pool when its
+    process was killed with -9), not through the pipe a
     spawned worker reads its start-up state from: multiprocessing writes that state whole while it still holds the
     pipe's reading end itself, so a worker killed before reading it all (Ctrl-C or a scheduler's SIGTERM sent to the
     whole process group while the worker imports numpy) left the write, and ``score``, blocked for ever on the
@@ -165,7 +181,8 @@ class ScoringPool:
         self._pool: ProcessPoolExecutor | None = None
         self._state: str | None = None
         if self.threads > 1:
-            fd, self._state = tempfile.mkstemp(prefix="varxpress-scorer-", suffix=".pickle")
+            _sweep_scorer_files()
+            fd, self._state = tempfile.mkstemp(prefix=f"varxpress-scorer-{os.getpid()}-", suffix=".pickle")
             with os.fdopen(fd, "wb") as fh:
                 pickle.dump(scorer, fh, protocol=pickle.HIGHEST_PROTOCOL)
             self._remove_state = weakref.finalize(self, _remove, self._state)  # also at exit, if close() is missed
