@@ -155,11 +155,6 @@ class Scorer:
         lines.extend(self.res.member_lines())
         return lines
 
-    def member_names(self) -> list[str]:
-        """The ensemble's or combination's member names, in order (extra VXP field and TSV columns); [] for a
-        single model."""
-        return self.res.member_names
-
     def _triage(self, chunk: list | Lines) -> tuple[list[int], RefSpans]:
         """:func:`varxpress.scoring.triage.triage` of a chunk with this run's genome, windows and settings."""
         return triage(self.genome, self.index, record_columns(chunk), self.cfg.max_allele_len,
@@ -247,7 +242,7 @@ class Scorer:
         provenance = self.provenance()
         earlier = earlier_provenance(vcf)
         clear = add_header(vcf, provenance, unmarked_outside=not cfg.mark_outside_windows,
-                           members=self.member_names(), combined=self.res.combination is not None)
+                           members=self.res.member_names, combined=self.res.combination is not None)
         header_text = fresh_header(vcf.raw_header, provenance) if earlier else vcf.raw_header
         line_base = 0 if cfg.regions else header_lines  # a region selection has no meaningful file line numbers
         streaming = in_place(out)  # stdout, a device or a FIFO: written in place, cannot be read back or indexed
@@ -282,7 +277,7 @@ class Scorer:
                 writer = Reheadered(tmp, header_text, mode) if earlier else cyvcf2.Writer(tmp, vcf, mode=mode)
                 parser = None
                 writer.write_header()
-            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.member_names()) if tsv else None
+            tsv_writer = TsvWriter(tsv, [f"{k}={v}" for k, v in provenance], self.res.member_names) if tsv else None
             # htslib's writer does not see its failed writes: a pipe it writes (standard output, a FIFO) is asked
             # after each chunk whether its reader is still there
             probe = None if as_lines else reader_probe(out)

@@ -269,13 +269,14 @@ def run_workflow(run: WorkflowRun) -> int:
         log.error("Snakemake stopped before running any job (exit status %d; its message is above)%s", rc,
                   "; the SLURM executor is a Snakemake plugin: pip install snakemake-executor-plugin-slurm"
                   if plugin else "")
-    elif rc != 0 and plan_error(workdir / "logs"):
-        log.error("the workflow failed (exit status %d) while planning the shards: %s", rc,
-                  plan_error(workdir / "logs"))
     elif rc != 0:
-        cause = known_cause(workdir / "logs")
-        log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
-                  cause or "Run the same command again to redo only what is missing")
+        planning = plan_error(workdir / "logs")
+        if planning:
+            log.error("the workflow failed (exit status %d) while planning the shards: %s", rc, planning)
+        else:
+            cause = known_cause(workdir / "logs")
+            log.error("the workflow failed (exit status %d); logs are in %s/logs. %s", rc, workdir,
+                      cause or "Run the same command again to redo only what is missing")
     return rc
 
 
